@@ -1,0 +1,180 @@
+using System.Text.Json;
+using Parley.Server.Http;
+using Parley.Storage;
+using Parley.Storage.Accounts;
+
+namespace Parley.Server.Accounts;
+
+public static class AccountEndpoints
+{
+    public static void MapAccounts(this IEndpointRouteBuilder app)
+    {
+        var auth = app.MapGroup("/api/auth").WithTags("Accounts");
+        auth.MapPost("/register", RegisterAsync)
+            .Accepts<RegisterRequest>("application/json")
+            .Produces<AuthResponse>(201)
+            .ProducesErrors(400, 409, 415);
+        auth.MapPost("/login", LoginAsync)
+            .Accepts<LoginRequest>("application/json")
+            .Produces<AuthResponse>()
+            .ProducesErrors(400, 401, 415, 429);
+        auth.MapPost("/refresh", RefreshAsync)
+            .Accepts<RefreshRequest>("application/json")
+            .Produces<RefreshResponse>()
+            .ProducesErrors(400, 401, 415);
+        auth.MapPost("/logout", LogoutAsync)
+            .Accepts<RefreshRequest>("application/json")
+            .Produces(204)
+            .ProducesErrors(400, 415);
+
+        var usersGroup = app.MapGroup("/api/users").WithTags("Users").RequireAuthorization();
+        usersGroup.MapGet("/me", GetMeAsync).Produces<SelfUser>().ProducesErrors(401);
+        usersGroup.MapPatch("/me", PatchMeAsync)
+            .Accepts<ProfilePatch>("application/json")
+            .Produces<SelfUser>()
+            .ProducesErrors(400, 401, 415);
+        usersGroup.MapPut("/me/password", ChangePasswordAsync)
+            .Accepts<PasswordChangeRequest>("application/json")
+            .Produces(204)
+            .ProducesErrors(400, 401, 415, 429);
+        usersGroup.MapGet("/search", SearchAsync).Produces<ListResponse<PublicUser>>().ProducesErrors(400, 401);
+        usersGroup.MapGet("/{id}", GetUserAsync).Produces<PublicUser>().ProducesErrors(401, 404);
+    }
+
+    private static async Task<IResult> RegisterAsync(HttpContext context, AccountService accounts)
+    {
+        var request = await context.Request.ReadJsonAsync(ParleyJson.Default.RegisterRequest);
+        var response = await accounts.RegisterAsync(request, context.RequestAborted);
+        return Results.Json(response, ParleyJson.Default.AuthResponse, statusCode: 201);
+    }
+
+    private static async Task<IResult> LoginAsync(HttpContext context, AccountService accounts)
+    {
+        var request = await context.Request.ReadJsonAsync(ParleyJson.Default.LoginRequest);
+        var response = await accounts.LoginAsync(request, ClientAddress(context), context.RequestAborted);
+        return Results.Json(response, ParleyJson.Default.AuthResponse);
+    }
+
+    private static async Task<IResult> RefreshAsync(HttpContext context, AccountService accounts)
+    {
+        var request = await context.Request.ReadJsonAsync(ParleyJson.Default.RefreshRequest);
+        return Results.Json(await accounts.RefreshAsync(request, context.RequestAborted), ParleyJson.Default.RefreshResponse);
+    }
+
+    private static async Task<IResult> LogoutAsync(HttpContext context, AccountService accounts)
+    {
+        var request = await context.Request.ReadJsonAsync(ParleyJson.Default.RefreshRequest);
+        await accounts.LogoutAsync(request, context.RequestAborted);
+        return Results.NoContent();
+    }
+
+    private static async Task<IResult> GetMeAsync(HttpContext context, UserStore users)
+    {
+        var user = await users.GetAsync(context.Caller().UserId, context.RequestAborted) ?? throw ApiException.NotFound("User");
+        return Results.Json(SelfUser.From(user), ParleyJson.Default.SelfUser);
+    }
+
+    private static async Task<IResult> PatchMeAsync(HttpContext context, UserStore users, TimeProvider time)
+    {
+        var patch = await context.Request.ReadJsonAsync(ParleyJson.Default.ProfilePatch);
+        var v = new Validation();
+        string? nickname = null, bio = null;
+        long? avatar = null;
+        IReadOnlyList<string>? tags = null;
+        if (patch.Nickname.ValueKind != JsonValueKind.Undefined)
+        {
+            nickname = patch.Nickname.ValueKind == JsonValueKind.String
+                ? AccountRules.CheckNickname(v, patch.Nickname.GetString())
+                : AccountRules.CheckNickname(v, null);
+        }
+
+        if (patch.Bio.ValueKind is JsonValueKind.String or JsonValueKind.Null)
+        {
+            bio = AccountRules.CheckBio(v, patch.Bio.ValueKind == JsonValueKind.Null ? "" : patch.Bio.GetString());
+        }
+        else if (patch.Bio.ValueKind != JsonValueKind.Undefined)
+        {
+            v.Add("bio", "must be a string");
+        }
+
+        var setAvatar = patch.AvatarFileId.ValueKind != JsonValueKind.Undefined;
+        if (patch.AvatarFileId.ValueKind == JsonValueKind.String && Ids.TryParse(patch.AvatarFileId.GetString(), out var fileId))
+        {
+            avatar = fileId;
+        }
+        else if (setAvatar && patch.AvatarFileId.ValueKind != JsonValueKind.Null)
+        {
+            v.Add("avatarFileId", "must be a file id or null");
+        }
+
+        if (patch.Tags.ValueKind != JsonValueKind.Undefined)
+        {
+            tags = AccountRules.CheckTags(v, patch.Tags);
+        }
+
+        v.ThrowIfInvalid();
+        var user = await users.UpdateProfileAsync(
+            context.Caller().UserId,
+            new ProfileChange(nickname, bio, setAvatar, avatar, tags),
+            time.GetUtcNow().ToUnixTimeMilliseconds(),
+            context.RequestAborted) ?? throw ApiException.NotFound("User");
+        return Results.Json(SelfUser.From(user), ParleyJson.Default.SelfUser);
+    }
+
+    private static async Task<IResult> ChangePasswordAsync(HttpContext context, AccountService accounts)
+    {
+        var request = await context.Request.ReadJsonAsync(ParleyJson.Default.PasswordChangeRequest);
+        await accounts.ChangePasswordAsync(context.Caller(), request, ClientAddress(context), context.RequestAborted);
+        return Results.NoContent();
+    }
+
+    private static async Task<IResult> GetUserAsync(string id, HttpContext context, UserStore users)
+    {
+        var user = Ids.TryParse(id, out var userId) ? await users.GetAsync(userId, context.RequestAborted) : null;
+        return user is null
+            ? throw ApiException.NotFound("User")
+            : Results.Json(PublicUser.From(user), ParleyJson.Default.PublicUser);
+    }
+
+    private static async Task<IResult> SearchAsync(HttpContext context, UserStore users)
+    {
+        var (limit, cursor) = context.Request.ReadPaging();
+        var v = new Validation();
+        var q = context.Request.Query["q"].ToString().Trim();
+        if (q.Length > AccountRules.MaxSearchText)
+        {
+            v.Add("q", $"must be at most {AccountRules.MaxSearchText} characters");
+        }
+
+        var tags = AccountRules.ParseTagQuery(v, context.Request.Query["tags"].ToString());
+        long after = 0;
+        if (cursor is not null && !Ids.TryParse(cursor, out after))
+        {
+            v.Add("cursor", "is not a cursor this server issued");
+        }
+
+        v.ThrowIfInvalid();
+        var found = await users.SearchAsync(q, tags, after, limit + 1, context.RequestAborted);
+        var page = found.Take(limit).Select(PublicUser.From).ToList();
+        var next = found.Count > limit ? page[^1].Id : null;
+        return Results.Json(new ListResponse<PublicUser>(page, next), ParleyJson.Default.ListResponsePublicUser);
+    }
+
+    /// <summary>The peer address; behind a reverse proxy, configure forwarded headers so this is the client's.</summary>
+    private static string ClientAddress(HttpContext context) =>
+        context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+}
+
+public static class EndpointMetadataExtensions
+{
+    /// <summary>Declares the problem+json responses an endpoint can give, for the OpenAPI document.</summary>
+    public static RouteHandlerBuilder ProducesErrors(this RouteHandlerBuilder builder, params int[] statuses)
+    {
+        foreach (var status in statuses)
+        {
+            builder.Produces<Problem>(status, ProblemWriter.ContentType);
+        }
+
+        return builder;
+    }
+}

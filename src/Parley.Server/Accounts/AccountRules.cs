@@ -1,0 +1,218 @@
+using System.Text.Json;
+using Parley.Server.Http;
+
+namespace Parley.Server.Accounts;
+
+/// <summary>The contract's rules for account fields; pure functions, unit tested.</summary>
+public static class AccountRules
+{
+    public const int MaxNickname = 64;
+    public const int MaxBio = 500;
+    public const int MaxEmail = 254;
+    public const int MaxDeviceName = 64;
+    public const int MaxTags = 20;
+    public const int MaxTagLength = 32;
+    public const int MaxSearchText = 64;
+
+    public static bool IsValidUsername(string? value)
+    {
+        if (value is null || value.Length is < 3 or > 32)
+        {
+            return false;
+        }
+
+        foreach (var c in value)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    public static bool IsValidPassword(string? value) => value is { Length: >= 8 and <= 128 };
+
+    public static void CheckUsername(Validation v, string? username)
+    {
+        if (!IsValidUsername(username))
+        {
+            v.Add("username", "must be 3-32 characters of A-Z, a-z, 0-9, '_', '.', '-'");
+        }
+    }
+
+    public static void CheckPassword(Validation v, string field, string? password)
+    {
+        if (!IsValidPassword(password))
+        {
+            v.Add(field, "must be 8-128 characters");
+        }
+    }
+
+    /// <summary>Trims and checks a nickname; returns the value to store.</summary>
+    public static string? CheckNickname(Validation v, string? nickname)
+    {
+        var value = nickname?.Trim();
+        if (string.IsNullOrEmpty(value) || value.Length > MaxNickname || HasControl(value))
+        {
+            v.Add("nickname", $"must be 1-{MaxNickname} characters without control characters");
+            return null;
+        }
+
+        return value;
+    }
+
+    public static string? CheckEmail(Validation v, string? email)
+    {
+        if (email is null)
+        {
+            return null;
+        }
+
+        var value = email.Trim();
+        var at = value.IndexOf('@', StringComparison.Ordinal);
+        if (value.Length > MaxEmail || at <= 0 || at != value.LastIndexOf('@') || at == value.Length - 1
+            || value.AsSpan().IndexOfAny(" \t\r\n") >= 0 || HasControl(value))
+        {
+            v.Add("email", "must be an email address");
+            return null;
+        }
+
+        return value;
+    }
+
+    public static string? CheckDevice(Validation v, string? device)
+    {
+        if (device is null)
+        {
+            return null;
+        }
+
+        var value = device.Trim();
+        if (value.Length > MaxDeviceName || HasControl(value))
+        {
+            v.Add("device", $"must be at most {MaxDeviceName} characters without control characters");
+            return null;
+        }
+
+        return value.Length == 0 ? null : value;
+    }
+
+    public static string? CheckBio(Validation v, string? bio)
+    {
+        if (bio is { Length: > MaxBio })
+        {
+            v.Add("bio", $"must be at most {MaxBio} characters");
+            return null;
+        }
+
+        return bio ?? "";
+    }
+
+    /// <summary>Normalises a tag (trimmed, lower case); null when it is not acceptable.</summary>
+    public static string? NormalizeTag(string? tag)
+    {
+        var value = tag?.Trim().ToLowerInvariant();
+        if (string.IsNullOrEmpty(value) || value.Length > MaxTagLength)
+        {
+            return null;
+        }
+
+        foreach (var c in value)
+        {
+            // Commas separate tags in queries; whitespace and control characters make tags ambiguous.
+            if (c == ',' || char.IsWhiteSpace(c) || char.IsControl(c))
+            {
+                return null;
+            }
+        }
+
+        return value;
+    }
+
+    /// <summary>Validates a JSON array of tags (or null, meaning none) and returns them normalised and distinct.</summary>
+    public static IReadOnlyList<string>? CheckTags(Validation v, JsonElement tags)
+    {
+        if (tags.ValueKind == JsonValueKind.Null)
+        {
+            return [];
+        }
+
+        if (tags.ValueKind != JsonValueKind.Array)
+        {
+            v.Add("tags", "must be an array of strings");
+            return null;
+        }
+
+        var result = new List<string>();
+        foreach (var item in tags.EnumerateArray())
+        {
+            var tag = item.ValueKind == JsonValueKind.String ? NormalizeTag(item.GetString()) : null;
+            if (tag is null)
+            {
+                v.Add("tags", $"each tag must be 1-{MaxTagLength} characters without spaces or commas");
+                return null;
+            }
+
+            if (!result.Contains(tag))
+            {
+                result.Add(tag);
+            }
+        }
+
+        if (result.Count > MaxTags)
+        {
+            v.Add("tags", $"at most {MaxTags} tags");
+            return null;
+        }
+
+        return result;
+    }
+
+    /// <summary>Parses the comma-separated <c>tags</c> query parameter.</summary>
+    public static IReadOnlyList<string> ParseTagQuery(Validation v, string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return [];
+        }
+
+        var result = new List<string>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var tag = NormalizeTag(part);
+            if (tag is null)
+            {
+                v.Add("tags", $"each tag must be 1-{MaxTagLength} characters");
+                return [];
+            }
+
+            if (!result.Contains(tag))
+            {
+                result.Add(tag);
+            }
+        }
+
+        if (result.Count > MaxTags)
+        {
+            v.Add("tags", $"at most {MaxTags} tags");
+            return [];
+        }
+
+        return result;
+    }
+
+    private static bool HasControl(string value)
+    {
+        foreach (var c in value)
+        {
+            if (char.IsControl(c))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}

@@ -1,0 +1,206 @@
+using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.Options;
+using Parley.Server.Http;
+using Parley.Storage;
+using Parley.Storage.Accounts;
+
+namespace Parley.Server.Accounts;
+
+/// <summary>Registration, login, token rotation, logout and password changes.</summary>
+public sealed partial class AccountService(
+    UserStore users,
+    SessionStore sessions,
+    TokenService tokens,
+    IPasswordHasher<UserRow> hasher,
+    LoginThrottle throttle,
+    SessionGuard guard,
+    IdGenerator ids,
+    TimeProvider time,
+    ILogger<AccountService> logger)
+{
+    // Verified against when the username does not exist, so both failures cost the same time.
+    private string? _dummyHash;
+
+    private long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    public async Task<AuthResponse> RegisterAsync(RegisterRequest request, CancellationToken cancellationToken)
+    {
+        var v = new Validation();
+        AccountRules.CheckUsername(v, request.Username);
+        AccountRules.CheckPassword(v, "password", request.Password);
+        var nickname = request.Nickname is null ? request.Username : AccountRules.CheckNickname(v, request.Nickname);
+        var email = AccountRules.CheckEmail(v, request.Email);
+        var device = AccountRules.CheckDevice(v, request.Device);
+        v.ThrowIfInvalid();
+
+        // Cheap check first so a taken name does not cost a password hash; the unique index decides races.
+        if (await users.UsernameExistsAsync(request.Username!, cancellationToken))
+        {
+            throw UsernameTaken();
+        }
+
+        var id = ids.Next();
+        var user = new UserRow
+        {
+            Id = id,
+            Username = request.Username!,
+            Nickname = nickname!,
+            Email = email,
+            CreatedAt = Now,
+            PasswordHash = hasher.HashPassword(new UserRow { Id = id, Username = request.Username! }, request.Password!),
+        };
+        if (!await users.CreateAsync(user, cancellationToken))
+        {
+            throw UsernameTaken();
+        }
+
+        LogRegistered(logger, user.Id);
+        return await StartSessionAsync(user, device, cancellationToken);
+    }
+
+    public async Task<AuthResponse> LoginAsync(LoginRequest request, string clientAddress, CancellationToken cancellationToken)
+    {
+        var v = new Validation();
+        if (string.IsNullOrEmpty(request.Username) || request.Username.Length > 64)
+        {
+            v.Add("username", "is required");
+        }
+
+        if (string.IsNullOrEmpty(request.Password) || request.Password.Length > 1024)
+        {
+            v.Add("password", "is required");
+        }
+
+        var device = AccountRules.CheckDevice(v, request.Device);
+        v.ThrowIfInvalid();
+
+        var key = UserStore.UsernameKey(request.Username!);
+        if (throttle.RetryAfter(key, clientAddress) is { } retryAfter)
+        {
+            throw new ApiException(429, ErrorCodes.RateLimited, "Too many failed logins; try again later.") { RetryAfterSeconds = retryAfter };
+        }
+
+        var user = await users.FindByUsernameAsync(request.Username!, cancellationToken);
+        var verdict = PasswordVerificationResult.Failed;
+        if (user is null)
+        {
+            _dummyHash ??= hasher.HashPassword(new UserRow(), Guid.NewGuid().ToString());
+            hasher.VerifyHashedPassword(new UserRow(), _dummyHash, request.Password!);
+        }
+        else
+        {
+            verdict = hasher.VerifyHashedPassword(user, user.PasswordHash, request.Password!);
+        }
+
+        if (user is null || verdict == PasswordVerificationResult.Failed)
+        {
+            throttle.RecordFailure(key, clientAddress);
+            throw InvalidCredentials();
+        }
+
+        throttle.Reset(key);
+        if (verdict == PasswordVerificationResult.SuccessRehashNeeded)
+        {
+            await users.SetPasswordHashAsync(user.Id, hasher.HashPassword(user, request.Password!), Now, cancellationToken);
+        }
+
+        return await StartSessionAsync(user, device, cancellationToken);
+    }
+
+    public async Task<RefreshResponse> RefreshAsync(RefreshRequest request, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(request.RefreshToken) || request.RefreshToken.Length > 256)
+        {
+            throw ApiException.Invalid("refreshToken", "is required");
+        }
+
+        var (newToken, newHash) = TokenService.NewRefreshToken();
+        var now = time.GetUtcNow();
+        var refreshExpires = (now + tokens.RefreshTokenLifetime).ToUnixTimeMilliseconds();
+        var result = await sessions.RotateAsync(TokenService.HashRefreshToken(request.RefreshToken), newHash, now.ToUnixTimeMilliseconds(), refreshExpires, cancellationToken);
+        switch (result.Outcome)
+        {
+            case RefreshOutcome.Rotated:
+                var (access, accessExpires) = tokens.IssueAccessToken(result.UserId, result.SessionId);
+                return new RefreshResponse(new Tokens(access, accessExpires, newToken, refreshExpires));
+            case RefreshOutcome.Reused:
+                LogTokenReused(logger, result.UserId, result.SessionId);
+                guard.MarkRevoked([result.SessionId]);
+                throw ApiException.Unauthorized("This refresh token was already used; the session has been revoked.", ErrorCodes.TokenReused);
+            case RefreshOutcome.Expired:
+                throw ApiException.Unauthorized("The refresh token has expired; log in again.", ErrorCodes.TokenExpired);
+            default:
+                throw ApiException.Unauthorized("The refresh token is not valid.");
+        }
+    }
+
+    public async Task LogoutAsync(RefreshRequest request, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(request.RefreshToken) || request.RefreshToken.Length > 256)
+        {
+            throw ApiException.Invalid("refreshToken", "is required");
+        }
+
+        // Unknown tokens get the same 204: logout is idempotent and says nothing about what exists.
+        var session = await sessions.RevokeByTokenAsync(TokenService.HashRefreshToken(request.RefreshToken), "logout", Now, cancellationToken);
+        if (session is not null)
+        {
+            guard.MarkRevoked([session.Id]);
+        }
+    }
+
+    public async Task ChangePasswordAsync(Caller caller, PasswordChangeRequest request, string clientAddress, CancellationToken cancellationToken)
+    {
+        var v = new Validation();
+        if (string.IsNullOrEmpty(request.CurrentPassword) || request.CurrentPassword.Length > 1024)
+        {
+            v.Add("currentPassword", "is required");
+        }
+
+        AccountRules.CheckPassword(v, "newPassword", request.NewPassword);
+        v.ThrowIfInvalid();
+
+        var user = await users.GetAsync(caller.UserId, cancellationToken) ?? throw ApiException.Unauthorized("The account no longer exists.");
+        var key = UserStore.UsernameKey(user.Username);
+        if (throttle.RetryAfter(key, clientAddress) is { } retryAfter)
+        {
+            throw new ApiException(429, ErrorCodes.RateLimited, "Too many failed attempts; try again later.") { RetryAfterSeconds = retryAfter };
+        }
+
+        if (hasher.VerifyHashedPassword(user, user.PasswordHash, request.CurrentPassword!) == PasswordVerificationResult.Failed)
+        {
+            throttle.RecordFailure(key, clientAddress);
+            throw InvalidCredentials();
+        }
+
+        var now = Now;
+        await users.SetPasswordHashAsync(user.Id, hasher.HashPassword(user, request.NewPassword!), now, cancellationToken);
+        var revoked = await sessions.RevokeAllExceptAsync(user.Id, caller.SessionId, "password_changed", now, cancellationToken);
+        guard.MarkRevoked(revoked);
+        LogPasswordChanged(logger, user.Id, revoked.Count);
+    }
+
+    private async Task<AuthResponse> StartSessionAsync(UserRow user, string? device, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var session = new SessionRow { Id = ids.Next(), UserId = user.Id, DeviceName = device, CreatedAt = now.ToUnixTimeMilliseconds() };
+        var (refresh, refreshHash) = TokenService.NewRefreshToken();
+        var refreshExpires = (now + tokens.RefreshTokenLifetime).ToUnixTimeMilliseconds();
+        await sessions.CreateAsync(session, refreshHash, refreshExpires, cancellationToken);
+        var (access, accessExpires) = tokens.IssueAccessToken(user.Id, session.Id);
+        return new AuthResponse(SelfUser.From(user), new Tokens(access, accessExpires, refresh, refreshExpires), Ids.Format(session.Id));
+    }
+
+    private static ApiException UsernameTaken() => new(409, ErrorCodes.UsernameTaken, "That username is taken.");
+
+    private static ApiException InvalidCredentials() => ApiException.Unauthorized("Wrong username or password.", ErrorCodes.InvalidCredentials);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "User {UserId} registered")]
+    private static partial void LogRegistered(ILogger logger, long userId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Refresh token reuse for user {UserId}: session {SessionId} revoked")]
+    private static partial void LogTokenReused(ILogger logger, long userId, long sessionId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "User {UserId} changed password; {Count} other sessions revoked")]
+    private static partial void LogPasswordChanged(ILogger logger, long userId, int count);
+}

@@ -1,0 +1,31 @@
+namespace Parley.Server.Accounts;
+
+/// <summary>Settings section <c>Auth</c>.</summary>
+public sealed class AuthOptions
+{
+    public const string Section = "Auth";
+
+    /// <summary>Base64 HMAC-SHA256 key for access tokens (at least 32 bytes). When empty, a key is generated once
+    /// and kept in DataDir/keys. Every node of a cluster needs the same key: set it explicitly there.</summary>
+    public string? SigningKey { get; set; }
+
+    public string Issuer { get; set; } = "parley";
+
+    public int AccessTokenMinutes { get; set; } = 10;
+
+    public int RefreshTokenDays { get; set; } = 30;
+
+    /// <summary>PBKDF2-SHA512 iterations for password hashes.</summary>
+    public int PasswordHashIterations { get; set; } = 100_000;
+
+    /// <summary>Failed logins allowed per username within the window before 429.</summary>
+    public int LoginFailuresPerUsername { get; set; } = 10;
+
+    /// <summary>Failed logins allowed per client address within the window before 429.</summary>
+    public int LoginFailuresPerAddress { get; set; } = 50;
+
+    public int LoginFailureWindowSeconds { get; set; } = 900;
+
+    /// <summary>How long a node trusts its cached view of a device session before asking the database again.</summary>
+    public int SessionCacheSeconds { get; set; } = 30;
+}

@@ -1,0 +1,49 @@
+using System.Text.Json.Serialization;
+
+namespace Parley.Server.Http;
+
+/// <summary>RFC 7807 problem details with the contract's <c>code</c>.</summary>
+public sealed record Problem(
+    string Type,
+    string Title,
+    int Status,
+    string? Detail,
+    string Code,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyDictionary<string, string[]>? Errors,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? TraceId);
+
+public static class ProblemWriter
+{
+    public const string ContentType = "application/problem+json";
+
+    public static string Title(int status) => status switch
+    {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        413 => "Payload Too Large",
+        415 => "Unsupported Media Type",
+        429 => "Too Many Requests",
+        _ => status >= 500 ? "Internal Server Error" : "Error",
+    };
+
+    public static Task WriteAsync(HttpContext context, int status, string code, string? detail, IReadOnlyDictionary<string, string[]>? errors = null)
+    {
+        var response = context.Response;
+        response.StatusCode = status;
+        response.ContentType = ContentType;
+        response.Headers.CacheControl = "no-store";
+        var problem = new Problem(
+            "about:blank",
+            Title(status),
+            status,
+            detail,
+            code,
+            errors,
+            status >= 500 ? context.TraceIdentifier : null);
+        return response.WriteAsJsonAsync(problem, ParleyJson.Default.Problem, ContentType, context.RequestAborted);
+    }
+}

@@ -1,0 +1,56 @@
+using System.Globalization;
+
+namespace Parley.Server.Http;
+
+/// <summary>
+/// Every HTTP error leaves as problem+json with a contract code: ApiExceptions from handlers, bad requests
+/// that Kestrel or routing detects, and (as 500 without details) anything unexpected.
+/// </summary>
+public sealed partial class ProblemMiddleware(RequestDelegate next, ILogger<ProblemMiddleware> logger)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        try
+        {
+            await next(context);
+        }
+        catch (ApiException e) when (!context.Response.HasStarted)
+        {
+            if (e.RetryAfterSeconds is { } retry)
+            {
+                context.Response.Headers.RetryAfter = retry.ToString(CultureInfo.InvariantCulture);
+            }
+
+            await ProblemWriter.WriteAsync(context, e.Status, e.Code, e.Message, e.Errors);
+        }
+        catch (BadHttpRequestException e) when (!context.Response.HasStarted)
+        {
+            await ProblemWriter.WriteAsync(context, e.StatusCode, ErrorCodes.ForStatus(e.StatusCode), e.StatusCode == 413 ? "The request body is too large." : "The request could not be read.");
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; there is nobody to answer.
+        }
+        catch (Exception e) when (!context.Response.HasStarted)
+        {
+            LogUnhandled(logger, e, context.Request.Method, context.Request.Path);
+            await ProblemWriter.WriteAsync(context, 500, ErrorCodes.Internal, "An unexpected error occurred.");
+        }
+    }
+
+    /// <summary>Gives a body to bare error statuses (no route, wrong method) that nothing else wrote.</summary>
+    public static Task WriteBareStatusAsync(HttpContext context)
+    {
+        var status = context.Response.StatusCode;
+        var detail = status switch
+        {
+            404 => "No such resource.",
+            405 => "Method not allowed on this resource.",
+            _ => null,
+        };
+        return ProblemWriter.WriteAsync(context, status, ErrorCodes.ForStatus(status), detail);
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled exception for {Method} {Path}")]
+    private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string path);
+}

@@ -1,0 +1,67 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+
+namespace Parley.Server.Http;
+
+public static class RequestReader
+{
+    /// <summary>Largest JSON body any control-plane call accepts.</summary>
+    public const int MaxJsonBody = 1024 * 1024;
+
+    /// <summary>
+    /// Reads a JSON body with the contract's errors: 415 for a non-JSON content type, 413 for an oversize
+    /// body, 400 <c>invalid</c> naming the offending JSON path for anything unreadable.
+    /// </summary>
+    public static async Task<T> ReadJsonAsync<T>(this HttpRequest request, JsonTypeInfo<T> typeInfo)
+        where T : class
+    {
+        if (!request.HasJsonContentType())
+        {
+            throw new ApiException(415, ErrorCodes.UnsupportedMediaType, "The body must be application/json.");
+        }
+
+        if (request.ContentLength > MaxJsonBody)
+        {
+            throw new ApiException(413, ErrorCodes.TooLarge, $"The body may be at most {MaxJsonBody} bytes.");
+        }
+
+        var feature = request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>();
+        if (feature is { IsReadOnly: false })
+        {
+            feature.MaxRequestBodySize = MaxJsonBody;
+        }
+
+        T? value;
+        try
+        {
+            value = await JsonSerializer.DeserializeAsync(request.Body, typeInfo, request.HttpContext.RequestAborted);
+        }
+        catch (JsonException e)
+        {
+            var path = string.IsNullOrEmpty(e.Path) || e.Path == "$" ? "body" : e.Path.TrimStart('$', '.');
+            throw ApiException.Invalid(path, "is not valid JSON of the expected shape");
+        }
+
+        return value ?? throw ApiException.Invalid("body", "a JSON object is required");
+    }
+
+    /// <summary>The contract's paging: <c>limit</c> (default 50, at most 200) and an opaque <c>cursor</c>.</summary>
+    public static (int Limit, string? Cursor) ReadPaging(this HttpRequest request)
+    {
+        var limit = 50;
+        var text = request.Query["limit"].ToString();
+        if (text.Length > 0)
+        {
+            if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit < 1)
+            {
+                throw ApiException.Invalid("limit", "must be a whole number from 1 to 200");
+            }
+
+            limit = Math.Min(limit, 200);
+        }
+
+        var cursor = request.Query["cursor"].ToString();
+        return (limit, cursor.Length == 0 ? null : cursor);
+    }
+}

@@ -1,0 +1,127 @@
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.Options;
+using Microsoft.OpenApi;
+using Parley.Server.Accounts;
+using Parley.Server.Http;
+using Parley.Server.Operations;
+using Parley.Storage;
+using Parley.Storage.Accounts;
+using Parley.Storage.Migrations;
+
+namespace Parley.Server;
+
+/// <summary>
+/// Builds the Parley host. Program.cs and the integration tests both come through here, so tests run the
+/// same wiring as production; <c>configure</c> lets a test swap a service (a TimeProvider) before build.
+/// </summary>
+public static partial class ParleyApp
+{
+    public static async Task<WebApplication> CreateAsync(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            ApplicationName = typeof(ParleyApp).Assembly.GetName().Name,
+            // appsettings.json ships next to the binary; ./data stays relative to where the server is started.
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        AddServices(builder);
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        UsePipeline(app);
+
+        var database = app.Services.GetRequiredService<Database>();
+        var applied = await MigrationRunner.ApplyAsync(database);
+        var paths = app.Services.GetRequiredService<ParleyPaths>();
+        LogStorage(app.Logger, database.Provider, paths.DataDir, applied.Count);
+        _ = app.Services.GetRequiredService<SigningKey>(); // generate (or fail on a bad setting) at startup, not on the first login
+        return app;
+    }
+
+    private static void AddServices(WebApplicationBuilder builder)
+    {
+        var config = builder.Configuration;
+        var services = builder.Services;
+        builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
+
+        var dataDir = Path.GetFullPath(config["DataDir"] is { Length: > 0 } dir ? dir : "data", Environment.CurrentDirectory);
+        Directory.CreateDirectory(dataDir);
+        services.AddSingleton(new ParleyPaths(dataDir));
+
+        var storage = config.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
+        services.AddSingleton(_ => Database.Create(Database.ParseProvider(storage.Provider), storage.ConnectionString, dataDir));
+        services.AddSingleton(new IdGenerator(config.GetValue("Cluster:NodeId", 0)));
+        services.AddSingleton<UserStore>();
+        services.AddSingleton<SessionStore>();
+        services.AddSingleton(TimeProvider.System);
+
+        services.Configure<AuthOptions>(config.GetSection(AuthOptions.Section));
+        services.AddSingleton(sp => SigningKey.Load(sp.GetRequiredService<IOptions<AuthOptions>>().Value.SigningKey, dataDir));
+        services.AddSingleton<IPasswordHasher<UserRow>, PasswordHasher<UserRow>>();
+        services.AddOptions<PasswordHasherOptions>().Configure<IOptions<AuthOptions>>((hash, auth) => hash.IterationCount = auth.Value.PasswordHashIterations);
+        services.AddSingleton<TokenService>();
+        services.AddSingleton<LoginThrottle>();
+        services.AddSingleton<SessionGuard>();
+        services.AddSingleton<AccountService>();
+        services.AddHostedService<SessionSweeper>();
+        services.AddMemoryCache();
+        // ASP.NET Core's own key ring (antiforgery, auth helpers) lives with the rest of Parley's keys, not in $HOME.
+        services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDir, "keys", "data-protection")));
+
+        services.AddAuthentication(BearerAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, BearerAuthenticationHandler>(BearerAuthenticationHandler.SchemeName, null);
+        services.AddAuthorization();
+
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ParleyJson.Default));
+        services.AddHealthChecks().AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
+        services.AddPrometheusExporter();
+        services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "Parley";
+            document.Info.Description = "Parley's HTTP API. Errors are RFC 7807 problem+json with a `code` member.";
+            document.Components ??= new OpenApiComponents();
+            document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
+            document.Components.SecuritySchemes[BearerAuthenticationHandler.SchemeName] = new OpenApiSecurityScheme
+            {
+                Type = SecuritySchemeType.Http,
+                Scheme = "bearer",
+                BearerFormat = "JWT",
+            };
+            document.Security ??= [];
+            document.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerAuthenticationHandler.SchemeName, document)] = [] });
+            return Task.CompletedTask;
+        }));
+    }
+
+    private static void UsePipeline(WebApplication app)
+    {
+        app.Use((context, next) =>
+        {
+            context.Response.Headers.XContentTypeOptions = "nosniff";
+            return next(context);
+        });
+        app.UseMiddleware<ProblemMiddleware>();
+        app.UseStatusCodePages(context => ProblemMiddleware.WriteBareStatusAsync(context.HttpContext));
+        app.UseAuthentication();
+        app.UseAuthorization();
+
+        app.MapAccounts();
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+        app.MapPrometheusMetrics("/metrics");
+        app.MapOpenApi("/openapi/{documentName}.json");
+        app.UseSwaggerUI(o =>
+        {
+            o.RoutePrefix = "api/docs";
+            o.SwaggerEndpoint("/openapi/v1.json", "Parley v1");
+            o.DocumentTitle = "Parley API";
+        });
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Storage: {Provider}; data directory {DataDir}; {Applied} new migrations applied")]
+    private static partial void LogStorage(ILogger logger, StorageProvider provider, string dataDir, int applied);
+}

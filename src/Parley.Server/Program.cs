@@ -1,0 +1,4 @@
+using Parley.Server;
+
+var app = await ParleyApp.CreateAsync(args);
+await app.RunAsync();

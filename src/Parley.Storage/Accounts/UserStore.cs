@@ -1,0 +1,245 @@
+using Dapper;
+
+namespace Parley.Storage.Accounts;
+
+public sealed class UserRow
+{
+    public long Id { get; init; }
+
+    public string Username { get; init; } = "";
+
+    public string Nickname { get; init; } = "";
+
+    public string? Email { get; init; }
+
+    public string Bio { get; init; } = "";
+
+    public long? AvatarFileId { get; init; }
+
+    public string PasswordHash { get; init; } = "";
+
+    public long CreatedAt { get; init; }
+
+    public IReadOnlyList<string> Tags { get; set; } = [];
+}
+
+/// <summary>Profile fields to change; a null member is left as it is.</summary>
+public sealed record ProfileChange(string? Nickname, string? Bio, bool SetAvatar, long? AvatarFileId, IReadOnlyList<string>? Tags);
+
+public sealed class UserStore(Database database)
+{
+    private const string Columns = "id, username, nickname, email, bio, avatar_file_id, password_hash, created_at";
+
+    /// <summary>Inserts the user with its tags; false when the username is taken (in any letter case).</summary>
+    public async Task<bool> CreateAsync(UserRow user, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
+        try
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                """
+                INSERT INTO users (id, username, username_key, nickname, nickname_key, email, bio, avatar_file_id, password_hash, created_at, updated_at)
+                VALUES (@Id, @Username, @UsernameKey, @Nickname, @NicknameKey, @Email, @Bio, @AvatarFileId, @PasswordHash, @CreatedAt, @CreatedAt)
+                """,
+                new
+                {
+                    user.Id,
+                    user.Username,
+                    UsernameKey = UsernameKey(user.Username),
+                    user.Nickname,
+                    NicknameKey = user.Nickname.ToLowerInvariant(),
+                    user.Email,
+                    user.Bio,
+                    user.AvatarFileId,
+                    user.PasswordHash,
+                    user.CreatedAt,
+                },
+                transaction,
+                cancellationToken: cancellationToken));
+            await ReplaceTagsAsync(connection, transaction, user.Id, user.Tags, cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            return true;
+        }
+        catch (Exception e) when (Database.IsUniqueViolation(e))
+        {
+            return false;
+        }
+    }
+
+    public async Task<UserRow?> GetAsync(long id, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var user = await connection.QuerySingleOrDefaultAsync<UserRow>(new CommandDefinition(
+            $"SELECT {Columns} FROM users WHERE id = @id", new { id }, cancellationToken: cancellationToken));
+        if (user is not null)
+        {
+            await LoadTagsAsync(connection, [user], cancellationToken);
+        }
+
+        return user;
+    }
+
+    public async Task<UserRow?> FindByUsernameAsync(string username, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var user = await connection.QuerySingleOrDefaultAsync<UserRow>(new CommandDefinition(
+            $"SELECT {Columns} FROM users WHERE username_key = @key", new { key = UsernameKey(username) }, cancellationToken: cancellationToken));
+        if (user is not null)
+        {
+            await LoadTagsAsync(connection, [user], cancellationToken);
+        }
+
+        return user;
+    }
+
+    public async Task<bool> UsernameExistsAsync(string username, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<long?>(new CommandDefinition(
+            "SELECT id FROM users WHERE username_key = @key", new { key = UsernameKey(username) }, cancellationToken: cancellationToken)) is not null;
+    }
+
+    /// <summary>Applies the change and returns the updated user, or null if the user does not exist.</summary>
+    public async Task<UserRow?> UpdateProfileAsync(long id, ProfileChange change, long now, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using (var transaction = await Database.BeginWriteAsync(connection, cancellationToken))
+        {
+            var updated = await connection.ExecuteAsync(new CommandDefinition(
+                """
+                UPDATE users SET
+                    nickname = COALESCE(@Nickname, nickname),
+                    nickname_key = COALESCE(@NicknameKey, nickname_key),
+                    bio = COALESCE(@Bio, bio),
+                    avatar_file_id = CASE WHEN @SetAvatar = 1 THEN @AvatarFileId ELSE avatar_file_id END,
+                    updated_at = @now
+                WHERE id = @id
+                """,
+                new
+                {
+                    id,
+                    now,
+                    change.Nickname,
+                    NicknameKey = change.Nickname?.ToLowerInvariant(),
+                    change.Bio,
+                    SetAvatar = change.SetAvatar ? 1 : 0,
+                    change.AvatarFileId,
+                },
+                transaction,
+                cancellationToken: cancellationToken));
+            if (updated == 0)
+            {
+                return null;
+            }
+
+            if (change.Tags is not null)
+            {
+                await ReplaceTagsAsync(connection, transaction, id, change.Tags, cancellationToken);
+            }
+
+            await transaction.CommitAsync(cancellationToken);
+        }
+
+        var user = await connection.QuerySingleAsync<UserRow>(new CommandDefinition(
+            $"SELECT {Columns} FROM users WHERE id = @id", new { id }, cancellationToken: cancellationToken));
+        await LoadTagsAsync(connection, [user], cancellationToken);
+        return user;
+    }
+
+    public async Task SetPasswordHashAsync(long id, string passwordHash, long now, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE users SET password_hash = @passwordHash, updated_at = @now WHERE id = @id",
+            new { id, passwordHash, now },
+            cancellationToken: cancellationToken));
+    }
+
+    /// <summary>
+    /// Users whose username or nickname contains <paramref name="text"/> (case-insensitive) and who carry
+    /// every tag in <paramref name="tags"/>, in id order after <paramref name="afterId"/>.
+    /// </summary>
+    public async Task<IReadOnlyList<UserRow>> SearchAsync(string? text, IReadOnlyList<string> tags, long afterId, int limit, CancellationToken cancellationToken)
+    {
+        var parameters = new DynamicParameters();
+        parameters.Add("afterId", afterId);
+        parameters.Add("limit", limit);
+        var sql = new System.Text.StringBuilder($"SELECT {Columns} FROM users u WHERE u.id > @afterId");
+        if (!string.IsNullOrEmpty(text))
+        {
+            // Both engines: LIKE with an explicit escape; both sides are lower-cased in .NET.
+            sql.Append(@" AND (u.username_key LIKE @pattern ESCAPE '\' OR u.nickname_key LIKE @pattern ESCAPE '\')");
+            parameters.Add("pattern", "%" + EscapeLike(text.ToLowerInvariant()) + "%");
+        }
+
+        if (tags.Count > 0)
+        {
+            var names = new string[tags.Count];
+            for (var i = 0; i < tags.Count; i++)
+            {
+                names[i] = "@t" + i;
+                parameters.Add("t" + i, tags[i]);
+            }
+
+            sql.Append(" AND (SELECT COUNT(*) FROM user_tags ut WHERE ut.user_id = u.id AND ut.tag IN (")
+               .Append(string.Join(", ", names))
+               .Append(")) = @tagCount");
+            parameters.Add("tagCount", tags.Count);
+        }
+
+        sql.Append(" ORDER BY u.id LIMIT @limit");
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var users = (await connection.QueryAsync<UserRow>(new CommandDefinition(sql.ToString(), parameters, cancellationToken: cancellationToken))).AsList();
+        await LoadTagsAsync(connection, users, cancellationToken);
+        return users;
+    }
+
+    public static string UsernameKey(string username) => username.ToLowerInvariant();
+
+    private static string EscapeLike(string value) =>
+        value.Replace(@"\", @"\\", StringComparison.Ordinal)
+             .Replace("%", @"\%", StringComparison.Ordinal)
+             .Replace("_", @"\_", StringComparison.Ordinal);
+
+    private static async Task ReplaceTagsAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, long userId, IReadOnlyList<string> tags, CancellationToken cancellationToken)
+    {
+        await connection.ExecuteAsync(new CommandDefinition(
+            "DELETE FROM user_tags WHERE user_id = @userId", new { userId }, transaction, cancellationToken: cancellationToken));
+        if (tags.Count > 0)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                "INSERT INTO user_tags (user_id, tag) VALUES (@userId, @tag)",
+                tags.Select(tag => new { userId, tag }),
+                transaction,
+                cancellationToken: cancellationToken));
+        }
+    }
+
+    private static async Task LoadTagsAsync(System.Data.Common.DbConnection connection, List<UserRow> users, CancellationToken cancellationToken)
+    {
+        if (users.Count == 0)
+        {
+            return;
+        }
+
+        var ids = users.Select(u => u.Id).ToArray();
+        var parameters = new DynamicParameters();
+        var names = new string[ids.Length];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            names[i] = "@u" + i;
+            parameters.Add("u" + i, ids[i]);
+        }
+
+        var rows = await connection.QueryAsync<(long UserId, string Tag)>(new CommandDefinition(
+            $"SELECT user_id, tag FROM user_tags WHERE user_id IN ({string.Join(", ", names)}) ORDER BY user_id, tag",
+            parameters,
+            cancellationToken: cancellationToken));
+        var byUser = rows.ToLookup(r => r.UserId, r => r.Tag);
+        foreach (var user in users)
+        {
+            user.Tags = byUser[user.Id].ToArray();
+        }
+    }
+}

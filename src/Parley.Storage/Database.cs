@@ -1,0 +1,145 @@
+using System.Data.Common;
+using Dapper;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace Parley.Storage;
+
+public enum StorageProvider
+{
+    Sqlite,
+    Postgres,
+}
+
+/// <summary>
+/// The one place that knows which database engine is behind the stores. Stores write SQL that both
+/// engines accept (ON CONFLICT, RETURNING, LIMIT) and ask this class only for connections and for the
+/// few facts that differ (how a unique violation looks).
+/// </summary>
+public sealed class Database : IAsyncDisposable
+{
+    private readonly string _sqliteConnectionString = "";
+    private readonly NpgsqlDataSource? _postgres;
+
+    static Database()
+    {
+        // Columns are snake_case; the row classes are PascalCase.
+        DefaultTypeMap.MatchNamesWithUnderscores = true;
+    }
+
+    private Database(StorageProvider provider, string sqlite, NpgsqlDataSource? postgres)
+    {
+        Provider = provider;
+        _sqliteConnectionString = sqlite;
+        _postgres = postgres;
+    }
+
+    public StorageProvider Provider { get; }
+
+    /// <summary>Where the SQLite file lives; null on PostgreSQL.</summary>
+    public string? SqlitePath { get; private init; }
+
+    public static Database Create(StorageProvider provider, string? connectionString, string dataDir)
+    {
+        switch (provider)
+        {
+            case StorageProvider.Sqlite:
+            {
+                var builder = new SqliteConnectionStringBuilder(string.IsNullOrWhiteSpace(connectionString)
+                    ? $"Data Source={Path.Combine(dataDir, "parley.db")}"
+                    : connectionString)
+                {
+                    Pooling = true,
+                    ForeignKeys = true,
+                    // Seconds a writer waits for the write lock before SQLITE_BUSY surfaces.
+                    DefaultTimeout = 30,
+                    Mode = SqliteOpenMode.ReadWriteCreate,
+                };
+                var dir = Path.GetDirectoryName(Path.GetFullPath(builder.DataSource));
+                if (!string.IsNullOrEmpty(dir))
+                {
+                    Directory.CreateDirectory(dir);
+                }
+
+                return new Database(provider, builder.ToString(), null) { SqlitePath = Path.GetFullPath(builder.DataSource) };
+            }
+
+            case StorageProvider.Postgres:
+            {
+                if (string.IsNullOrWhiteSpace(connectionString))
+                {
+                    throw new InvalidOperationException(
+                        "Storage:Provider is 'postgres' but Storage:ConnectionString is empty.");
+                }
+
+                return new Database(provider, "", NpgsqlDataSource.Create(connectionString));
+            }
+
+            default:
+                throw new ArgumentOutOfRangeException(nameof(provider), provider, null);
+        }
+    }
+
+    public static StorageProvider ParseProvider(string? value) => value?.Trim().ToLowerInvariant() switch
+    {
+        null or "" or "sqlite" => StorageProvider.Sqlite,
+        "postgres" or "postgresql" or "npgsql" => StorageProvider.Postgres,
+        _ => throw new InvalidOperationException($"Unknown Storage:Provider '{value}'. Use 'sqlite' or 'postgres'."),
+    };
+
+    public async ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken = default)
+    {
+        if (_postgres is not null)
+        {
+            return await _postgres.OpenConnectionAsync(cancellationToken);
+        }
+
+        var connection = new SqliteConnection(_sqliteConnectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken);
+            // Durable commits: an acknowledged write survives a crash or power loss.
+            await using var pragma = connection.CreateCommand();
+            pragma.CommandText = "PRAGMA synchronous=FULL;";
+            await pragma.ExecuteNonQueryAsync(cancellationToken);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Begins a write transaction. On SQLite this is BEGIN IMMEDIATE, so writers queue for the lock
+    /// up front instead of failing when a read snapshot tries to upgrade.</summary>
+    public static async ValueTask<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken = default) =>
+        connection is SqliteConnection sqlite
+            ? sqlite.BeginTransaction(deferred: false)
+            : await connection.BeginTransactionAsync(cancellationToken);
+
+    public static bool IsUniqueViolation(Exception exception) => exception switch
+    {
+        SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: 2067 or 1555 } => true,
+        PostgresException { SqlState: PostgresErrorCodes.UniqueViolation } => true,
+        _ => false,
+    };
+
+    public async Task<bool> PingAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<int>(new CommandDefinition("SELECT 1", cancellationToken: cancellationToken)) == 1;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_postgres is not null)
+        {
+            await _postgres.DisposeAsync();
+        }
+        else
+        {
+            SqliteConnection.ClearAllPools();
+        }
+    }
+}

@@ -1,0 +1,98 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using Parley.Tests.Infrastructure;
+
+namespace Parley.Tests.Accounts;
+
+public sealed class SessionLifetimeTestsSqlite() : SessionLifetimeTests(Backend.Sqlite);
+
+public sealed class SessionLifetimeTestsPostgres() : SessionLifetimeTests(Backend.Postgres);
+
+/// <summary>What depends on time and on the process: token expiry, and surviving a restart.</summary>
+public abstract class SessionLifetimeTests(Backend backend) : OwnServerTests(backend)
+{
+    [Fact]
+    public async Task Expired_access_token_is_401_token_expired_and_refresh_still_works()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        var time = new ManualTime();
+        await using var server = await ParleyServer.StartAsync(store, time);
+        var user = await server.RegisterAsync();
+        await server.Me(user.AccessToken).Expect(HttpStatusCode.OK);
+
+        time.Advance(TimeSpan.FromMinutes(9));
+        await server.Me(user.AccessToken).Expect(HttpStatusCode.OK);
+
+        time.Advance(TimeSpan.FromMinutes(1) + TimeSpan.FromSeconds(1));
+        using (var expired = await server.Me(user.AccessToken))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, expired.StatusCode);
+            Assert.Equal("token_expired", (string?)(await expired.Json())["code"]);
+            Assert.Contains("invalid_token", expired.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
+        }
+
+        var refreshed = await server.Refresh(user.RefreshToken).Expect(HttpStatusCode.OK);
+        await server.Me((string)refreshed["tokens"]!["accessToken"]!).Expect(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task Expired_refresh_token_is_401_token_expired()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        var time = new ManualTime();
+        await using var server = await ParleyServer.StartAsync(store, time);
+        var user = await server.RegisterAsync();
+        time.Advance(TimeSpan.FromDays(30) + TimeSpan.FromMinutes(1));
+        await server.Refresh(user.RefreshToken).ExpectProblem(HttpStatusCode.Unauthorized, "token_expired");
+    }
+
+    [Fact]
+    public async Task Users_sessions_and_the_signing_key_survive_a_restart()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        TestUser user;
+        string keyFile;
+        await using (var first = await ParleyServer.StartAsync(store))
+        {
+            user = await first.RegisterAsync(nickname: "Persistent");
+            await first.Send(HttpMethod.Patch, "/api/users/me", user.AccessToken, new JsonObject { ["tags"] = new JsonArray("kept") }).Expect(HttpStatusCode.OK);
+            keyFile = Path.Combine(store.DataDir, "keys", "jwt-signing.key");
+            Assert.True(File.Exists(keyFile));
+        }
+
+        var keyBefore = await File.ReadAllTextAsync(keyFile);
+        await using var second = await ParleyServer.StartAsync(store);
+        Assert.Equal(keyBefore, await File.ReadAllTextAsync(keyFile));
+
+        // The old access token verifies: same key, and the session row is still there.
+        var me = await second.Me(user.AccessToken).Expect(HttpStatusCode.OK);
+        Assert.Equal("Persistent", (string?)me["nickname"]);
+        Assert.Equal(["kept"], me["tags"]!.AsArray().Select(t => (string)t!));
+        // The refresh token rotates against the stored hash.
+        await second.Refresh(user.RefreshToken).Expect(HttpStatusCode.OK);
+        // The password hash survived.
+        await second.LoginAsync(user.Username, user.Password);
+    }
+
+    [Fact]
+    public async Task A_configured_signing_key_is_used_and_tokens_from_another_key_fail()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        var key = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        TestUser user;
+        await using (var first = await ParleyServer.StartAsync(store, null, $"--Auth:SigningKey={key}"))
+        {
+            user = await first.RegisterAsync();
+            Assert.False(File.Exists(Path.Combine(store.DataDir, "keys", "jwt-signing.key")));
+        }
+
+        await using (var same = await ParleyServer.StartAsync(store, null, $"--Auth:SigningKey={key}"))
+        {
+            await same.Me(user.AccessToken).Expect(HttpStatusCode.OK);
+        }
+
+        // Without the setting a different (generated) key signs, and the old token no longer verifies.
+        await using var other = await ParleyServer.StartAsync(store);
+        await other.Me(user.AccessToken).ExpectProblem(HttpStatusCode.Unauthorized, "unauthorized");
+    }
+}

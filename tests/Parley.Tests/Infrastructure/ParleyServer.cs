@@ -1,0 +1,76 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Parley.Server;
+
+namespace Parley.Tests.Infrastructure;
+
+/// <summary>A real Parley host on Kestrel, on a loopback port, over a <see cref="TestStore"/>.</summary>
+public sealed class ParleyServer : IAsyncDisposable
+{
+    private ParleyServer(WebApplication app, Uri baseUri)
+    {
+        App = app;
+        BaseUri = baseUri;
+        Http = NewClient();
+    }
+
+    public WebApplication App { get; }
+
+    public Uri BaseUri { get; }
+
+    /// <summary>An anonymous client; add a bearer header per request with <see cref="Send"/>.</summary>
+    public HttpClient Http { get; }
+
+    public static async Task<ParleyServer> StartAsync(TestStore store, TimeProvider? time = null, params string[] extraArgs)
+    {
+        string[] args =
+        [
+            .. store.Args,
+            "--urls=http://127.0.0.1:0",
+            "--Logging:LogLevel:Default=Warning",
+            "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Warning",
+            .. extraArgs,
+        ];
+        var app = await ParleyApp.CreateAsync(args, builder =>
+        {
+            if (time is not null)
+            {
+                builder.Services.AddSingleton(time);
+            }
+        });
+        await app.StartAsync();
+        return new ParleyServer(app, new Uri(app.Urls.First()));
+    }
+
+    public HttpClient NewClient() => new() { BaseAddress = BaseUri, Timeout = TimeSpan.FromSeconds(30) };
+
+    public T Service<T>()
+        where T : notnull => App.Services.GetRequiredService<T>();
+
+    public Task<HttpResponseMessage> Send(HttpMethod method, string path, string? accessToken = null, object? body = null)
+    {
+        var request = new HttpRequestMessage(method, path);
+        if (accessToken is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
+        }
+
+        if (body is not null)
+        {
+            request.Content = body is JsonNode node ? JsonContent.Create(node) : JsonContent.Create(body);
+        }
+
+        return Http.SendAsync(request);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        await App.StopAsync(timeout.Token);
+        await App.DisposeAsync();
+    }
+}

@@ -1,0 +1,89 @@
+namespace Parley.Tests.Infrastructure;
+
+/// <summary>
+/// One server per test class and backend. Tests share it but never share data: each makes its own users.
+/// On PostgreSQL without <c>PARLEY_TEST_POSTGRES</c> nothing starts and every test reports itself skipped.
+/// </summary>
+public abstract class ServerFixture : IAsyncLifetime
+{
+    private TestStore? _store;
+    private ParleyServer? _server;
+
+    public abstract Backend Backend { get; }
+
+    public bool Available => Backend == Backend.Sqlite || TestStore.PostgresAdminConnectionString is not null;
+
+    public ParleyServer Server => _server ?? throw new InvalidOperationException("The server did not start.");
+
+    public async ValueTask InitializeAsync()
+    {
+        if (Available)
+        {
+            _store = await TestStore.CreateAsync(Backend);
+            _server = await ParleyServer.StartAsync(_store);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+
+        if (_store is not null)
+        {
+            await _store.DisposeAsync();
+        }
+
+        GC.SuppressFinalize(this);
+    }
+}
+
+public sealed class SqliteFixture : ServerFixture
+{
+    public override Backend Backend => Backend.Sqlite;
+}
+
+public sealed class PostgresFixture : ServerFixture
+{
+    public override Backend Backend => Backend.Postgres;
+}
+
+/// <summary>Base of test classes that run once per backend.</summary>
+public abstract class BackendTests(ServerFixture fixture) : IAsyncLifetime
+{
+    protected ParleyServer Server => fixture.Server;
+
+    protected Backend Backend => fixture.Backend;
+
+    public virtual ValueTask InitializeAsync()
+    {
+        Assert.SkipUnless(fixture.Available, TestStore.SkipReason);
+        return ValueTask.CompletedTask;
+    }
+
+    public virtual ValueTask DisposeAsync()
+    {
+        GC.SuppressFinalize(this);
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>Base of test classes whose tests start their own servers (restarts, moved clocks).</summary>
+public abstract class OwnServerTests(Backend backend) : IAsyncLifetime
+{
+    protected Backend Backend => backend;
+
+    public ValueTask InitializeAsync()
+    {
+        Assert.SkipUnless(backend == Backend.Sqlite || TestStore.PostgresAdminConnectionString is not null, TestStore.SkipReason);
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        GC.SuppressFinalize(this);
+        return ValueTask.CompletedTask;
+    }
+}
