@@ -64,7 +64,7 @@ public static partial class ParleyApp
         services.AddSingleton<IPasswordHasher<UserRow>, PasswordHasher<UserRow>>();
         services.AddOptions<PasswordHasherOptions>().Configure<IOptions<AuthOptions>>((hash, auth) => hash.IterationCount = auth.Value.PasswordHashIterations);
         services.AddSingleton<TokenService>();
-        services.AddSingleton<LoginThrottle>();
+        services.AddSingleton<AuthThrottle>();
         services.AddSingleton<SessionGuard>();
         services.AddSingleton<AccountService>();
         services.AddHostedService<SessionSweeper>();

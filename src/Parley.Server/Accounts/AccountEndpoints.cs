@@ -13,7 +13,7 @@ public static class AccountEndpoints
         auth.MapPost("/register", RegisterAsync)
             .Accepts<RegisterRequest>("application/json")
             .Produces<AuthResponse>(201)
-            .ProducesErrors(400, 409, 415);
+            .ProducesErrors(400, 409, 415, 429);
         auth.MapPost("/login", LoginAsync)
             .Accepts<LoginRequest>("application/json")
             .Produces<AuthResponse>()
@@ -44,7 +44,7 @@ public static class AccountEndpoints
     private static async Task<IResult> RegisterAsync(HttpContext context, AccountService accounts)
     {
         var request = await context.Request.ReadJsonAsync(ParleyJson.Default.RegisterRequest);
-        var response = await accounts.RegisterAsync(request, context.RequestAborted);
+        var response = await accounts.RegisterAsync(request, ClientAddress(context), context.RequestAborted);
         return Results.Json(response, ParleyJson.Default.AuthResponse, statusCode: 201);
     }
 

@@ -12,7 +12,7 @@ public sealed partial class AccountService(
     SessionStore sessions,
     TokenService tokens,
     IPasswordHasher<UserRow> hasher,
-    LoginThrottle throttle,
+    AuthThrottle throttle,
     SessionGuard guard,
     IdGenerator ids,
     TimeProvider time,
@@ -23,8 +23,13 @@ public sealed partial class AccountService(
 
     private long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
 
-    public async Task<AuthResponse> RegisterAsync(RegisterRequest request, CancellationToken cancellationToken)
+    public async Task<AuthResponse> RegisterAsync(RegisterRequest request, string clientAddress, CancellationToken cancellationToken)
     {
+        if (throttle.RegistrationRetryAfter(clientAddress) is { } wait)
+        {
+            throw new ApiException(429, ErrorCodes.RateLimited, "Too many new accounts from this address; try again later.") { RetryAfterSeconds = wait };
+        }
+
         var v = new Validation();
         AccountRules.CheckUsername(v, request.Username);
         AccountRules.CheckPassword(v, "password", request.Password);
@@ -54,6 +59,7 @@ public sealed partial class AccountService(
             throw UsernameTaken();
         }
 
+        throttle.RecordRegistration(clientAddress);
         LogRegistered(logger, user.Id);
         return await StartSessionAsync(user, device, cancellationToken);
     }
@@ -75,7 +81,7 @@ public sealed partial class AccountService(
         v.ThrowIfInvalid();
 
         var key = UserStore.UsernameKey(request.Username!);
-        if (throttle.RetryAfter(key, clientAddress) is { } retryAfter)
+        if (throttle.LoginRetryAfter(key, clientAddress) is { } retryAfter)
         {
             throw new ApiException(429, ErrorCodes.RateLimited, "Too many failed logins; try again later.") { RetryAfterSeconds = retryAfter };
         }
@@ -94,11 +100,11 @@ public sealed partial class AccountService(
 
         if (user is null || verdict == PasswordVerificationResult.Failed)
         {
-            throttle.RecordFailure(key, clientAddress);
+            throttle.RecordLoginFailure(key, clientAddress);
             throw InvalidCredentials();
         }
 
-        throttle.Reset(key);
+        throttle.ResetLogin(key);
         if (verdict == PasswordVerificationResult.SuccessRehashNeeded)
         {
             await users.SetPasswordHashAsync(user.Id, hasher.HashPassword(user, request.Password!), Now, cancellationToken);
@@ -162,14 +168,14 @@ public sealed partial class AccountService(
 
         var user = await users.GetAsync(caller.UserId, cancellationToken) ?? throw ApiException.Unauthorized("The account no longer exists.");
         var key = UserStore.UsernameKey(user.Username);
-        if (throttle.RetryAfter(key, clientAddress) is { } retryAfter)
+        if (throttle.LoginRetryAfter(key, clientAddress) is { } retryAfter)
         {
             throw new ApiException(429, ErrorCodes.RateLimited, "Too many failed attempts; try again later.") { RetryAfterSeconds = retryAfter };
         }
 
         if (hasher.VerifyHashedPassword(user, user.PasswordHash, request.CurrentPassword!) == PasswordVerificationResult.Failed)
         {
-            throttle.RecordFailure(key, clientAddress);
+            throttle.RecordLoginFailure(key, clientAddress);
             throw InvalidCredentials();
         }
 

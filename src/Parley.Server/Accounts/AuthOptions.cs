@@ -26,6 +26,11 @@ public sealed class AuthOptions
 
     public int LoginFailureWindowSeconds { get; set; } = 900;
 
+    /// <summary>New accounts allowed per client address within the registration window before 429.</summary>
+    public int RegistrationsPerAddress { get; set; } = 1000;
+
+    public int RegistrationWindowSeconds { get; set; } = 3600;
+
     /// <summary>How long a node trusts its cached view of a device session before asking the database again.</summary>
     public int SessionCacheSeconds { get; set; } = 30;
 }

@@ -95,4 +95,27 @@ public abstract class SessionLifetimeTests(Backend backend) : OwnServerTests(bac
         await using var other = await ParleyServer.StartAsync(store);
         await other.Me(user.AccessToken).ExpectProblem(HttpStatusCode.Unauthorized, "unauthorized");
     }
+
+    [Fact]
+    public async Task New_accounts_per_address_are_rate_limited_by_setting()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        var time = new ManualTime();
+        await using var server = await ParleyServer.StartAsync(store, time, "--Auth:RegistrationsPerAddress=3");
+        for (var i = 0; i < 3; i++)
+        {
+            await server.RegisterAsync();
+        }
+
+        using (var limited = await server.Send(HttpMethod.Post, "/api/auth/register", body: new JsonObject { ["username"] = Api.NewUsername(), ["password"] = "long enough" }))
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
+            Assert.Equal("rate_limited", (string?)(await limited.Json())["code"]);
+            Assert.True(limited.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+        }
+
+        // a new window opens after the old one ends
+        time.Advance(TimeSpan.FromHours(1));
+        await server.RegisterAsync();
+    }
 }
