@@ -5,10 +5,15 @@ using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
 using Parley.Server.Accounts;
+using Parley.Server.Events;
+using Parley.Server.Groups;
 using Parley.Server.Http;
 using Parley.Server.Operations;
+using Parley.Server.Social;
 using Parley.Storage;
 using Parley.Storage.Accounts;
+using Parley.Storage.Groups;
+using Parley.Storage.Social;
 using Parley.Storage.Migrations;
 
 namespace Parley.Server;
@@ -57,6 +62,8 @@ public static partial class ParleyApp
         services.AddSingleton(new IdGenerator(config.GetValue("Cluster:NodeId", 0)));
         services.AddSingleton<UserStore>();
         services.AddSingleton<SessionStore>();
+        services.AddSingleton<SocialStore>();
+        services.AddSingleton<GroupStore>();
         services.AddSingleton(TimeProvider.System);
 
         services.Configure<AuthOptions>(config.GetSection(AuthOptions.Section));
@@ -68,6 +75,14 @@ public static partial class ParleyApp
         services.AddSingleton<SessionGuard>();
         services.AddSingleton<AccountService>();
         services.AddHostedService<SessionSweeper>();
+
+        services.AddSingleton<Notifier>();
+        services.AddSingleton<PresenceTracker>();
+        services.AddSingleton<SocialService>();
+        services.Configure<GroupOptions>(config.GetSection(GroupOptions.Section));
+        services.AddSingleton<GroupService>();
+        services.AddSingleton<TemporaryGroupSweeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<TemporaryGroupSweeper>());
         services.AddMemoryCache();
         // ASP.NET Core's own key ring (antiforgery, auth helpers) lives with the rest of Parley's keys, not in $HOME.
         services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDir, "keys", "data-protection")));
@@ -102,6 +117,12 @@ public static partial class ParleyApp
         app.Use((context, next) =>
         {
             context.Response.Headers.XContentTypeOptions = "nosniff";
+            if (context.Request.Path.StartsWithSegments("/api"))
+            {
+                // API answers are per-user (tokens, profiles): never stored by a browser or proxy.
+                context.Response.Headers.CacheControl = "no-store";
+            }
+
             return next(context);
         });
         app.UseMiddleware<ProblemMiddleware>();
@@ -110,6 +131,8 @@ public static partial class ParleyApp
         app.UseAuthorization();
 
         app.MapAccounts();
+        app.MapSocial();
+        app.MapGroups();
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
         app.MapPrometheusMetrics("/metrics");

@@ -36,6 +36,12 @@ public sealed class Database : IAsyncDisposable
 
     public StorageProvider Provider { get; }
 
+    /// <summary>
+    /// Appended to a SELECT inside a write transaction to lock the rows read: PostgreSQL needs FOR UPDATE;
+    /// SQLite already holds the database's write lock for the whole IMMEDIATE transaction.
+    /// </summary>
+    public string ForUpdate => Provider == StorageProvider.Postgres ? " FOR UPDATE" : "";
+
     /// <summary>Where the SQLite file lives; null on PostgreSQL.</summary>
     public string? SqlitePath { get; private init; }
 

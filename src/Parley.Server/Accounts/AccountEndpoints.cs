@@ -70,7 +70,7 @@ public static class AccountEndpoints
 
     private static async Task<IResult> GetMeAsync(HttpContext context, UserStore users)
     {
-        var user = await users.GetAsync(context.Caller().UserId, context.RequestAborted) ?? throw ApiException.NotFound("User");
+        var user = await users.GetAsync(context.Caller().UserId, context.RequestAborted) ?? throw ApiException.Unauthorized("The account no longer exists.");
         return Results.Json(SelfUser.From(user), ParleyJson.Default.SelfUser);
     }
 
@@ -140,13 +140,13 @@ public static class AccountEndpoints
     {
         var (limit, cursor) = context.Request.ReadPaging();
         var v = new Validation();
-        var q = context.Request.Query["q"].ToString().Trim();
+        var q = context.Request.QueryText("q").Trim();
         if (q.Length > AccountRules.MaxSearchText)
         {
             v.Add("q", $"must be at most {AccountRules.MaxSearchText} characters");
         }
 
-        var tags = AccountRules.ParseTagQuery(v, context.Request.Query["tags"].ToString());
+        var tags = AccountRules.ParseTagQuery(v, context.Request.QueryText("tags"));
         long after = 0;
         if (cursor is not null && !Ids.TryParse(cursor, out after))
         {

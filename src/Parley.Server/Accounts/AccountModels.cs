@@ -32,6 +32,7 @@ public sealed record PublicUser(string Id, string Username, string Nickname, str
         new(Ids.Format(row.Id), row.Username, row.Nickname, row.Bio, Ids.Format(row.AvatarFileId), row.Tags, row.CreatedAt);
 }
 
-public sealed record AuthResponse(SelfUser User, Tokens Tokens, string DeviceId);
+/// <summary>Register and login: the public profile (email only ever on /api/users/me), tokens and the device session id.</summary>
+public sealed record AuthResponse(PublicUser User, Tokens Tokens, string DeviceId);
 
 public sealed record RefreshResponse(Tokens Tokens);

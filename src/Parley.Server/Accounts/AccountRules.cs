@@ -34,6 +34,15 @@ public static class AccountRules
 
     public static bool IsValidPassword(string? value) => value is { Length: >= 8 and <= 128 };
 
+    /// <summary>A required string of at most <paramref name="max"/> characters (credentials, ids).</summary>
+    public static void RequireText(Validation v, string field, string? value, int max)
+    {
+        if (string.IsNullOrEmpty(value) || value.Length > max)
+        {
+            v.Add(field, "is required");
+        }
+    }
+
     public static void CheckUsername(Validation v, string? username)
     {
         if (!IsValidUsername(username))
@@ -101,9 +110,9 @@ public static class AccountRules
 
     public static string? CheckBio(Validation v, string? bio)
     {
-        if (bio is { Length: > MaxBio })
+        if (bio is { Length: > MaxBio } || (bio is not null && HasControl(bio, allowLineBreaks: true)))
         {
-            v.Add("bio", $"must be at most {MaxBio} characters");
+            v.Add("bio", $"must be at most {MaxBio} characters without control characters other than line breaks and tabs");
             return null;
         }
 
@@ -146,6 +155,7 @@ public static class AccountRules
         }
 
         var result = new List<string>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var item in tags.EnumerateArray())
         {
             var tag = item.ValueKind == JsonValueKind.String ? NormalizeTag(item.GetString()) : null;
@@ -155,16 +165,18 @@ public static class AccountRules
                 return null;
             }
 
-            if (!result.Contains(tag))
+            if (!seen.Add(tag))
             {
-                result.Add(tag);
+                continue;
             }
-        }
 
-        if (result.Count > MaxTags)
-        {
-            v.Add("tags", $"at most {MaxTags} tags");
-            return null;
+            if (result.Count == MaxTags)
+            {
+                v.Add("tags", $"at most {MaxTags} tags");
+                return null;
+            }
+
+            result.Add(tag);
         }
 
         return result;
@@ -175,6 +187,12 @@ public static class AccountRules
     {
         if (string.IsNullOrWhiteSpace(text))
         {
+            return [];
+        }
+
+        if (text.AsSpan().Count(',') > 4 * MaxTags)
+        {
+            v.Add("tags", $"at most {MaxTags} tags");
             return [];
         }
 
@@ -203,11 +221,12 @@ public static class AccountRules
         return result;
     }
 
-    private static bool HasControl(string value)
+    /// <summary>True when the text has control characters (other than \n, \r, \t when allowed).</summary>
+    public static bool HasControl(string value, bool allowLineBreaks = false)
     {
         foreach (var c in value)
         {
-            if (char.IsControl(c))
+            if (char.IsControl(c) && !(allowLineBreaks && c is '\n' or '\r' or '\t'))
             {
                 return true;
             }

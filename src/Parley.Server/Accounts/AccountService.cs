@@ -19,7 +19,7 @@ public sealed partial class AccountService(
     ILogger<AccountService> logger)
 {
     // Verified against when the username does not exist, so both failures cost the same time.
-    private string? _dummyHash;
+    private readonly string _dummyHash = hasher.HashPassword(new UserRow(), Guid.NewGuid().ToString());
 
     private long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
 
@@ -61,27 +61,20 @@ public sealed partial class AccountService(
 
         throttle.RecordRegistration(clientAddress);
         LogRegistered(logger, user.Id);
-        return await StartSessionAsync(user, device, cancellationToken);
+        return await StartSessionAsync(user, user.PasswordHash, device, cancellationToken);
     }
 
     public async Task<AuthResponse> LoginAsync(LoginRequest request, string clientAddress, CancellationToken cancellationToken)
     {
         var v = new Validation();
-        if (string.IsNullOrEmpty(request.Username) || request.Username.Length > 64)
-        {
-            v.Add("username", "is required");
-        }
-
-        if (string.IsNullOrEmpty(request.Password) || request.Password.Length > 1024)
-        {
-            v.Add("password", "is required");
-        }
-
+        AccountRules.RequireText(v, "username", request.Username, 64);
+        AccountRules.RequireText(v, "password", request.Password, 1024);
         var device = AccountRules.CheckDevice(v, request.Device);
         v.ThrowIfInvalid();
 
+        // The attempt is counted before the (slow) check, so concurrent guesses cannot slip past the limit.
         var key = UserStore.UsernameKey(request.Username!);
-        if (throttle.LoginRetryAfter(key, clientAddress) is { } retryAfter)
+        if (throttle.TryBeginLogin(key, clientAddress) is { } retryAfter)
         {
             throw new ApiException(429, ErrorCodes.RateLimited, "Too many failed logins; try again later.") { RetryAfterSeconds = retryAfter };
         }
@@ -90,7 +83,6 @@ public sealed partial class AccountService(
         var verdict = PasswordVerificationResult.Failed;
         if (user is null)
         {
-            _dummyHash ??= hasher.HashPassword(new UserRow(), Guid.NewGuid().ToString());
             hasher.VerifyHashedPassword(new UserRow(), _dummyHash, request.Password!);
         }
         else
@@ -100,17 +92,19 @@ public sealed partial class AccountService(
 
         if (user is null || verdict == PasswordVerificationResult.Failed)
         {
-            throttle.RecordLoginFailure(key, clientAddress);
             throw InvalidCredentials();
         }
 
-        throttle.ResetLogin(key);
+        throttle.LoginSucceeded(key, clientAddress);
+        var hash = user.PasswordHash;
         if (verdict == PasswordVerificationResult.SuccessRehashNeeded)
         {
-            await users.SetPasswordHashAsync(user.Id, hasher.HashPassword(user, request.Password!), Now, cancellationToken);
+            var upgraded = hasher.HashPassword(user, request.Password!);
+            await users.UpgradePasswordHashAsync(user.Id, hash, upgraded, Now, cancellationToken);
+            hash = upgraded;
         }
 
-        return await StartSessionAsync(user, device, cancellationToken);
+        return await StartSessionAsync(user, hash, device, cancellationToken);
     }
 
     public async Task<RefreshResponse> RefreshAsync(RefreshRequest request, CancellationToken cancellationToken)
@@ -158,43 +152,41 @@ public sealed partial class AccountService(
     public async Task ChangePasswordAsync(Caller caller, PasswordChangeRequest request, string clientAddress, CancellationToken cancellationToken)
     {
         var v = new Validation();
-        if (string.IsNullOrEmpty(request.CurrentPassword) || request.CurrentPassword.Length > 1024)
-        {
-            v.Add("currentPassword", "is required");
-        }
-
+        AccountRules.RequireText(v, "currentPassword", request.CurrentPassword, 1024);
         AccountRules.CheckPassword(v, "newPassword", request.NewPassword);
         v.ThrowIfInvalid();
 
         var user = await users.GetAsync(caller.UserId, cancellationToken) ?? throw ApiException.Unauthorized("The account no longer exists.");
         var key = UserStore.UsernameKey(user.Username);
-        if (throttle.LoginRetryAfter(key, clientAddress) is { } retryAfter)
+        if (throttle.TryBeginLogin(key, clientAddress) is { } retryAfter)
         {
             throw new ApiException(429, ErrorCodes.RateLimited, "Too many failed attempts; try again later.") { RetryAfterSeconds = retryAfter };
         }
 
         if (hasher.VerifyHashedPassword(user, user.PasswordHash, request.CurrentPassword!) == PasswordVerificationResult.Failed)
         {
-            throttle.RecordLoginFailure(key, clientAddress);
             throw InvalidCredentials();
         }
 
-        var now = Now;
-        await users.SetPasswordHashAsync(user.Id, hasher.HashPassword(user, request.NewPassword!), now, cancellationToken);
-        var revoked = await sessions.RevokeAllExceptAsync(user.Id, caller.SessionId, "password_changed", now, cancellationToken);
+        throttle.LoginSucceeded(key, clientAddress);
+        var revoked = await sessions.ChangePasswordAsync(user.Id, hasher.HashPassword(user, request.NewPassword!), caller.SessionId, Now, cancellationToken);
         guard.MarkRevoked(revoked);
         LogPasswordChanged(logger, user.Id, revoked.Count);
     }
 
-    private async Task<AuthResponse> StartSessionAsync(UserRow user, string? device, CancellationToken cancellationToken)
+    private async Task<AuthResponse> StartSessionAsync(UserRow user, string verifiedPasswordHash, string? device, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         var session = new SessionRow { Id = ids.Next(), UserId = user.Id, DeviceName = device, CreatedAt = now.ToUnixTimeMilliseconds() };
         var (refresh, refreshHash) = TokenService.NewRefreshToken();
         var refreshExpires = (now + tokens.RefreshTokenLifetime).ToUnixTimeMilliseconds();
-        await sessions.CreateAsync(session, refreshHash, refreshExpires, cancellationToken);
+        if (!await sessions.CreateAsync(session, verifiedPasswordHash, refreshHash, refreshExpires, cancellationToken))
+        {
+            throw InvalidCredentials(); // the password changed while this login was being checked
+        }
+
         var (access, accessExpires) = tokens.IssueAccessToken(user.Id, session.Id);
-        return new AuthResponse(SelfUser.From(user), new Tokens(access, accessExpires, refresh, refreshExpires), Ids.Format(session.Id));
+        return new AuthResponse(PublicUser.From(user), new Tokens(access, accessExpires, refresh, refreshExpires), Ids.Format(session.Id));
     }
 
     private static ApiException UsernameTaken() => new(409, ErrorCodes.UsernameTaken, "That username is taken.");

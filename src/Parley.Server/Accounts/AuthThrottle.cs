@@ -1,102 +1,157 @@
 using System.Collections.Concurrent;
+using System.Net;
 using Microsoft.Extensions.Options;
 
 namespace Parley.Server.Accounts;
 
 /// <summary>
-/// Brute-force and sign-up-spam guards: failed logins per username and per client address, and new
-/// accounts per client address, each counted in fixed windows. Successful logins are never counted, so a
-/// user who types the right password is never slowed down by their own successes.
+/// Brute-force and sign-up-spam guards, in fixed windows: login attempts per username and per client
+/// address (an attempt is counted before the password is checked, so concurrent guesses cannot slip past
+/// the limit; a success takes its count back), and new accounts per client address. IPv6 clients are
+/// counted per /64, the block one subscriber usually holds.
 /// </summary>
-public sealed class AuthThrottle(IOptions<AuthOptions> options, TimeProvider time)
+public sealed class AuthThrottle : IDisposable
 {
-    private const int PurgeThreshold = 10_000;
     private readonly ConcurrentDictionary<string, Window> _windows = new(StringComparer.Ordinal);
-    private readonly AuthOptions _options = options.Value;
+    private readonly AuthOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ITimer _purge;
+
+    public AuthThrottle(IOptions<AuthOptions> options, TimeProvider time)
+    {
+        _options = options.Value;
+        _time = time;
+        // Expired windows are dropped on a timer, never on the request path.
+        _purge = time.CreateTimer(_ => Purge(), null, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+    }
 
     private long LoginWindowMs => _options.LoginFailureWindowSeconds * 1000L;
 
     private long RegistrationWindowMs => _options.RegistrationWindowSeconds * 1000L;
 
-    /// <summary>Seconds to wait when the username or the address is over its failed-login limit; null when a login may be tried.</summary>
-    public int? LoginRetryAfter(string usernameKey, string address)
+    private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>
+    /// Counts a login attempt against the username and the address. Returns the seconds to wait when either is
+    /// already at its limit (nothing is counted then), or null when the attempt may go ahead.
+    /// </summary>
+    public int? TryBeginLogin(string usernameKey, string address)
     {
         var now = Now;
-        var byUser = RetryAfter("u:" + usernameKey, _options.LoginFailuresPerUsername, LoginWindowMs, now);
-        var byAddress = RetryAfter("a:" + address, _options.LoginFailuresPerAddress, LoginWindowMs, now);
-        return byUser is null && byAddress is null ? null : Math.Max(byUser ?? 0, byAddress ?? 0);
+        var user = _windows.GetOrAdd("u:" + usernameKey, static (_, n) => new Window(n), now);
+        var client = _windows.GetOrAdd("a:" + AddressKey(address), static (_, n) => new Window(n), now);
+        // One lock order (user, then address) everywhere, so two attempts never deadlock.
+        lock (user)
+        {
+            lock (client)
+            {
+                var wait = Math.Max(
+                    user.RetryAfter(_options.LoginFailuresPerUsername, LoginWindowMs, now) ?? 0,
+                    client.RetryAfter(_options.LoginFailuresPerAddress, LoginWindowMs, now) ?? 0);
+                if (wait > 0)
+                {
+                    return wait;
+                }
+
+                user.Hit(LoginWindowMs, now);
+                client.Hit(LoginWindowMs, now);
+                return null;
+            }
+        }
     }
 
-    public void RecordLoginFailure(string usernameKey, string address)
+    /// <summary>A successful login clears the username's failures and takes back the address's count.</summary>
+    public void LoginSucceeded(string usernameKey, string address)
     {
-        var now = Now;
-        Hit("u:" + usernameKey, LoginWindowMs, now);
-        Hit("a:" + address, LoginWindowMs, now);
+        _windows.TryRemove("u:" + usernameKey, out _);
+        if (_windows.TryGetValue("a:" + AddressKey(address), out var client))
+        {
+            lock (client)
+            {
+                client.Count = Math.Max(0, client.Count - 1);
+            }
+        }
     }
 
-    /// <summary>A successful login clears the username's failures (not the address's).</summary>
-    public void ResetLogin(string usernameKey) => _windows.TryRemove("u:" + usernameKey, out _);
-
-    public int? RegistrationRetryAfter(string address) =>
-        RetryAfter("r:" + address, _options.RegistrationsPerAddress, RegistrationWindowMs, Now);
-
-    public void RecordRegistration(string address) => Hit("r:" + address, RegistrationWindowMs, Now);
-
-    private long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
-
-    private int? RetryAfter(string key, int limit, long windowMs, long now)
+    public int? RegistrationRetryAfter(string address)
     {
-        if (!_windows.TryGetValue(key, out var window))
+        if (!_windows.TryGetValue("r:" + AddressKey(address), out var window))
         {
             return null;
         }
 
         lock (window)
         {
-            if (now - window.Start >= windowMs || window.Count < limit)
-            {
-                return null;
-            }
-
-            return (int)Math.Max(1, (window.Start + windowMs - now + 999) / 1000);
+            return window.RetryAfter(_options.RegistrationsPerAddress, RegistrationWindowMs, Now);
         }
     }
 
-    private void Hit(string key, long windowMs, long now)
+    public void RecordRegistration(string address)
     {
-        var window = _windows.GetOrAdd(key, static (_, start) => new Window { Start = start }, now);
+        var now = Now;
+        var window = _windows.GetOrAdd("r:" + AddressKey(address), static (_, n) => new Window(n), now);
         lock (window)
         {
-            if (now - window.Start >= windowMs)
-            {
-                window.Start = now;
-                window.Count = 0;
-            }
-
-            window.Count++;
-        }
-
-        if (_windows.Count > PurgeThreshold)
-        {
-            Purge(now);
+            window.Hit(RegistrationWindowMs, now);
         }
     }
 
-    private void Purge(long now)
+    public void Dispose() => _purge.Dispose();
+
+    /// <summary>IPv4 addresses as they are; IPv6 addresses by their /64 prefix.</summary>
+    internal static string AddressKey(string address)
     {
-        var longest = Math.Max(LoginWindowMs, RegistrationWindowMs);
+        if (!IPAddress.TryParse(address, out var ip))
+        {
+            return address;
+        }
+
+        if (ip.IsIPv4MappedToIPv6)
+        {
+            return ip.MapToIPv4().ToString();
+        }
+
+        if (ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6)
+        {
+            return ip.ToString();
+        }
+
+        var bytes = ip.GetAddressBytes();
+        Array.Clear(bytes, 8, 8);
+        return new IPAddress(bytes) + "/64";
+    }
+
+    private void Purge()
+    {
+        var now = Now;
         foreach (var (key, window) in _windows)
         {
-            if (now - Volatile.Read(ref window.Start) >= longest)
+            var length = key[0] == 'r' ? RegistrationWindowMs : LoginWindowMs;
+            if (now - Volatile.Read(ref window.Start) >= length)
             {
-                _windows.TryRemove(key, out _);
+                _windows.TryRemove(new KeyValuePair<string, Window>(key, window));
             }
         }
     }
 
-    private sealed class Window
+    private sealed class Window(long start)
     {
-        public long Start;
+        public long Start = start;
         public int Count;
+
+        /// <summary>Seconds until the window ends when it is at the limit, else null. Call under the lock.</summary>
+        public int? RetryAfter(int limit, long windowMs, long now) =>
+            now - Start >= windowMs || Count < limit ? null : (int)Math.Max(1, (Start + windowMs - now + 999) / 1000);
+
+        public void Hit(long windowMs, long now)
+        {
+            if (now - Start >= windowMs)
+            {
+                Start = now;
+                Count = 0;
+            }
+
+            Count++;
+        }
     }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
 using Parley.Storage.Accounts;
@@ -9,25 +10,50 @@ namespace Parley.Server.Accounts;
 /// round trip each time: live sessions are cached briefly, revocations made on this node take effect at
 /// once, and <see cref="Revoked"/> lets the real-time layer close the session's sockets.
 /// </summary>
-public sealed class SessionGuard(SessionStore sessions, IMemoryCache cache, IOptions<AuthOptions> options)
+public sealed class SessionGuard(SessionStore sessions, IMemoryCache cache, IOptions<AuthOptions> options, TimeProvider time)
 {
     private readonly TimeSpan _liveFor = TimeSpan.FromSeconds(options.Value.SessionCacheSeconds);
     // A revoked session's access tokens die within their lifetime; remembering it a little longer is enough.
     private readonly TimeSpan _revokedFor = TimeSpan.FromMinutes(options.Value.AccessTokenMinutes + 1);
+
+    // Revocations live apart from the cache of live sessions, so a database read that started before a
+    // revocation can never cache the session as alive again.
+    private readonly ConcurrentDictionary<long, DateTimeOffset> _revoked = new();
 
     /// <summary>Raised after sessions are revoked (after commit) with their ids.</summary>
     public event Action<IReadOnlyList<long>>? Revoked;
 
     public async ValueTask<bool> IsActiveAsync(long sessionId, long userId, CancellationToken cancellationToken)
     {
-        if (!cache.TryGetValue(Key(sessionId), out bool active))
+        if (IsKnownRevoked(sessionId))
         {
-            var session = await sessions.GetAsync(sessionId, cancellationToken);
-            active = session is { RevokedAt: null } && session.UserId == userId;
-            cache.Set(Key(sessionId), active, active ? _liveFor : _revokedFor);
+            return false;
         }
 
-        return active;
+        if (cache.TryGetValue(Key(sessionId), out long owner))
+        {
+            return owner == userId;
+        }
+
+        var session = await sessions.GetAsync(sessionId, cancellationToken);
+        if (session is null)
+        {
+            return false;
+        }
+
+        if (session.RevokedAt is not null)
+        {
+            Remember([sessionId]);
+            return false;
+        }
+
+        if (IsKnownRevoked(sessionId))
+        {
+            return false; // revoked while we were reading
+        }
+
+        cache.Set(Key(sessionId), session.UserId, _liveFor);
+        return session.UserId == userId;
     }
 
     public void MarkRevoked(IReadOnlyList<long> sessionIds)
@@ -37,13 +63,33 @@ public sealed class SessionGuard(SessionStore sessions, IMemoryCache cache, IOpt
             return;
         }
 
-        foreach (var id in sessionIds)
-        {
-            cache.Set(Key(id), false, _revokedFor);
-        }
-
+        Remember(sessionIds);
         Revoked?.Invoke(sessionIds);
     }
+
+    private void Remember(IReadOnlyList<long> sessionIds)
+    {
+        var until = time.GetUtcNow() + _revokedFor;
+        foreach (var id in sessionIds)
+        {
+            _revoked[id] = until;
+            cache.Remove(Key(id));
+        }
+
+        if (_revoked.Count > 1024)
+        {
+            var now = time.GetUtcNow();
+            foreach (var (id, expires) in _revoked)
+            {
+                if (expires <= now)
+                {
+                    _revoked.TryRemove(id, out _);
+                }
+            }
+        }
+    }
+
+    private bool IsKnownRevoked(long sessionId) => _revoked.TryGetValue(sessionId, out var until) && until > time.GetUtcNow();
 
     private static string Key(long sessionId) => "session:" + sessionId;
 }

@@ -95,7 +95,8 @@ public sealed class TokenService
 
         if (!result.IsValid || result.SecurityToken is not JsonWebToken jwt
             || !jwt.TryGetPayloadValue<string>(JwtRegisteredClaimNames.Sub, out var sub) || !Ids.TryParse(sub, out var userId)
-            || !jwt.TryGetPayloadValue<string>("sid", out var sid) || !Ids.TryParse(sid, out var sessionId))
+            || !jwt.TryGetPayloadValue<string>("sid", out var sid) || !Ids.TryParse(sid, out var sessionId)
+            || !jwt.TryGetPayloadValue<long>(JwtRegisteredClaimNames.Exp, out _))
         {
             return new AccessTokenCheck(AccessTokenStatus.Malformed, 0, 0);
         }

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Parley.Server.Accounts;
+using Parley.Server.Groups;
+using Parley.Server.Social;
 
 namespace Parley.Server.Http;
 
@@ -10,7 +12,8 @@ namespace Parley.Server.Http;
     DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     ReadCommentHandling = JsonCommentHandling.Disallow,
     AllowTrailingCommas = false,
-    UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip)]
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip,
+    Converters = [typeof(NulFreeStringConverter)])]
 [JsonSerializable(typeof(Problem))]
 [JsonSerializable(typeof(RegisterRequest))]
 [JsonSerializable(typeof(LoginRequest))]
@@ -22,6 +25,33 @@ namespace Parley.Server.Http;
 [JsonSerializable(typeof(SelfUser))]
 [JsonSerializable(typeof(PublicUser))]
 [JsonSerializable(typeof(ListResponse<PublicUser>))]
+[JsonSerializable(typeof(FriendRequestBody))]
+[JsonSerializable(typeof(RemarkBody))]
+[JsonSerializable(typeof(FriendRequestDto))]
+[JsonSerializable(typeof(FriendEntry))]
+[JsonSerializable(typeof(FriendRemovedData))]
+[JsonSerializable(typeof(ListResponse<FriendRequestDto>))]
+[JsonSerializable(typeof(ListResponse<FriendEntry>))]
+[JsonSerializable(typeof(ListResponse<BlockEntry>))]
+[JsonSerializable(typeof(CreateGroupBody))]
+[JsonSerializable(typeof(GroupPatch))]
+[JsonSerializable(typeof(JoinBody))]
+[JsonSerializable(typeof(UserIdsBody))]
+[JsonSerializable(typeof(MemberPatch))]
+[JsonSerializable(typeof(OwnerBody))]
+[JsonSerializable(typeof(JoinResult))]
+[JsonSerializable(typeof(GroupDto))]
+[JsonSerializable(typeof(MemberEntry))]
+[JsonSerializable(typeof(JoinRequestDto))]
+[JsonSerializable(typeof(ListResponse<GroupDto>))]
+[JsonSerializable(typeof(ListResponse<MemberEntry>))]
+[JsonSerializable(typeof(ListResponse<JoinRequestDto>))]
+[JsonSerializable(typeof(GroupInvitedData))]
+[JsonSerializable(typeof(GroupMemberData))]
+[JsonSerializable(typeof(GroupRemovedData))]
+[JsonSerializable(typeof(GroupUpdatedData))]
+[JsonSerializable(typeof(GroupRoleData))]
+[JsonSerializable(typeof(GroupDissolvedData))]
 public sealed partial class ParleyJson : JsonSerializerContext;
 
 /// <summary>The contract's list shape: always an object, never a bare array.</summary>

@@ -27,6 +27,13 @@ public sealed partial class ProblemMiddleware(RequestDelegate next, ILogger<Prob
         {
             await ProblemWriter.WriteAsync(context, e.StatusCode, ErrorCodes.ForStatus(e.StatusCode), e.StatusCode == 413 ? "The request body is too large." : "The request could not be read.");
         }
+        catch (Npgsql.PostgresException e) when (!context.Response.HasStarted && e.SqlState.StartsWith("22", StringComparison.Ordinal))
+        {
+            // Class 22 is "data exception": a value the client sent that the database cannot hold. Validation
+            // should have caught it; this keeps a gap in validation from turning into a 500.
+            LogDataException(logger, e.SqlState, context.Request.Method, context.Request.Path);
+            await ProblemWriter.WriteAsync(context, 400, ErrorCodes.Invalid, "A value in the request cannot be stored.");
+        }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
             // The client went away; there is nobody to answer.
@@ -50,6 +57,9 @@ public sealed partial class ProblemMiddleware(RequestDelegate next, ILogger<Prob
         };
         return ProblemWriter.WriteAsync(context, status, ErrorCodes.ForStatus(status), detail);
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Database refused a request value ({SqlState}) for {Method} {Path}")]
+    private static partial void LogDataException(ILogger logger, string sqlState, string method, string path);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled exception for {Method} {Path}")]
     private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string path);

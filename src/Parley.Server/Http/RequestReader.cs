@@ -53,15 +53,28 @@ public static class RequestReader
         var text = request.Query["limit"].ToString();
         if (text.Length > 0)
         {
-            if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit < 1)
+            // Larger values are clamped to 200, however large; only non-numbers and values below 1 are refused.
+            if (text.Length > 30 || !text.All(char.IsAsciiDigit) || !decimal.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value < 1)
             {
                 throw ApiException.Invalid("limit", "must be a whole number from 1 to 200");
             }
 
-            limit = Math.Min(limit, 200);
+            limit = (int)Math.Min(value, 200);
         }
 
         var cursor = request.Query["cursor"].ToString();
         return (limit, cursor.Length == 0 ? null : cursor);
+    }
+
+    /// <summary>A query parameter as text, refusing characters no stored text may hold (NUL, other controls).</summary>
+    public static string QueryText(this HttpRequest request, string name)
+    {
+        var text = request.Query[name].ToString();
+        if (text.Any(char.IsControl))
+        {
+            throw ApiException.Invalid(name, "must not contain control characters");
+        }
+
+        return text;
     }
 }

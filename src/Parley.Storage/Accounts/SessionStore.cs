@@ -34,10 +34,25 @@ public readonly record struct RefreshResult(RefreshOutcome Outcome, long Session
 /// <summary>Device sessions and their refresh tokens (stored only as hashes).</summary>
 public sealed class SessionStore(Database database)
 {
-    public async Task CreateAsync(SessionRow session, string refreshTokenHash, long refreshExpiresAt, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens a device session, but only if the user's password hash is still <paramref name="verifiedPasswordHash"/>
+    /// (the one the login checked). The user's row is locked first, so a login racing a password change either
+    /// finishes before the change (and is then revoked by it) or sees the new hash and fails.
+    /// </summary>
+    public async Task<bool> CreateAsync(SessionRow session, string verifiedPasswordHash, string refreshTokenHash, long refreshExpiresAt, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
+        var current = await connection.ExecuteScalarAsync<string?>(new CommandDefinition(
+            $"SELECT password_hash FROM users WHERE id = @UserId{database.ForUpdate}",
+            new { session.UserId },
+            transaction,
+            cancellationToken: cancellationToken));
+        if (current != verifiedPasswordHash)
+        {
+            return false;
+        }
+
         await connection.ExecuteAsync(new CommandDefinition(
             """
             INSERT INTO device_sessions (id, user_id, device_name, created_at, last_used_at)
@@ -48,6 +63,33 @@ public sealed class SessionStore(Database database)
             cancellationToken: cancellationToken));
         await InsertTokenAsync(connection, transaction, session.Id, refreshTokenHash, session.CreatedAt, refreshExpiresAt, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        return true;
+    }
+
+    /// <summary>
+    /// Sets a new password hash and revokes every other live session of the user, in one transaction that
+    /// holds the user's row lock; returns the ids revoked.
+    /// </summary>
+    public async Task<IReadOnlyList<long>> ChangePasswordAsync(long userId, string newPasswordHash, long keepSessionId, long now, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE users SET password_hash = @newPasswordHash, updated_at = @now WHERE id = @userId",
+            new { userId, newPasswordHash, now },
+            transaction,
+            cancellationToken: cancellationToken));
+        var revoked = (await connection.QueryAsync<long>(new CommandDefinition(
+            """
+            UPDATE device_sessions SET revoked_at = @now, revoked_reason = 'password_changed'
+            WHERE user_id = @userId AND id <> @keepSessionId AND revoked_at IS NULL
+            RETURNING id
+            """,
+            new { userId, keepSessionId, now },
+            transaction,
+            cancellationToken: cancellationToken))).AsList();
+        await transaction.CommitAsync(cancellationToken);
+        return revoked;
     }
 
     public async Task<SessionRow?> GetAsync(long sessionId, CancellationToken cancellationToken)
@@ -104,12 +146,17 @@ public sealed class SessionStore(Database database)
             return new RefreshResult(RefreshOutcome.Expired, token.SessionId, token.UserId);
         }
 
+        // Revoked since the read above (a logout or password change on PostgreSQL's READ COMMITTED): no new pair.
+        if (await connection.ExecuteAsync(new CommandDefinition(
+                "UPDATE device_sessions SET last_used_at = @now WHERE id = @SessionId AND revoked_at IS NULL",
+                new { now, token.SessionId },
+                transaction,
+                cancellationToken: cancellationToken)) == 0)
+        {
+            return new RefreshResult(RefreshOutcome.Revoked, token.SessionId, token.UserId);
+        }
+
         await InsertTokenAsync(connection, transaction, token.SessionId, newHash, now, newExpiresAt, cancellationToken);
-        await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE device_sessions SET last_used_at = @now WHERE id = @SessionId",
-            new { now, token.SessionId },
-            transaction,
-            cancellationToken: cancellationToken));
         await transaction.CommitAsync(cancellationToken);
         return new RefreshResult(RefreshOutcome.Rotated, token.SessionId, token.UserId);
     }
@@ -135,25 +182,6 @@ public sealed class SessionStore(Database database)
         await RevokeAsync(connection, transaction, session.Id, reason, now, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return session;
-    }
-
-    /// <summary>Revokes every live session of the user except one; returns the ids revoked.</summary>
-    public async Task<IReadOnlyList<long>> RevokeAllExceptAsync(long userId, long keepSessionId, string reason, long now, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
-        var ids = (await connection.QueryAsync<long>(new CommandDefinition(
-            "SELECT id FROM device_sessions WHERE user_id = @userId AND id <> @keepSessionId AND revoked_at IS NULL",
-            new { userId, keepSessionId },
-            transaction,
-            cancellationToken: cancellationToken))).AsList();
-        foreach (var id in ids)
-        {
-            await RevokeAsync(connection, transaction, id, reason, now, cancellationToken);
-        }
-
-        await transaction.CommitAsync(cancellationToken);
-        return ids;
     }
 
     /// <summary>Deletes refresh-token rows past their expiry (they can no longer be rotated nor reused).</summary>

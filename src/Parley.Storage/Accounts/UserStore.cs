@@ -80,6 +80,23 @@ public sealed class UserStore(Database database)
         return user;
     }
 
+    /// <summary>The users with these ids that exist, by id.</summary>
+    public async Task<IReadOnlyDictionary<long, UserRow>> GetManyAsync(IEnumerable<long> ids, CancellationToken cancellationToken)
+    {
+        var distinct = ids.Distinct().ToArray();
+        if (distinct.Length == 0)
+        {
+            return new Dictionary<long, UserRow>();
+        }
+
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var (list, parameters) = Sql.InList("u", distinct);
+        var users = (await connection.QueryAsync<UserRow>(new CommandDefinition(
+            $"SELECT {Columns} FROM users WHERE id IN ({list})", parameters, cancellationToken: cancellationToken))).AsList();
+        await LoadTagsAsync(connection, users, cancellationToken);
+        return users.ToDictionary(u => u.Id);
+    }
+
     public async Task<UserRow?> FindByUsernameAsync(string username, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
@@ -147,12 +164,13 @@ public sealed class UserStore(Database database)
         return user;
     }
 
-    public async Task SetPasswordHashAsync(long id, string passwordHash, long now, CancellationToken cancellationToken)
+    /// <summary>Replaces a password hash with an upgraded one of the same password, unless it changed meanwhile.</summary>
+    public async Task UpgradePasswordHashAsync(long id, string oldHash, string newHash, long now, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE users SET password_hash = @passwordHash, updated_at = @now WHERE id = @id",
-            new { id, passwordHash, now },
+            "UPDATE users SET password_hash = @newHash, updated_at = @now WHERE id = @id AND password_hash = @oldHash",
+            new { id, oldHash, newHash, now },
             cancellationToken: cancellationToken));
     }
 
@@ -170,21 +188,14 @@ public sealed class UserStore(Database database)
         {
             // Both engines: LIKE with an explicit escape; both sides are lower-cased in .NET.
             sql.Append(@" AND (u.username_key LIKE @pattern ESCAPE '\' OR u.nickname_key LIKE @pattern ESCAPE '\')");
-            parameters.Add("pattern", "%" + EscapeLike(text.ToLowerInvariant()) + "%");
+            parameters.Add("pattern", "%" + Sql.EscapeLike(text.ToLowerInvariant()) + "%");
         }
 
         if (tags.Count > 0)
         {
-            var names = new string[tags.Count];
-            for (var i = 0; i < tags.Count; i++)
-            {
-                names[i] = "@t" + i;
-                parameters.Add("t" + i, tags[i]);
-            }
-
-            sql.Append(" AND (SELECT COUNT(*) FROM user_tags ut WHERE ut.user_id = u.id AND ut.tag IN (")
-               .Append(string.Join(", ", names))
-               .Append(")) = @tagCount");
+            var (list, tagParameters) = Sql.InList("t", tags);
+            parameters.AddDynamicParams(tagParameters);
+            sql.Append($" AND (SELECT COUNT(*) FROM user_tags ut WHERE ut.user_id = u.id AND ut.tag IN ({list})) = @tagCount");
             parameters.Add("tagCount", tags.Count);
         }
 
@@ -196,11 +207,6 @@ public sealed class UserStore(Database database)
     }
 
     public static string UsernameKey(string username) => username.ToLowerInvariant();
-
-    private static string EscapeLike(string value) =>
-        value.Replace(@"\", @"\\", StringComparison.Ordinal)
-             .Replace("%", @"\%", StringComparison.Ordinal)
-             .Replace("_", @"\_", StringComparison.Ordinal);
 
     private static async Task ReplaceTagsAsync(System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, long userId, IReadOnlyList<string> tags, CancellationToken cancellationToken)
     {
@@ -223,17 +229,9 @@ public sealed class UserStore(Database database)
             return;
         }
 
-        var ids = users.Select(u => u.Id).ToArray();
-        var parameters = new DynamicParameters();
-        var names = new string[ids.Length];
-        for (var i = 0; i < ids.Length; i++)
-        {
-            names[i] = "@u" + i;
-            parameters.Add("u" + i, ids[i]);
-        }
-
+        var (list, parameters) = Sql.InList("u", users.Select(u => u.Id).ToArray());
         var rows = await connection.QueryAsync<(long UserId, string Tag)>(new CommandDefinition(
-            $"SELECT user_id, tag FROM user_tags WHERE user_id IN ({string.Join(", ", names)}) ORDER BY user_id, tag",
+            $"SELECT user_id, tag FROM user_tags WHERE user_id IN ({list}) ORDER BY user_id, tag",
             parameters,
             cancellationToken: cancellationToken));
         var byUser = rows.ToLookup(r => r.UserId, r => r.Tag);

@@ -9,7 +9,8 @@ namespace Parley.Storage.Migrations;
 
 public sealed record Migration(int Version, string Name, string Sql)
 {
-    public string Checksum { get; } = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Sql)));
+    // Line endings are normalised first, so a checkout with CRLF endings has the same checksum.
+    public string Checksum { get; } = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Sql.ReplaceLineEndings("\n"))));
 }
 
 /// <summary>
@@ -22,6 +23,7 @@ public static class MigrationRunner
 {
     // Any constant works; it only has to be the same for every Parley node sharing a database.
     private const long AdvisoryLockKey = 0x5061726C6579; // "Parley"
+    private static readonly TimeSpan LockTimeout = TimeSpan.FromMinutes(2);
 
     public static IReadOnlyList<Migration> Load(StorageProvider provider)
     {
@@ -82,15 +84,26 @@ public static class MigrationRunner
             await connection.ExecuteAsync("PRAGMA journal_mode=WAL;");
             // One IMMEDIATE transaction holds SQLite's write lock for the whole run: a second process waits.
             await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
-            var applied = await ApplyPendingAsync(connection, transaction, migrations, perMigrationTransactions: false, cancellationToken);
+            var applied = await ApplyPendingAsync(connection, transaction, migrations, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             return applied;
         }
 
-        await connection.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_lock(@key)", new { key = AdvisoryLockKey }, cancellationToken: cancellationToken));
+        // Another node may be migrating: wait for it, but not forever.
+        var deadline = DateTime.UtcNow + LockTimeout;
+        while (!await connection.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(@key)", new { key = AdvisoryLockKey }, cancellationToken: cancellationToken)))
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new InvalidOperationException($"Another process held the migration lock for more than {LockTimeout.TotalSeconds} s.");
+            }
+
+            await Task.Delay(250, cancellationToken);
+        }
+
         try
         {
-            return await ApplyPendingAsync(connection, null, migrations, perMigrationTransactions: true, cancellationToken);
+            return await ApplyPendingAsync(connection, null, migrations, cancellationToken);
         }
         finally
         {
@@ -102,7 +115,6 @@ public static class MigrationRunner
         DbConnection connection,
         DbTransaction? outer,
         IReadOnlyList<Migration> migrations,
-        bool perMigrationTransactions,
         CancellationToken cancellationToken)
     {
         await connection.ExecuteAsync(new CommandDefinition(
@@ -143,7 +155,8 @@ public static class MigrationRunner
                 continue;
             }
 
-            var transaction = outer ?? (perMigrationTransactions ? await connection.BeginTransactionAsync(cancellationToken) : null);
+            // Inside the caller's transaction (SQLite), or one of its own per migration (PostgreSQL).
+            var transaction = outer ?? await connection.BeginTransactionAsync(cancellationToken);
             try
             {
                 await connection.ExecuteAsync(new CommandDefinition(migration.Sql, transaction: transaction, cancellationToken: cancellationToken));
@@ -152,14 +165,14 @@ public static class MigrationRunner
                     new { migration.Version, migration.Name, migration.Checksum, AppliedAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() },
                     transaction,
                     cancellationToken: cancellationToken));
-                if (outer is null && transaction is not null)
+                if (outer is null)
                 {
                     await transaction.CommitAsync(cancellationToken);
                 }
             }
             finally
             {
-                if (outer is null && transaction is not null)
+                if (outer is null)
                 {
                     await transaction.DisposeAsync();
                 }

@@ -28,7 +28,7 @@ public abstract class AccountsTests(ServerFixture fixture) : BackendTests(fixtur
         var user = json["user"]!;
         Assert.Equal(username, (string?)user["username"]);
         Assert.Equal("Reggie", (string?)user["nickname"]);
-        Assert.Equal("reg@example.com", (string?)user["email"]);
+        Assert.False(user.AsObject().ContainsKey("email")); // the contract shows email on /me only
         Assert.Equal("", (string?)user["bio"]);
         Assert.Null(user["avatarFileId"]);
         Assert.Empty(user["tags"]!.AsArray());
@@ -85,6 +85,40 @@ public abstract class AccountsTests(ServerFixture fixture) : BackendTests(fixtur
         await Server.PostRaw("/api/auth/register", "{\"username\":\"" + new string('a', 2 * 1024 * 1024) + "\"}")
             .ExpectProblem(HttpStatusCode.RequestEntityTooLarge, "too_large");
         await Server.Send(HttpMethod.Get, "/api/no/such/thing").ExpectProblem(HttpStatusCode.NotFound, "not_found");
+        await Server.Send(HttpMethod.Delete, "/api/auth/login").ExpectProblem(HttpStatusCode.MethodNotAllowed, "invalid");
+    }
+
+    [Fact]
+    public async Task Strings_with_NUL_are_400_on_every_engine()
+    {
+        var user = await Server.RegisterAsync();
+        await Server.PostRaw("/api/auth/login", """{"username":"\u0000carol","password":"whatever1"}""").ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        await Server.Send(HttpMethod.Patch, "/api/users/me", user.AccessToken, new JsonObject { ["bio"] = "a\u0000b" }).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        await Server.Send(HttpMethod.Patch, "/api/users/me", user.AccessToken, new JsonObject { ["nickname"] = "a\u0000b" }).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        await Server.Send(HttpMethod.Get, "/api/users/search?q=a%00b", user.AccessToken).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        // line breaks in a bio are fine
+        var ok = await Server.Send(HttpMethod.Patch, "/api/users/me", user.AccessToken, new JsonObject { ["bio"] = "line one\nline two" }).Expect(HttpStatusCode.OK);
+        Assert.Equal("line one\nline two", (string?)ok["bio"]);
+    }
+
+    [Fact]
+    public async Task A_huge_tag_list_is_refused()
+    {
+        var user = await Server.RegisterAsync();
+        var tags = new JsonArray(Enumerable.Range(0, 50_000).Select(i => (JsonNode)JsonValue.Create("t" + i)!).ToArray());
+        await Server.Send(HttpMethod.Patch, "/api/users/me", user.AccessToken, new JsonObject { ["tags"] = tags }).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        var many = string.Join(",", Enumerable.Range(0, 500).Select(i => "t" + i));
+        await Server.Send(HttpMethod.Get, "/api/users/search?tags=" + many, user.AccessToken).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+    }
+
+    [Fact]
+    public async Task Api_answers_are_not_cacheable()
+    {
+        var user = await Server.RegisterAsync();
+        using var me = await Server.Me(user.AccessToken);
+        Assert.True(me.Headers.CacheControl?.NoStore);
+        using var refreshed = await Server.Refresh(user.RefreshToken);
+        Assert.True(refreshed.Headers.CacheControl?.NoStore);
     }
 
     [Fact]
@@ -157,6 +191,7 @@ public abstract class AccountsTests(ServerFixture fixture) : BackendTests(fixtur
         var rotated = await Server.Refresh(user.RefreshToken).Expect(HttpStatusCode.OK);
         var newRefresh = (string)rotated["tokens"]!["refreshToken"]!;
         var newAccess = (string)rotated["tokens"]!["accessToken"]!;
+        await Server.Me(newAccess).Expect(HttpStatusCode.OK); // the session is now cached as alive
 
         await Server.Refresh(user.RefreshToken).ExpectProblem(HttpStatusCode.Unauthorized, "token_reused");
 
@@ -195,6 +230,7 @@ public abstract class AccountsTests(ServerFixture fixture) : BackendTests(fixtur
     {
         var user = await Server.RegisterAsync();
         var other = await Server.LoginAsync(user.Username, user.Password);
+        await Server.Me(user.AccessToken).Expect(HttpStatusCode.OK); // the session is now cached as alive
         await Server.Send(HttpMethod.Post, "/api/auth/logout", body: new JsonObject { ["refreshToken"] = user.RefreshToken }).Expect(HttpStatusCode.NoContent);
 
         await Server.Refresh(user.RefreshToken).ExpectProblem(HttpStatusCode.Unauthorized, "unauthorized");
@@ -358,6 +394,41 @@ public abstract class AccountsTests(ServerFixture fixture) : BackendTests(fixtur
     }
 
     [Fact]
+    public async Task Logins_racing_a_password_change_never_leave_a_live_session()
+    {
+        var user = await Server.RegisterAsync();
+        using var stop = new CancellationTokenSource();
+        var tokens = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var loginLoops = Enumerable.Range(0, 3).Select(async _ =>
+        {
+            for (var i = 0; i < 50 && !stop.IsCancellationRequested; i++)
+            {
+                using var response = await Server.Send(HttpMethod.Post, "/api/auth/login", body: new JsonObject { ["username"] = user.Username, ["password"] = user.Password });
+                if (response.StatusCode != HttpStatusCode.OK)
+                {
+                    return; // the password has changed
+                }
+
+                tokens.Add((string)(await response.Json())["tokens"]!["accessToken"]!);
+            }
+        }).ToList();
+
+        await Task.Delay(100);
+        await Server.Send(HttpMethod.Put, "/api/users/me/password", user.AccessToken, new JsonObject { ["currentPassword"] = user.Password, ["newPassword"] = "a different password" })
+            .Expect(HttpStatusCode.NoContent);
+        await stop.CancelAsync();
+        await Task.WhenAll(loginLoops);
+
+        Assert.NotEmpty(tokens);
+        foreach (var token in tokens)
+        {
+            await Server.Me(token).ExpectProblem(HttpStatusCode.Unauthorized, "unauthorized");
+        }
+
+        await Server.Me(user.AccessToken).Expect(HttpStatusCode.OK);
+    }
+
+    [Fact]
     public async Task Repeated_failed_logins_are_rate_limited_per_username_but_successes_are_not()
     {
         var user = await Server.RegisterAsync();
@@ -376,6 +447,13 @@ public abstract class AccountsTests(ServerFixture fixture) : BackendTests(fixtur
         Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
         Assert.Equal("rate_limited", (string?)(await limited.Json())["code"]);
         Assert.True(limited.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+
+        // concurrent guesses cannot slip past the limit either
+        var second = await Server.RegisterAsync();
+        var guesses = await Task.WhenAll(Enumerable.Range(0, 30).Select(_ =>
+            Server.Send(HttpMethod.Post, "/api/auth/login", body: new JsonObject { ["username"] = second.Username, ["password"] = "wrong password" })));
+        Assert.Equal(10, guesses.Count(r => r.StatusCode == HttpStatusCode.Unauthorized));
+        Assert.Equal(20, guesses.Count(r => r.StatusCode == HttpStatusCode.TooManyRequests));
 
         // another user from the same address is still fine
         var other = await Server.RegisterAsync();

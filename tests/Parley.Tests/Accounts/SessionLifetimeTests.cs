@@ -118,4 +118,39 @@ public abstract class SessionLifetimeTests(Backend backend) : OwnServerTests(bac
         time.Advance(TimeSpan.FromHours(1));
         await server.RegisterAsync();
     }
+
+    [Fact]
+    public async Task Tokens_signed_with_the_key_but_of_the_wrong_type_issuer_or_audience_are_401()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        var keyBytes = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        await using var server = await ParleyServer.StartAsync(store, null, $"--Auth:SigningKey={Convert.ToBase64String(keyBytes)}");
+        var user = await server.RegisterAsync();
+        var payload = System.Text.Json.Nodes.JsonNode.Parse(System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(Pad(user.AccessToken.Split('.')[1]))))!.AsObject();
+
+        string Sign(string typ, Action<JsonObject> change)
+        {
+            var claims = (JsonObject)payload.DeepClone();
+            change(claims);
+            var header = Tokens.Base64Url(System.Text.Encoding.UTF8.GetBytes($$"""{"alg":"HS256","typ":"{{typ}}"}"""));
+            var body = Tokens.Base64Url(System.Text.Encoding.UTF8.GetBytes(claims.ToJsonString()));
+            return Tokens.SignHs256(header, body, keyBytes);
+        }
+
+        // the control: the same construction with the right values is accepted
+        await server.Me(Sign("at+jwt", _ => { })).Expect(HttpStatusCode.OK);
+        await server.Me(Sign("JWT", _ => { })).ExpectProblem(HttpStatusCode.Unauthorized, "unauthorized");
+        await server.Me(Sign("at+jwt", c => c["iss"] = "someone-else")).ExpectProblem(HttpStatusCode.Unauthorized, "unauthorized");
+        await server.Me(Sign("at+jwt", c => c["aud"] = "someone-else")).ExpectProblem(HttpStatusCode.Unauthorized, "unauthorized");
+        await server.Me(Sign("at+jwt", c => c.Remove("exp"))).ExpectProblem(HttpStatusCode.Unauthorized, "unauthorized");
+        await server.Me(Sign("at+jwt", c => c["sid"] = "123")).ExpectProblem(HttpStatusCode.Unauthorized, "unauthorized");
+        var other = await server.RegisterAsync();
+        await server.Me(Sign("at+jwt", c => c["sub"] = other.Id)).ExpectProblem(HttpStatusCode.Unauthorized, "unauthorized");
+    }
+
+    private static string Pad(string base64Url)
+    {
+        var s = base64Url.Replace('-', '+').Replace('_', '/');
+        return s + new string('=', (4 - (s.Length % 4)) % 4);
+    }
 }

@@ -24,7 +24,11 @@ public sealed class ParleyServer : IAsyncDisposable
     /// <summary>An anonymous client; add a bearer header per request with <see cref="Send"/>.</summary>
     public HttpClient Http { get; }
 
-    public static async Task<ParleyServer> StartAsync(TestStore store, TimeProvider? time = null, params string[] extraArgs)
+    public static Task<ParleyServer> StartAsync(TestStore store, TimeProvider? time = null, params string[] extraArgs) =>
+        StartAsync(store, time, null, extraArgs);
+
+    /// <summary>Starts a server; <paramref name="services"/> may add or replace services (a notification recorder).</summary>
+    public static async Task<ParleyServer> StartAsync(TestStore store, TimeProvider? time, Action<IServiceCollection>? services, params string[] extraArgs)
     {
         string[] args =
         [
@@ -40,6 +44,8 @@ public sealed class ParleyServer : IAsyncDisposable
             {
                 builder.Services.AddSingleton(time);
             }
+
+            services?.Invoke(builder.Services);
         });
         await app.StartAsync();
         return new ParleyServer(app, new Uri(app.Urls.First()));

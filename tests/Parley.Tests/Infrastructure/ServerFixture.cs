@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+
 namespace Parley.Tests.Infrastructure;
 
 /// <summary>
@@ -15,12 +17,22 @@ public abstract class ServerFixture : IAsyncLifetime
 
     public ParleyServer Server => _server ?? throw new InvalidOperationException("The server did not start.");
 
+    /// <summary>Every notification this class's server published.</summary>
+    public NotificationRecorder Notifications { get; } = new();
+
     public async ValueTask InitializeAsync()
     {
         if (Available)
         {
             _store = await TestStore.CreateAsync(Backend);
-            _server = await ParleyServer.StartAsync(_store);
+            // Every test of the class comes from 127.0.0.1: per-address limits are raised so that tests do not
+            // throttle each other; the limits themselves are tested on servers of their own.
+            _server = await ParleyServer.StartAsync(
+                _store,
+                null,
+                services => services.AddSingleton<Parley.Server.Events.INotificationSink>(Notifications),
+                "--Auth:LoginFailuresPerAddress=1000000",
+                "--Auth:RegistrationsPerAddress=1000000");
         }
     }
 
@@ -56,6 +68,8 @@ public abstract class BackendTests(ServerFixture fixture) : IAsyncLifetime
     protected ParleyServer Server => fixture.Server;
 
     protected Backend Backend => fixture.Backend;
+
+    protected NotificationRecorder Notifications => fixture.Notifications;
 
     public virtual ValueTask InitializeAsync()
     {

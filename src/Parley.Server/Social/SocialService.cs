@@ -1,0 +1,223 @@
+using System.Text.Json;
+using Parley.Server.Accounts;
+using Parley.Server.Events;
+using Parley.Server.Http;
+using Parley.Storage;
+using Parley.Storage.Accounts;
+using Parley.Storage.Social;
+
+namespace Parley.Server.Social;
+
+/// <summary>Friend requests, friendships and blocks: rules, storage and the events they publish.</summary>
+public sealed class SocialService(SocialStore store, UserStore users, PresenceTracker presence, Notifier notifier, IdGenerator ids, TimeProvider time)
+{
+    public const int MaxRequestMessage = 200;
+    public const int MaxRemark = 64;
+
+    private long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>Returns the request and whether it was newly created (201) rather than existing or accepted (200).</summary>
+    public async Task<(FriendRequestDto Request, bool Created)> SendRequestAsync(long callerId, FriendRequestBody body, CancellationToken cancellationToken)
+    {
+        var v = new Validation();
+        if (!Ids.TryParse(body.UserId, out var targetId))
+        {
+            v.Add("userId", "must be a user id");
+        }
+        else if (targetId == callerId)
+        {
+            v.Add("userId", "cannot be yourself");
+        }
+
+        var message = body.Message?.Trim();
+        if (message is { Length: > MaxRequestMessage })
+        {
+            v.Add("message", $"must be at most {MaxRequestMessage} characters");
+        }
+
+        v.ThrowIfInvalid();
+        var (outcome, request) = await store.SendRequestAsync(callerId, targetId, string.IsNullOrEmpty(message) ? null : message, ids.Next(), Now, cancellationToken);
+        switch (outcome)
+        {
+            case FriendRequestOutcome.UserNotFound:
+                throw ApiException.NotFound("User");
+            case FriendRequestOutcome.BlockedByTarget:
+                throw ApiException.Forbidden("This user does not accept your requests.", ErrorCodes.Blocked);
+            case FriendRequestOutcome.SenderBlocksTarget:
+                throw new ApiException(409, ErrorCodes.Conflict, "You have blocked this user; unblock them first.");
+            case FriendRequestOutcome.AlreadyFriends:
+                throw new ApiException(409, ErrorCodes.Conflict, "You are already friends.");
+        }
+
+        var dto = await ToDtoAsync(request!, cancellationToken);
+        if (outcome == FriendRequestOutcome.Created)
+        {
+            notifier.Publish(NotifyKinds.FriendRequest, Serialize(dto), [targetId]);
+        }
+        else if (outcome == FriendRequestOutcome.AcceptedTheirs)
+        {
+            notifier.Publish(NotifyKinds.FriendAccepted, Serialize(dto), [callerId, targetId]);
+        }
+
+        return (dto, outcome == FriendRequestOutcome.Created);
+    }
+
+    public async Task<FriendRequestDto> DecideAsync(long callerId, string requestId, bool accept, CancellationToken cancellationToken)
+    {
+        if (!Ids.TryParse(requestId, out var id))
+        {
+            throw ApiException.NotFound("Friend request");
+        }
+
+        var (outcome, request) = await store.DecideAsync(id, callerId, accept, Now, cancellationToken);
+        switch (outcome)
+        {
+            case DecisionOutcome.NotFound:
+                throw ApiException.NotFound("Friend request");
+            case DecisionOutcome.NotRecipient:
+                throw ApiException.Forbidden("Only the recipient can answer a friend request.");
+            case DecisionOutcome.NotPending:
+                throw new ApiException(409, ErrorCodes.Conflict, $"The request is already {request?.Status ?? "gone"}.");
+        }
+
+        var dto = await ToDtoAsync(request!, cancellationToken);
+        if (accept)
+        {
+            notifier.Publish(NotifyKinds.FriendAccepted, Serialize(dto), [request!.FromUserId, request.ToUserId]);
+        }
+
+        return dto;
+    }
+
+    public async Task<ListResponse<FriendRequestDto>> ListRequestsAsync(long callerId, string? direction, int limit, string? cursor, CancellationToken cancellationToken)
+    {
+        var v = new Validation();
+        var incoming = direction is null or "" or "incoming";
+        if (!incoming && direction != "outgoing")
+        {
+            v.Add("direction", "must be incoming or outgoing");
+        }
+
+        var before = long.MaxValue;
+        if (cursor is not null && !Ids.TryParse(cursor, out before))
+        {
+            v.Add("cursor", "is not a cursor this server issued");
+        }
+
+        v.ThrowIfInvalid();
+        var rows = await store.ListPendingAsync(callerId, incoming, before, limit + 1, cancellationToken);
+        var page = rows.Take(limit).ToList();
+        var profiles = await users.GetManyAsync(page.SelectMany(r => new[] { r.FromUserId, r.ToUserId }), cancellationToken);
+        var items = page.Where(r => profiles.ContainsKey(r.FromUserId) && profiles.ContainsKey(r.ToUserId))
+            .Select(r => ToDto(r, profiles)).ToList();
+        return new ListResponse<FriendRequestDto>(items, rows.Count > limit ? Ids.Format(page[^1].Id) : null);
+    }
+
+    public async Task<ListResponse<FriendEntry>> ListFriendsAsync(long callerId, int limit, string? cursor, CancellationToken cancellationToken)
+    {
+        long after = 0;
+        if (cursor is not null && !Ids.TryParse(cursor, out after))
+        {
+            throw ApiException.Invalid("cursor", "is not a cursor this server issued");
+        }
+
+        var rows = await store.ListFriendsAsync(callerId, after, limit + 1, cancellationToken);
+        var page = rows.Take(limit).ToList();
+        var profiles = await users.GetManyAsync(page.Select(r => r.FriendId), cancellationToken);
+        var items = page.Where(r => profiles.ContainsKey(r.FriendId)).Select(r => ToEntry(r, profiles[r.FriendId])).ToList();
+        return new ListResponse<FriendEntry>(items, rows.Count > limit ? Ids.Format(page[^1].FriendId) : null);
+    }
+
+    public async Task<FriendEntry> SetRemarkAsync(long callerId, string friendId, RemarkBody body, CancellationToken cancellationToken)
+    {
+        var remark = body.Remark?.Trim();
+        if (remark is { Length: > MaxRemark } || (remark is not null && remark.Any(char.IsControl)))
+        {
+            throw ApiException.Invalid("remark", $"must be at most {MaxRemark} characters without control characters");
+        }
+
+        if (!Ids.TryParse(friendId, out var id) || !await store.SetRemarkAsync(callerId, id, string.IsNullOrEmpty(remark) ? null : remark, cancellationToken))
+        {
+            throw ApiException.NotFound("Friend");
+        }
+
+        var row = await store.GetFriendAsync(callerId, id, cancellationToken) ?? throw ApiException.NotFound("Friend");
+        var user = await users.GetAsync(id, cancellationToken) ?? throw ApiException.NotFound("Friend");
+        return ToEntry(row, user);
+    }
+
+    public async Task RemoveFriendAsync(long callerId, string friendId, CancellationToken cancellationToken)
+    {
+        if (!Ids.TryParse(friendId, out var id) || !await store.RemoveFriendAsync(callerId, id, cancellationToken))
+        {
+            throw ApiException.NotFound("Friend");
+        }
+
+        notifier.Publish(NotifyKinds.FriendRemoved, Serialize(new FriendRemovedData(Ids.Format(id))), [callerId]);
+        notifier.Publish(NotifyKinds.FriendRemoved, Serialize(new FriendRemovedData(Ids.Format(callerId))), [id]);
+    }
+
+    public async Task BlockAsync(long callerId, string userId, CancellationToken cancellationToken)
+    {
+        if (!Ids.TryParse(userId, out var id))
+        {
+            throw ApiException.NotFound("User");
+        }
+
+        if (id == callerId)
+        {
+            throw ApiException.Invalid("userId", "cannot block yourself");
+        }
+
+        if (!await store.BlockAsync(callerId, id, Now, cancellationToken))
+        {
+            throw ApiException.NotFound("User");
+        }
+    }
+
+    public async Task UnblockAsync(long callerId, string userId, CancellationToken cancellationToken)
+    {
+        if (Ids.TryParse(userId, out var id))
+        {
+            await store.UnblockAsync(callerId, id, cancellationToken);
+        }
+    }
+
+    public async Task<ListResponse<BlockEntry>> ListBlocksAsync(long callerId, int limit, string? cursor, CancellationToken cancellationToken)
+    {
+        long after = 0;
+        if (cursor is not null && !Ids.TryParse(cursor, out after))
+        {
+            throw ApiException.Invalid("cursor", "is not a cursor this server issued");
+        }
+
+        var rows = await store.ListBlocksAsync(callerId, after, limit + 1, cancellationToken);
+        var page = rows.Take(limit).ToList();
+        var profiles = await users.GetManyAsync(page.Select(r => r.BlockedId), cancellationToken);
+        var items = page.Where(r => profiles.ContainsKey(r.BlockedId))
+            .Select(r => new BlockEntry(PublicUser.From(profiles[r.BlockedId]), r.CreatedAt)).ToList();
+        return new ListResponse<BlockEntry>(items, rows.Count > limit ? Ids.Format(page[^1].BlockedId) : null);
+    }
+
+    private FriendEntry ToEntry(FriendRow row, UserRow user) =>
+        new(PublicUser.From(user), row.Remark, row.Since, presence.IsOnline(row.FriendId));
+
+    private async Task<FriendRequestDto> ToDtoAsync(FriendRequestRow row, CancellationToken cancellationToken) =>
+        ToDto(row, await users.GetManyAsync([row.FromUserId, row.ToUserId], cancellationToken));
+
+    private static FriendRequestDto ToDto(FriendRequestRow row, IReadOnlyDictionary<long, UserRow> profiles) =>
+        new(
+            Ids.Format(row.Id),
+            Ids.Format(row.FromUserId),
+            Ids.Format(row.ToUserId),
+            PublicUser.From(profiles[row.FromUserId]),
+            PublicUser.From(profiles[row.ToUserId]),
+            row.Message,
+            row.Status,
+            row.CreatedAt,
+            row.UpdatedAt);
+
+    private static JsonElement Serialize(FriendRequestDto dto) => JsonSerializer.SerializeToElement(dto, ParleyJson.Default.FriendRequestDto);
+
+    private static JsonElement Serialize(FriendRemovedData data) => JsonSerializer.SerializeToElement(data, ParleyJson.Default.FriendRemovedData);
+}
