@@ -19,6 +19,38 @@ internal static class Sql
         return (string.Join(", ", names), parameters);
     }
 
+    /// <summary>
+    /// Appends the search filters that users and groups share: <paramref name="text"/> as a case-insensitive
+    /// substring of any of <paramref name="textColumns"/> (which hold lower-cased text), and every one of
+    /// <paramref name="tags"/> present in <paramref name="tagTable"/> for the row <paramref name="ownerId"/>.
+    /// </summary>
+    public static void AppendSearchFilters(
+        System.Text.StringBuilder sql,
+        DynamicParameters parameters,
+        string? text,
+        IReadOnlyList<string> textColumns,
+        IReadOnlyList<string> tags,
+        string tagTable,
+        string ownerColumn,
+        string ownerId)
+    {
+        if (!string.IsNullOrEmpty(text))
+        {
+            parameters.Add("pattern", "%" + EscapeLike(text.ToLowerInvariant()) + "%");
+            sql.Append(" AND (")
+               .AppendJoin(" OR ", textColumns.Select(c => c + @" LIKE @pattern ESCAPE '\'"))
+               .Append(')');
+        }
+
+        if (tags.Count > 0)
+        {
+            var (list, tagParameters) = InList("tag", tags);
+            parameters.AddDynamicParams(tagParameters);
+            parameters.Add("tagCount", tags.Count);
+            sql.Append($" AND (SELECT COUNT(*) FROM {tagTable} WHERE {ownerColumn} = {ownerId} AND tag IN ({list})) = @tagCount");
+        }
+    }
+
     /// <summary>Escapes LIKE wildcards so user text matches literally (use with ESCAPE '\').</summary>
     public static string EscapeLike(string value) =>
         value.Replace(@"\", @"\\", StringComparison.Ordinal)

@@ -147,17 +147,9 @@ public static class AccountEndpoints
         }
 
         var tags = AccountRules.ParseTagQuery(v, context.Request.QueryText("tags"));
-        long after = 0;
-        if (cursor is not null && !Ids.TryParse(cursor, out after))
-        {
-            v.Add("cursor", "is not a cursor this server issued");
-        }
-
         v.ThrowIfInvalid();
-        var found = await users.SearchAsync(q, tags, after, limit + 1, context.RequestAborted);
-        var page = found.Take(limit).Select(PublicUser.From).ToList();
-        var next = found.Count > limit ? page[^1].Id : null;
-        return Results.Json(new ListResponse<PublicUser>(page, next), ParleyJson.Default.ListResponsePublicUser);
+        var found = await users.SearchAsync(q, tags, Paging.Id(cursor), limit + 1, context.RequestAborted);
+        return Results.Json(Paging.Page(found, limit, PublicUser.From, u => Ids.Format(u.Id)), ParleyJson.Default.ListResponsePublicUser);
     }
 
     /// <summary>The peer address; behind a reverse proxy, configure forwarded headers so this is the client's.</summary>

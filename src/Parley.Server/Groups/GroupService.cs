@@ -426,34 +426,27 @@ public sealed class GroupService(
         var (afterJoinedAt, afterUserId) = (-1L, 0L);
         if (cursor is not null && !TryParseMemberCursor(cursor, out afterJoinedAt, out afterUserId))
         {
-            throw ApiException.Invalid("cursor", "is not a cursor this server issued");
+            throw Paging.InvalidCursor();
         }
 
         var (group, _) = await ReadAsMemberAsync(callerId, groupId, cancellationToken);
         var rows = await store.ListMembersAsync(group.Id, afterJoinedAt, afterUserId, limit + 1, cancellationToken);
-        var page = rows.Take(limit).ToList();
-        var profiles = await users.GetManyAsync(page.Select(m => m.UserId), cancellationToken);
-        var items = page.Where(m => profiles.ContainsKey(m.UserId))
-            .Select(m => new MemberEntry(PublicUser.From(profiles[m.UserId]), m.Role, m.JoinedAt, m.MutedUntil)).ToList();
-        var next = rows.Count > limit ? string.Create(CultureInfo.InvariantCulture, $"{page[^1].JoinedAt}.{page[^1].UserId}") : null;
-        return new ListResponse<MemberEntry>(items, next);
+        var profiles = await users.GetManyAsync(rows.Select(m => m.UserId), cancellationToken);
+        return Paging.Page(
+            rows,
+            limit,
+            m => profiles.TryGetValue(m.UserId, out var u) ? new MemberEntry(PublicUser.From(u), m.Role, m.JoinedAt, m.MutedUntil) : null,
+            m => string.Create(CultureInfo.InvariantCulture, $"{m.JoinedAt}.{m.UserId}"));
     }
 
     public async Task<ListResponse<JoinRequestDto>> ListRequestsAsync(long callerId, string groupId, int limit, string? cursor, CancellationToken cancellationToken)
     {
-        long after = 0;
-        if (cursor is not null && !Ids.TryParse(cursor, out after))
-        {
-            throw ApiException.Invalid("cursor", "is not a cursor this server issued");
-        }
-
+        var after = Paging.Id(cursor);
         var (group, role) = await ReadAsMemberAsync(callerId, groupId, cancellationToken);
         Require(group, role, GroupPolicy.CanManageRequests(role), "Only the owner and admins see join requests.");
         var rows = await store.ListPendingRequestsAsync(group.Id, after, limit + 1, cancellationToken);
-        var page = rows.Take(limit).ToList();
-        var profiles = await users.GetManyAsync(page.Select(r => r.UserId), cancellationToken);
-        var items = page.Where(r => profiles.ContainsKey(r.UserId)).Select(r => ToDto(r, profiles[r.UserId])).ToList();
-        return new ListResponse<JoinRequestDto>(items, rows.Count > limit ? Ids.Format(page[^1].Id) : null);
+        var profiles = await users.GetManyAsync(rows.Select(r => r.UserId), cancellationToken);
+        return Paging.Page(rows, limit, r => profiles.TryGetValue(r.UserId, out var u) ? ToDto(r, u) : null, r => Ids.Format(r.Id));
     }
 
     public async Task<JoinRequestDto> DecideRequestAsync(long callerId, string groupId, string requestId, bool approve, CancellationToken cancellationToken)
@@ -501,26 +494,14 @@ public sealed class GroupService(
         }
 
         var tags = AccountRules.ParseTagQuery(v, tagText);
-        long after = 0;
-        if (cursor is not null && !Ids.TryParse(cursor, out after))
-        {
-            v.Add("cursor", "is not a cursor this server issued");
-        }
-
         v.ThrowIfInvalid();
-        var rows = await store.SearchPublicAsync(text, tags, after, limit + 1, cancellationToken);
+        var rows = await store.SearchPublicAsync(text, tags, Paging.Id(cursor), limit + 1, cancellationToken);
         return Page(rows, limit);
     }
 
     public async Task<ListResponse<GroupDto>> MineAsync(long callerId, int limit, string? cursor, CancellationToken cancellationToken)
     {
-        long after = 0;
-        if (cursor is not null && !Ids.TryParse(cursor, out after))
-        {
-            throw ApiException.Invalid("cursor", "is not a cursor this server issued");
-        }
-
-        return Page(await store.ListForMemberAsync(callerId, after, limit + 1, cancellationToken), limit);
+        return Page(await store.ListForMemberAsync(callerId, Paging.Id(cursor), limit + 1, cancellationToken), limit);
     }
 
     /// <summary>Deletes a temporary group whose idle time ran out; false if it was active again meanwhile.</summary>
@@ -544,11 +525,8 @@ public sealed class GroupService(
         Publish(NotifyKinds.GroupDissolved, new GroupDissolvedData(Ids.Format(write.Group.Id)), ParleyJson.Default.GroupDissolvedData, members);
     }
 
-    private static ListResponse<GroupDto> Page(IReadOnlyList<GroupRow> rows, int limit)
-    {
-        var page = rows.Take(limit).Select(GroupDto.From).ToList();
-        return new ListResponse<GroupDto>(page, rows.Count > limit ? page[^1].Id : null);
-    }
+    private static ListResponse<GroupDto> Page(IReadOnlyList<GroupRow> rows, int limit) =>
+        Paging.Page(rows, limit, GroupDto.From, g => Ids.Format(g.Id));
 
     /// <summary>The users of <paramref name="candidates"/> that may be added by <paramref name="actorId"/>:
     /// unknown ids are a 400; users who have blocked the actor are left out.</summary>

@@ -1,11 +1,12 @@
 using Microsoft.Extensions.Options;
+using Parley.Server.Operations;
 using Parley.Storage.Groups;
 
 namespace Parley.Server.Groups;
 
 /// <summary>Deletes temporary groups whose idle time has run out, and tells their members (group.dissolved).</summary>
 public sealed partial class TemporaryGroupSweeper(GroupStore store, GroupService groups, TimeProvider time, IOptions<GroupOptions> options, ILogger<TemporaryGroupSweeper> logger)
-    : BackgroundService
+    : PeriodicWorker(TimeSpan.FromSeconds(Math.Max(1, options.Value.SweepIntervalSeconds)), time, logger)
 {
     private const int Batch = 100;
 
@@ -15,7 +16,7 @@ public sealed partial class TemporaryGroupSweeper(GroupStore store, GroupService
         var deleted = 0;
         while (true)
         {
-            var expired = await store.ListExpiredAsync(time.GetUtcNow().ToUnixTimeMilliseconds(), Batch, cancellationToken);
+            var expired = await store.ListExpiredAsync(Time.GetUtcNow().ToUnixTimeMilliseconds(), Batch, cancellationToken);
             var deletedThisBatch = 0;
             foreach (var groupId in expired)
             {
@@ -29,41 +30,18 @@ public sealed partial class TemporaryGroupSweeper(GroupStore store, GroupService
             deleted += deletedThisBatch;
             if (expired.Count < Batch || deletedThisBatch == 0)
             {
+                if (deleted > 0)
+                {
+                    LogSwept(Logger, deleted);
+                }
+
                 return deleted;
             }
         }
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Max(1, options.Value.SweepIntervalSeconds)));
-        try
-        {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
-            {
-                try
-                {
-                    var deleted = await SweepOnceAsync(stoppingToken);
-                    if (deleted > 0)
-                    {
-                        LogSwept(logger, deleted);
-                    }
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    LogFailed(logger, e);
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // shutting down
-        }
-    }
+    public override Task RunOnceAsync(CancellationToken cancellationToken) => SweepOnceAsync(cancellationToken);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Deleted {Count} expired temporary groups")]
     private static partial void LogSwept(ILogger logger, int count);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Temporary-group sweep failed")]
-    private static partial void LogFailed(ILogger logger, Exception exception);
 }

@@ -98,34 +98,21 @@ public sealed class SocialService(SocialStore store, UserStore users, PresenceTr
             v.Add("direction", "must be incoming or outgoing");
         }
 
-        var before = long.MaxValue;
-        if (cursor is not null && !Ids.TryParse(cursor, out before))
-        {
-            v.Add("cursor", "is not a cursor this server issued");
-        }
-
         v.ThrowIfInvalid();
-        var rows = await store.ListPendingAsync(callerId, incoming, before, limit + 1, cancellationToken);
-        var page = rows.Take(limit).ToList();
-        var profiles = await users.GetManyAsync(page.SelectMany(r => new[] { r.FromUserId, r.ToUserId }), cancellationToken);
-        var items = page.Where(r => profiles.ContainsKey(r.FromUserId) && profiles.ContainsKey(r.ToUserId))
-            .Select(r => ToDto(r, profiles)).ToList();
-        return new ListResponse<FriendRequestDto>(items, rows.Count > limit ? Ids.Format(page[^1].Id) : null);
+        var rows = await store.ListPendingAsync(callerId, incoming, Paging.Id(cursor, none: long.MaxValue), limit + 1, cancellationToken);
+        var profiles = await users.GetManyAsync(rows.SelectMany(r => new[] { r.FromUserId, r.ToUserId }), cancellationToken);
+        return Paging.Page(
+            rows,
+            limit,
+            r => profiles.ContainsKey(r.FromUserId) && profiles.ContainsKey(r.ToUserId) ? ToDto(r, profiles) : null,
+            r => Ids.Format(r.Id));
     }
 
     public async Task<ListResponse<FriendEntry>> ListFriendsAsync(long callerId, int limit, string? cursor, CancellationToken cancellationToken)
     {
-        long after = 0;
-        if (cursor is not null && !Ids.TryParse(cursor, out after))
-        {
-            throw ApiException.Invalid("cursor", "is not a cursor this server issued");
-        }
-
-        var rows = await store.ListFriendsAsync(callerId, after, limit + 1, cancellationToken);
-        var page = rows.Take(limit).ToList();
-        var profiles = await users.GetManyAsync(page.Select(r => r.FriendId), cancellationToken);
-        var items = page.Where(r => profiles.ContainsKey(r.FriendId)).Select(r => ToEntry(r, profiles[r.FriendId])).ToList();
-        return new ListResponse<FriendEntry>(items, rows.Count > limit ? Ids.Format(page[^1].FriendId) : null);
+        var rows = await store.ListFriendsAsync(callerId, Paging.Id(cursor), limit + 1, cancellationToken);
+        var profiles = await users.GetManyAsync(rows.Select(r => r.FriendId), cancellationToken);
+        return Paging.Page(rows, limit, r => profiles.TryGetValue(r.FriendId, out var u) ? ToEntry(r, u) : null, r => Ids.Format(r.FriendId));
     }
 
     public async Task<FriendEntry> SetRemarkAsync(long callerId, string friendId, RemarkBody body, CancellationToken cancellationToken)
@@ -185,18 +172,13 @@ public sealed class SocialService(SocialStore store, UserStore users, PresenceTr
 
     public async Task<ListResponse<BlockEntry>> ListBlocksAsync(long callerId, int limit, string? cursor, CancellationToken cancellationToken)
     {
-        long after = 0;
-        if (cursor is not null && !Ids.TryParse(cursor, out after))
-        {
-            throw ApiException.Invalid("cursor", "is not a cursor this server issued");
-        }
-
-        var rows = await store.ListBlocksAsync(callerId, after, limit + 1, cancellationToken);
-        var page = rows.Take(limit).ToList();
-        var profiles = await users.GetManyAsync(page.Select(r => r.BlockedId), cancellationToken);
-        var items = page.Where(r => profiles.ContainsKey(r.BlockedId))
-            .Select(r => new BlockEntry(PublicUser.From(profiles[r.BlockedId]), r.CreatedAt)).ToList();
-        return new ListResponse<BlockEntry>(items, rows.Count > limit ? Ids.Format(page[^1].BlockedId) : null);
+        var rows = await store.ListBlocksAsync(callerId, Paging.Id(cursor), limit + 1, cancellationToken);
+        var profiles = await users.GetManyAsync(rows.Select(r => r.BlockedId), cancellationToken);
+        return Paging.Page(
+            rows,
+            limit,
+            r => profiles.TryGetValue(r.BlockedId, out var u) ? new BlockEntry(PublicUser.From(u), r.CreatedAt) : null,
+            r => Ids.Format(r.BlockedId));
     }
 
     private FriendEntry ToEntry(FriendRow row, UserRow user) =>

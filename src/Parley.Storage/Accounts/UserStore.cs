@@ -184,21 +184,7 @@ public sealed class UserStore(Database database)
         parameters.Add("afterId", afterId);
         parameters.Add("limit", limit);
         var sql = new System.Text.StringBuilder($"SELECT {Columns} FROM users u WHERE u.id > @afterId");
-        if (!string.IsNullOrEmpty(text))
-        {
-            // Both engines: LIKE with an explicit escape; both sides are lower-cased in .NET.
-            sql.Append(@" AND (u.username_key LIKE @pattern ESCAPE '\' OR u.nickname_key LIKE @pattern ESCAPE '\')");
-            parameters.Add("pattern", "%" + Sql.EscapeLike(text.ToLowerInvariant()) + "%");
-        }
-
-        if (tags.Count > 0)
-        {
-            var (list, tagParameters) = Sql.InList("t", tags);
-            parameters.AddDynamicParams(tagParameters);
-            sql.Append($" AND (SELECT COUNT(*) FROM user_tags ut WHERE ut.user_id = u.id AND ut.tag IN ({list})) = @tagCount");
-            parameters.Add("tagCount", tags.Count);
-        }
-
+        Sql.AppendSearchFilters(sql, parameters, text, ["u.username_key", "u.nickname_key"], tags, "user_tags", "user_id", "u.id");
         sql.Append(" ORDER BY u.id LIMIT @limit");
         await using var connection = await database.OpenAsync(cancellationToken);
         var users = (await connection.QueryAsync<UserRow>(new CommandDefinition(sql.ToString(), parameters, cancellationToken: cancellationToken))).AsList();

@@ -22,67 +22,48 @@ public sealed class GroupStore(Database database, IdGenerator ids)
     /// <summary>Inserts the group with its owner; further members are added through <see cref="OpenWriteAsync"/>.</summary>
     public async Task<GroupWrite> CreateAsync(GroupRow group, long ownerId, CancellationToken cancellationToken)
     {
-        var connection = await database.OpenAsync(cancellationToken);
-        DbTransaction? transaction = null;
+        var write = (await BeginAsync(
+            async (connection, transaction) =>
+            {
+                await connection.ExecuteAsync(new CommandDefinition(
+                    $"INSERT INTO groups ({GroupColumns}, search_text) VALUES (@Id, @ConversationId, @Name, @Description, @Announcement, @OwnerId, @JoinPolicy, @Visibility, @Invite, 0, @Temp, @IdleTtlSeconds, @LastActivityAt, @ExpiresAt, @CreatedAt, @UpdatedAt, @SearchText)",
+                    Parameters(group),
+                    transaction,
+                    cancellationToken: cancellationToken));
+                return group;
+            },
+            cancellationToken))!;
         try
         {
-            transaction = await Database.BeginWriteAsync(connection, cancellationToken);
-            await connection.ExecuteAsync(new CommandDefinition(
-                $"INSERT INTO groups ({GroupColumns}, search_text) VALUES (@Id, @ConversationId, @Name, @Description, @Announcement, @OwnerId, @JoinPolicy, @Visibility, @Invite, 0, @Temp, @IdleTtlSeconds, @LastActivityAt, @ExpiresAt, @CreatedAt, @UpdatedAt, @SearchText)",
-                Parameters(group),
-                transaction,
-                cancellationToken: cancellationToken));
-            var write = new GroupWrite(connection, transaction, group, ids);
             await write.ReplaceTagsAsync(group.Tags, cancellationToken);
             await write.AddMemberAsync(ownerId, "owner", group.CreatedAt, cancellationToken);
             return write;
         }
         catch
         {
-            if (transaction is not null)
-            {
-                await transaction.DisposeAsync();
-            }
-
-            await connection.DisposeAsync();
+            await write.DisposeAsync();
             throw;
         }
     }
 
     /// <summary>Begins a change to a group, holding its lock; null when the group does not exist.</summary>
-    public async Task<GroupWrite?> OpenWriteAsync(long groupId, CancellationToken cancellationToken)
-    {
-        var connection = await database.OpenAsync(cancellationToken);
-        DbTransaction? transaction = null;
-        try
-        {
-            transaction = await Database.BeginWriteAsync(connection, cancellationToken);
-            var group = await connection.QuerySingleOrDefaultAsync<GroupRow>(new CommandDefinition(
-                $"SELECT {GroupColumns} FROM groups WHERE id = @groupId{database.ForUpdate}",
-                new { groupId },
-                transaction,
-                cancellationToken: cancellationToken));
-            if (group is null)
+    public Task<GroupWrite?> OpenWriteAsync(long groupId, CancellationToken cancellationToken) =>
+        BeginAsync(
+            async (connection, transaction) =>
             {
-                await transaction.DisposeAsync();
-                await connection.DisposeAsync();
-                return null;
-            }
+                var group = await connection.QuerySingleOrDefaultAsync<GroupRow>(new CommandDefinition(
+                    $"SELECT {GroupColumns} FROM groups WHERE id = @groupId{database.ForUpdate}",
+                    new { groupId },
+                    transaction,
+                    cancellationToken: cancellationToken));
+                if (group is not null)
+                {
+                    await LoadTagsAsync(connection, transaction, [group], cancellationToken);
+                }
 
-            await LoadTagsAsync(connection, transaction, [group], cancellationToken);
-            return new GroupWrite(connection, transaction, group, ids);
-        }
-        catch
-        {
-            if (transaction is not null)
-            {
-                await transaction.DisposeAsync();
-            }
-
-            await connection.DisposeAsync();
-            throw;
-        }
-    }
+                return group;
+            },
+            cancellationToken);
 
     public async Task<GroupRow?> GetAsync(long groupId, CancellationToken cancellationToken)
     {
@@ -142,20 +123,7 @@ public sealed class GroupStore(Database database, IdGenerator ids)
         parameters.Add("afterGroupId", afterGroupId);
         parameters.Add("limit", limit);
         var sql = new System.Text.StringBuilder($"SELECT {Prefixed("g")} FROM groups g WHERE g.visibility = 'public' AND g.id > @afterGroupId");
-        if (!string.IsNullOrEmpty(text))
-        {
-            sql.Append(@" AND g.search_text LIKE @pattern ESCAPE '\'");
-            parameters.Add("pattern", "%" + Sql.EscapeLike(text.ToLowerInvariant()) + "%");
-        }
-
-        if (tags.Count > 0)
-        {
-            var (list, tagParameters) = Sql.InList("t", tags);
-            parameters.AddDynamicParams(tagParameters);
-            sql.Append($" AND (SELECT COUNT(*) FROM group_tags gt WHERE gt.group_id = g.id AND gt.tag IN ({list})) = @tagCount");
-            parameters.Add("tagCount", tags.Count);
-        }
-
+        Sql.AppendSearchFilters(sql, parameters, text, ["g.search_text"], tags, "group_tags", "group_id", "g.id");
         sql.Append(" ORDER BY g.id LIMIT @limit");
         await using var connection = await database.OpenAsync(cancellationToken);
         var groups = (await connection.QueryAsync<GroupRow>(new CommandDefinition(sql.ToString(), parameters, cancellationToken: cancellationToken))).AsList();
@@ -180,6 +148,36 @@ public sealed class GroupStore(Database database, IdGenerator ids)
             "SELECT id FROM groups WHERE expires_at IS NOT NULL AND expires_at <= @now ORDER BY expires_at LIMIT @limit",
             new { now, limit },
             cancellationToken: cancellationToken))).AsList();
+    }
+
+    /// <summary>Opens a write transaction and lets <paramref name="start"/> lock or create the group; the connection
+    /// and transaction then belong to the returned write (or are released when there is no group).</summary>
+    private async Task<GroupWrite?> BeginAsync(Func<DbConnection, DbTransaction, Task<GroupRow?>> start, CancellationToken cancellationToken)
+    {
+        var connection = await database.OpenAsync(cancellationToken);
+        DbTransaction? transaction = null;
+        try
+        {
+            transaction = await Database.BeginWriteAsync(connection, cancellationToken);
+            if (await start(connection, transaction) is { } group)
+            {
+                return new GroupWrite(connection, transaction, group, ids);
+            }
+        }
+        catch
+        {
+            if (transaction is not null)
+            {
+                await transaction.DisposeAsync();
+            }
+
+            await connection.DisposeAsync();
+            throw;
+        }
+
+        await transaction.DisposeAsync();
+        await connection.DisposeAsync();
+        return null;
     }
 
     internal static object Parameters(GroupRow group) => new
