@@ -343,7 +343,7 @@ public sealed class GroupWrite : IAsyncDisposable
                 cancellationToken));
         }
 
-        Group.Tags = tags;
+        Group.Tags = tags.Order(StringComparer.Ordinal).ToArray(); // as reads return them
     }
 
     /// <summary>Every member's user id.</summary>
