@@ -2,17 +2,20 @@ using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
 using Parley.Server.Accounts;
 using Parley.Server.Events;
 using Parley.Server.Groups;
 using Parley.Server.Http;
+using Parley.Server.Messaging;
 using Parley.Server.Operations;
 using Parley.Server.Social;
 using Parley.Storage;
 using Parley.Storage.Accounts;
 using Parley.Storage.Groups;
+using Parley.Storage.Messaging;
 using Parley.Storage.Social;
 using Parley.Storage.Migrations;
 
@@ -82,6 +85,14 @@ public static partial class ParleyApp
         services.Configure<GroupOptions>(config.GetSection(GroupOptions.Section));
         services.AddSingleton<GroupService>();
         services.AddSingleton<TemporaryGroupSweeper>();
+
+        services.Configure<MessagingOptions>(config.GetSection(MessagingOptions.Section));
+        services.AddSingleton<MessageStore>();
+        services.AddSingleton<MessagePipeline>();
+        services.AddHostedService(sp => sp.GetRequiredService<MessagePipeline>());
+        services.AddSingleton<SendRateLimiter>();
+        services.TryAddSingleton<IFileAccess, NoFilesYet>();
+        services.AddSingleton<MessagingService>();
         services.AddHostedService(sp => sp.GetRequiredService<TemporaryGroupSweeper>());
         services.AddMemoryCache();
         // ASP.NET Core's own key ring (antiforgery, auth helpers) lives with the rest of Parley's keys, not in $HOME.
@@ -133,6 +144,7 @@ public static partial class ParleyApp
         app.MapAccounts();
         app.MapSocial();
         app.MapGroups();
+        app.MapConversations();
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
         app.MapPrometheusMetrics("/metrics");

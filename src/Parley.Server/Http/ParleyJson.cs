@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Parley.Server.Accounts;
 using Parley.Server.Groups;
+using Parley.Server.Messaging;
 using Parley.Server.Social;
 
 namespace Parley.Server.Http;
@@ -52,6 +53,15 @@ namespace Parley.Server.Http;
 [JsonSerializable(typeof(GroupUpdatedData))]
 [JsonSerializable(typeof(GroupRoleData))]
 [JsonSerializable(typeof(GroupDissolvedData))]
+[JsonSerializable(typeof(SendMessageBody))]
+[JsonSerializable(typeof(DirectBody))]
+[JsonSerializable(typeof(ReadBody))]
+[JsonSerializable(typeof(MessageDto))]
+[JsonSerializable(typeof(ConversationDto))]
+[JsonSerializable(typeof(ListResponse<ConversationDto>))]
+[JsonSerializable(typeof(MessagePage))]
+[JsonSerializable(typeof(Receipts))]
+[JsonSerializable(typeof(IReadOnlyList<string>))]
 public sealed partial class ParleyJson : JsonSerializerContext;
 
 /// <summary>The contract's list shape: always an object, never a bare array.</summary>

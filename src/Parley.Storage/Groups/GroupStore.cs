@@ -30,6 +30,11 @@ public sealed class GroupStore(Database database, IdGenerator ids)
                     Parameters(group),
                     transaction,
                     cancellationToken: cancellationToken));
+                await connection.ExecuteAsync(new CommandDefinition(
+                    "INSERT INTO conversations (id, type, group_id, max_seq, last_activity_at, created_at) VALUES (@ConversationId, 'group', @Id, 0, @CreatedAt, @CreatedAt)",
+                    new { group.ConversationId, group.Id, group.CreatedAt },
+                    transaction,
+                    cancellationToken: cancellationToken));
                 return group;
             },
             cancellationToken))!;
@@ -161,7 +166,7 @@ public sealed class GroupStore(Database database, IdGenerator ids)
             transaction = await Database.BeginWriteAsync(connection, cancellationToken);
             if (await start(connection, transaction) is { } group)
             {
-                return new GroupWrite(connection, transaction, group, ids);
+                return new GroupWrite(connection, transaction, group, ids, database.ForUpdate);
             }
         }
         catch
@@ -231,12 +236,14 @@ public sealed class GroupWrite : IAsyncDisposable
     private readonly DbConnection _connection;
     private readonly DbTransaction _transaction;
     private readonly IdGenerator _ids;
+    private readonly string _forUpdate;
 
-    internal GroupWrite(DbConnection connection, DbTransaction transaction, GroupRow group, IdGenerator ids)
+    internal GroupWrite(DbConnection connection, DbTransaction transaction, GroupRow group, IdGenerator ids, string forUpdate)
     {
         _connection = connection;
         _transaction = transaction;
         _ids = ids;
+        _forUpdate = forUpdate;
         Group = group;
     }
 
@@ -284,6 +291,13 @@ public sealed class GroupWrite : IAsyncDisposable
             "INSERT INTO group_membership_periods (id, group_id, user_id, joined_at) VALUES (@id, @GroupId, @userId, @now)",
             new { id = _ids.Next(), GroupId = Group.Id, userId, now },
             cancellationToken));
+        // The new member sees messages from here on: everything up to the current seq stays hidden.
+        var maxSeq = await _connection.ExecuteScalarAsync<long>(Command(
+            $"SELECT max_seq FROM conversations WHERE id = @ConversationId{_forUpdate}", new { Group.ConversationId }, cancellationToken));
+        await _connection.ExecuteAsync(Command(
+            "INSERT INTO conversation_members (conversation_id, user_id, joined_seq, read_seq) VALUES (@ConversationId, @userId, @maxSeq, @maxSeq) ON CONFLICT DO NOTHING",
+            new { Group.ConversationId, userId, maxSeq },
+            cancellationToken));
         await ChangeCountAsync(+1, cancellationToken);
         return true;
     }
@@ -303,6 +317,11 @@ public sealed class GroupWrite : IAsyncDisposable
         await _connection.ExecuteAsync(Command(
             "UPDATE group_membership_periods SET left_at = @now WHERE group_id = @GroupId AND user_id = @userId AND left_at IS NULL",
             new { GroupId = Group.Id, userId, now },
+            cancellationToken));
+        // A former member is no member of the conversation: nothing more reaches them, and they cannot read it.
+        await _connection.ExecuteAsync(Command(
+            "DELETE FROM conversation_members WHERE conversation_id = @ConversationId AND user_id = @userId",
+            new { Group.ConversationId, userId },
             cancellationToken));
         await ChangeCountAsync(-1, cancellationToken);
         return true;
@@ -389,8 +408,12 @@ public sealed class GroupWrite : IAsyncDisposable
     }
 
     /// <summary>Deletes the group with everything that hangs on it (members, history, tags, requests).</summary>
-    public Task DeleteAsync(CancellationToken cancellationToken) =>
-        _connection.ExecuteAsync(Command("DELETE FROM groups WHERE id = @Id", new { Group.Id }, cancellationToken));
+    public async Task DeleteAsync(CancellationToken cancellationToken)
+    {
+        // The conversation goes too, and its messages with it.
+        await _connection.ExecuteAsync(Command("DELETE FROM conversations WHERE id = @ConversationId", new { Group.ConversationId }, cancellationToken));
+        await _connection.ExecuteAsync(Command("DELETE FROM groups WHERE id = @Id", new { Group.Id }, cancellationToken));
+    }
 
     public Task CommitAsync(CancellationToken cancellationToken) => _transaction.CommitAsync(cancellationToken);
 

@@ -1,0 +1,81 @@
+using System.Globalization;
+using Parley.Server.Accounts;
+using Parley.Server.Http;
+
+namespace Parley.Server.Messaging;
+
+public static class ConversationEndpoints
+{
+    public static void MapConversations(this IEndpointRouteBuilder app)
+    {
+        var conversations = app.MapGroup("/api/conversations").WithTags("Conversations").RequireAuthorization();
+
+        conversations.MapPost("/direct", async (HttpContext context, MessagingService messaging) =>
+        {
+            var body = await context.Request.ReadJsonAsync(ParleyJson.Default.DirectBody);
+            return Results.Json(await messaging.GetOrCreateDirectAsync(context.Caller(), body, context.RequestAborted), ParleyJson.Default.ConversationDto);
+        }).Accepts<DirectBody>("application/json").Produces<ConversationDto>().ProducesErrors(400, 401, 403, 404, 415);
+
+        conversations.MapGet("/", async (HttpContext context, MessagingService messaging) =>
+        {
+            var (limit, cursor) = context.Request.ReadPaging();
+            return Results.Json(await messaging.ListAsync(context.Caller(), limit, cursor, context.RequestAborted), ParleyJson.Default.ListResponseConversationDto);
+        }).Produces<ListResponse<ConversationDto>>().ProducesErrors(400, 401);
+
+        conversations.MapGet("/{id}", async (string id, HttpContext context, MessagingService messaging) =>
+            Results.Json(await messaging.GetAsync(context.Caller(), id, context.RequestAborted), ParleyJson.Default.ConversationDto))
+            .Produces<ConversationDto>().ProducesErrors(401, 403, 404);
+
+        conversations.MapGet("/{id}/messages", async (string id, HttpContext context, MessagingService messaging) =>
+        {
+            var (limit, _) = context.Request.ReadPaging();
+            var after = SeqQuery(context.Request, "after");
+            var before = SeqQuery(context.Request, "before");
+            return Results.Json(await messaging.HistoryAsync(context.Caller(), id, after, before, limit, context.RequestAborted), ParleyJson.Default.MessagePage);
+        }).Produces<MessagePage>().ProducesErrors(400, 401, 403, 404);
+
+        conversations.MapPost("/{id}/messages", async (string id, HttpContext context, MessagingService messaging) =>
+        {
+            var body = await context.Request.ReadJsonAsync(ParleyJson.Default.SendMessageBody);
+            var (message, created) = await messaging.SendAsync(context.Caller(), id, body, context.RequestAborted);
+            return Results.Json(message, ParleyJson.Default.MessageDto, statusCode: created ? 201 : 200);
+        }).Accepts<SendMessageBody>("application/json").Produces<MessageDto>(201).Produces<MessageDto>().ProducesErrors(400, 401, 403, 404, 413, 415, 429);
+
+        conversations.MapPost("/{id}/read", async (string id, HttpContext context, MessagingService messaging) =>
+        {
+            var body = await context.Request.ReadJsonAsync(ParleyJson.Default.ReadBody);
+            await messaging.MarkReadAsync(context.Caller(), id, body, context.RequestAborted);
+            return Results.NoContent();
+        }).Accepts<ReadBody>("application/json").Produces(204).ProducesErrors(400, 401, 403, 404, 415);
+
+        conversations.MapPost("/{id}/messages/{seq}/recall", async (string id, string seq, HttpContext context, MessagingService messaging) =>
+            Results.Json(await messaging.RecallAsync(context.Caller(), id, Seq(seq), context.RequestAborted), ParleyJson.Default.MessageDto))
+            .Produces<MessageDto>().ProducesErrors(401, 403, 404);
+
+        conversations.MapDelete("/{id}/messages/{seq}", async (string id, string seq, HttpContext context, MessagingService messaging) =>
+        {
+            await messaging.DeleteForMeAsync(context.Caller(), id, Seq(seq), context.RequestAborted);
+            return Results.NoContent();
+        }).Produces(204).ProducesErrors(401, 403, 404);
+
+        conversations.MapGet("/{id}/messages/{seq}/receipts", async (string id, string seq, HttpContext context, MessagingService messaging) =>
+            Results.Json(await messaging.ReceiptsAsync(context.Caller(), id, Seq(seq), context.RequestAborted), ParleyJson.Default.Receipts))
+            .Produces<Receipts>().ProducesErrors(401, 403, 404);
+    }
+
+    private static long Seq(string text) =>
+        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var seq) && seq > 0 ? seq : throw ApiException.NotFound("Message");
+
+    private static long? SeqQuery(HttpRequest request, string name)
+    {
+        var text = request.Query[name].ToString();
+        if (text.Length == 0)
+        {
+            return null;
+        }
+
+        return long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var seq)
+            ? seq
+            : throw ApiException.Invalid(name, "must be a seq (a whole number >= 0)");
+    }
+}

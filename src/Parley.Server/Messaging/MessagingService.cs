@@ -1,0 +1,385 @@
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using Parley.Server.Accounts;
+using Parley.Server.Groups;
+using Parley.Server.Http;
+using Parley.Storage;
+using Parley.Storage.Accounts;
+using Parley.Storage.Groups;
+using Parley.Storage.Messaging;
+using Parley.Storage.Social;
+
+namespace Parley.Server.Messaging;
+
+/// <summary>
+/// Conversations and messages: who may read and write where, message rules, and the shapes the contract
+/// gives them. The same calls serve HTTP and (with the gateway) WebSocket, so both have identical semantics.
+/// </summary>
+public sealed class MessagingService
+{
+    public const int MaxClientMsgId = 64;
+    public const int MaxMentions = 100;
+
+    private readonly MessageStore _messages;
+    private readonly MessagePipeline _pipeline;
+    private readonly UserStore _users;
+    private readonly GroupStore _groups;
+    private readonly SocialStore _social;
+    private readonly IFileAccess _files;
+    private readonly SendRateLimiter _rate;
+    private readonly IdGenerator _ids;
+    private readonly TimeProvider _time;
+    private readonly MessagingOptions _options;
+    private readonly Counter<long> _accepted;
+
+    public MessagingService(
+        MessageStore messages,
+        MessagePipeline pipeline,
+        UserStore users,
+        GroupStore groups,
+        SocialStore social,
+        IFileAccess files,
+        SendRateLimiter rate,
+        IdGenerator ids,
+        TimeProvider time,
+        IOptions<MessagingOptions> options,
+        IMeterFactory meters)
+    {
+        _messages = messages;
+        _pipeline = pipeline;
+        _users = users;
+        _groups = groups;
+        _social = social;
+        _files = files;
+        _rate = rate;
+        _ids = ids;
+        _time = time;
+        _options = options.Value;
+        _accepted = meters.Create("Parley").CreateCounter<long>("parley.messages.accepted", "{message}", "Messages committed (retries of a stored message not counted).");
+    }
+
+    private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>Sends a message; Created is false when this clientMsgId was already stored (the original is returned).</summary>
+    public async Task<(MessageDto Message, bool Created)> SendAsync(Caller caller, string conversationId, SendMessageBody body, CancellationToken cancellationToken)
+    {
+        var v = new Validation();
+        var clientMsgId = body.ClientMsgId?.Trim();
+        if (string.IsNullOrEmpty(clientMsgId) || clientMsgId.Length > MaxClientMsgId || clientMsgId.Any(char.IsControl))
+        {
+            v.Add("clientMsgId", $"must be 1-{MaxClientMsgId} characters without control characters");
+        }
+
+        if (body.ReplyTo is < 1)
+        {
+            v.Add("replyTo", "must be the seq of a message in this conversation");
+        }
+
+        var (mentionIds, mentionsAll) = ParseMentions(v, body.Mentions);
+        v.ThrowIfInvalid();
+
+        // A retry returns the original whatever happened since (rate, mute, unfriending).
+        if (await _messages.FindByClientIdAsync(caller.UserId, clientMsgId!, cancellationToken) is { } original)
+        {
+            return (ToDto(original), false);
+        }
+
+        var content = MessageValidator.Validate(body.Type, body.Content, _options);
+        var view = await MemberViewAsync(caller, conversationId, cancellationToken);
+        if (!_rate.TryTake(caller.UserId))
+        {
+            throw new ApiException(429, ErrorCodes.RateLimited, "You are sending too fast.") { RetryAfterSeconds = 1 };
+        }
+
+        await CheckMaySendAsync(caller.UserId, view, mentionsAll, cancellationToken);
+        if (body.ReplyTo is { } replyTo && (replyTo > view.MaxSeq || replyTo <= view.JoinedSeq))
+        {
+            throw ApiException.Invalid("replyTo", "must be the seq of a message in this conversation");
+        }
+
+        foreach (var fileId in content.FileIds)
+        {
+            if (!await _files.CanUseAsync(caller.UserId, fileId, cancellationToken))
+            {
+                throw ApiException.Invalid("content.fileId", "is not a file you may use");
+            }
+        }
+
+        var result = await _pipeline.AppendAsync(
+            new NewMessage(
+                view.Id,
+                caller.UserId,
+                clientMsgId!,
+                body.Type!,
+                content.Json,
+                body.ReplyTo,
+                body.Mentions is { Count: > 0 } ? JsonSerializer.Serialize(body.Mentions, ParleyJson.Default.IReadOnlyListString) : null,
+                mentionIds,
+                mentionsAll,
+                Now),
+            cancellationToken);
+        if (result.Created)
+        {
+            _accepted.Add(1);
+        }
+
+        return (ToDto(result.Message), result.Created);
+    }
+
+    public async Task<ConversationDto> GetOrCreateDirectAsync(Caller caller, DirectBody body, CancellationToken cancellationToken)
+    {
+        if (!Ids.TryParse(body.UserId, out var peerId) || peerId == caller.UserId)
+        {
+            throw ApiException.Invalid("userId", "must be another user's id");
+        }
+
+        if (await _users.GetAsync(peerId, cancellationToken) is null)
+        {
+            throw ApiException.NotFound("User");
+        }
+
+        await CheckDirectAllowedAsync(caller.UserId, peerId, cancellationToken);
+        var conversation = await _messages.GetOrCreateDirectAsync(caller.UserId, peerId, _ids.Next(), Now, cancellationToken);
+        return await GetAsync(caller, Ids.Format(conversation.Id), cancellationToken);
+    }
+
+    public async Task<ConversationDto> GetAsync(Caller caller, string conversationId, CancellationToken cancellationToken)
+    {
+        var view = await MemberViewAsync(caller, conversationId, cancellationToken);
+        return (await ToDtosAsync(caller.UserId, [view], cancellationToken))[0];
+    }
+
+    public async Task<ListResponse<ConversationDto>> ListAsync(Caller caller, int limit, string? cursor, CancellationToken cancellationToken)
+    {
+        var (beforeActivity, beforeId) = (long.MaxValue, long.MaxValue);
+        if (cursor is not null && !TryParsePair(cursor, out beforeActivity, out beforeId))
+        {
+            throw Paging.InvalidCursor();
+        }
+
+        var rows = await _messages.ListForMemberAsync(caller.UserId, caller.SessionId, beforeActivity, beforeId, limit + 1, cancellationToken);
+        var dtos = await ToDtosAsync(caller.UserId, rows.Take(limit).ToList(), cancellationToken);
+        var byId = dtos.ToDictionary(d => d.Id);
+        return Paging.Page(rows, limit, r => byId[Ids.Format(r.Id)], r => string.Create(CultureInfo.InvariantCulture, $"{r.LastActivityAt}.{r.Id}"));
+    }
+
+    public async Task<MessagePage> HistoryAsync(Caller caller, string conversationId, long? after, long? before, int limit, CancellationToken cancellationToken)
+    {
+        if (after is < 0 || before is < 1 || (after is not null && before is not null))
+        {
+            throw ApiException.Invalid(after is not null && before is not null ? "before" : after is < 0 ? "after" : "before", "give either after (>= 0) or before (>= 1)");
+        }
+
+        var view = await MemberViewAsync(caller, conversationId, cancellationToken);
+        var rows = await _messages.ReadAsync(view.Id, caller.UserId, view.JoinedSeq, after ?? 0, before, limit + 1, cancellationToken);
+        var hasMore = rows.Count > limit;
+        // Ascending either way; "before" drops the oldest extra row, "after" the newest.
+        var page = !hasMore ? rows : before is not null ? rows.Skip(1).ToList() : rows.Take(limit).ToList();
+        return new MessagePage(page.Select(ToDto).ToList(), hasMore, view.MaxSeq);
+    }
+
+    public async Task MarkReadAsync(Caller caller, string conversationId, ReadBody body, CancellationToken cancellationToken)
+    {
+        if (body.Seq is not { } seq || seq < 0)
+        {
+            throw ApiException.Invalid("seq", "must be a seq (a whole number >= 0)");
+        }
+
+        var view = await MemberViewAsync(caller, conversationId, cancellationToken);
+        await _messages.MarkReadAsync(view.Id, caller.UserId, Math.Min(seq, view.MaxSeq), cancellationToken);
+    }
+
+    public async Task AckAsync(Caller caller, string conversationId, long seq, CancellationToken cancellationToken)
+    {
+        var view = await MemberViewAsync(caller, conversationId, cancellationToken);
+        await _messages.AckAsync(caller.SessionId, view.Id, Math.Min(Math.Max(seq, 0), view.MaxSeq), cancellationToken);
+    }
+
+    public async Task<MessageDto> RecallAsync(Caller caller, string conversationId, long seq, CancellationToken cancellationToken)
+    {
+        var view = await MemberViewAsync(caller, conversationId, cancellationToken);
+        var message = await VisibleMessageAsync(view, seq, cancellationToken);
+        var isSender = message.SenderId == caller.UserId;
+        var manager = view.GroupId is { } groupId
+            && GroupPolicy.IsManager(GroupPolicy.FromWire((await _groups.GetMemberAsync(groupId, caller.UserId, cancellationToken))?.Role));
+        if (!manager)
+        {
+            if (!isSender)
+            {
+                throw ApiException.Forbidden("Only the sender, or a group's owner and admins, can recall a message.");
+            }
+
+            if (Now - message.SentAt > _options.RecallWindowSeconds * 1000L)
+            {
+                throw ApiException.Forbidden($"Messages can be recalled within {_options.RecallWindowSeconds} seconds.", ErrorCodes.RecallWindowPassed);
+            }
+        }
+
+        await _messages.RecallAsync(view.Id, seq, caller.UserId, Now, cancellationToken);
+        return ToDto((await _messages.GetMessageAsync(view.Id, seq, cancellationToken))!);
+    }
+
+    public async Task DeleteForMeAsync(Caller caller, string conversationId, long seq, CancellationToken cancellationToken)
+    {
+        var view = await MemberViewAsync(caller, conversationId, cancellationToken);
+        await VisibleMessageAsync(view, seq, cancellationToken);
+        await _messages.HideAsync(caller.UserId, view.Id, seq, cancellationToken);
+    }
+
+    public async Task<Receipts> ReceiptsAsync(Caller caller, string conversationId, long seq, CancellationToken cancellationToken)
+    {
+        var view = await MemberViewAsync(caller, conversationId, cancellationToken);
+        var message = await VisibleMessageAsync(view, seq, cancellationToken);
+        var readBy = new List<string>();
+        var unreadBy = new List<string>();
+        foreach (var (userId, joinedSeq, readSeq) in await _messages.MemberPositionsAsync(view.Id, cancellationToken))
+        {
+            if (userId == message.SenderId || joinedSeq >= seq)
+            {
+                continue; // the sender, and members who joined after it, are neither
+            }
+
+            (readSeq >= seq ? readBy : unreadBy).Add(Ids.Format(userId));
+        }
+
+        return new Receipts(readBy, unreadBy);
+    }
+
+    /// <summary>The conversation as the caller sees it: 404 when it does not exist, 403 when they are not a member.</summary>
+    private async Task<MemberConversationRow> MemberViewAsync(Caller caller, string conversationId, CancellationToken cancellationToken)
+    {
+        if (!Ids.TryParse(conversationId, out var id))
+        {
+            throw ApiException.NotFound("Conversation");
+        }
+
+        return await _messages.GetForMemberAsync(id, caller.UserId, caller.SessionId, cancellationToken)
+            ?? (await _messages.GetConversationAsync(id, cancellationToken) is null
+                ? throw ApiException.NotFound("Conversation")
+                : throw ApiException.Forbidden("You are not a member of this conversation."));
+    }
+
+    private async Task<MessageRow> VisibleMessageAsync(MemberConversationRow view, long seq, CancellationToken cancellationToken) =>
+        seq > view.JoinedSeq && seq <= view.MaxSeq && await _messages.GetMessageAsync(view.Id, seq, cancellationToken) is { } message
+            ? message
+            : throw ApiException.NotFound("Message");
+
+    private async Task CheckMaySendAsync(long userId, MemberConversationRow view, bool mentionsAll, CancellationToken cancellationToken)
+    {
+        if (view.PeerOf(userId) is { } peer)
+        {
+            await CheckDirectAllowedAsync(userId, peer, cancellationToken);
+            return;
+        }
+
+        var member = await _groups.GetMemberAsync(view.GroupId!.Value, userId, cancellationToken) ?? throw ApiException.Forbidden("You are not a member of this group.");
+        if (member.MutedUntil is { } until && until > Now)
+        {
+            throw ApiException.Forbidden("You are muted in this group.", ErrorCodes.Muted);
+        }
+
+        if (mentionsAll && !GroupPolicy.IsManager(GroupPolicy.FromWire(member.Role)))
+        {
+            throw ApiException.Forbidden("Only the owner and admins can mention everyone.");
+        }
+    }
+
+    private async Task CheckDirectAllowedAsync(long userId, long peerId, CancellationToken cancellationToken)
+    {
+        if (await _social.IsBlockedAsync(peerId, userId, cancellationToken))
+        {
+            throw ApiException.Forbidden("This user does not accept your messages.", ErrorCodes.Blocked);
+        }
+
+        if (_options.DirectMessages != "anyone" && !await _social.AreFriendsAsync(userId, peerId, cancellationToken))
+        {
+            throw ApiException.Forbidden("Direct messages need friendship.", ErrorCodes.NotFriends);
+        }
+    }
+
+    private static (IReadOnlyList<long> Ids, bool All) ParseMentions(Validation v, IReadOnlyList<string>? mentions)
+    {
+        if (mentions is null || mentions.Count == 0)
+        {
+            return ([], false);
+        }
+
+        if (mentions.Count > MaxMentions)
+        {
+            v.Add("mentions", $"at most {MaxMentions}");
+            return ([], false);
+        }
+
+        if (mentions is ["all"])
+        {
+            return ([], true);
+        }
+
+        var ids = new List<long>(mentions.Count);
+        foreach (var mention in mentions)
+        {
+            if (!Ids.TryParse(mention, out var id))
+            {
+                v.Add("mentions", "must be user ids, or [\"all\"]");
+                return ([], false);
+            }
+
+            ids.Add(id);
+        }
+
+        return (ids, false);
+    }
+
+    private async Task<IReadOnlyList<ConversationDto>> ToDtosAsync(long userId, IReadOnlyList<MemberConversationRow> rows, CancellationToken cancellationToken)
+    {
+        var peers = await _users.GetManyAsync(rows.Select(r => r.PeerOf(userId)).OfType<long>(), cancellationToken);
+        var last = await _messages.LastMessagesAsync(rows.Where(r => r.MaxSeq > r.JoinedSeq).Select(r => r.Id).ToList(), cancellationToken);
+        var result = new List<ConversationDto>(rows.Count);
+        foreach (var r in rows)
+        {
+            GroupRef? group = null;
+            if (r.GroupId is { } groupId && await _groups.GetAsync(groupId, cancellationToken) is { } g)
+            {
+                group = new GroupRef(Ids.Format(g.Id), g.Name);
+            }
+
+            var peer = r.PeerOf(userId) is { } peerId && peers.TryGetValue(peerId, out var p) ? PublicUser.From(p) : null;
+            result.Add(new ConversationDto(
+                Ids.Format(r.Id),
+                r.Type,
+                peer,
+                group,
+                r.MaxSeq,
+                r.ReadSeq,
+                r.AckSeq,
+                r.UnreadCount,
+                r.MentionSeq > r.ReadSeq,
+                last.TryGetValue(r.Id, out var m) ? ToDto(m) : null));
+        }
+
+        return result;
+    }
+
+    public static MessageDto ToDto(MessageRow m) => new(
+        Ids.Format(m.ConversationId),
+        m.Seq,
+        m.ClientMsgId,
+        Ids.Format(m.SenderId),
+        m.Type,
+        m.Content is null ? null : new RawJson(m.Content),
+        m.ReplyTo,
+        new RawJson(m.Mentions ?? "[]"),
+        m.SentAt,
+        m.RecalledAt is not null);
+
+    private static bool TryParsePair(string cursor, out long first, out long second)
+    {
+        first = second = 0;
+        var dot = cursor.IndexOf('.', StringComparison.Ordinal);
+        return dot > 0
+            && long.TryParse(cursor.AsSpan(0, dot), NumberStyles.None, CultureInfo.InvariantCulture, out first)
+            && long.TryParse(cursor.AsSpan(dot + 1), NumberStyles.None, CultureInfo.InvariantCulture, out second);
+    }
+}

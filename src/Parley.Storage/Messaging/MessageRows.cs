@@ -1,0 +1,97 @@
+namespace Parley.Storage.Messaging;
+
+public sealed class ConversationRow
+{
+    public long Id { get; init; }
+
+    public string Type { get; init; } = "";
+
+    public long? GroupId { get; init; }
+
+    public long? UserLow { get; init; }
+
+    public long? UserHigh { get; init; }
+
+    public long MaxSeq { get; init; }
+
+    public long LastActivityAt { get; init; }
+
+    public long CreatedAt { get; init; }
+
+    /// <summary>For a direct conversation, the user that is not <paramref name="me"/>.</summary>
+    public long? PeerOf(long me) => Type == "direct" ? (UserLow == me ? UserHigh : UserLow) : null;
+}
+
+/// <summary>A conversation as one member sees it.</summary>
+public sealed class MemberConversationRow
+{
+    public long Id { get; init; }
+
+    public string Type { get; init; } = "";
+
+    public long? GroupId { get; init; }
+
+    public long? UserLow { get; init; }
+
+    public long? UserHigh { get; init; }
+
+    public long MaxSeq { get; init; }
+
+    public long LastActivityAt { get; init; }
+
+    public long JoinedSeq { get; init; }
+
+    public long ReadSeq { get; init; }
+
+    public long MentionSeq { get; init; }
+
+    public long AckSeq { get; init; }
+
+    public long UnreadCount { get; init; }
+
+    public long? PeerOf(long me) => Type == "direct" ? (UserLow == me ? UserHigh : UserLow) : null;
+}
+
+public sealed class MessageRow
+{
+    public long ConversationId { get; init; }
+
+    public long Seq { get; init; }
+
+    public long SenderId { get; init; }
+
+    public string ClientMsgId { get; init; } = "";
+
+    public string Type { get; init; } = "";
+
+    /// <summary>The content object as JSON text; null once recalled.</summary>
+    public string? Content { get; init; }
+
+    public long? ReplyTo { get; init; }
+
+    /// <summary>JSON array of mentioned user ids or ["all"]; null when none.</summary>
+    public string? Mentions { get; init; }
+
+    public long SentAt { get; init; }
+
+    public long? RecalledAt { get; init; }
+
+    public long? RecalledBy { get; init; }
+}
+
+/// <summary>A message to append: everything but its seq, which the store assigns.</summary>
+public sealed record NewMessage(
+    long ConversationId,
+    long SenderId,
+    string ClientMsgId,
+    string Type,
+    string Content,
+    long? ReplyTo,
+    string? Mentions,
+    /// <summary>Users whose mention marker moves to this message (all other members for ["all"]).</summary>
+    IReadOnlyList<long> MentionedUserIds,
+    bool MentionsAll,
+    long SentAt);
+
+/// <summary>The stored message, and whether this append created it (false: a retry of an earlier one).</summary>
+public readonly record struct AppendResult(MessageRow Message, bool Created);

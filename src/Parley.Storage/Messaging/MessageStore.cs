@@ -1,0 +1,308 @@
+using System.Data.Common;
+using Dapper;
+
+namespace Parley.Storage.Messaging;
+
+/// <summary>
+/// Conversations, their messages and each member's and device's position in them. Appends assign the
+/// conversation's next seq inside the transaction that stores the message, so seqs are dense and in
+/// commit order; several appends share one transaction (group commit).
+/// </summary>
+public sealed class MessageStore(Database database)
+{
+    private const string MessageColumns =
+        "conversation_id, seq, sender_id, client_msg_id, type, content, reply_to, mentions, sent_at, recalled_at, recalled_by";
+
+    private const string ConversationColumns = "id, type, group_id, user_low, user_high, max_seq, last_activity_at, created_at";
+
+    private const string MemberViewSelect =
+        """
+        SELECT c.id, c.type, c.group_id, c.user_low, c.user_high, c.max_seq, c.last_activity_at,
+               m.joined_seq, m.read_seq, m.mention_seq,
+               COALESCE((SELECT a.ack_seq FROM device_acks a WHERE a.session_id = @sessionId AND a.conversation_id = c.id), 0) AS ack_seq,
+               (SELECT COUNT(*) FROM messages x WHERE x.conversation_id = c.id AND x.seq > m.read_seq AND x.sender_id <> @userId) AS unread_count
+        FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
+        """;
+
+    /// <summary>
+    /// Appends the messages in one transaction. A message whose (sender, clientMsgId) is already stored, in
+    /// the database or earlier in the batch, is not stored again: its result is the original.
+    /// </summary>
+    public async Task<AppendResult[]> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
+        var results = new AppendResult[batch.Count];
+        var seen = new Dictionary<(long, string), int>();
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var m = batch[i];
+            if (seen.TryGetValue((m.SenderId, m.ClientMsgId), out var earlier))
+            {
+                results[i] = results[earlier] with { Created = false };
+                continue;
+            }
+
+            seen[(m.SenderId, m.ClientMsgId)] = i;
+            var existing = await connection.QuerySingleOrDefaultAsync<MessageRow>(new CommandDefinition(
+                $"SELECT {MessageColumns} FROM messages WHERE sender_id = @SenderId AND client_msg_id = @ClientMsgId",
+                new { m.SenderId, m.ClientMsgId },
+                transaction,
+                cancellationToken: cancellationToken));
+            results[i] = existing is not null
+                ? new AppendResult(existing, false)
+                : new AppendResult(await InsertAsync(connection, transaction, m, cancellationToken), true);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return results;
+    }
+
+    public async Task<ConversationRow?> GetConversationAsync(long conversationId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<ConversationRow>(new CommandDefinition(
+            $"SELECT {ConversationColumns} FROM conversations WHERE id = @conversationId", new { conversationId }, cancellationToken: cancellationToken));
+    }
+
+    /// <summary>The direct conversation of two users, created on first use.</summary>
+    public async Task<ConversationRow> GetOrCreateDirectAsync(long userA, long userB, long newId, long now, CancellationToken cancellationToken)
+    {
+        var (low, high) = userA < userB ? (userA, userB) : (userB, userA);
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var existing = await FindDirectAsync(connection, null, low, high, cancellationToken);
+        if (existing is not null)
+        {
+            return existing;
+        }
+
+        await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
+        var inserted = await connection.ExecuteAsync(new CommandDefinition(
+            "INSERT INTO conversations (id, type, user_low, user_high, max_seq, last_activity_at, created_at) VALUES (@newId, 'direct', @low, @high, 0, @now, @now) ON CONFLICT DO NOTHING",
+            new { newId, low, high, now },
+            transaction,
+            cancellationToken: cancellationToken));
+        if (inserted == 1)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                "INSERT INTO conversation_members (conversation_id, user_id, joined_seq, read_seq) VALUES (@newId, @low, 0, 0), (@newId, @high, 0, 0)",
+                new { newId, low, high },
+                transaction,
+                cancellationToken: cancellationToken));
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return await FindDirectAsync(connection, null, low, high, cancellationToken)
+            ?? throw new InvalidOperationException("The direct conversation vanished after it was created.");
+    }
+
+    /// <summary>The conversation as <paramref name="userId"/> (on device <paramref name="sessionId"/>) sees it; null when not a member.</summary>
+    public async Task<MemberConversationRow?> GetForMemberAsync(long conversationId, long userId, long sessionId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<MemberConversationRow>(new CommandDefinition(
+            MemberViewSelect + " WHERE m.user_id = @userId AND c.id = @conversationId",
+            new { conversationId, userId, sessionId },
+            cancellationToken: cancellationToken));
+    }
+
+    /// <summary>The user's conversations, most recent activity first, after the (activity, id) position given.</summary>
+    public async Task<IReadOnlyList<MemberConversationRow>> ListForMemberAsync(long userId, long sessionId, long beforeActivity, long beforeId, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<MemberConversationRow>(new CommandDefinition(
+            MemberViewSelect + """
+             WHERE m.user_id = @userId AND (c.last_activity_at < @beforeActivity OR (c.last_activity_at = @beforeActivity AND c.id < @beforeId))
+             ORDER BY c.last_activity_at DESC, c.id DESC LIMIT @limit
+            """,
+            new { userId, sessionId, beforeActivity, beforeId, limit },
+            cancellationToken: cancellationToken))).AsList();
+    }
+
+    /// <summary>The newest message of each conversation, by conversation id.</summary>
+    public async Task<IReadOnlyDictionary<long, MessageRow>> LastMessagesAsync(IReadOnlyList<long> conversationIds, CancellationToken cancellationToken)
+    {
+        if (conversationIds.Count == 0)
+        {
+            return new Dictionary<long, MessageRow>();
+        }
+
+        var (list, parameters) = Sql.InList("c", conversationIds);
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var rows = await connection.QueryAsync<MessageRow>(new CommandDefinition(
+            $"SELECT {Prefixed("x")} FROM messages x JOIN conversations c ON c.id = x.conversation_id AND x.seq = c.max_seq WHERE c.id IN ({list})",
+            parameters,
+            cancellationToken: cancellationToken));
+        return rows.ToDictionary(r => r.ConversationId);
+    }
+
+    /// <summary>
+    /// Messages visible to the user (seq above <paramref name="visibleAfter"/>, not deleted for them), ascending:
+    /// after <paramref name="afterSeq"/>, or when <paramref name="beforeSeq"/> is given the last ones before it.
+    /// </summary>
+    public async Task<IReadOnlyList<MessageRow>> ReadAsync(long conversationId, long userId, long visibleAfter, long afterSeq, long? beforeSeq, int limit, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        const string Visible = "conversation_id = @conversationId AND seq > @visibleAfter AND NOT EXISTS (SELECT 1 FROM message_hides h WHERE h.user_id = @userId AND h.conversation_id = messages.conversation_id AND h.seq = messages.seq)";
+        if (beforeSeq is { } before)
+        {
+            var rows = (await connection.QueryAsync<MessageRow>(new CommandDefinition(
+                $"SELECT {MessageColumns} FROM messages WHERE {Visible} AND seq < @before ORDER BY seq DESC LIMIT @limit",
+                new { conversationId, userId, visibleAfter, before, limit },
+                cancellationToken: cancellationToken))).AsList();
+            rows.Reverse();
+            return rows;
+        }
+
+        return (await connection.QueryAsync<MessageRow>(new CommandDefinition(
+            $"SELECT {MessageColumns} FROM messages WHERE {Visible} AND seq > @afterSeq ORDER BY seq LIMIT @limit",
+            new { conversationId, userId, visibleAfter, afterSeq, limit },
+            cancellationToken: cancellationToken))).AsList();
+    }
+
+    /// <summary>The message a sender stored under this client id, if any.</summary>
+    public async Task<MessageRow?> FindByClientIdAsync(long senderId, string clientMsgId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<MessageRow>(new CommandDefinition(
+            $"SELECT {MessageColumns} FROM messages WHERE sender_id = @senderId AND client_msg_id = @clientMsgId",
+            new { senderId, clientMsgId },
+            cancellationToken: cancellationToken));
+    }
+
+    public async Task<MessageRow?> GetMessageAsync(long conversationId, long seq, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<MessageRow>(new CommandDefinition(
+            $"SELECT {MessageColumns} FROM messages WHERE conversation_id = @conversationId AND seq = @seq",
+            new { conversationId, seq },
+            cancellationToken: cancellationToken));
+    }
+
+    /// <summary>Recalls a message (its content is dropped, its seq stays); false when already recalled or absent.</summary>
+    public async Task<bool> RecallAsync(long conversationId, long seq, long by, long now, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE messages SET content = NULL, recalled_at = @now, recalled_by = @by WHERE conversation_id = @conversationId AND seq = @seq AND recalled_at IS NULL",
+            new { conversationId, seq, by, now },
+            cancellationToken: cancellationToken)) == 1;
+    }
+
+    public async Task HideAsync(long userId, long conversationId, long seq, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(
+            "INSERT INTO message_hides (user_id, conversation_id, seq) VALUES (@userId, @conversationId, @seq) ON CONFLICT DO NOTHING",
+            new { userId, conversationId, seq },
+            cancellationToken: cancellationToken));
+    }
+
+    /// <summary>Moves the user's read marker forward to <paramref name="seq"/>; false when it was already there or beyond.</summary>
+    public async Task<bool> MarkReadAsync(long conversationId, long userId, long seq, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE conversation_members SET read_seq = @seq WHERE conversation_id = @conversationId AND user_id = @userId AND read_seq < @seq",
+            new { conversationId, userId, seq },
+            cancellationToken: cancellationToken)) == 1;
+    }
+
+    /// <summary>Moves a device's cumulative ack forward (never back).</summary>
+    public async Task AckAsync(long sessionId, long conversationId, long seq, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            INSERT INTO device_acks (session_id, conversation_id, ack_seq) VALUES (@sessionId, @conversationId, @seq)
+            ON CONFLICT (session_id, conversation_id) DO UPDATE SET ack_seq = excluded.ack_seq WHERE device_acks.ack_seq < excluded.ack_seq
+            """,
+            new { sessionId, conversationId, seq },
+            cancellationToken: cancellationToken));
+    }
+
+    /// <summary>Every member with their read and join positions (for receipts).</summary>
+    public async Task<IReadOnlyList<(long UserId, long JoinedSeq, long ReadSeq)>> MemberPositionsAsync(long conversationId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<(long, long, long)>(new CommandDefinition(
+            "SELECT user_id, joined_seq, read_seq FROM conversation_members WHERE conversation_id = @conversationId ORDER BY user_id",
+            new { conversationId },
+            cancellationToken: cancellationToken))).AsList();
+    }
+
+    public async Task<IReadOnlyList<long>> MemberIdsAsync(long conversationId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<long>(new CommandDefinition(
+            "SELECT user_id FROM conversation_members WHERE conversation_id = @conversationId", new { conversationId }, cancellationToken: cancellationToken))).AsList();
+    }
+
+    private static async Task<MessageRow> InsertAsync(DbConnection connection, DbTransaction transaction, NewMessage m, CancellationToken cancellationToken)
+    {
+        var seq = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+            "UPDATE conversations SET max_seq = max_seq + 1, last_activity_at = @SentAt WHERE id = @ConversationId RETURNING max_seq",
+            new { m.ConversationId, m.SentAt },
+            transaction,
+            cancellationToken: cancellationToken));
+        var row = new MessageRow
+        {
+            ConversationId = m.ConversationId,
+            Seq = seq,
+            SenderId = m.SenderId,
+            ClientMsgId = m.ClientMsgId,
+            Type = m.Type,
+            Content = m.Content,
+            ReplyTo = m.ReplyTo,
+            Mentions = m.Mentions,
+            SentAt = m.SentAt,
+        };
+        await connection.ExecuteAsync(new CommandDefinition(
+            $"INSERT INTO messages ({MessageColumns}) VALUES (@ConversationId, @Seq, @SenderId, @ClientMsgId, @Type, @Content, @ReplyTo, @Mentions, @SentAt, NULL, NULL)",
+            row,
+            transaction,
+            cancellationToken: cancellationToken));
+        // Sending reads everything up to one's own message.
+        await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE conversation_members SET read_seq = @seq WHERE conversation_id = @ConversationId AND user_id = @SenderId AND read_seq < @seq",
+            new { seq, m.ConversationId, m.SenderId },
+            transaction,
+            cancellationToken: cancellationToken));
+        if (m.MentionsAll)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                "UPDATE conversation_members SET mention_seq = @seq WHERE conversation_id = @ConversationId AND user_id <> @SenderId",
+                new { seq, m.ConversationId, m.SenderId },
+                transaction,
+                cancellationToken: cancellationToken));
+        }
+        else if (m.MentionedUserIds.Count > 0)
+        {
+            var (list, parameters) = Sql.InList("u", m.MentionedUserIds);
+            parameters.Add("seq", seq);
+            parameters.Add("ConversationId", m.ConversationId);
+            await connection.ExecuteAsync(new CommandDefinition(
+                $"UPDATE conversation_members SET mention_seq = @seq WHERE conversation_id = @ConversationId AND user_id IN ({list})",
+                parameters,
+                transaction,
+                cancellationToken: cancellationToken));
+        }
+
+        // A message is activity: a temporary group lives on for its idle time from now.
+        await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE groups SET last_activity_at = @SentAt, expires_at = @SentAt + idle_ttl_seconds * 1000 WHERE conversation_id = @ConversationId AND temporary = 1",
+            new { m.ConversationId, m.SentAt },
+            transaction,
+            cancellationToken: cancellationToken));
+        return row;
+    }
+
+    private static Task<ConversationRow?> FindDirectAsync(DbConnection connection, DbTransaction? transaction, long low, long high, CancellationToken cancellationToken) =>
+        connection.QuerySingleOrDefaultAsync<ConversationRow>(new CommandDefinition(
+            $"SELECT {ConversationColumns} FROM conversations WHERE type = 'direct' AND user_low = @low AND user_high = @high",
+            new { low, high },
+            transaction,
+            cancellationToken: cancellationToken));
+
+    private static string Prefixed(string alias) => string.Join(", ", MessageColumns.Split(", ").Select(c => alias + "." + c));
+}
