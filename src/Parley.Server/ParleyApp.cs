@@ -11,6 +11,7 @@ using Parley.Server.Groups;
 using Parley.Server.Http;
 using Parley.Server.Messaging;
 using Parley.Server.Operations;
+using Parley.Server.Realtime;
 using Parley.Server.Social;
 using Parley.Storage;
 using Parley.Storage.Accounts;
@@ -93,6 +94,14 @@ public static partial class ParleyApp
         services.AddSingleton<SendRateLimiter>();
         services.TryAddSingleton<IFileAccess, NoFilesYet>();
         services.AddSingleton<MessagingService>();
+
+        services.Configure<RealtimeOptions>(config.GetSection(RealtimeOptions.Section));
+        services.AddSingleton<ConnectionRegistry>();
+        services.AddSingleton<Fanout>();
+        services.AddSingleton<IMessageEvents>(sp => sp.GetRequiredService<Fanout>());
+        services.AddSingleton<INotificationSink>(sp => sp.GetRequiredService<Fanout>());
+        services.AddSingleton<Gateway>();
+        services.AddHostedService<HeartbeatMonitor>();
         services.AddHostedService(sp => sp.GetRequiredService<TemporaryGroupSweeper>());
         services.AddMemoryCache();
         // ASP.NET Core's own key ring (antiforgery, auth helpers) lives with the rest of Parley's keys, not in $HOME.
@@ -138,6 +147,7 @@ public static partial class ParleyApp
         });
         app.UseMiddleware<ProblemMiddleware>();
         app.UseStatusCodePages(context => ProblemMiddleware.WriteBareStatusAsync(context.HttpContext));
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero });
         app.UseAuthentication();
         app.UseAuthorization();
 
@@ -145,6 +155,7 @@ public static partial class ParleyApp
         app.MapSocial();
         app.MapGroups();
         app.MapConversations();
+        app.Map("/ws", (HttpContext context, Gateway gateway) => gateway.HandleAsync(context)).RequireAuthorization().ExcludeFromDescription();
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
         app.MapPrometheusMetrics("/metrics");

@@ -33,6 +33,7 @@ public sealed class MessagingService
     private readonly TimeProvider _time;
     private readonly MessagingOptions _options;
     private readonly Counter<long> _accepted;
+    private readonly IMessageEvents _events;
 
     public MessagingService(
         MessageStore messages,
@@ -45,8 +46,10 @@ public sealed class MessagingService
         IdGenerator ids,
         TimeProvider time,
         IOptions<MessagingOptions> options,
-        IMeterFactory meters)
+        IMeterFactory meters,
+        IMessageEvents events)
     {
+        _events = events;
         _messages = messages;
         _pipeline = pipeline;
         _users = users;
@@ -63,7 +66,7 @@ public sealed class MessagingService
     private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
     /// <summary>Sends a message; Created is false when this clientMsgId was already stored (the original is returned).</summary>
-    public async Task<(MessageDto Message, bool Created)> SendAsync(Caller caller, string conversationId, SendMessageBody body, CancellationToken cancellationToken)
+    public async Task<(MessageDto Message, bool Created)> SendAsync(Caller caller, string conversationId, SendMessageBody body, CancellationToken cancellationToken, long? originConnectionId = null)
     {
         var v = new Validation();
         var clientMsgId = body.ClientMsgId?.Trim();
@@ -120,12 +123,15 @@ public sealed class MessagingService
                 mentionsAll,
                 Now),
             cancellationToken);
+        var dto = ToDto(result.Message);
         if (result.Created)
         {
             _accepted.Add(1);
+            // After commit only: live delivery is best effort, catch-up by after= is the guarantee.
+            _events.MessageCommitted(dto, await _messages.MemberIdsAsync(view.Id, CancellationToken.None), originConnectionId);
         }
 
-        return (ToDto(result.Message), result.Created);
+        return (dto, result.Created);
     }
 
     public async Task<ConversationDto> GetOrCreateDirectAsync(Caller caller, DirectBody body, CancellationToken cancellationToken)
@@ -180,7 +186,7 @@ public sealed class MessagingService
         return new MessagePage(page.Select(ToDto).ToList(), hasMore, view.MaxSeq);
     }
 
-    public async Task MarkReadAsync(Caller caller, string conversationId, ReadBody body, CancellationToken cancellationToken)
+    public async Task MarkReadAsync(Caller caller, string conversationId, ReadBody body, CancellationToken cancellationToken, long? originConnectionId = null)
     {
         if (body.Seq is not { } seq || seq < 0)
         {
@@ -188,7 +194,21 @@ public sealed class MessagingService
         }
 
         var view = await MemberViewAsync(caller, conversationId, cancellationToken);
-        await _messages.MarkReadAsync(view.Id, caller.UserId, Math.Min(seq, view.MaxSeq), cancellationToken);
+        var readSeq = Math.Min(seq, view.MaxSeq);
+        if (await _messages.MarkReadAsync(view.Id, caller.UserId, readSeq, cancellationToken))
+        {
+            // Direct: the peer sees it (read receipts) and my other devices; group: my other devices only.
+            IReadOnlyList<long> recipients = view.PeerOf(caller.UserId) is { } peer ? [caller.UserId, peer] : [caller.UserId];
+            _events.Read(view.Id, caller.UserId, readSeq, recipients, originConnectionId);
+        }
+    }
+
+    /// <summary>Tells the other members that the caller is typing; nothing is stored.</summary>
+    public async Task TypingAsync(Caller caller, string conversationId, CancellationToken cancellationToken)
+    {
+        var view = await MemberViewAsync(caller, conversationId, cancellationToken);
+        var others = (await _messages.MemberIdsAsync(view.Id, cancellationToken)).Where(id => id != caller.UserId).ToList();
+        _events.Typing(view.Id, caller.UserId, others);
     }
 
     public async Task AckAsync(Caller caller, string conversationId, long seq, CancellationToken cancellationToken)
@@ -217,7 +237,11 @@ public sealed class MessagingService
             }
         }
 
-        await _messages.RecallAsync(view.Id, seq, caller.UserId, Now, cancellationToken);
+        if (await _messages.RecallAsync(view.Id, seq, caller.UserId, Now, cancellationToken))
+        {
+            _events.Recalled(view.Id, seq, caller.UserId, await _messages.MemberIdsAsync(view.Id, CancellationToken.None));
+        }
+
         return ToDto((await _messages.GetMessageAsync(view.Id, seq, cancellationToken))!);
     }
 

@@ -184,6 +184,14 @@ public sealed class SocialStore(Database database)
             cancellationToken: cancellationToken))).AsList();
     }
 
+    /// <summary>Every friend's user id (for presence).</summary>
+    public async Task<IReadOnlyList<long>> FriendIdsAsync(long userId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<long>(new CommandDefinition(
+            "SELECT friend_id FROM friendships WHERE user_id = @userId", new { userId }, cancellationToken: cancellationToken))).AsList();
+    }
+
     public async Task<FriendRow?> GetFriendAsync(long userId, long friendId, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);

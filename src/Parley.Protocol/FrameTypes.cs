@@ -1,0 +1,24 @@
+namespace Parley.Protocol;
+
+/// <summary>The <c>type</c> member of every WebSocket frame, both directions.</summary>
+public static class FrameTypes
+{
+    // Client to server.
+    public const string Send = "send";
+    public const string Sync = "sync";
+    public const string Ack = "ack";
+    public const string Read = "read";
+    public const string Typing = "typing";
+    public const string Ping = "ping";
+
+    // Server to client ("read" and "typing" are shared with the client's frames of the same name).
+    public const string Hello = "hello";
+    public const string Pong = "pong";
+    public const string Sent = "sent";
+    public const string Messages = "messages";
+    public const string Message = "message";
+    public const string Recalled = "recalled";
+    public const string Presence = "presence";
+    public const string Notify = "notify";
+    public const string Error = "error";
+}

@@ -1,0 +1,113 @@
+using System.Net.WebSockets;
+using System.Threading.Channels;
+
+namespace Parley.Server.Realtime;
+
+/// <summary>
+/// One open WebSocket. Everything it is sent goes through one bounded queue drained by one writer, so
+/// frames never interleave and a client too slow to drain its queue is disconnected (it catches up by
+/// after= when it returns) instead of growing the server's memory.
+/// </summary>
+public sealed class Connection
+{
+    private static long _nextId;
+    private readonly WebSocket _socket;
+    private readonly Channel<byte[]> _outgoing;
+    private WebSocketCloseStatus? _closeStatus;
+    private string _closeReason = "";
+    private long _lastReceived = Environment.TickCount64;
+
+    private readonly CancellationTokenSource _lifetime;
+
+    /// <param name="lifetime">Cancelled a little after a close is asked for, so a peer that never answers the
+    /// close handshake cannot hold the connection open.</param>
+    public Connection(WebSocket socket, long userId, long sessionId, int queueFrames, CancellationTokenSource lifetime)
+    {
+        _socket = socket;
+        _lifetime = lifetime;
+        UserId = userId;
+        SessionId = sessionId;
+        _outgoing = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(Math.Max(1, queueFrames))
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait, // TryWrite fails when full; nothing is dropped silently
+        });
+    }
+
+    public long Id { get; } = Interlocked.Increment(ref _nextId);
+
+    public long UserId { get; }
+
+    public long SessionId { get; }
+
+    /// <summary>Milliseconds since anything was last received from the client.</summary>
+    public long SilentForMs => Environment.TickCount64 - Volatile.Read(ref _lastReceived);
+
+    /// <summary>Raised after each frame is written to the socket.</summary>
+    public Action? FrameWritten { get; init; }
+
+    public void Touch() => Volatile.Write(ref _lastReceived, Environment.TickCount64);
+
+    /// <summary>Queues a frame; a client whose queue is full is disconnected.</summary>
+    public bool TrySend(byte[] frame)
+    {
+        if (_outgoing.Writer.TryWrite(frame))
+        {
+            return true;
+        }
+
+        if (_closeStatus is null)
+        {
+            _socket.Abort(); // too slow: drop it now, it will catch up by after= on reconnect
+        }
+
+        return false;
+    }
+
+    /// <summary>Closes after the frames already queued have been written.</summary>
+    public void Close(WebSocketCloseStatus status, string reason)
+    {
+        if (_closeStatus is not null)
+        {
+            return;
+        }
+
+        _closeStatus = status;
+        _closeReason = reason;
+        _outgoing.Writer.TryComplete();
+        try
+        {
+            _lifetime.CancelAfter(TimeSpan.FromSeconds(5));
+        }
+        catch (ObjectDisposedException)
+        {
+            // already finished
+        }
+    }
+
+    /// <summary>The single writer: drains the queue, then sends the close frame if one was asked for.</summary>
+    public async Task RunWriterAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await foreach (var frame in _outgoing.Reader.ReadAllAsync(cancellationToken))
+            {
+                await _socket.SendAsync(frame, WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+                FrameWritten?.Invoke();
+            }
+
+            if (_closeStatus is { } status && _socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                await _socket.CloseOutputAsync(status, _closeReason, timeout.Token);
+            }
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The peer is gone; the receive loop ends too.
+        }
+    }
+
+    /// <summary>Stops the writer once the receive side has ended.</summary>
+    public void Complete() => _outgoing.Writer.TryComplete();
+}
