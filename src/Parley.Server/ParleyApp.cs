@@ -37,6 +37,9 @@ public static partial class ParleyApp
             // appsettings.json ships next to the binary; ./data stays relative to where the server is started.
             ContentRootPath = AppContext.BaseDirectory,
         });
+        // The hosting diagnostics log full request URLs at Information, and browsers put access tokens in
+        // /ws?access_token=: keep that category at Warning whatever the configured default.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
         AddServices(builder);
         configure?.Invoke(builder);
 

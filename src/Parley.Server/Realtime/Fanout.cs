@@ -24,9 +24,9 @@ public sealed class Fanout : IMessageEvents, INotificationSink
         _time = time;
         _latency = meters.Create("Parley").CreateHistogram<double>(
             "parley.messages.delivery_latency",
-            "ms",
-            "From a message's commit timestamp to its frame being queued on a recipient's connection.",
-            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.5, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500] });
+            "s",
+            "From a message's send timestamp (taken before commit) to its frame being queued on recipients' connections.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] });
     }
 
     public void MessageCommitted(MessageDto message, IReadOnlyList<long> memberIds, long? originConnectionId)
@@ -46,7 +46,7 @@ public sealed class Fanout : IMessageEvents, INotificationSink
 
         if (queued > 0)
         {
-            _latency.Record(Math.Max(0, _time.GetUtcNow().ToUnixTimeMilliseconds() - message.SentAt));
+            _latency.Record(Math.Max(0, _time.GetUtcNow().ToUnixTimeMilliseconds() - message.SentAt) / 1000.0);
         }
     }
 

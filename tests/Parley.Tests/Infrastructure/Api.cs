@@ -36,7 +36,7 @@ public static class Api
         return body;
     }
 
-    public static async Task<TestUser> RegisterAsync(this ParleyServer server, string? username = null, string password = "correct horse battery", string? nickname = null, string? device = null)
+    public static async Task<TestUser> RegisterAsync(this ApiHost server, string? username = null, string password = "correct horse battery", string? nickname = null, string? device = null)
     {
         username ??= NewUsername();
         var body = new JsonObject { ["username"] = username, ["password"] = password };
@@ -54,20 +54,20 @@ public static class Api
         return ToUser(json, username, password);
     }
 
-    public static async Task<TestUser> LoginAsync(this ParleyServer server, string username, string password, string? device = null)
+    public static async Task<TestUser> LoginAsync(this ApiHost server, string username, string password, string? device = null)
     {
         var body = new JsonObject { ["username"] = username, ["password"] = password, ["device"] = device };
         var json = await server.Send(HttpMethod.Post, "/api/auth/login", body: body).Expect(HttpStatusCode.OK);
         return ToUser(json, username, password);
     }
 
-    public static Task<HttpResponseMessage> Refresh(this ParleyServer server, string refreshToken) =>
+    public static Task<HttpResponseMessage> Refresh(this ApiHost server, string refreshToken) =>
         server.Send(HttpMethod.Post, "/api/auth/refresh", body: new JsonObject { ["refreshToken"] = refreshToken });
 
-    public static Task<HttpResponseMessage> Me(this ParleyServer server, string accessToken) =>
+    public static Task<HttpResponseMessage> Me(this ApiHost server, string accessToken) =>
         server.Send(HttpMethod.Get, "/api/users/me", accessToken);
 
-    public static Task<HttpResponseMessage> PostRaw(this ParleyServer server, string path, string body, string contentType = "application/json")
+    public static Task<HttpResponseMessage> PostRaw(this ApiHost server, string path, string body, string contentType = "application/json")
     {
         var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(body) };
         request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);

@@ -7,22 +7,49 @@ using Parley.Server;
 
 namespace Parley.Tests.Infrastructure;
 
-/// <summary>A real Parley host on Kestrel, on a loopback port, over a <see cref="TestStore"/>.</summary>
-public sealed class ParleyServer : IAsyncDisposable
+/// <summary>A Parley server the tests talk to over HTTP and WebSocket, in-process or as a child process.</summary>
+public abstract class ApiHost
 {
-    private ParleyServer(WebApplication app, Uri baseUri)
+    protected ApiHost(Uri baseUri)
     {
-        App = app;
         BaseUri = baseUri;
         Http = NewClient();
     }
-
-    public WebApplication App { get; }
 
     public Uri BaseUri { get; }
 
     /// <summary>An anonymous client; add a bearer header per request with <see cref="Send"/>.</summary>
     public HttpClient Http { get; }
+
+    public HttpClient NewClient() => new() { BaseAddress = BaseUri, Timeout = TimeSpan.FromSeconds(30) };
+
+    public Task<HttpResponseMessage> Send(HttpMethod method, string path, string? accessToken = null, object? body = null)
+    {
+        var request = new HttpRequestMessage(method, path);
+        if (accessToken is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
+        }
+
+        if (body is not null)
+        {
+            request.Content = body is JsonNode node ? JsonContent.Create(node) : JsonContent.Create(body);
+        }
+
+        return Http.SendAsync(request);
+    }
+}
+
+/// <summary>A real Parley host on Kestrel, on a loopback port, over a <see cref="TestStore"/>.</summary>
+public sealed class ParleyServer : ApiHost, IAsyncDisposable
+{
+    private ParleyServer(WebApplication app, Uri baseUri)
+        : base(baseUri)
+    {
+        App = app;
+    }
+
+    public WebApplication App { get; }
 
     public static Task<ParleyServer> StartAsync(TestStore store, TimeProvider? time = null, params string[] extraArgs) =>
         StartAsync(store, time, null, extraArgs);
@@ -51,26 +78,8 @@ public sealed class ParleyServer : IAsyncDisposable
         return new ParleyServer(app, new Uri(app.Urls.First()));
     }
 
-    public HttpClient NewClient() => new() { BaseAddress = BaseUri, Timeout = TimeSpan.FromSeconds(30) };
-
     public T Service<T>()
         where T : notnull => App.Services.GetRequiredService<T>();
-
-    public Task<HttpResponseMessage> Send(HttpMethod method, string path, string? accessToken = null, object? body = null)
-    {
-        var request = new HttpRequestMessage(method, path);
-        if (accessToken is not null)
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
-        }
-
-        if (body is not null)
-        {
-            request.Content = body is JsonNode node ? JsonContent.Create(node) : JsonContent.Create(body);
-        }
-
-        return Http.SendAsync(request);
-    }
 
     public async ValueTask DisposeAsync()
     {

@@ -25,14 +25,17 @@ public abstract class ServerFixture : IAsyncLifetime
         if (Available)
         {
             _store = await TestStore.CreateAsync(Backend);
-            // Every test of the class comes from 127.0.0.1: per-address limits are raised so that tests do not
-            // throttle each other; the limits themselves are tested on servers of their own.
+            // Every test of the class comes from 127.0.0.1 and sends in bursts: per-address and send-rate limits
+            // are raised so that tests do not throttle each other; the limits themselves are tested on servers
+            // of their own.
             _server = await ParleyServer.StartAsync(
                 _store,
                 null,
                 services => services.AddSingleton<Parley.Server.Events.INotificationSink>(Notifications),
                 "--Auth:LoginFailuresPerAddress=1000000",
-                "--Auth:RegistrationsPerAddress=1000000");
+                "--Auth:RegistrationsPerAddress=1000000",
+                "--Messaging:SendBurst=1000000",
+                "--Messaging:SendRatePerSecond=1000000");
         }
     }
 

@@ -9,19 +9,19 @@ namespace Parley.Tests.Infrastructure;
 /// <summary>Helpers for the friends, blocks and groups calls, so tests read as the contract does.</summary>
 public static class SocialApi
 {
-    public static Task<HttpResponseMessage> Get(this ParleyServer server, TestUser user, string path) =>
+    public static Task<HttpResponseMessage> Get(this ApiHost server, TestUser user, string path) =>
         server.Send(HttpMethod.Get, path, user.AccessToken);
 
-    public static Task<HttpResponseMessage> Post(this ParleyServer server, TestUser user, string path, JsonNode? body = null) =>
+    public static Task<HttpResponseMessage> Post(this ApiHost server, TestUser user, string path, JsonNode? body = null) =>
         server.Send(HttpMethod.Post, path, user.AccessToken, body);
 
-    public static Task<HttpResponseMessage> Patch(this ParleyServer server, TestUser user, string path, JsonNode body) =>
+    public static Task<HttpResponseMessage> Patch(this ApiHost server, TestUser user, string path, JsonNode body) =>
         server.Send(HttpMethod.Patch, path, user.AccessToken, body);
 
-    public static Task<HttpResponseMessage> Put(this ParleyServer server, TestUser user, string path) =>
+    public static Task<HttpResponseMessage> Put(this ApiHost server, TestUser user, string path) =>
         server.Send(HttpMethod.Put, path, user.AccessToken);
 
-    public static Task<HttpResponseMessage> Delete(this ParleyServer server, TestUser user, string path) =>
+    public static Task<HttpResponseMessage> Delete(this ApiHost server, TestUser user, string path) =>
         server.Send(HttpMethod.Delete, path, user.AccessToken);
 
     /// <summary>The <c>id</c> member of a JSON object.</summary>
@@ -38,7 +38,7 @@ public static class SocialApi
     public static JsonArray Strings(params string[] values) => new(values.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray());
 
     /// <summary>Registers <paramref name="count"/> users, a few at a time.</summary>
-    public static async Task<TestUser[]> RegisterManyAsync(this ParleyServer server, int count, string prefix = "u")
+    public static async Task<TestUser[]> RegisterManyAsync(this ApiHost server, int count, string prefix = "u")
     {
         var users = new TestUser[count];
         using var gate = new SemaphoreSlim(8);
@@ -58,7 +58,7 @@ public static class SocialApi
     }
 
     /// <summary>Follows <c>nextCursor</c> from the first page to the last and returns every item.</summary>
-    public static async Task<List<JsonNode>> AllItemsAsync(this ParleyServer server, TestUser user, string path, int limit = 200)
+    public static async Task<List<JsonNode>> AllItemsAsync(this ApiHost server, TestUser user, string path, int limit = 200)
     {
         var items = new List<JsonNode>();
         string? cursor = null;
@@ -87,7 +87,7 @@ public static class SocialApi
 
     // ---- friends and blocks
 
-    public static Task<HttpResponseMessage> RequestFriend(this ParleyServer server, TestUser from, TestUser to, string? message = null)
+    public static Task<HttpResponseMessage> RequestFriend(this ApiHost server, TestUser from, TestUser to, string? message = null)
     {
         var body = new JsonObject { ["userId"] = to.Id };
         if (message is not null)
@@ -99,11 +99,11 @@ public static class SocialApi
     }
 
     /// <summary>Sends a new friend request and expects 201; returns the request.</summary>
-    public static Task<JsonNode> SendFriendRequestAsync(this ParleyServer server, TestUser from, TestUser to, string? message = null) =>
+    public static Task<JsonNode> SendFriendRequestAsync(this ApiHost server, TestUser from, TestUser to, string? message = null) =>
         server.RequestFriend(from, to, message).Expect(HttpStatusCode.Created);
 
     /// <summary><paramref name="a"/> asks, <paramref name="b"/> accepts.</summary>
-    public static async Task MakeFriendsAsync(this ParleyServer server, TestUser a, TestUser b)
+    public static async Task MakeFriendsAsync(this ApiHost server, TestUser a, TestUser b)
     {
         var request = await server.SendFriendRequestAsync(a, b);
         var accepted = await server.Post(b, $"/api/friends/requests/{request.Id()}/accept").Expect(HttpStatusCode.OK);
@@ -111,19 +111,19 @@ public static class SocialApi
     }
 
     /// <summary>Every entry of the user's friend list.</summary>
-    public static Task<List<JsonNode>> FriendsAsync(this ParleyServer server, TestUser user) => server.AllItemsAsync(user, "/api/friends");
+    public static Task<List<JsonNode>> FriendsAsync(this ApiHost server, TestUser user) => server.AllItemsAsync(user, "/api/friends");
 
     /// <summary>The user ids on the user's friend list, in list order.</summary>
-    public static async Task<List<string>> FriendIdsAsync(this ParleyServer server, TestUser user) =>
+    public static async Task<List<string>> FriendIdsAsync(this ApiHost server, TestUser user) =>
         (await server.FriendsAsync(user)).Select(f => f["user"]!.Id()).ToList();
 
-    public static async Task<List<JsonNode>> PendingRequestsAsync(this ParleyServer server, TestUser user, string direction) =>
+    public static async Task<List<JsonNode>> PendingRequestsAsync(this ApiHost server, TestUser user, string direction) =>
         await server.AllItemsAsync(user, "/api/friends/requests?direction=" + direction);
 
     // ---- groups
 
     /// <summary>Creates a group (a random name unless given) with the given members; expects 201.</summary>
-    public static Task<JsonNode> CreateGroupAsync(this ParleyServer server, TestUser owner, JsonObject? options = null, params TestUser[] members)
+    public static Task<JsonNode> CreateGroupAsync(this ApiHost server, TestUser owner, JsonObject? options = null, params TestUser[] members)
     {
         var body = options is null ? new JsonObject() : options.DeepClone().AsObject();
         if (!body.ContainsKey("name"))
@@ -139,17 +139,17 @@ public static class SocialApi
         return server.Post(owner, "/api/groups", body).Expect(HttpStatusCode.Created);
     }
 
-    public static Task<JsonNode> GroupAsync(this ParleyServer server, TestUser user, string groupId) =>
+    public static Task<JsonNode> GroupAsync(this ApiHost server, TestUser user, string groupId) =>
         server.Get(user, $"/api/groups/{groupId}").Expect(HttpStatusCode.OK);
 
-    public static Task<List<JsonNode>> MembersAsync(this ParleyServer server, TestUser user, string groupId, int limit = 200) =>
+    public static Task<List<JsonNode>> MembersAsync(this ApiHost server, TestUser user, string groupId, int limit = 200) =>
         server.AllItemsAsync(user, $"/api/groups/{groupId}/members", limit);
 
     /// <summary>The role of <paramref name="member"/> as the member list shows it; null when not a member.</summary>
-    public static async Task<string?> RoleAsync(this ParleyServer server, TestUser viewer, string groupId, TestUser member) =>
+    public static async Task<string?> RoleAsync(this ApiHost server, TestUser viewer, string groupId, TestUser member) =>
         (await server.MembersAsync(viewer, groupId)).Where(m => m["user"]!.Id() == member.Id).Select(m => (string?)m["role"]).SingleOrDefault();
 
-    public static Task<JsonNode> JoinAsync(this ParleyServer server, TestUser user, string groupId, string? message = null)
+    public static Task<JsonNode> JoinAsync(this ApiHost server, TestUser user, string groupId, string? message = null)
     {
         var body = new JsonObject();
         if (message is not null)
@@ -161,10 +161,10 @@ public static class SocialApi
     }
 
     /// <summary>The owner makes <paramref name="member"/> an admin.</summary>
-    public static Task<JsonNode> PromoteAsync(this ParleyServer server, TestUser owner, string groupId, TestUser member) =>
+    public static Task<JsonNode> PromoteAsync(this ApiHost server, TestUser owner, string groupId, TestUser member) =>
         server.Patch(owner, $"/api/groups/{groupId}/members/{member.Id}", new JsonObject { ["role"] = "admin" }).Expect(HttpStatusCode.OK);
 
-    public static async Task<List<string>> MineAsync(this ParleyServer server, TestUser user) =>
+    public static async Task<List<string>> MineAsync(this ApiHost server, TestUser user) =>
         (await server.AllItemsAsync(user, "/api/groups/mine")).Select(g => g.Id()).ToList();
 
     // ---- notifications

@@ -28,7 +28,7 @@ public sealed class WsClient : IAsyncDisposable
 
     public WebSocketState State => _socket.State;
 
-    public static async Task<WsClient> ConnectAsync(ParleyServer server, string accessToken, string? origin = null)
+    public static async Task<WsClient> ConnectAsync(ApiHost server, string accessToken, string? origin = null)
     {
         var socket = NewSocket(origin);
         var uri = new UriBuilder(server.BaseUri) { Scheme = "ws", Path = "/ws", Query = "access_token=" + Uri.EscapeDataString(accessToken) }.Uri;
@@ -40,7 +40,7 @@ public sealed class WsClient : IAsyncDisposable
     }
 
     /// <summary>Tries to connect and returns the HTTP status the upgrade was refused with.</summary>
-    public static async Task<HttpStatusCode> RefusedAsync(ParleyServer server, string? accessToken, string? origin = null)
+    public static async Task<HttpStatusCode> RefusedAsync(ApiHost server, string? accessToken, string? origin = null)
     {
         using var socket = NewSocket(origin);
         var query = accessToken is null ? "" : "access_token=" + Uri.EscapeDataString(accessToken);

@@ -1,0 +1,100 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Parley.Tests.Infrastructure;
+
+/// <summary>
+/// Parley as a separate process (the built Parley.Server.dll), so a test can kill it with SIGKILL mid-write
+/// and start it again on the same data.
+/// </summary>
+public sealed class ChildServer : ApiHost, IAsyncDisposable
+{
+    private readonly Process _process;
+
+    private ChildServer(Process process, Uri baseUri)
+        : base(baseUri)
+    {
+        _process = process;
+    }
+
+    public static async Task<ChildServer> StartAsync(TestStore store)
+    {
+        var port = FreePort();
+        var dll = Path.Combine(AppContext.BaseDirectory, "Parley.Server.dll");
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(dll);
+        foreach (var arg in store.Args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.ArgumentList.Add($"--urls=http://127.0.0.1:{port}");
+        start.ArgumentList.Add("--Logging:LogLevel:Default=Warning");
+        start.ArgumentList.Add("--Messaging:SendBurst=100000");
+        start.ArgumentList.Add("--Messaging:SendRatePerSecond=100000");
+        var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the server");
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        var child = new ChildServer(process, new Uri($"http://127.0.0.1:{port}"));
+        using var http = new HttpClient { BaseAddress = child.BaseUri, Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"the server exited with {process.ExitCode}");
+            }
+
+            try
+            {
+                using var ready = await http.GetAsync("/health/ready");
+                if (ready.StatusCode == HttpStatusCode.OK)
+                {
+                    return child;
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                // not listening yet
+            }
+
+            await Task.Delay(100);
+        }
+
+        await child.DisposeAsync();
+        throw new TimeoutException("the server did not become ready");
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs, nothing is flushed.</summary>
+    public async Task KillAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(15));
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync();
+        _process.Dispose();
+        Http.Dispose();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

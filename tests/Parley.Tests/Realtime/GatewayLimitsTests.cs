@@ -1,0 +1,82 @@
+using System.Net;
+using System.Net.WebSockets;
+using System.Text.Json.Nodes;
+using Parley.Tests.Infrastructure;
+
+namespace Parley.Tests.Realtime;
+
+public sealed class GatewayLimitsTestsSqlite() : GatewayLimitsTests(Backend.Sqlite);
+
+public sealed class GatewayLimitsTestsPostgres() : GatewayLimitsTests(Backend.Postgres);
+
+/// <summary>Gateway behaviour that needs its own settings: heartbeats, send rate, metrics.</summary>
+public abstract class GatewayLimitsTests(Backend backend) : OwnServerTests(backend)
+{
+    [Fact]
+    public async Task A_silent_connection_is_closed_with_4000_and_a_talking_one_is_not()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ParleyServer.StartAsync(store, null, "--Realtime:HeartbeatMs=300");
+        var user = await server.RegisterAsync();
+        await using var silent = await WsClient.ConnectAsync(server, user.AccessToken);
+        await using var talking = await WsClient.ConnectAsync(server, user.AccessToken);
+        Assert.Equal(300, (int)silent.Hello["heartbeatMs"]!);
+
+        var closed = silent.ClosedAsync(TimeSpan.FromSeconds(10));
+        for (var i = 0; i < 12 && !closed.IsCompleted; i++)
+        {
+            await talking.SendAsync(new JsonObject { ["type"] = "ping" });
+            await talking.NextAsync("pong");
+            await Task.Delay(150);
+        }
+
+        Assert.Equal((WebSocketCloseStatus)4000, await closed);
+        Assert.Equal(WebSocketState.Open, talking.State);
+    }
+
+    [Fact]
+    public async Task Sends_over_the_rate_get_rate_limited_errors_on_the_socket()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ParleyServer.StartAsync(store, null, "--Messaging:SendBurst=3", "--Messaging:SendRatePerSecond=0.01");
+        var (a, _, conversationId) = await server.FriendsWithConversationAsync();
+        await using var ws = await WsClient.ConnectAsync(server, a.AccessToken);
+        for (var i = 0; i < 4; i++)
+        {
+            await ws.SendAsync(new JsonObject
+            {
+                ["type"] = "send", ["ref"] = i, ["conversationId"] = conversationId, ["clientMsgId"] = "rate-" + i,
+                ["msgType"] = "text", ["content"] = new JsonObject { ["text"] = "x" },
+            });
+        }
+
+        for (var i = 0; i < 3; i++)
+        {
+            await ws.NextAsync("sent", where: f => (int)f["ref"]! == i);
+        }
+
+        var limited = await ws.NextAsync("error");
+        Assert.Equal(3, (int)limited["ref"]!);
+        Assert.Equal("rate_limited", (string?)limited["code"]);
+        await ws.SendAsync(new JsonObject { ["type"] = "ping" });
+        await ws.NextAsync("pong");
+    }
+
+    [Fact]
+    public async Task Metrics_count_connections_messages_and_deliveries()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ParleyServer.StartAsync(store);
+        var (a, b, conversationId) = await server.FriendsWithConversationAsync();
+        await using var ws = await WsClient.ConnectAsync(server, b.AccessToken);
+        await server.SendTextAsync(a, conversationId, "counted");
+        await ws.NextAsync("message");
+
+        var text = await server.Http.GetStringAsync("/metrics");
+        Assert.Contains("parley_connections_open", text, StringComparison.Ordinal);
+        Assert.Contains("parley_messages_accepted_total", text, StringComparison.Ordinal);
+        Assert.Contains("parley_frames_delivered_total", text, StringComparison.Ordinal);
+        Assert.Contains("# TYPE parley_messages_delivery_latency_seconds histogram", text, StringComparison.Ordinal);
+        Assert.Contains("parley_messages_delivery_latency_seconds_count", text, StringComparison.Ordinal);
+    }
+}
