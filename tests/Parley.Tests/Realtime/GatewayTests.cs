@@ -47,6 +47,8 @@ public abstract class GatewayTests(ServerFixture fixture) : BackendTests(fixture
         Assert.Equal(HttpStatusCode.Forbidden, await WsClient.RefusedAsync(Server, user.AccessToken, "https://evil.example"));
         await using var sameOrigin = await WsClient.ConnectAsync(Server, user.AccessToken, Server.BaseUri.GetLeftPart(UriPartial.Authority));
         Assert.Equal(WebSocketState.Open, sameOrigin.State);
+        await Server.Send(HttpMethod.Get, "/ws", user.AccessToken).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        await Server.Send(HttpMethod.Get, "/ws").ExpectProblem(HttpStatusCode.Unauthorized, "unauthorized");
     }
 
     [Fact]
