@@ -79,4 +79,43 @@ public abstract class GatewayLimitsTests(Backend backend) : OwnServerTests(backe
         Assert.Contains("# TYPE parley_messages_delivery_latency_seconds histogram", text, StringComparison.Ordinal);
         Assert.Contains("parley_messages_delivery_latency_seconds_count", text, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_client_too_slow_to_drain_its_queue_is_disconnected()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ParleyServer.StartAsync(store, null, "--Realtime:SendQueueFrames=2", "--Messaging:SendBurst=100000", "--Messaging:SendRatePerSecond=100000");
+        var (a, b, conversationId) = await server.FriendsWithConversationAsync();
+        var registry = server.Service<Parley.Server.Realtime.ConnectionRegistry>();
+
+        // A client that connects and then never reads: the kernel's buffers fill, then its queue, then it is dropped.
+        using var lazy = new ClientWebSocket();
+        var uri = new UriBuilder(server.BaseUri) { Scheme = "ws", Path = "/ws", Query = "access_token=" + Uri.EscapeDataString(b.AccessToken) }.Uri;
+        using (var connectTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+        {
+            await lazy.ConnectAsync(uri, connectTimeout.Token);
+        }
+
+        var registered = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (registry.Count == 0 && DateTime.UtcNow < registered)
+        {
+            await Task.Delay(10); // the upgrade answer can reach the client just before the server registers it
+        }
+
+        Assert.Equal(1, registry.Count);
+        var blob = new string('x', 60_000);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        for (var i = 0; registry.Count > 0 && DateTime.UtcNow < deadline; i++)
+        {
+            await server.Post(a, $"/api/conversations/{conversationId}/messages", new JsonObject
+            {
+                ["clientMsgId"] = "flood-" + i, ["type"] = "custom", ["content"] = new JsonObject { ["blob"] = blob },
+            }).Expect(HttpStatusCode.Created);
+        }
+
+        Assert.Equal(0, registry.Count);
+        // nothing was lost for the slow client: it catches up by after=
+        var maxSeq = (long)(await server.ConversationAsync(b, conversationId))["maxSeq"]!;
+        Assert.Equal(maxSeq, (await server.CatchUpAsync(b, conversationId, limit: 200)).Count);
+    }
 }

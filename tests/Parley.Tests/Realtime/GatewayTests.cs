@@ -115,6 +115,11 @@ public abstract class GatewayTests(ServerFixture fixture) : BackendTests(fixture
         Assert.Equal("forbidden", (string?)(await ws.NextAsync("error", where: f => (string?)f["ref"] == "s2"))["code"]);
         await ws.SendAsync(new JsonObject { ["type"] = "sync", ["ref"] = "y1", ["conversationId"] = notMine, ["afterSeq"] = 0 });
         Assert.Equal("forbidden", (string?)(await ws.NextAsync("error", where: f => (string?)f["ref"] == "y1"))["code"]);
+        foreach (var type in new[] { "read", "ack", "typing" })
+        {
+            await ws.SendAsync(new JsonObject { ["type"] = type, ["conversationId"] = notMine, ["seq"] = 1 });
+            Assert.Equal("forbidden", (string?)(await ws.NextAsync("error"))["code"]);
+        }
 
         await ws.SendAsync(new JsonObject { ["type"] = "ping" });
         await ws.NextAsync("pong");
