@@ -97,6 +97,8 @@ public static partial class ParleyApp
         services.AddSingleton<SendRateLimiter>();
         services.TryAddSingleton<IFileAccess, NoFilesYet>();
         services.AddSingleton<MessagingService>();
+        services.AddSingleton<RetentionSweeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<RetentionSweeper>());
 
         services.Configure<RealtimeOptions>(config.GetSection(RealtimeOptions.Section));
         services.AddSingleton<ConnectionRegistry>();

@@ -22,6 +22,9 @@ public sealed class MessagingOptions
     /// <summary>Sends a user may make in a burst above the sustained rate.</summary>
     public int SendBurst { get; set; } = 50;
 
+    /// <summary>Days a message is kept; 0 keeps messages forever.</summary>
+    public int RetentionDays { get; set; }
+
     /// <summary>Most messages committed in one transaction (group commit).</summary>
     public int MaxBatch { get; set; } = 256;
 }

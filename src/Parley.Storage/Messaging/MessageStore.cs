@@ -238,6 +238,22 @@ public sealed class MessageStore(Database database)
             "SELECT user_id FROM conversation_members WHERE conversation_id = @conversationId", new { conversationId }, cancellationToken: cancellationToken))).AsList();
     }
 
+    /// <summary>
+    /// Deletes up to <paramref name="batch"/> messages sent before <paramref name="cutoff"/> (retention). Seqs are
+    /// never reused: max_seq stays where it is, so later messages keep counting up.
+    /// </summary>
+    public async Task<int> DeleteSentBeforeAsync(long cutoff, int batch, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.ExecuteAsync(new CommandDefinition(
+            """
+            DELETE FROM messages WHERE (conversation_id, seq) IN
+                (SELECT conversation_id, seq FROM messages WHERE sent_at < @cutoff LIMIT @batch)
+            """,
+            new { cutoff, batch },
+            cancellationToken: cancellationToken));
+    }
+
     private static async Task<MessageRow> InsertAsync(DbConnection connection, DbTransaction transaction, NewMessage m, CancellationToken cancellationToken)
     {
         var seq = await connection.ExecuteScalarAsync<long>(new CommandDefinition(

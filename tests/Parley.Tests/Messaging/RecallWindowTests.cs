@@ -9,6 +9,9 @@ public sealed class RecallWindowTestsPostgres() : RecallWindowTests(Backend.Post
 
 public abstract class RecallWindowTests(Backend backend) : OwnServerTests(backend)
 {
+    // These tests move the clock by days; the access tokens they use must outlive that.
+    private const string LongTokens = "--Auth:AccessTokenMinutes=10000000";
+
     [Fact]
     public async Task The_sender_recalls_within_the_window_only()
     {
@@ -44,5 +47,38 @@ public abstract class RecallWindowTests(Backend backend) : OwnServerTests(backen
         // a retry of a stored message is not a new send
         var first = (await server.CatchUpAsync(a, conversationId))[0];
         await server.SendText(a, conversationId, "m0", (string)first["clientMsgId"]!).Expect(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task Retention_deletes_old_messages_and_never_reuses_their_seqs()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        var time = new ManualTime();
+        await using var server = await ParleyServer.StartAsync(store, time, "--Messaging:RetentionDays=2", LongTokens);
+        var (a, b, conversationId) = await server.FriendsWithConversationAsync();
+        await server.SendTextAsync(a, conversationId, "old 1");
+        await server.SendTextAsync(a, conversationId, "old 2");
+        time.Advance(TimeSpan.FromDays(1));
+        await server.SendTextAsync(b, conversationId, "newer");
+        var sweeper = server.Service<Parley.Server.Messaging.RetentionSweeper>();
+        Assert.Equal(0, await sweeper.SweepOnceAsync());
+
+        time.Advance(TimeSpan.FromDays(1.5));
+        Assert.Equal(2, await sweeper.SweepOnceAsync());
+        Assert.Equal([3L], (await server.CatchUpAsync(b, conversationId)).Select(m => m.Seq()));
+        Assert.Equal(4, (await server.SendTextAsync(a, conversationId, "next")).Seq());
+    }
+
+    [Fact]
+    public async Task Without_a_retention_setting_messages_are_kept_forever()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        var time = new ManualTime();
+        await using var server = await ParleyServer.StartAsync(store, time, LongTokens);
+        var (a, b, conversationId) = await server.FriendsWithConversationAsync();
+        await server.SendTextAsync(a, conversationId, "keep me");
+        time.Advance(TimeSpan.FromDays(3650));
+        Assert.Equal(0, await server.Service<Parley.Server.Messaging.RetentionSweeper>().SweepOnceAsync());
+        Assert.Single(await server.CatchUpAsync(b, conversationId));
     }
 }
