@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 using Parley.Storage.Messaging;
@@ -8,8 +9,10 @@ namespace Parley.Server.Messaging;
 /// The write path of every message: sends queue here and one writer commits them in batches (group
 /// commit), so throughput is not bounded by one fsync per message. A send completes only after its batch
 /// has committed. If a batch fails, its messages are retried one by one so one bad send cannot fail others.
+/// Committed batches then go, in commit order, to one fan-out stage, so live pushes leave in seq order and
+/// only to the members who could see each message.
 /// </summary>
-public sealed partial class MessagePipeline(MessageStore store, IOptions<MessagingOptions> options, ILogger<MessagePipeline> logger) : BackgroundService
+public sealed partial class MessagePipeline : BackgroundService
 {
     private readonly Channel<Pending> _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(16_384)
     {
@@ -17,18 +20,33 @@ public sealed partial class MessagePipeline(MessageStore store, IOptions<Messagi
         FullMode = BoundedChannelFullMode.Wait,
     });
 
-    private readonly int _maxBatch = Math.Max(1, options.Value.MaxBatch);
+    private readonly Channel<List<Pending>> _committed = Channel.CreateUnbounded<List<Pending>>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly MessageStore _store;
+    private readonly IMessageEvents _events;
+    private readonly ILogger<MessagePipeline> _logger;
+    private readonly int _maxBatch;
+    private readonly Counter<long> _accepted;
+
+    public MessagePipeline(MessageStore store, IMessageEvents events, IOptions<MessagingOptions> options, IMeterFactory meters, ILogger<MessagePipeline> logger)
+    {
+        _store = store;
+        _events = events;
+        _logger = logger;
+        _maxBatch = Math.Max(1, options.Value.MaxBatch);
+        _accepted = meters.Create("Parley").CreateCounter<long>("parley.messages.accepted", "{message}", "Messages committed (retries of a stored message not counted).");
+    }
 
     /// <summary>Appends a message; the task completes after the message is durably committed.</summary>
-    public async Task<AppendResult> AppendAsync(NewMessage message, CancellationToken cancellationToken)
+    public async Task<AppendResult> AppendAsync(NewMessage message, long? originConnectionId, CancellationToken cancellationToken)
     {
-        var pending = new Pending(message);
+        var pending = new Pending(message, originConnectionId);
         await _queue.Writer.WriteAsync(pending, cancellationToken);
         return await pending.Task;
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var fanout = Task.Run(FanOutAsync, CancellationToken.None);
         var batch = new List<Pending>(_maxBatch);
         try
         {
@@ -41,7 +59,8 @@ public sealed partial class MessagePipeline(MessageStore store, IOptions<Messagi
 
                 // Not the stopping token: a batch that started is finished, so no acknowledged send is lost.
                 await CommitAsync(batch);
-                batch.Clear();
+                _committed.Writer.TryWrite(batch);
+                batch = new List<Pending>(_maxBatch);
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -50,8 +69,13 @@ public sealed partial class MessagePipeline(MessageStore store, IOptions<Messagi
             _queue.Writer.TryComplete();
             while (_queue.Reader.TryRead(out var left))
             {
-                left.Fail(new OperationCanceledException("The server is shutting down."));
+                left.TrySetException(new OperationCanceledException("The server is shutting down."));
             }
+        }
+        finally
+        {
+            _committed.Writer.TryComplete();
+            await fanout;
         }
     }
 
@@ -59,7 +83,7 @@ public sealed partial class MessagePipeline(MessageStore store, IOptions<Messagi
     {
         try
         {
-            var results = await store.AppendAsync(batch.ConvertAll(p => p.Message), CancellationToken.None);
+            var results = await _store.AppendAsync(batch.ConvertAll(p => p.Message), CancellationToken.None);
             for (var i = 0; i < batch.Count; i++)
             {
                 batch[i].Complete(results[i]);
@@ -67,39 +91,73 @@ public sealed partial class MessagePipeline(MessageStore store, IOptions<Messagi
         }
         catch (Exception batchError) when (batch.Count > 1)
         {
-            LogBatchFailed(logger, batchError, batch.Count);
+            LogBatchFailed(_logger, batchError, batch.Count);
             foreach (var pending in batch)
             {
-                await CommitOneAsync(pending);
+                try
+                {
+                    pending.Complete((await _store.AppendAsync([pending.Message], CancellationToken.None))[0]);
+                }
+                catch (Exception e)
+                {
+                    pending.TrySetException(e);
+                }
             }
         }
         catch (Exception e)
         {
-            batch[0].Fail(e);
+            batch[0].TrySetException(e);
         }
     }
 
-    private async Task CommitOneAsync(Pending pending)
+    /// <summary>The single fan-out consumer: batches in commit order, messages in seq order within them.</summary>
+    private async Task FanOutAsync()
     {
-        try
+        await foreach (var batch in _committed.Reader.ReadAllAsync())
         {
-            pending.Complete((await store.AppendAsync([pending.Message], CancellationToken.None))[0]);
-        }
-        catch (Exception e)
-        {
-            pending.Fail(e);
+            try
+            {
+                var created = batch.Where(p => p.Result is { Created: true, Message: not null }).ToList();
+                _accepted.Add(created.Count);
+                foreach (var conversation in created.GroupBy(p => p.Message.ConversationId))
+                {
+                    var members = await _store.MembersWithJoinAsync(conversation.Key, CancellationToken.None);
+                    foreach (var pending in conversation.OrderBy(p => p.Result.Message!.Seq))
+                    {
+                        var message = pending.Result.Message!;
+                        var visible = members.Where(m => m.JoinedSeq < message.Seq).Select(m => m.UserId).ToList();
+                        _events.MessageCommitted(MessagingService.ToDto(message), visible, pending.OriginConnectionId);
+                    }
+
+                    await _store.TouchTemporaryGroupAsync(conversation.Key, conversation.Max(p => p.Message.SentAt), CancellationToken.None);
+                }
+            }
+            catch (Exception e)
+            {
+                // Live delivery is best effort; clients catch up by after=.
+                LogFanOutFailed(_logger, e, batch.Count);
+            }
         }
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "A batch of {Count} messages failed; committing them one by one")]
     private static partial void LogBatchFailed(ILogger logger, Exception exception, int count);
 
-    private sealed class Pending(NewMessage message) : TaskCompletionSource<AppendResult>(TaskCreationOptions.RunContinuationsAsynchronously)
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Live delivery of a batch of {Count} messages failed")]
+    private static partial void LogFanOutFailed(ILogger logger, Exception exception, int count);
+
+    private sealed class Pending(NewMessage message, long? originConnectionId) : TaskCompletionSource<AppendResult>(TaskCreationOptions.RunContinuationsAsynchronously)
     {
         public NewMessage Message { get; } = message;
 
-        public void Complete(AppendResult result) => TrySetResult(result);
+        public long? OriginConnectionId { get; } = originConnectionId;
 
-        public void Fail(Exception e) => TrySetException(e);
+        public AppendResult Result { get; private set; }
+
+        public void Complete(AppendResult result)
+        {
+            Result = result;
+            TrySetResult(result);
+        }
     }
 }

@@ -31,6 +31,12 @@ public static class MessageValidator
             throw ApiException.Invalid("content", "must be a JSON object");
         }
 
+        // Deeply nested content would break other members' JSON parsers (many stop at 64 levels).
+        if (Depth(content, 1) > MaxDepth)
+        {
+            throw ApiException.Invalid("content", $"may nest at most {MaxDepth} levels");
+        }
+
         var files = new List<long>();
         var v = new Validation();
         switch (type)
@@ -94,6 +100,37 @@ public static class MessageValidator
         }
 
         return new ValidatedContent(json, files);
+    }
+
+    public const int MaxDepth = 16;
+
+    private static int Depth(JsonElement element, int depth)
+    {
+        if (depth > MaxDepth)
+        {
+            return depth;
+        }
+
+        var deepest = depth;
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    deepest = Math.Max(deepest, Depth(property.Value, depth + 1));
+                }
+
+                break;
+            case JsonValueKind.Array:
+                foreach (var item in element.EnumerateArray())
+                {
+                    deepest = Math.Max(deepest, Depth(item, depth + 1));
+                }
+
+                break;
+        }
+
+        return deepest;
     }
 
     private static string? RequiredString(Validation v, JsonElement content, string name)

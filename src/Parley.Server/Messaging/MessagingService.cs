@@ -32,7 +32,6 @@ public sealed class MessagingService
     private readonly IdGenerator _ids;
     private readonly TimeProvider _time;
     private readonly MessagingOptions _options;
-    private readonly Counter<long> _accepted;
     private readonly IMessageEvents _events;
 
     public MessagingService(
@@ -46,7 +45,6 @@ public sealed class MessagingService
         IdGenerator ids,
         TimeProvider time,
         IOptions<MessagingOptions> options,
-        IMeterFactory meters,
         IMessageEvents events)
     {
         _events = events;
@@ -60,7 +58,6 @@ public sealed class MessagingService
         _ids = ids;
         _time = time;
         _options = options.Value;
-        _accepted = meters.Create("Parley").CreateCounter<long>("parley.messages.accepted", "{message}", "Messages committed (retries of a stored message not counted).");
     }
 
     private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -84,13 +81,15 @@ public sealed class MessagingService
         v.ThrowIfInvalid();
 
         // A retry returns the original whatever happened since (rate, mute, unfriending).
+        var view = await MemberViewAsync(caller, conversationId, cancellationToken);
         if (await _messages.FindByClientIdAsync(caller.UserId, clientMsgId!, cancellationToken) is { } original)
         {
-            return (ToDto(original), false);
+            return original.ConversationId == view.Id
+                ? (ToDto(original), false)
+                : throw new ApiException(409, ErrorCodes.Conflict, "This clientMsgId was already used for a message in another conversation.");
         }
 
         var content = MessageValidator.Validate(body.Type, body.Content, _options);
-        var view = await MemberViewAsync(caller, conversationId, cancellationToken);
         if (!_rate.TryTake(caller.UserId))
         {
             throw new ApiException(429, ErrorCodes.RateLimited, "You are sending too fast.") { RetryAfterSeconds = 1 };
@@ -122,16 +121,19 @@ public sealed class MessagingService
                 mentionIds,
                 mentionsAll,
                 Now),
+            originConnectionId,
             cancellationToken);
-        var dto = ToDto(result.Message);
-        if (result.Created)
+        if (result.Message is null)
         {
-            _accepted.Add(1);
-            // After commit only: live delivery is best effort, catch-up by after= is the guarantee.
-            _events.MessageCommitted(dto, await _messages.MemberIdsAsync(view.Id, CancellationToken.None), originConnectionId);
+            throw ApiException.Forbidden("You are no longer a member of this conversation.");
         }
 
-        return (dto, result.Created);
+        if (result.Message.ConversationId != view.Id)
+        {
+            throw new ApiException(409, ErrorCodes.Conflict, "This clientMsgId was already used for a message in another conversation.");
+        }
+
+        return (ToDto(result.Message), result.Created);
     }
 
     public async Task<ConversationDto> GetOrCreateDirectAsync(Caller caller, DirectBody body, CancellationToken cancellationToken)
@@ -183,7 +185,9 @@ public sealed class MessagingService
         var hasMore = rows.Count > limit;
         // Ascending either way; "before" drops the oldest extra row, "after" the newest.
         var page = !hasMore ? rows : before is not null ? rows.Skip(1).ToList() : rows.Take(limit).ToList();
-        return new MessagePage(page.Select(ToDto).ToList(), hasMore, view.MaxSeq);
+        // Messages may have committed between reading the conversation and its rows.
+        var maxSeq = Math.Max(view.MaxSeq, rows.Count > 0 ? rows[^1].Seq : 0);
+        return new MessagePage(page.Select(ToDto).ToList(), hasMore, maxSeq);
     }
 
     public async Task MarkReadAsync(Caller caller, string conversationId, ReadBody body, CancellationToken cancellationToken, long? originConnectionId = null)
@@ -207,7 +211,7 @@ public sealed class MessagingService
     public async Task TypingAsync(Caller caller, string conversationId, CancellationToken cancellationToken)
     {
         var view = await MemberViewAsync(caller, conversationId, cancellationToken);
-        var others = (await _messages.MemberIdsAsync(view.Id, cancellationToken)).Where(id => id != caller.UserId).ToList();
+        var others = (await _messages.MemberIdsAsync(view.Id, long.MaxValue, cancellationToken)).Where(id => id != caller.UserId).ToList();
         _events.Typing(view.Id, caller.UserId, others);
     }
 
@@ -239,7 +243,7 @@ public sealed class MessagingService
 
         if (await _messages.RecallAsync(view.Id, seq, caller.UserId, Now, cancellationToken))
         {
-            _events.Recalled(view.Id, seq, caller.UserId, await _messages.MemberIdsAsync(view.Id, CancellationToken.None));
+            _events.Recalled(view.Id, seq, caller.UserId, await _messages.MemberIdsAsync(view.Id, seq, CancellationToken.None));
         }
 
         return ToDto((await _messages.GetMessageAsync(view.Id, seq, cancellationToken))!);

@@ -1,5 +1,6 @@
 using System.Net.WebSockets;
 using System.Threading.Channels;
+using Parley.Protocol;
 
 namespace Parley.Server.Realtime;
 
@@ -21,10 +22,14 @@ public sealed class Connection
 
     /// <param name="lifetime">Cancelled a little after a close is asked for, so a peer that never answers the
     /// close handshake cannot hold the connection open.</param>
-    public Connection(WebSocket socket, long userId, long sessionId, int queueFrames, CancellationTokenSource lifetime)
+    private readonly long _maxQueuedBytes;
+    private long _queuedBytes;
+
+    public Connection(WebSocket socket, long userId, long sessionId, int queueFrames, long queueBytes, CancellationTokenSource lifetime)
     {
         _socket = socket;
         _lifetime = lifetime;
+        _maxQueuedBytes = Math.Max(ProtocolLimits.MaxFrameBytes, queueBytes);
         UserId = userId;
         SessionId = sessionId;
         _outgoing = Channel.CreateBounded<byte[]>(new BoundedChannelOptions(Math.Max(1, queueFrames))
@@ -48,13 +53,15 @@ public sealed class Connection
 
     public void Touch() => Volatile.Write(ref _lastReceived, Environment.TickCount64);
 
-    /// <summary>Queues a frame; a client whose queue is full is disconnected.</summary>
+    /// <summary>Queues a frame; a client whose queue is full (frames or bytes) is disconnected.</summary>
     public bool TrySend(byte[] frame)
     {
-        if (_outgoing.Writer.TryWrite(frame))
+        if (Interlocked.Add(ref _queuedBytes, frame.Length) <= _maxQueuedBytes && _outgoing.Writer.TryWrite(frame))
         {
             return true;
         }
+
+        Interlocked.Add(ref _queuedBytes, -frame.Length);
 
         if (_closeStatus is null)
         {
@@ -93,6 +100,7 @@ public sealed class Connection
             await foreach (var frame in _outgoing.Reader.ReadAllAsync(cancellationToken))
             {
                 await _socket.SendAsync(frame, WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+                Interlocked.Add(ref _queuedBytes, -frame.Length);
                 FrameWritten?.Invoke();
             }
 

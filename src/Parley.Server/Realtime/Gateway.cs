@@ -30,6 +30,7 @@ public sealed partial class Gateway
     private readonly RealtimeOptions _options;
     private readonly ILogger<Gateway> _logger;
     private readonly Counter<long> _delivered;
+    private readonly SessionGuard _sessions;
 
     public Gateway(
         ConnectionRegistry connections,
@@ -51,6 +52,7 @@ public sealed partial class Gateway
         _time = time;
         _options = options.Value;
         _logger = logger;
+        _sessions = sessions;
         var meter = meters.Create("Parley");
         _delivered = meter.CreateCounter<long>("parley.frames.delivered", "{frame}", "Frames written to WebSocket connections.");
         meter.CreateObservableGauge("parley.connections.open", () => _connections.Count, "{connection}", "Open WebSocket connections.");
@@ -72,8 +74,14 @@ public sealed partial class Gateway
         var caller = context.Caller();
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.Zero });
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-        var connection = new Connection(socket, caller.UserId, caller.SessionId, _options.SendQueueFrames, stop) { FrameWritten = () => _delivered.Add(1) };
+        var connection = new Connection(socket, caller.UserId, caller.SessionId, _options.SendQueueFrames, _options.SendQueueBytes, stop) { FrameWritten = () => _delivered.Add(1) };
         _connections.Add(connection);
+        // A revocation between authentication and registration would have missed this socket.
+        if (!await _sessions.IsActiveAsync(caller.SessionId, caller.UserId, stop.Token))
+        {
+            connection.Close(CloseCodes.SessionRevoked, "session revoked");
+        }
+
         var writer = connection.RunWriterAsync(stop.Token);
         try
         {
@@ -104,13 +112,29 @@ public sealed partial class Gateway
 
     private async Task ReceiveLoopAsync(WebSocket socket, Connection connection, Caller caller, CancellationToken cancellationToken)
     {
+        var frames = new TokenBucket(_options.FramesPerSecond, _options.FrameBurst);
+        var lastTyping = new Dictionary<string, long>(StringComparer.Ordinal);
         while (socket.State == WebSocketState.Open)
         {
             // Zero-byte read: an idle connection holds no receive buffer, only this pending read.
             var peek = await socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken);
             if (peek.MessageType == WebSocketMessageType.Close)
             {
+                connection.Close(WebSocketCloseStatus.NormalClosure, "bye"); // answer the client's close
                 return;
+            }
+
+            if (!frames.TryTake())
+            {
+                connection.Close(CloseCodes.RateLimited, "too many frames");
+                return;
+            }
+
+            if (peek.EndOfMessage)
+            {
+                connection.Touch();
+                connection.TrySend(ServerFrames.Error(null, ErrorCodes.Invalid, "Empty frame."));
+                continue;
             }
 
             var buffer = ArrayPool<byte>.Shared.Rent(4096);
@@ -146,6 +170,7 @@ public sealed partial class Gateway
 
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
+                    connection.Close(WebSocketCloseStatus.NormalClosure, "bye");
                     return;
                 }
 
@@ -160,6 +185,11 @@ public sealed partial class Gateway
                 {
                     connection.TrySend(ServerFrames.Error(error.RefJson, error.Code, error.Message));
                     continue;
+                }
+
+                if (frame is TypingFrame typing && !TypingAllowed(lastTyping, typing.ConversationId))
+                {
+                    continue; // typing is a hint: at most one per conversation per second is passed on
                 }
 
                 await DispatchAsync(frame, connection, caller, cancellationToken);
@@ -219,6 +249,23 @@ public sealed partial class Gateway
         }
     }
 
+    private static bool TypingAllowed(Dictionary<string, long> lastTyping, string conversationId)
+    {
+        var now = Environment.TickCount64;
+        if (lastTyping.TryGetValue(conversationId, out var last) && now - last < 1000)
+        {
+            return false;
+        }
+
+        if (lastTyping.Count > 1000)
+        {
+            lastTyping.Clear();
+        }
+
+        lastTyping[conversationId] = now;
+        return true;
+    }
+
     private async Task AnnouncePresenceAsync(long userId, bool online, long? lastSeenAt)
     {
         try
@@ -267,4 +314,25 @@ public sealed partial class Gateway
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Presence for user {UserId} could not be announced")]
     private static partial void LogPresenceFailed(ILogger logger, Exception exception, long userId);
+
+    /// <summary>Frames per connection: a sustained rate with a burst; used on the connection's own loop only.</summary>
+    private sealed class TokenBucket(double rate, int burst)
+    {
+        private double _tokens = burst;
+        private long _stamp = Environment.TickCount64;
+
+        public bool TryTake()
+        {
+            var now = Environment.TickCount64;
+            _tokens = Math.Min(burst, _tokens + ((now - _stamp) / 1000.0 * rate));
+            _stamp = now;
+            if (_tokens < 1)
+            {
+                return false;
+            }
+
+            _tokens -= 1;
+            return true;
+        }
+    }
 }

@@ -13,4 +13,13 @@ public sealed class RealtimeOptions
 
     /// <summary>Frames queued for one connection before it counts as too slow and is disconnected.</summary>
     public int SendQueueFrames { get; set; } = 1024;
+
+    /// <summary>Bytes queued for one connection before it counts as too slow and is disconnected.</summary>
+    public int SendQueueBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>Frames a client may send per second, sustained, before the connection is closed with 4008.</summary>
+    public double FramesPerSecond { get; set; } = 50;
+
+    /// <summary>Frames a client may send in a burst above the sustained rate.</summary>
+    public int FrameBurst { get; set; } = 200;
 }

@@ -93,5 +93,8 @@ public sealed record NewMessage(
     bool MentionsAll,
     long SentAt);
 
-/// <summary>The stored message, and whether this append created it (false: a retry of an earlier one).</summary>
-public readonly record struct AppendResult(MessageRow Message, bool Created);
+/// <summary>
+/// The stored message, and whether this append created it (false: a retry of an earlier one). Message is
+/// null when the sender was not a member of the conversation at commit time (nothing was stored).
+/// </summary>
+public readonly record struct AppendResult(MessageRow? Message, bool Created);

@@ -49,9 +49,15 @@ public sealed class MessageStore(Database database)
                 new { m.SenderId, m.ClientMsgId },
                 transaction,
                 cancellationToken: cancellationToken));
-            results[i] = existing is not null
-                ? new AppendResult(existing, false)
-                : new AppendResult(await InsertAsync(connection, transaction, m, cancellationToken), true);
+            if (existing is not null)
+            {
+                results[i] = new AppendResult(existing, false);
+            }
+            else
+            {
+                var inserted = await InsertAsync(connection, transaction, m, cancellationToken);
+                results[i] = new AppendResult(inserted, inserted is not null);
+            }
         }
 
         await transaction.CommitAsync(cancellationToken);
@@ -231,11 +237,38 @@ public sealed class MessageStore(Database database)
             cancellationToken: cancellationToken))).AsList();
     }
 
-    public async Task<IReadOnlyList<long>> MemberIdsAsync(long conversationId, CancellationToken cancellationToken)
+    /// <summary>The members who can see <paramref name="seq"/>: they joined before it.</summary>
+    public async Task<IReadOnlyList<long>> MemberIdsAsync(long conversationId, long seq, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         return (await connection.QueryAsync<long>(new CommandDefinition(
-            "SELECT user_id FROM conversation_members WHERE conversation_id = @conversationId", new { conversationId }, cancellationToken: cancellationToken))).AsList();
+            "SELECT user_id FROM conversation_members WHERE conversation_id = @conversationId AND joined_seq < @seq",
+            new { conversationId, seq },
+            cancellationToken: cancellationToken))).AsList();
+    }
+
+    /// <summary>Each member with the seq they joined at, for fanning out a batch of messages.</summary>
+    public async Task<IReadOnlyList<(long UserId, long JoinedSeq)>> MembersWithJoinAsync(long conversationId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<(long, long)>(new CommandDefinition(
+            "SELECT user_id, joined_seq FROM conversation_members WHERE conversation_id = @conversationId",
+            new { conversationId },
+            cancellationToken: cancellationToken))).AsList();
+    }
+
+    /// <summary>
+    /// A message is activity: a temporary group lives on for its idle time from <paramref name="now"/>. Done
+    /// after the append's commit, in its own statement, so an append never holds a conversation's lock while
+    /// waiting for a group's (joins take them the other way round).
+    /// </summary>
+    public async Task TouchTemporaryGroupAsync(long conversationId, long now, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE groups SET last_activity_at = @now, expires_at = @now + idle_ttl_seconds * 1000 WHERE conversation_id = @conversationId AND temporary = 1 AND last_activity_at < @now",
+            new { conversationId, now },
+            cancellationToken: cancellationToken));
     }
 
     /// <summary>
@@ -254,13 +287,25 @@ public sealed class MessageStore(Database database)
             cancellationToken: cancellationToken));
     }
 
-    private static async Task<MessageRow> InsertAsync(DbConnection connection, DbTransaction transaction, NewMessage m, CancellationToken cancellationToken)
+    /// <summary>Inserts the message, or returns null when the sender is no member (removed since the send was checked).</summary>
+    private static async Task<MessageRow?> InsertAsync(DbConnection connection, DbTransaction transaction, NewMessage m, CancellationToken cancellationToken)
     {
-        var seq = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
-            "UPDATE conversations SET max_seq = max_seq + 1, last_activity_at = @SentAt WHERE id = @ConversationId RETURNING max_seq",
-            new { m.ConversationId, m.SentAt },
+        // Membership is checked again here, in the committing transaction: a member removed while the send was
+        // queued stores nothing.
+        var next = await connection.ExecuteScalarAsync<long?>(new CommandDefinition(
+            """
+            UPDATE conversations SET max_seq = max_seq + 1, last_activity_at = @SentAt
+            WHERE id = @ConversationId AND EXISTS (SELECT 1 FROM conversation_members WHERE conversation_id = @ConversationId AND user_id = @SenderId)
+            RETURNING max_seq
+            """,
+            new { m.ConversationId, m.SentAt, m.SenderId },
             transaction,
             cancellationToken: cancellationToken));
+        if (next is not { } seq)
+        {
+            return null;
+        }
+
         var row = new MessageRow
         {
             ConversationId = m.ConversationId,
@@ -304,12 +349,6 @@ public sealed class MessageStore(Database database)
                 cancellationToken: cancellationToken));
         }
 
-        // A message is activity: a temporary group lives on for its idle time from now.
-        await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE groups SET last_activity_at = @SentAt, expires_at = @SentAt + idle_ttl_seconds * 1000 WHERE conversation_id = @ConversationId AND temporary = 1",
-            new { m.ConversationId, m.SentAt },
-            transaction,
-            cancellationToken: cancellationToken));
         return row;
     }
 

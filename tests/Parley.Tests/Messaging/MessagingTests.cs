@@ -356,4 +356,32 @@ public abstract class MessagingTests(ServerFixture fixture) : BackendTests(fixtu
         Assert.Null(seen["content"]);
         Assert.Equal(1, seen.Seq());
     }
+
+    [Fact]
+    public async Task Joins_and_leaves_during_sends_in_a_temporary_group_all_succeed()
+    {
+        var owner = await Server.RegisterAsync();
+        var senders = await Server.RegisterManyAsync(3);
+        var group = await Server.CreateGroupAsync(owner, new JsonObject { ["temporary"] = true, ["idleTtlSeconds"] = 3600 }, senders);
+        var conversationId = (string)group["conversationId"]!;
+        var joiners = await Server.RegisterManyAsync(12);
+
+        var sending = senders.Select(async s =>
+        {
+            for (var i = 0; i < 25; i++)
+            {
+                await Server.SendTextAsync(s, conversationId, "x" + i);
+            }
+        });
+        var joining = joiners.Select(async j =>
+        {
+            await Server.JoinAsync(j, group.Id());
+            await Server.Post(j, $"/api/groups/{group.Id()}/leave").Expect(HttpStatusCode.NoContent);
+            await Server.JoinAsync(j, group.Id());
+        });
+        await Task.WhenAll(sending.Concat(joining));
+
+        Assert.Equal(75, (await Server.CatchUpAsync(owner, conversationId)).Count);
+        Assert.Equal(1 + senders.Length + joiners.Length, (int)(await Server.GroupAsync(owner, group.Id()))["memberCount"]!);
+    }
 }

@@ -16,18 +16,19 @@ public abstract class GatewayLimitsTests(Backend backend) : OwnServerTests(backe
     public async Task A_silent_connection_is_closed_with_4000_and_a_talking_one_is_not()
     {
         await using var store = await TestStore.CreateAsync(Backend);
-        await using var server = await ParleyServer.StartAsync(store, null, "--Realtime:HeartbeatMs=300");
+        await using var server = await ParleyServer.StartAsync(store, null, "--Realtime:HeartbeatMs=1000");
         var user = await server.RegisterAsync();
         await using var silent = await WsClient.ConnectAsync(server, user.AccessToken);
         await using var talking = await WsClient.ConnectAsync(server, user.AccessToken);
-        Assert.Equal(300, (int)silent.Hello["heartbeatMs"]!);
+        Assert.Equal(1000, (int)silent.Hello["heartbeatMs"]!);
 
         var closed = silent.ClosedAsync(TimeSpan.FromSeconds(10));
-        for (var i = 0; i < 12 && !closed.IsCompleted; i++)
+        // The talking client pings every 200 ms, far inside its 2 s allowance, until the silent one is closed.
+        for (var i = 0; i < 40 && !closed.IsCompleted; i++)
         {
             await talking.SendAsync(new JsonObject { ["type"] = "ping" });
             await talking.NextAsync("pong");
-            await Task.Delay(150);
+            await Task.Delay(200);
         }
 
         Assert.Equal((WebSocketCloseStatus)4000, await closed);
@@ -117,5 +118,72 @@ public abstract class GatewayLimitsTests(Backend backend) : OwnServerTests(backe
         // nothing was lost for the slow client: it catches up by after=
         var maxSeq = (long)(await server.ConversationAsync(b, conversationId))["maxSeq"]!;
         Assert.Equal(maxSeq, (await server.CatchUpAsync(b, conversationId, limit: 200)).Count);
+    }
+
+    [Fact]
+    public async Task Flooding_frames_closes_with_4008()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ParleyServer.StartAsync(store, null, "--Realtime:FramesPerSecond=1", "--Realtime:FrameBurst=5");
+        var user = await server.RegisterAsync();
+        await using var ws = await WsClient.ConnectAsync(server, user.AccessToken);
+        for (var i = 0; i < 10; i++)
+        {
+            try
+            {
+                await ws.SendAsync(new JsonObject { ["type"] = "ping" });
+            }
+            catch (WebSocketException)
+            {
+                break; // already closed
+            }
+        }
+
+        Assert.Equal((WebSocketCloseStatus)4008, await ws.ClosedAsync());
+    }
+
+    [Fact]
+    public async Task A_client_that_asks_for_more_than_it_reads_is_disconnected_at_the_byte_budget()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ParleyServer.StartAsync(store, null, "--Realtime:SendQueueBytes=1000000", "--Messaging:SendBurst=100000", "--Messaging:SendRatePerSecond=100000", "--Realtime:FrameBurst=100000");
+        var (a, b, conversationId) = await server.FriendsWithConversationAsync();
+        var blob = new string('x', 60_000);
+        for (var i = 0; i < 40; i++)
+        {
+            await server.Post(a, $"/api/conversations/{conversationId}/messages", new JsonObject { ["clientMsgId"] = "big-" + i, ["type"] = "custom", ["content"] = new JsonObject { ["blob"] = blob } })
+                .Expect(HttpStatusCode.Created);
+        }
+
+        var registry = server.Service<Parley.Server.Realtime.ConnectionRegistry>();
+        using var greedy = new ClientWebSocket();
+        var uri = new UriBuilder(server.BaseUri) { Scheme = "ws", Path = "/ws", Query = "access_token=" + Uri.EscapeDataString(b.AccessToken) }.Uri;
+        using (var connectTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+        {
+            await greedy.ConnectAsync(uri, connectTimeout.Token);
+        }
+
+        // Each answer is about 2.4 MB; the client never reads them.
+        var sync = System.Text.Encoding.UTF8.GetBytes(new JsonObject { ["type"] = "sync", ["conversationId"] = conversationId, ["afterSeq"] = 0, ["limit"] = 200 }.ToJsonString());
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        try
+        {
+            for (var i = 0; i < 200 && greedy.State == WebSocketState.Open && DateTime.UtcNow < deadline; i++)
+            {
+                using var sendTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                await greedy.SendAsync(sync, WebSocketMessageType.Text, true, sendTimeout.Token);
+            }
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException)
+        {
+            // dropped by the server
+        }
+
+        while (registry.Count > 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(0, registry.Count);
     }
 }

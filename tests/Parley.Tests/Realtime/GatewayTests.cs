@@ -280,4 +280,67 @@ public abstract class GatewayTests(ServerFixture fixture) : BackendTests(fixture
             await client.DisposeAsync();
         }
     }
+
+    [Fact]
+    public async Task Pushes_of_one_conversation_arrive_in_seq_order_under_concurrent_senders()
+    {
+        var owner = await Server.RegisterAsync();
+        var members = await Server.RegisterManyAsync(4);
+        var group = await Server.CreateGroupAsync(owner, null, members);
+        var conversationId = (string)group["conversationId"]!;
+        await using var watcher = await WsClient.ConnectAsync(Server, owner.AccessToken);
+        const int PerSender = 30;
+        await Task.WhenAll(members.Select(async m =>
+        {
+            for (var i = 0; i < PerSender; i++)
+            {
+                await Server.SendTextAsync(m, conversationId, m.Username + i);
+            }
+        }));
+
+        var seqs = new List<long>();
+        while (seqs.Count < members.Length * PerSender)
+        {
+            seqs.Add((long)(await watcher.NextAsync("message"))["message"]!["seq"]!);
+        }
+
+        Assert.Equal(Enumerable.Range(1, seqs.Count).Select(i => (long)i), seqs);
+    }
+
+    [Fact]
+    public async Task Empty_frames_and_deeply_nested_content_are_refused()
+    {
+        var (a, _, conversationId) = await Server.FriendsWithConversationAsync();
+        await using var ws = await WsClient.ConnectAsync(Server, a.AccessToken);
+        await ws.SendRawAsync([]);
+        Assert.Equal("invalid", (string?)(await ws.NextAsync("error"))["code"]);
+
+        JsonNode nested = new JsonObject { ["leaf"] = 1 };
+        for (var i = 0; i < 20; i++)
+        {
+            nested = new JsonObject { ["n"] = nested };
+        }
+
+        await ws.SendAsync(new JsonObject
+        {
+            ["type"] = "send", ["ref"] = "deep", ["conversationId"] = conversationId, ["clientMsgId"] = "deep-1",
+            ["msgType"] = "custom", ["content"] = nested,
+        });
+        Assert.Equal("invalid", (string?)(await ws.NextAsync("error", where: f => (string?)f["ref"] == "deep"))["code"]);
+        await ws.SendAsync(new JsonObject { ["type"] = "ping" });
+        await ws.NextAsync("pong");
+    }
+
+    [Fact]
+    public async Task A_client_msg_id_reused_in_another_conversation_is_a_conflict()
+    {
+        var (a, b, first) = await Server.FriendsWithConversationAsync();
+        var c = await Server.RegisterAsync();
+        await Server.MakeFriendsAsync(a, c);
+        var second = await Server.DirectAsync(a, c);
+        await Server.SendTextAsync(a, first, "one", "same-id");
+        await Server.SendText(a, second, "two", "same-id").ExpectProblem(HttpStatusCode.Conflict, "conflict");
+        Assert.Empty(await Server.CatchUpAsync(c, second));
+        Assert.Single(await Server.CatchUpAsync(b, first));
+    }
 }
