@@ -51,6 +51,10 @@ internal static class Sql
         }
     }
 
+    /// <summary>"a.x, a.y" for the columns "x, y" and the alias "a".</summary>
+    public static string Prefixed(string columns, string alias) =>
+        string.Join(", ", columns.Split(", ").Select(c => alias + "." + c));
+
     /// <summary>Escapes LIKE wildcards so user text matches literally (use with ESCAPE '\').</summary>
     public static string EscapeLike(string value) =>
         value.Replace(@"\", @"\\", StringComparison.Ordinal)

@@ -423,11 +423,7 @@ public sealed class GroupService(
 
     public async Task<ListResponse<MemberEntry>> ListMembersAsync(long callerId, string groupId, int limit, string? cursor, CancellationToken cancellationToken)
     {
-        var (afterJoinedAt, afterUserId) = (-1L, 0L);
-        if (cursor is not null && !TryParseMemberCursor(cursor, out afterJoinedAt, out afterUserId))
-        {
-            throw Paging.InvalidCursor();
-        }
+        var (afterJoinedAt, afterUserId) = cursor is null ? (-1L, 0L) : Paging.Pair(cursor);
 
         var (group, _) = await ReadAsMemberAsync(callerId, groupId, cancellationToken);
         var rows = await store.ListMembersAsync(group.Id, afterJoinedAt, afterUserId, limit + 1, cancellationToken);
@@ -436,7 +432,7 @@ public sealed class GroupService(
             rows,
             limit,
             m => profiles.TryGetValue(m.UserId, out var u) ? new MemberEntry(PublicUser.From(u), m.Role, m.JoinedAt, m.MutedUntil) : null,
-            m => string.Create(CultureInfo.InvariantCulture, $"{m.JoinedAt}.{m.UserId}"));
+            m => Paging.Pair(m.JoinedAt, m.UserId));
     }
 
     public async Task<ListResponse<JoinRequestDto>> ListRequestsAsync(long callerId, string groupId, int limit, string? cursor, CancellationToken cancellationToken)
@@ -575,15 +571,6 @@ public sealed class GroupService(
         }
 
         throw role is null && group.Visibility == "private" ? ApiException.NotFound("Group") : ApiException.Forbidden(reason);
-    }
-
-    private static bool TryParseMemberCursor(string cursor, out long joinedAt, out long userId)
-    {
-        joinedAt = userId = 0;
-        var dot = cursor.IndexOf('.', StringComparison.Ordinal);
-        return dot > 0
-            && long.TryParse(cursor.AsSpan(0, dot), NumberStyles.None, CultureInfo.InvariantCulture, out joinedAt)
-            && long.TryParse(cursor.AsSpan(dot + 1), NumberStyles.None, CultureInfo.InvariantCulture, out userId);
     }
 
     private static ApiException GroupFull() => new(409, ErrorCodes.Conflict, $"The group is full ({GroupStore.MaxMembers} members).");

@@ -16,6 +16,21 @@ public static class Paging
         return Ids.TryParse(cursor, out var id) ? id : throw InvalidCursor();
     }
 
+    /// <summary>A two-part cursor "first.second" (a sort key and an id); 400 for anything else.</summary>
+    public static (long First, long Second) Pair(string cursor)
+    {
+        var dot = cursor.IndexOf('.', StringComparison.Ordinal);
+        return dot > 0
+            && long.TryParse(cursor.AsSpan(0, dot), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var first)
+            && long.TryParse(cursor.AsSpan(dot + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var second)
+                ? (first, second)
+                : throw InvalidCursor();
+    }
+
+    /// <summary>The cursor naming a (sort key, id) position.</summary>
+    public static string Pair(long first, long second) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{first}.{second}");
+
     public static ApiException InvalidCursor() => ApiException.Invalid("cursor", "is not a cursor this server issued");
 
     /// <summary>

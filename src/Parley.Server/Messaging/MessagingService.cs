@@ -161,16 +161,12 @@ public sealed class MessagingService
 
     public async Task<ListResponse<ConversationDto>> ListAsync(Caller caller, int limit, string? cursor, CancellationToken cancellationToken)
     {
-        var (beforeActivity, beforeId) = (long.MaxValue, long.MaxValue);
-        if (cursor is not null && !TryParsePair(cursor, out beforeActivity, out beforeId))
-        {
-            throw Paging.InvalidCursor();
-        }
+        var (beforeActivity, beforeId) = cursor is null ? (long.MaxValue, long.MaxValue) : Paging.Pair(cursor);
 
         var rows = await _messages.ListForMemberAsync(caller.UserId, caller.SessionId, beforeActivity, beforeId, limit + 1, cancellationToken);
         var dtos = await ToDtosAsync(caller.UserId, rows.Take(limit).ToList(), cancellationToken);
         var byId = dtos.ToDictionary(d => d.Id);
-        return Paging.Page(rows, limit, r => byId[Ids.Format(r.Id)], r => string.Create(CultureInfo.InvariantCulture, $"{r.LastActivityAt}.{r.Id}"));
+        return Paging.Page(rows, limit, r => byId[Ids.Format(r.Id)], r => Paging.Pair(r.LastActivityAt, r.Id));
     }
 
     public async Task<MessagePage> HistoryAsync(Caller caller, string conversationId, long? after, long? before, int limit, CancellationToken cancellationToken)
@@ -402,12 +398,4 @@ public sealed class MessagingService
         m.SentAt,
         m.RecalledAt is not null);
 
-    private static bool TryParsePair(string cursor, out long first, out long second)
-    {
-        first = second = 0;
-        var dot = cursor.IndexOf('.', StringComparison.Ordinal);
-        return dot > 0
-            && long.TryParse(cursor.AsSpan(0, dot), NumberStyles.None, CultureInfo.InvariantCulture, out first)
-            && long.TryParse(cursor.AsSpan(dot + 1), NumberStyles.None, CultureInfo.InvariantCulture, out second);
-    }
 }

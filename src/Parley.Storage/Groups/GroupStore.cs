@@ -112,7 +112,7 @@ public sealed class GroupStore(Database database, IdGenerator ids)
         await using var connection = await database.OpenAsync(cancellationToken);
         var groups = (await connection.QueryAsync<GroupRow>(new CommandDefinition(
             $"""
-            SELECT {Prefixed("g")} FROM groups g JOIN group_members m ON m.group_id = g.id
+            SELECT {Sql.Prefixed(GroupColumns, "g")} FROM groups g JOIN group_members m ON m.group_id = g.id
             WHERE m.user_id = @userId AND g.id > @afterGroupId ORDER BY g.id LIMIT @limit
             """,
             new { userId, afterGroupId, limit },
@@ -127,7 +127,7 @@ public sealed class GroupStore(Database database, IdGenerator ids)
         var parameters = new DynamicParameters();
         parameters.Add("afterGroupId", afterGroupId);
         parameters.Add("limit", limit);
-        var sql = new System.Text.StringBuilder($"SELECT {Prefixed("g")} FROM groups g WHERE g.visibility = 'public' AND g.id > @afterGroupId");
+        var sql = new System.Text.StringBuilder($"SELECT {Sql.Prefixed(GroupColumns, "g")} FROM groups g WHERE g.visibility = 'public' AND g.id > @afterGroupId");
         Sql.AppendSearchFilters(sql, parameters, text, ["g.search_text"], tags, "group_tags", "group_id", "g.id");
         sql.Append(" ORDER BY g.id LIMIT @limit");
         await using var connection = await database.OpenAsync(cancellationToken);
@@ -227,7 +227,6 @@ public sealed class GroupStore(Database database, IdGenerator ids)
         }
     }
 
-    private static string Prefixed(string alias) => string.Join(", ", GroupColumns.Split(", ").Select(c => alias + "." + c));
 }
 
 /// <summary>One transaction on one group, holding the group's row lock until commit or dispose.</summary>

@@ -1,6 +1,6 @@
 namespace Parley.Storage.Messaging;
 
-public sealed class ConversationRow
+public class ConversationRow
 {
     public long Id { get; init; }
 
@@ -22,23 +22,9 @@ public sealed class ConversationRow
     public long? PeerOf(long me) => Type == "direct" ? (UserLow == me ? UserHigh : UserLow) : null;
 }
 
-/// <summary>A conversation as one member sees it.</summary>
-public sealed class MemberConversationRow
+/// <summary>A conversation as one member (on one device) sees it.</summary>
+public sealed class MemberConversationRow : ConversationRow
 {
-    public long Id { get; init; }
-
-    public string Type { get; init; } = "";
-
-    public long? GroupId { get; init; }
-
-    public long? UserLow { get; init; }
-
-    public long? UserHigh { get; init; }
-
-    public long MaxSeq { get; init; }
-
-    public long LastActivityAt { get; init; }
-
     public long JoinedSeq { get; init; }
 
     public long ReadSeq { get; init; }
@@ -48,8 +34,6 @@ public sealed class MemberConversationRow
     public long AckSeq { get; init; }
 
     public long UnreadCount { get; init; }
-
-    public long? PeerOf(long me) => Type == "direct" ? (UserLow == me ? UserHigh : UserLow) : null;
 }
 
 public sealed class MessageRow

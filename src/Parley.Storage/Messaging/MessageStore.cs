@@ -136,7 +136,7 @@ public sealed class MessageStore(Database database)
         var (list, parameters) = Sql.InList("c", conversationIds);
         await using var connection = await database.OpenAsync(cancellationToken);
         var rows = await connection.QueryAsync<MessageRow>(new CommandDefinition(
-            $"SELECT {Prefixed("x")} FROM messages x JOIN conversations c ON c.id = x.conversation_id AND x.seq = c.max_seq WHERE c.id IN ({list})",
+            $"SELECT {Sql.Prefixed(MessageColumns, "x")} FROM messages x JOIN conversations c ON c.id = x.conversation_id AND x.seq = c.max_seq WHERE c.id IN ({list})",
             parameters,
             cancellationToken: cancellationToken));
         return rows.ToDictionary(r => r.ConversationId);
@@ -359,5 +359,4 @@ public sealed class MessageStore(Database database)
             transaction,
             cancellationToken: cancellationToken));
 
-    private static string Prefixed(string alias) => string.Join(", ", MessageColumns.Split(", ").Select(c => alias + "." + c));
 }
