@@ -74,7 +74,7 @@ public static class AccountEndpoints
         return Results.Json(SelfUser.From(user), ParleyJson.Default.SelfUser);
     }
 
-    private static async Task<IResult> PatchMeAsync(HttpContext context, UserStore users, TimeProvider time)
+    private static async Task<IResult> PatchMeAsync(HttpContext context, UserStore users, Files.FileService files, TimeProvider time)
     {
         var patch = await context.Request.ReadJsonAsync(ParleyJson.Default.ProfilePatch);
         var v = new Validation();
@@ -113,6 +113,11 @@ public static class AccountEndpoints
         }
 
         v.ThrowIfInvalid();
+        if (avatar is { } avatarId && !await files.IsUsableImageAsync(context.Caller().UserId, avatarId, context.RequestAborted))
+        {
+            throw ApiException.Invalid("avatarFileId", "must be an image you uploaded or may use");
+        }
+
         var user = await users.UpdateProfileAsync(
             context.Caller().UserId,
             new ProfileChange(nickname, bio, setAvatar, avatar, tags),

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Parley.Server.Accounts;
+using Parley.Server.Files;
 using Parley.Server.Groups;
 using Parley.Server.Messaging;
 using Parley.Server.Social;
@@ -62,6 +63,7 @@ namespace Parley.Server.Http;
 [JsonSerializable(typeof(MessagePage))]
 [JsonSerializable(typeof(Receipts))]
 [JsonSerializable(typeof(IReadOnlyList<string>))]
+[JsonSerializable(typeof(FileDto))]
 public sealed partial class ParleyJson : JsonSerializerContext;
 
 /// <summary>The contract's list shape: always an object, never a bare array.</summary>

@@ -120,7 +120,8 @@ public sealed class MessagingService
                 body.Mentions is { Count: > 0 } ? JsonSerializer.Serialize(body.Mentions, ParleyJson.Default.IReadOnlyListString) : null,
                 mentionIds,
                 mentionsAll,
-                Now),
+                Now,
+                content.FileIds),
             originConnectionId,
             cancellationToken);
         if (result.Message is null)

@@ -75,7 +75,9 @@ public sealed record NewMessage(
     /// <summary>Users whose mention marker moves to this message (all other members for ["all"]).</summary>
     IReadOnlyList<long> MentionedUserIds,
     bool MentionsAll,
-    long SentAt);
+    long SentAt,
+    /// <summary>Files the content references: members of the conversation may read them from now on.</summary>
+    IReadOnlyList<long> FileIds);
 
 /// <summary>
 /// The stored message, and whether this append created it (false: a retry of an earlier one). Message is

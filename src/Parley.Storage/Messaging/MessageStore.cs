@@ -323,6 +323,15 @@ public sealed class MessageStore(Database database)
             row,
             transaction,
             cancellationToken: cancellationToken));
+        foreach (var fileId in m.FileIds.Distinct())
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                "INSERT INTO message_files (file_id, conversation_id, seq) VALUES (@fileId, @ConversationId, @seq) ON CONFLICT DO NOTHING",
+                new { fileId, m.ConversationId, seq },
+                transaction,
+                cancellationToken: cancellationToken));
+        }
+
         // Sending reads everything up to one's own message.
         await connection.ExecuteAsync(new CommandDefinition(
             "UPDATE conversation_members SET read_seq = @seq WHERE conversation_id = @ConversationId AND user_id = @SenderId AND read_seq < @seq",

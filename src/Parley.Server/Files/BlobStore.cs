@@ -1,0 +1,77 @@
+namespace Parley.Server.Files;
+
+/// <summary>Where file bytes live, by blob key. An interface so an S3-compatible store can be added.</summary>
+public interface IBlobStore
+{
+    /// <summary>Moves a finished temporary file in as <paramref name="blobKey"/> (a no-op if that blob exists).</summary>
+    Task PutAsync(string blobKey, string tempPath, CancellationToken cancellationToken);
+
+    /// <summary>The blob's local path, for serving with range support; null when it is gone.</summary>
+    string? LocalPath(string blobKey);
+
+    Stream OpenRead(string blobKey);
+
+    Task DeleteAsync(string blobKey, CancellationToken cancellationToken);
+
+    /// <summary>A fresh path for an upload in progress, on the same volume as the blobs.</summary>
+    string NewTempPath();
+}
+
+/// <summary>Blobs as files under DataDir/blobs/ab/cd/&lt;key&gt;, written by rename so a blob is never half there.</summary>
+public sealed class LocalBlobStore : IBlobStore
+{
+    private readonly string _root;
+    private readonly string _temp;
+
+    public LocalBlobStore(string dataDir)
+    {
+        _root = Path.Combine(dataDir, "blobs");
+        _temp = Path.Combine(dataDir, "uploads");
+        Directory.CreateDirectory(_root);
+        Directory.CreateDirectory(_temp);
+    }
+
+    public Task PutAsync(string blobKey, string tempPath, CancellationToken cancellationToken)
+    {
+        var path = PathOf(blobKey);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        if (File.Exists(path))
+        {
+            File.Delete(tempPath);
+        }
+        else
+        {
+            File.Move(tempPath, path, overwrite: true);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public string? LocalPath(string blobKey)
+    {
+        var path = PathOf(blobKey);
+        return File.Exists(path) ? path : null;
+    }
+
+    public Stream OpenRead(string blobKey) =>
+        new FileStream(PathOf(blobKey), FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.Asynchronous | FileOptions.SequentialScan);
+
+    public Task DeleteAsync(string blobKey, CancellationToken cancellationToken)
+    {
+        File.Delete(PathOf(blobKey));
+        return Task.CompletedTask;
+    }
+
+    public string NewTempPath() => Path.Combine(_temp, Guid.NewGuid().ToString("N") + ".part");
+
+    private string PathOf(string blobKey)
+    {
+        // Keys are made by this server from hex digests; refuse anything else rather than trust a path.
+        if (blobKey.Length < 8 || blobKey.Any(c => !(char.IsAsciiLetterOrDigit(c) || c == '-')))
+        {
+            throw new ArgumentException("Not a blob key.", nameof(blobKey));
+        }
+
+        return Path.Combine(_root, blobKey[..2], blobKey[2..4], blobKey);
+    }
+}

@@ -1,0 +1,56 @@
+using Microsoft.Net.Http.Headers;
+using Parley.Server.Accounts;
+using Parley.Server.Http;
+
+namespace Parley.Server.Files;
+
+public static class FileEndpoints
+{
+    public static void MapFiles(this IEndpointRouteBuilder app)
+    {
+        var files = app.MapGroup("/api/files").WithTags("Files").RequireAuthorization();
+
+        files.MapPost("/", async (HttpContext context, FileService service) =>
+            Results.Json(await service.UploadAsync(context.Request, context.Caller().UserId, context.RequestAborted), ParleyJson.Default.FileDto, statusCode: 201))
+            .Accepts<IFormFile>("multipart/form-data")
+            .Produces<FileDto>(201)
+            .ProducesErrors(400, 401, 413, 415)
+            .DisableAntiforgery();
+
+        files.MapGet("/{id}", async (string id, HttpContext context, FileService service, IBlobStore blobs) =>
+        {
+            var file = await service.ReadableAsync(id, context.Caller().UserId, context.RequestAborted);
+            var path = blobs.LocalPath(file.BlobKey) ?? throw ApiException.NotFound("File");
+            Harden(context.Response);
+            // Only media is shown inline; anything else downloads, so no upload is ever rendered as a page.
+            return Results.File(
+                path,
+                file.ContentType,
+                ContentSniffer.IsMedia(file.ContentType) ? null : file.Name,
+                DateTimeOffset.FromUnixTimeMilliseconds(file.CreatedAt),
+                new EntityTagHeaderValue($"\"{file.Sha256}\""),
+                enableRangeProcessing: true);
+        }).Produces(200).Produces(206).ProducesErrors(401, 404, 416);
+
+        files.MapGet("/{id}/thumbnail", async (string id, HttpContext context, FileService service, IBlobStore blobs) =>
+        {
+            var file = await service.ReadableAsync(id, context.Caller().UserId, context.RequestAborted);
+            var path = (file.ThumbnailKey is { } key ? blobs.LocalPath(key) : null) ?? throw ApiException.NotFound("Thumbnail");
+            Harden(context.Response);
+            var head = new byte[16];
+            await using (var stream = File.OpenRead(path))
+            {
+                await stream.ReadAtLeastAsync(head, head.Length, throwOnEndOfStream: false, context.RequestAborted);
+            }
+
+            return Results.File(path, ContentSniffer.Sniff(head, complete: false), null, null, new EntityTagHeaderValue($"\"t-{file.Sha256}\""), enableRangeProcessing: true);
+        }).Produces(200).ProducesErrors(401, 404);
+    }
+
+    /// <summary>Even a file a browser opens directly cannot run script or load anything.</summary>
+    private static void Harden(HttpResponse response)
+    {
+        response.Headers.ContentSecurityPolicy = "default-src 'none'; sandbox";
+        response.Headers.CacheControl = "private, max-age=86400";
+    }
+}

@@ -1,0 +1,257 @@
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
+using Parley.Server.Http;
+using Parley.Server.Messaging;
+using Parley.Storage;
+using Parley.Storage.Files;
+
+namespace Parley.Server.Files;
+
+/// <summary>
+/// Uploads: streamed to a temporary file while hashed (never held in memory), size enforced as the bytes
+/// arrive, type sniffed from the bytes, stored once per distinct content (hash and size, then a byte
+/// compare), images measured and thumbnailed. Also answers whether a user may use a file in a message.
+/// </summary>
+public sealed partial class FileService(
+    FileStore files,
+    IBlobStore blobs,
+    IContentHasher hasher,
+    IImageProcessor images,
+    IdGenerator ids,
+    TimeProvider time,
+    IOptions<FileUploadOptions> options,
+    ILogger<FileService> logger) : IFileAccess
+{
+    private const int MultipartOverhead = 64 * 1024;
+    private readonly FileUploadOptions _options = options.Value;
+
+    public async Task<FileDto> UploadAsync(HttpRequest request, long ownerId, CancellationToken cancellationToken)
+    {
+        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var mediaType)
+            || !mediaType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
+            || HeaderUtilities.RemoveQuotes(mediaType.Boundary).Value is not { Length: > 0 and <= 200 } boundary)
+        {
+            throw new ApiException(415, ErrorCodes.UnsupportedMediaType, "Upload with multipart/form-data and a field named file.");
+        }
+
+        // Refuse early what is too large already by its declared length; the stream is counted as well.
+        if (request.ContentLength > _options.MaxBytes + MultipartOverhead)
+        {
+            throw TooLarge();
+        }
+
+        if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = _options.MaxBytes + MultipartOverhead;
+        }
+
+        var reader = new MultipartReader(boundary, request.Body) { HeadersLengthLimit = 16 * 1024 };
+        while (await reader.ReadNextSectionAsync(cancellationToken) is { } section)
+        {
+            if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition)
+                || !disposition.DispositionType.Equals("form-data")
+                || HeaderUtilities.RemoveQuotes(disposition.Name).Value != "file")
+            {
+                continue; // other fields are ignored
+            }
+
+            var name = CleanName(HeaderUtilities.RemoveQuotes(disposition.FileNameStar.HasValue ? disposition.FileNameStar : disposition.FileName).Value);
+            return await StoreAsync(section.Body, name, ownerId, cancellationToken);
+        }
+
+        throw ApiException.Invalid("file", "a multipart field named file is required");
+    }
+
+    public async Task<FileRow> ReadableAsync(string id, long userId, CancellationToken cancellationToken) =>
+        Ids.TryParse(id, out var fileId) && await files.GetAsync(fileId, cancellationToken) is { } file && await files.CanReadAsync(fileId, userId, cancellationToken)
+            ? file
+            : throw ApiException.NotFound("File"); // the same answer whether it does not exist or is not yours
+
+    public async ValueTask<bool> CanUseAsync(long userId, long fileId, CancellationToken cancellationToken) =>
+        await files.CanReadAsync(fileId, userId, cancellationToken);
+
+    /// <summary>True when the file exists, the user may use it and it is an image (avatars).</summary>
+    public async Task<bool> IsUsableImageAsync(long userId, long fileId, CancellationToken cancellationToken) =>
+        await files.GetAsync(fileId, cancellationToken) is { } file
+        && ContentSniffer.IsImage(file.ContentType)
+        && await files.CanReadAsync(fileId, userId, cancellationToken);
+
+    private async Task<FileDto> StoreAsync(Stream body, string name, long ownerId, CancellationToken cancellationToken)
+    {
+        var temp = blobs.NewTempPath();
+        try
+        {
+            long size = 0;
+            var head = new byte[ContentSniffer.HeadLength];
+            var headLength = 0;
+            string sha256;
+            using (var hash = hasher.Begin())
+            {
+                await using (var output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, FileOptions.Asynchronous))
+                {
+                    var buffer = new byte[64 * 1024];
+                    int read;
+                    while ((read = await body.ReadAsync(buffer, cancellationToken)) > 0)
+                    {
+                        size += read;
+                        if (size > _options.MaxBytes)
+                        {
+                            throw TooLarge();
+                        }
+
+                        if (headLength < head.Length)
+                        {
+                            var take = Math.Min(read, head.Length - headLength);
+                            buffer.AsSpan(0, take).CopyTo(head.AsSpan(headLength));
+                            headLength += take;
+                        }
+
+                        hash.Append(buffer.AsSpan(0, read));
+                        await output.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+                    }
+
+                    await output.FlushAsync(cancellationToken);
+                }
+
+                sha256 = hash.Finish();
+            }
+
+            var contentType = ContentSniffer.Sniff(head.AsSpan(0, headLength), complete: size <= head.Length);
+            var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+            var blobKey = await StoreBlobAsync(temp, sha256, size, now, cancellationToken);
+
+            int? width = null, height = null;
+            string? thumbnailKey = null;
+            if (ContentSniffer.IsImage(contentType) && blobs.LocalPath(blobKey) is { } path)
+            {
+                if (images.TryReadSize(path, out var w, out var h))
+                {
+                    (width, height) = (w, h);
+                }
+
+                thumbnailKey = await ThumbnailAsync(path, now, cancellationToken);
+            }
+
+            var file = new FileRow
+            {
+                Id = ids.Next(),
+                OwnerId = ownerId,
+                Name = name,
+                Size = size,
+                ContentType = contentType,
+                Sha256 = sha256,
+                BlobKey = blobKey,
+                Width = width,
+                Height = height,
+                ThumbnailKey = thumbnailKey,
+                CreatedAt = now,
+            };
+            await files.CreateAsync(file, cancellationToken);
+            return ToDto(file);
+        }
+        finally
+        {
+            if (File.Exists(temp))
+            {
+                File.Delete(temp);
+            }
+        }
+    }
+
+    /// <summary>Stores the temporary file as a blob, sharing an existing blob only when the bytes are equal.</summary>
+    private async Task<string> StoreBlobAsync(string temp, string sha256, long size, long now, CancellationToken cancellationToken)
+    {
+        var candidates = await files.BlobsWithHashAsync(sha256, size, cancellationToken);
+        foreach (var candidate in candidates)
+        {
+            // Equal hash and size is not proof: compare the bytes, so a collision can never merge two files.
+            if (blobs.LocalPath(candidate) is { } existing && await SameBytesAsync(temp, existing, cancellationToken))
+            {
+                return candidate;
+            }
+        }
+
+        var key = $"{sha256}-{size}-{candidates.Count}";
+        await blobs.PutAsync(key, temp, cancellationToken);
+        await files.AddBlobAsync(key, sha256, size, now, cancellationToken);
+        return key;
+    }
+
+    private async Task<string?> ThumbnailAsync(string imagePath, long now, CancellationToken cancellationToken)
+    {
+        if (images.TryThumbnail(imagePath, _options.ThumbnailMaxSide) is not { } thumbnail)
+        {
+            return null;
+        }
+
+        var temp = blobs.NewTempPath();
+        try
+        {
+            await File.WriteAllBytesAsync(temp, thumbnail, cancellationToken);
+            using var hash = hasher.Begin();
+            hash.Append(thumbnail);
+            return await StoreBlobAsync(temp, hash.Finish(), thumbnail.Length, now, cancellationToken);
+        }
+        catch (Exception e) when (e is IOException)
+        {
+            LogThumbnailFailed(logger, e);
+            return null;
+        }
+        finally
+        {
+            if (File.Exists(temp))
+            {
+                File.Delete(temp);
+            }
+        }
+    }
+
+    private static async Task<bool> SameBytesAsync(string a, string b, CancellationToken cancellationToken)
+    {
+        await using var first = File.OpenRead(a);
+        await using var second = File.OpenRead(b);
+        if (first.Length != second.Length)
+        {
+            return false;
+        }
+
+        var x = new byte[64 * 1024];
+        var y = new byte[64 * 1024];
+        while (true)
+        {
+            var read = await first.ReadAtLeastAsync(x, x.Length, throwOnEndOfStream: false, cancellationToken);
+            var other = await second.ReadAtLeastAsync(y, read, throwOnEndOfStream: false, cancellationToken);
+            if (read != other || !x.AsSpan(0, read).SequenceEqual(y.AsSpan(0, other)))
+            {
+                return false;
+            }
+
+            if (read < x.Length)
+            {
+                return true;
+            }
+        }
+    }
+
+    private static string CleanName(string? name)
+    {
+        var value = Path.GetFileName((name ?? "").Replace('\\', '/')).Trim();
+        value = new string(value.Where(c => !char.IsControl(c)).ToArray());
+        if (value.Length > 255)
+        {
+            value = value[..255];
+        }
+
+        return value.Length == 0 ? "file" : value;
+    }
+
+    public static FileDto ToDto(FileRow file) =>
+        new(Ids.Format(file.Id), file.Name, file.Size, file.ContentType, file.Sha256, file.Width, file.Height, file.ThumbnailKey is not null);
+
+    private ApiException TooLarge() => new(413, ErrorCodes.TooLarge, $"Files may be at most {_options.MaxBytes} bytes.");
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A thumbnail could not be stored")]
+    private static partial void LogThumbnailFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,33 @@
+namespace Parley.Server.Files;
+
+/// <summary>Image measuring and thumbnails; backed by libvips when it is installed.</summary>
+public interface IImageProcessor
+{
+    bool TryReadSize(string path, out int width, out int height);
+
+    /// <summary>An image of at most <paramref name="maxSide"/> pixels on its long side, or null.</summary>
+    byte[]? TryThumbnail(string path, int maxSide);
+}
+
+/// <summary>libvips through <see cref="Vips"/>; without the library, images get no size and no thumbnail.</summary>
+public sealed partial class VipsImageProcessor : IImageProcessor
+{
+    public VipsImageProcessor(ILogger<VipsImageProcessor> logger)
+    {
+        if (!Vips.IsAvailable)
+        {
+            LogUnavailable(logger);
+        }
+    }
+
+    public bool TryReadSize(string path, out int width, out int height)
+    {
+        width = height = 0;
+        return Vips.IsAvailable && Vips.TryReadSizeFile(path, out width, out height);
+    }
+
+    public byte[]? TryThumbnail(string path, int maxSide) => Vips.IsAvailable ? Vips.TryThumbnailFile(path, maxSide) : null;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "libvips (libvips.so.42) is not installed: uploads work, but images get no size and no thumbnail")]
+    private static partial void LogUnavailable(ILogger logger);
+}

@@ -1,0 +1,232 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using Parley.Server.Files;
+using Parley.Tests.Infrastructure;
+
+namespace Parley.Tests.Files;
+
+public sealed class FilesTestsSqlite(SqliteFixture fixture) : FilesTests(fixture), IClassFixture<SqliteFixture>;
+
+public sealed class FilesTestsPostgres(PostgresFixture fixture) : FilesTests(fixture), IClassFixture<PostgresFixture>;
+
+/// <summary>The contract's "Files" section over real HTTP.</summary>
+public abstract class FilesTests(ServerFixture fixture) : BackendTests(fixture)
+{
+    [Fact]
+    public async Task A_png_is_sniffed_measured_thumbnailed_and_served_back()
+    {
+        var user = await Server.RegisterAsync();
+        var png = TestImages.Png(1000, 400);
+        var file = await Server.UploadAsync(user, png, "picture.bin", "text/html");
+        Assert.Equal("image/png", (string?)file["contentType"]);
+        Assert.Equal(png.Length, (long)file["size"]!);
+        Assert.Equal("picture.bin", (string?)file["name"]);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(png)), (string?)file["sha256"]);
+
+        using var response = await Server.Download(user, $"/api/files/{file.Id()}");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("image/png", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(png, await response.Content.ReadAsByteArrayAsync());
+        Assert.Equal("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());
+        Assert.NotEqual("attachment", response.Content.Headers.ContentDisposition?.DispositionType);
+
+        if (!Vips.IsAvailable)
+        {
+            Assert.False((bool)file["hasThumbnail"]!);
+            Assert.Skip("libvips is not installed here (scripts/deps.sh installs it; .ci/run runs it): size and thumbnail not checked");
+        }
+
+        Assert.Equal(1000, (int)file["width"]!);
+        Assert.Equal(400, (int)file["height"]!);
+        Assert.True((bool)file["hasThumbnail"]!);
+        using var thumbnail = await Server.Download(user, $"/api/files/{file.Id()}/thumbnail");
+        Assert.Equal(HttpStatusCode.OK, thumbnail.StatusCode);
+        var bytes = await thumbnail.Content.ReadAsByteArrayAsync();
+        Assert.True(Vips.TryReadSize(bytes, out var w, out var h));
+        Assert.True(Math.Max(w, h) <= 320, $"thumbnail is {w}x{h}");
+        Assert.Equal(320, w);
+    }
+
+    [Fact]
+    public async Task Types_come_from_the_bytes_not_the_name_or_the_claim()
+    {
+        var user = await Server.RegisterAsync();
+        var cases = new (byte[] Bytes, string Expected)[]
+        {
+            ("%PDF-1.7\n..."u8.ToArray(), "application/pdf"),
+            ("PK\x03\x04rest"u8.ToArray(), "application/zip"),
+            ("GIF89a...."u8.ToArray(), "image/gif"),
+            ("OggS\0\0\0"u8.ToArray(), "audio/ogg"),
+            ("ID3\x03\0\0"u8.ToArray(), "audio/mpeg"),
+            ([0x1A, 0x45, 0xDF, 0xA3, 0x01], "video/webm"),
+            ([0, 0, 0, 0x18, (byte)'f', (byte)'t', (byte)'y', (byte)'p', (byte)'i', (byte)'s', (byte)'o', (byte)'m'], "video/mp4"),
+            ("just some words\nand lines"u8.ToArray(), "text/plain"),
+            ([0, 1, 2, 3, 250, 251], "application/octet-stream"),
+        };
+        foreach (var (bytes, expected) in cases)
+        {
+            var file = await Server.UploadAsync(user, bytes, "x.png", "image/png");
+            Assert.Equal(expected, (string?)file["contentType"]);
+        }
+    }
+
+    [Fact]
+    public async Task Identical_bytes_get_two_ids_and_are_stored_once()
+    {
+        var user = await Server.RegisterAsync();
+        var bytes = Encoding.UTF8.GetBytes("same bytes " + Guid.NewGuid());
+        var first = await Server.UploadAsync(user, bytes, "a.txt");
+        var second = await Server.UploadAsync(user, bytes, "b.txt");
+        Assert.NotEqual(first.Id(), second.Id());
+        Assert.Equal((string?)first["sha256"], (string?)second["sha256"]);
+        var blobs = Directory.EnumerateFiles(Path.Combine(StoreDir, "blobs"), $"{(string)first["sha256"]!}-*", SearchOption.AllDirectories).ToList();
+        Assert.Single(blobs);
+        Assert.Equal("b.txt", (string?)second["name"]);
+    }
+
+    [Fact]
+    public async Task Only_the_uploader_and_members_of_a_conversation_that_references_it_can_read_a_file()
+    {
+        var (a, b, conversationId) = await Server.FriendsWithConversationAsync();
+        var stranger = await Server.RegisterAsync();
+        var file = await Server.UploadAsync(a, TestImages.Png(40, 30), "p.png");
+        var path = $"/api/files/{file.Id()}";
+        await Server.Download(stranger, path).ExpectProblem(HttpStatusCode.NotFound, "not_found");
+        await Server.Download(b, path).ExpectProblem(HttpStatusCode.NotFound, "not_found");
+        await Server.Download(stranger, "/api/files/12345").ExpectProblem(HttpStatusCode.NotFound, "not_found");
+
+        await Server.Post(a, $"/api/conversations/{conversationId}/messages", new JsonObject
+        {
+            ["clientMsgId"] = "img-1", ["type"] = "image", ["content"] = new JsonObject { ["fileId"] = file.Id(), ["width"] = 40, ["height"] = 30 },
+        }).Expect(HttpStatusCode.Created);
+
+        (await Server.Download(b, path)).EnsureSuccessStatusCode();
+        await Server.Download(stranger, path).ExpectProblem(HttpStatusCode.NotFound, "not_found");
+
+        // b may now forward it; the stranger may not use it at all
+        var c = await Server.RegisterAsync();
+        await Server.MakeFriendsAsync(b, c);
+        var other = await Server.DirectAsync(b, c);
+        await Server.Post(b, $"/api/conversations/{other}/messages", new JsonObject
+        {
+            ["clientMsgId"] = "fwd-1", ["type"] = "file", ["content"] = new JsonObject { ["fileId"] = file.Id(), ["name"] = "p.png", ["size"] = 1 },
+        }).Expect(HttpStatusCode.Created);
+        (await Server.Download(c, path)).EnsureSuccessStatusCode();
+    }
+
+    [Fact]
+    public async Task A_message_referencing_another_users_private_file_is_refused()
+    {
+        var (a, b, conversationId) = await Server.FriendsWithConversationAsync();
+        var stranger = await Server.RegisterAsync();
+        var secret = await Server.UploadAsync(stranger, Encoding.UTF8.GetBytes("private"), "secret.txt");
+        await Server.Post(a, $"/api/conversations/{conversationId}/messages", new JsonObject
+        {
+            ["clientMsgId"] = "steal", ["type"] = "file", ["content"] = new JsonObject { ["fileId"] = secret.Id(), ["name"] = "s.txt", ["size"] = 7 },
+        }).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        await Server.Download(b, $"/api/files/{secret.Id()}").ExpectProblem(HttpStatusCode.NotFound, "not_found");
+    }
+
+    [Fact]
+    public async Task Ranges_and_etags_work()
+    {
+        var user = await Server.RegisterAsync();
+        var bytes = Enumerable.Range(0, 1000).Select(i => (byte)i).ToArray();
+        var file = await Server.UploadAsync(user, bytes, "data.bin");
+        var path = $"/api/files/{file.Id()}";
+
+        using var partial = await Server.Download(user, path, r => r.Headers.Range = new RangeHeaderValue(10, 19));
+        Assert.Equal(HttpStatusCode.PartialContent, partial.StatusCode);
+        Assert.Equal(bytes[10..20], await partial.Content.ReadAsByteArrayAsync());
+        Assert.Equal("bytes 10-19/1000", partial.Content.Headers.ContentRange?.ToString());
+
+        using var outside = await Server.Download(user, path, r => r.Headers.Range = new RangeHeaderValue(5000, 6000));
+        Assert.Equal(HttpStatusCode.RequestedRangeNotSatisfiable, outside.StatusCode);
+
+        using var full = await Server.Download(user, path);
+        var etag = full.Headers.ETag;
+        Assert.NotNull(etag);
+        using var notModified = await Server.Download(user, path, r => r.Headers.IfNoneMatch.Add(etag!));
+        Assert.Equal(HttpStatusCode.NotModified, notModified.StatusCode);
+    }
+
+    [Fact]
+    public async Task An_html_upload_is_served_as_a_text_attachment_that_cannot_run_script()
+    {
+        var user = await Server.RegisterAsync();
+        var html = "<html><body><script>alert(document.cookie)</script></body></html>"u8.ToArray();
+        var file = await Server.UploadAsync(user, html, "page.html", "text/html");
+        Assert.Equal("text/plain", (string?)file["contentType"]);
+        using var response = await Server.Download(user, $"/api/files/{file.Id()}");
+        Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("attachment", response.Content.Headers.ContentDisposition?.DispositionType);
+        Assert.Contains("sandbox", response.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+        Assert.Equal("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());
+    }
+
+    [Fact]
+    public async Task Upload_errors_are_clear()
+    {
+        var user = await Server.RegisterAsync();
+        await Server.Send(HttpMethod.Post, "/api/files", user.AccessToken, new JsonObject { ["file"] = "nope" })
+            .ExpectProblem(HttpStatusCode.UnsupportedMediaType, "unsupported_media_type");
+        var form = new MultipartFormDataContent { { new StringContent("x"), "other" } };
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/files") { Content = form };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", user.AccessToken);
+        await Server.Http.SendAsync(request).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        await Server.Send(HttpMethod.Post, "/api/files").ExpectProblem(HttpStatusCode.Unauthorized, "unauthorized");
+    }
+
+    [Fact]
+    public async Task An_upload_over_100_MiB_is_refused_without_holding_it_in_memory()
+    {
+        var user = await Server.RegisterAsync();
+        const long TooBig = (100L * 1024 * 1024) + 1;
+        GC.Collect();
+        var before = GC.GetTotalMemory(forceFullCollection: true);
+
+        // With a declared length it is refused up front; streamed (chunked) it is refused as the bytes are counted.
+        await Server.Upload(user, new StreamContent(new GeneratedStream(TooBig)), "big.bin").ExpectProblem(HttpStatusCode.RequestEntityTooLarge, "too_large");
+        var chunked = new StreamContent(new GeneratedStream(TooBig));
+        using (var response = await Server.Upload(user, new ChunkedContent(chunked), "big.bin"))
+        {
+            Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        }
+
+        var after = GC.GetTotalMemory(forceFullCollection: true);
+        Assert.True(after - before < 32L * 1024 * 1024, $"managed memory grew by {(after - before) / (1024 * 1024)} MiB");
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(StoreDir, "uploads")));
+    }
+
+    [Fact]
+    public async Task Avatars_must_be_images_and_every_signed_in_user_can_read_them()
+    {
+        var user = await Server.RegisterAsync();
+        var other = await Server.RegisterAsync();
+        var text = await Server.UploadAsync(user, "not an image"u8.ToArray(), "a.txt");
+        await Server.Patch(user, "/api/users/me", new JsonObject { ["avatarFileId"] = text.Id() }).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        var someoneElses = await Server.UploadAsync(other, TestImages.Png(10, 10), "o.png");
+        await Server.Patch(user, "/api/users/me", new JsonObject { ["avatarFileId"] = someoneElses.Id() }).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+
+        var image = await Server.UploadAsync(user, TestImages.Png(64, 64), "me.png");
+        var me = await Server.Patch(user, "/api/users/me", new JsonObject { ["avatarFileId"] = image.Id() }).Expect(HttpStatusCode.OK);
+        Assert.Equal(image.Id(), (string?)me["avatarFileId"]);
+        (await Server.Download(other, $"/api/files/{image.Id()}")).EnsureSuccessStatusCode();
+    }
+
+    private string StoreDir => Server.Service<Parley.Server.ParleyPaths>().DataDir;
+
+    /// <summary>Hides the length so the client sends chunked.</summary>
+    private sealed class ChunkedContent(HttpContent inner) : HttpContent
+    {
+        protected override Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context) => inner.CopyToAsync(stream);
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+    }
+}
