@@ -121,7 +121,7 @@ public sealed partial class MessagePipeline : BackgroundService
                 _accepted.Add(created.Count);
                 foreach (var conversation in created.GroupBy(p => p.Message.ConversationId))
                 {
-                    var members = await _store.MembersWithJoinAsync(conversation.Key, CancellationToken.None);
+                    var members = await _store.MemberPositionsAsync(conversation.Key, CancellationToken.None);
                     foreach (var pending in conversation.OrderBy(p => p.Result.Message!.Seq))
                     {
                         var message = pending.Result.Message!;

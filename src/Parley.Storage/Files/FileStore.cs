@@ -87,28 +87,4 @@ public sealed class FileStore(Database database)
             new { fileId, userId },
             cancellationToken: cancellationToken)) is not null;
     }
-
-    /// <summary>Blob keys no file record refers to any more (for the sweeper).</summary>
-    public async Task<IReadOnlyList<string>> UnreferencedBlobsAsync(long olderThan, int limit, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        return (await connection.QueryAsync<string>(new CommandDefinition(
-            """
-            SELECT b.blob_key FROM blobs b
-            WHERE b.created_at < @olderThan
-              AND NOT EXISTS (SELECT 1 FROM files f WHERE f.blob_key = b.blob_key OR f.thumbnail_key = b.blob_key)
-            LIMIT @limit
-            """,
-            new { olderThan, limit },
-            cancellationToken: cancellationToken))).AsList();
-    }
-
-    public async Task DeleteBlobAsync(string blobKey, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await connection.ExecuteAsync(new CommandDefinition(
-            "DELETE FROM blobs WHERE blob_key = @blobKey AND NOT EXISTS (SELECT 1 FROM files f WHERE f.blob_key = @blobKey OR f.thumbnail_key = @blobKey)",
-            new { blobKey },
-            cancellationToken: cancellationToken));
-    }
 }

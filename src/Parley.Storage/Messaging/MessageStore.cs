@@ -227,7 +227,7 @@ public sealed class MessageStore(Database database)
             cancellationToken: cancellationToken));
     }
 
-    /// <summary>Every member with their read and join positions (for receipts).</summary>
+    /// <summary>Every member with their join and read positions (receipts; fanning out a batch of messages).</summary>
     public async Task<IReadOnlyList<(long UserId, long JoinedSeq, long ReadSeq)>> MemberPositionsAsync(long conversationId, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
@@ -244,16 +244,6 @@ public sealed class MessageStore(Database database)
         return (await connection.QueryAsync<long>(new CommandDefinition(
             "SELECT user_id FROM conversation_members WHERE conversation_id = @conversationId AND joined_seq < @seq",
             new { conversationId, seq },
-            cancellationToken: cancellationToken))).AsList();
-    }
-
-    /// <summary>Each member with the seq they joined at, for fanning out a batch of messages.</summary>
-    public async Task<IReadOnlyList<(long UserId, long JoinedSeq)>> MembersWithJoinAsync(long conversationId, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        return (await connection.QueryAsync<(long, long)>(new CommandDefinition(
-            "SELECT user_id, joined_seq FROM conversation_members WHERE conversation_id = @conversationId",
-            new { conversationId },
             cancellationToken: cancellationToken))).AsList();
     }
 

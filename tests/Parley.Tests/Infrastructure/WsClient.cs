@@ -159,10 +159,10 @@ public sealed class WsClient : IAsyncDisposable
             while (_socket.State == WebSocketState.Open)
             {
                 var length = 0;
-                WebSocketReceiveResult result;
+                ValueWebSocketReceiveResult result;
                 do
                 {
-                    result = await _socket.ReceiveAsync(buffer.AsMemory(length).ToArraySegment(), CancellationToken.None);
+                    result = await _socket.ReceiveAsync(buffer.AsMemory(length), CancellationToken.None);
                     length += result.Count;
                 }
                 while (!result.EndOfMessage);
@@ -184,10 +184,4 @@ public sealed class WsClient : IAsyncDisposable
             _frames.Writer.TryComplete();
         }
     }
-}
-
-internal static class MemoryExtensions
-{
-    public static ArraySegment<byte> ToArraySegment(this Memory<byte> memory) =>
-        System.Runtime.InteropServices.MemoryMarshal.TryGetArray<byte>(memory, out var segment) ? segment : throw new InvalidOperationException();
 }
