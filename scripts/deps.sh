@@ -9,7 +9,7 @@ set -euo pipefail
 
 packages=(
   libvips42   # libvips.so.42: image sizes and thumbnails (src/Parley.Server/Files/Vips.cs)
-  # ffmpeg    # not needed yet
+  ffmpeg      # poster-frame thumbnails of videos (src/Parley.Server/Files/VideoProcessor.cs)
 )
 
 log() { echo "deps.sh: $*" >&2; }

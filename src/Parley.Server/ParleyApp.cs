@@ -53,6 +53,8 @@ public static partial class ParleyApp
         var paths = app.Services.GetRequiredService<ParleyPaths>();
         LogStorage(app.Logger, database.Provider, paths.DataDir, applied.Count);
         _ = app.Services.GetRequiredService<SigningKey>(); // generate (or fail on a bad setting) at startup, not on the first login
+        _ = app.Services.GetRequiredService<IImageProcessor>(); // load libvips (or warn that it is missing) at startup
+        _ = app.Services.GetRequiredService<IVideoProcessor>();
         return app;
     }
 
@@ -102,8 +104,11 @@ public static partial class ParleyApp
         services.AddSingleton<IBlobStore>(new LocalBlobStore(dataDir));
         services.TryAddSingleton<IContentHasher, Sha256ContentHasher>();
         services.AddSingleton<IImageProcessor, VipsImageProcessor>();
+        services.AddSingleton<IVideoProcessor, FfmpegVideoProcessor>();
         services.AddSingleton<FileService>();
         services.AddSingleton<IFileAccess>(sp => sp.GetRequiredService<FileService>());
+        services.AddSingleton<FileSweeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<FileSweeper>());
         services.AddSingleton<MessagingService>();
         services.AddSingleton<RetentionSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<RetentionSweeper>());

@@ -3,7 +3,7 @@ namespace Parley.Server.Files;
 /// <summary>Where file bytes live, by blob key. An interface so an S3-compatible store can be added.</summary>
 public interface IBlobStore
 {
-    /// <summary>Moves a finished temporary file in as <paramref name="blobKey"/> (a no-op if that blob exists).</summary>
+    /// <summary>Moves a finished temporary file in as <paramref name="blobKey"/> (keys are never reused).</summary>
     Task PutAsync(string blobKey, string tempPath, CancellationToken cancellationToken);
 
     /// <summary>The blob's local path, for serving with range support; null when it is gone.</summary>
@@ -15,6 +15,12 @@ public interface IBlobStore
 
     /// <summary>A fresh path for an upload in progress, on the same volume as the blobs.</summary>
     string NewTempPath();
+
+    /// <summary>Every blob written before <paramref name="cutoff"/> (the sweeper looks for bytes without a record).</summary>
+    IEnumerable<string> ListWrittenBefore(DateTimeOffset cutoff);
+
+    /// <summary>Deletes temporary upload files left before <paramref name="cutoff"/> (by a crash); returns how many.</summary>
+    int DeleteStaleTemporaryFiles(DateTimeOffset cutoff);
 }
 
 /// <summary>Blobs as files under DataDir/blobs/ab/cd/&lt;key&gt;, written by rename so a blob is never half there.</summary>
@@ -35,15 +41,7 @@ public sealed class LocalBlobStore : IBlobStore
     {
         var path = PathOf(blobKey);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        if (File.Exists(path))
-        {
-            File.Delete(tempPath);
-        }
-        else
-        {
-            File.Move(tempPath, path, overwrite: true);
-        }
-
+        File.Move(tempPath, path, overwrite: true);
         return Task.CompletedTask;
     }
 
@@ -64,10 +62,39 @@ public sealed class LocalBlobStore : IBlobStore
 
     public string NewTempPath() => Path.Combine(_temp, Guid.NewGuid().ToString("N") + ".part");
 
+    public IEnumerable<string> ListWrittenBefore(DateTimeOffset cutoff)
+    {
+        foreach (var path in Directory.EnumerateFiles(_root, "*", SearchOption.AllDirectories))
+        {
+            var info = new FileInfo(path);
+            if (info.Exists && info.LastWriteTimeUtc < cutoff.UtcDateTime && IsKey(info.Name))
+            {
+                yield return info.Name;
+            }
+        }
+    }
+
+    public int DeleteStaleTemporaryFiles(DateTimeOffset cutoff)
+    {
+        var deleted = 0;
+        foreach (var path in Directory.EnumerateFiles(_temp, "*.part"))
+        {
+            if (File.GetLastWriteTimeUtc(path) < cutoff.UtcDateTime)
+            {
+                File.Delete(path);
+                deleted++;
+            }
+        }
+
+        return deleted;
+    }
+
+    private static bool IsKey(string name) => name.Length >= 8 && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '-');
+
     private string PathOf(string blobKey)
     {
         // Keys are made by this server from hex digests; refuse anything else rather than trust a path.
-        if (blobKey.Length < 8 || blobKey.Any(c => !(char.IsAsciiLetterOrDigit(c) || c == '-')))
+        if (!IsKey(blobKey))
         {
             throw new ArgumentException("Not a blob key.", nameof(blobKey));
         }

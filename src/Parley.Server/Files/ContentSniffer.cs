@@ -83,6 +83,8 @@ public static class ContentSniffer
 
     public static bool IsImage(string contentType) => contentType.StartsWith("image/", StringComparison.Ordinal);
 
+    public static bool IsVideo(string contentType) => contentType.StartsWith("video/", StringComparison.Ordinal);
+
     /// <summary>UTF-8 without control characters other than tab and line breaks (a cut multi-byte sequence at the end of an incomplete head is allowed).</summary>
     private static bool IsText(ReadOnlySpan<byte> head, bool complete)
     {

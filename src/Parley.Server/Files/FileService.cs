@@ -19,6 +19,7 @@ public sealed partial class FileService(
     IBlobStore blobs,
     IContentHasher hasher,
     IImageProcessor images,
+    IVideoProcessor videos,
     IdGenerator ids,
     TimeProvider time,
     IOptions<FileUploadOptions> options,
@@ -124,14 +125,23 @@ public sealed partial class FileService(
 
             int? width = null, height = null;
             string? thumbnailKey = null;
-            if (ContentSniffer.IsImage(contentType) && blobs.LocalPath(blobKey) is { } path)
+            if (ContentSniffer.IsImage(contentType) && blobs.LocalPath(blobKey) is { } imagePath)
             {
-                if (images.TryReadSize(path, out var w, out var h))
+                if (images.TryReadSize(imagePath, out var w, out var h))
                 {
                     (width, height) = (w, h);
                 }
 
-                thumbnailKey = await ThumbnailAsync(path, now, cancellationToken);
+                thumbnailKey = await StoreThumbnailAsync(images.TryThumbnail(imagePath, _options.ThumbnailMaxSide), now, cancellationToken);
+            }
+            else if (ContentSniffer.IsVideo(contentType) && blobs.LocalPath(blobKey) is { } videoPath)
+            {
+                // Only what ffprobe can read as a video is given to ffmpeg for a frame.
+                if (await videos.TryReadSizeAsync(videoPath, cancellationToken) is var (w, h))
+                {
+                    (width, height) = (w, h);
+                    thumbnailKey = await StoreThumbnailAsync(await videos.TryPosterAsync(videoPath, _options.ThumbnailMaxSide, cancellationToken), now, cancellationToken);
+                }
             }
 
             var file = new FileRow
@@ -166,22 +176,26 @@ public sealed partial class FileService(
         var candidates = await files.BlobsWithHashAsync(sha256, size, cancellationToken);
         foreach (var candidate in candidates)
         {
-            // Equal hash and size is not proof: compare the bytes, so a collision can never merge two files.
-            if (blobs.LocalPath(candidate) is { } existing && await SameBytesAsync(temp, existing, cancellationToken))
+            // Marked as used first, so the sweeper leaves it alone from here on; then, since equal hash and size
+            // is not proof, the bytes are compared, so a collision can never merge two files.
+            if (await files.TouchBlobAsync(candidate, now, cancellationToken)
+                && blobs.LocalPath(candidate) is { } existing
+                && await SameBytesAsync(temp, existing, cancellationToken))
             {
                 return candidate;
             }
         }
 
-        var key = $"{sha256}-{size}-{candidates.Count}";
+        // A new key every time (never a key the sweeper might be deleting the bytes of).
+        var key = $"{sha256}-{size}-{ids.Next()}";
         await blobs.PutAsync(key, temp, cancellationToken);
         await files.AddBlobAsync(key, sha256, size, now, cancellationToken);
         return key;
     }
 
-    private async Task<string?> ThumbnailAsync(string imagePath, long now, CancellationToken cancellationToken)
+    private async Task<string?> StoreThumbnailAsync(byte[]? thumbnail, long now, CancellationToken cancellationToken)
     {
-        if (images.TryThumbnail(imagePath, _options.ThumbnailMaxSide) is not { } thumbnail)
+        if (thumbnail is null)
         {
             return null;
         }

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+
 namespace Parley.Server.Files;
 
 /// <summary>Image measuring and thumbnails; backed by libvips when it is installed.</summary>
@@ -12,11 +14,16 @@ public interface IImageProcessor
 /// <summary>libvips through <see cref="Vips"/>; without the library, images get no size and no thumbnail.</summary>
 public sealed partial class VipsImageProcessor : IImageProcessor
 {
-    public VipsImageProcessor(ILogger<VipsImageProcessor> logger)
+    public VipsImageProcessor(IOptions<FileUploadOptions> options, ILogger<VipsImageProcessor> logger)
     {
+        if (!Vips.UseLibrary(options.Value.Libvips))
+        {
+            LogAlreadyLoaded(logger, options.Value.Libvips);
+        }
+
         if (!Vips.IsAvailable)
         {
-            LogUnavailable(logger);
+            LogUnavailable(logger, options.Value.Libvips);
         }
     }
 
@@ -28,6 +35,9 @@ public sealed partial class VipsImageProcessor : IImageProcessor
 
     public byte[]? TryThumbnail(string path, int maxSide) => Vips.IsAvailable ? Vips.TryThumbnailFile(path, maxSide) : null;
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "libvips (libvips.so.42) is not installed: uploads work, but images get no size and no thumbnail")]
-    private static partial void LogUnavailable(ILogger logger);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "libvips ({Library}) is not available: uploads work, but images get no size and no thumbnail. Install Debian's libvips42 (scripts/deps.sh)")]
+    private static partial void LogUnavailable(ILogger logger, string library);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Files:Libvips = {Library} is ignored: this process set up another libvips already")]
+    private static partial void LogAlreadyLoaded(ILogger logger, string library);
 }

@@ -57,6 +57,26 @@ public static class Vips
 
     private static readonly Lazy<Capabilities?> State = new(Initialize, LazyThreadSafetyMode.ExecutionAndPublication);
 
+    private static string s_library = VipsLibrary;
+
+    /// <summary>
+    /// Which libvips to load (a name or a path; empty: none, as if it were not installed). Only before first use;
+    /// false when libvips was already set up with another choice.
+    /// </summary>
+    public static bool UseLibrary(string library)
+    {
+        lock (State)
+        {
+            if (State.IsValueCreated)
+            {
+                return library == s_library;
+            }
+
+            s_library = library;
+            return true;
+        }
+    }
+
     /// <summary>True once libvips has been loaded and <c>vips_init</c> succeeded (tried once, on first use; never throws).</summary>
     public static bool IsAvailable => State.Value is not null;
 
@@ -294,7 +314,8 @@ public static class Vips
         try
         {
             // Check every entry point up front, so that once IsAvailable is true no call can fail to bind.
-            if (!NativeLibrary.TryLoad(VipsLibrary, out var vips)
+            if (s_library.Length == 0
+                || !NativeLibrary.TryLoad(s_library, out var vips)
                 || !NativeLibrary.TryLoad(GLibLibrary, out var glib)
                 || !NativeLibrary.TryLoad(GObjectLibrary, out var gobject)
                 || !NativeLibrary.TryLoad(GModuleLibrary, out var gmodule)
@@ -304,6 +325,12 @@ public static class Vips
                 || !RequiredVipsExports.All(name => NativeLibrary.TryGetExport(vips, name, out _)))
             {
                 return null;
+            }
+
+            if (s_library != VipsLibrary)
+            {
+                // The bindings below name the default library; point them at the one loaded.
+                NativeLibrary.SetDllImportResolver(typeof(Vips).Assembly, (name, _, _) => name == VipsLibrary ? vips : IntPtr.Zero);
             }
 
             // vips_init loads every module in $libdir/vips-modules-M.m with RTLD_GLOBAL, which puts the module's
@@ -365,7 +392,7 @@ public static class Vips
         {
             var library = File.ReadLines("/proc/self/maps")
                 .Select(line => line.IndexOf('/', StringComparison.Ordinal) is var at and >= 0 ? line[at..] : null)
-                .FirstOrDefault(path => path is not null && Path.GetFileName(path).StartsWith(VipsLibrary, StringComparison.Ordinal));
+                .FirstOrDefault(path => path is not null && Path.GetFileName(path).StartsWith("libvips.so", StringComparison.Ordinal));
             if (library is null || Path.GetDirectoryName(library) is not { } libdir)
             {
                 return null;

@@ -15,7 +15,8 @@ public sealed record CreateGroupBody(
     bool? MembersCanInvite,
     IReadOnlyList<string>? MemberIds,
     bool? Temporary,
-    long? IdleTtlSeconds);
+    long? IdleTtlSeconds,
+    string? AvatarFileId);
 
 /// <summary>PATCH of a group: JsonElement members tell "absent" (Undefined) from a value.</summary>
 public sealed record GroupPatch(
@@ -26,7 +27,8 @@ public sealed record GroupPatch(
     JsonElement JoinPolicy,
     JsonElement Visibility,
     JsonElement MembersCanInvite,
-    JsonElement IdleTtlSeconds);
+    JsonElement IdleTtlSeconds,
+    JsonElement AvatarFileId);
 
 public sealed record JoinBody(string? Message);
 
@@ -52,7 +54,8 @@ public sealed record GroupDto(
     int MemberCount,
     bool Temporary,
     long? ExpiresAt,
-    long CreatedAt)
+    long CreatedAt,
+    string? AvatarFileId)
 {
     public static GroupDto From(GroupRow g) => new(
         Ids.Format(g.Id),
@@ -68,7 +71,8 @@ public sealed record GroupDto(
         g.MemberCount,
         g.Temporary,
         g.ExpiresAt,
-        g.CreatedAt);
+        g.CreatedAt,
+        Ids.Format(g.AvatarFileId));
 }
 
 public sealed record MemberEntry(PublicUser User, string Role, long JoinedAt, long? MutedUntil);

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Parley.Server.Accounts;
 using Parley.Server.Events;
 using Parley.Server.Http;
+using Parley.Server.Messaging;
 using Parley.Storage;
 using Parley.Storage.Accounts;
 using Parley.Storage.Groups;
@@ -22,6 +23,7 @@ public sealed class GroupService(
     Notifier notifier,
     IdGenerator ids,
     TimeProvider time,
+    IFileAccess files,
     IOptions<GroupOptions> options)
 {
     private readonly GroupOptions _options = options.Value;
@@ -41,7 +43,21 @@ public sealed class GroupService(
         var ttl = temporary ? GroupRules.CheckIdleTtl(v, body.IdleTtlSeconds ?? _options.DefaultIdleTtlSeconds) : null;
         var memberIds = GroupRules.CheckUserIds(v, "memberIds", body.MemberIds, _options.MaxMembersPerCall, allowEmpty: true)
             .Where(id => id != callerId).ToList();
+        long? avatar = null;
+        if (body.AvatarFileId is not null)
+        {
+            if (Ids.TryParse(body.AvatarFileId, out var fileId))
+            {
+                avatar = fileId;
+            }
+            else
+            {
+                v.Add("avatarFileId", "must be a file id or null");
+            }
+        }
+
         v.ThrowIfInvalid();
+        await CheckAvatarAsync(callerId, avatar, cancellationToken);
         var invitees = await AddableUsersAsync(callerId, memberIds, "memberIds", cancellationToken);
 
         var now = Now;
@@ -63,6 +79,7 @@ public sealed class GroupService(
             CreatedAt = now,
             UpdatedAt = now,
             Tags = tags,
+            AvatarFileId = avatar,
         };
         var added = new List<long>();
         await using (var write = await store.CreateAsync(group, callerId, cancellationToken))
@@ -154,8 +171,25 @@ public sealed class GroupService(
             }
         }
 
+        switch (patch.AvatarFileId.ValueKind)
+        {
+            case JsonValueKind.Null:
+                group.AvatarFileId = null;
+                break;
+            case JsonValueKind.String when Ids.TryParse(patch.AvatarFileId.GetString(), out var fileId):
+                group.AvatarFileId = fileId;
+                break;
+            case not JsonValueKind.Undefined:
+                v.Add("avatarFileId", "must be a file id or null");
+                break;
+        }
+
         var tags = GroupRules.CheckTags(v, patch.Tags);
         v.ThrowIfInvalid();
+        if (patch.AvatarFileId.ValueKind == JsonValueKind.String)
+        {
+            await CheckAvatarAsync(callerId, group.AvatarFileId, cancellationToken);
+        }
 
         group.UpdatedAt = Now;
         await write.SaveAsync(cancellationToken);
@@ -580,4 +614,12 @@ public sealed class GroupService(
 
     private void Publish<T>(string kind, T data, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> typeInfo, IEnumerable<long> userIds) =>
         notifier.Publish(kind, JsonSerializer.SerializeToElement(data, typeInfo), userIds);
+
+    private async Task CheckAvatarAsync(long callerId, long? fileId, CancellationToken cancellationToken)
+    {
+        if (fileId is { } id && !await files.IsUsableImageAsync(callerId, id, cancellationToken))
+        {
+            throw ApiException.Invalid("avatarFileId", "must be an image you uploaded or may use");
+        }
+    }
 }

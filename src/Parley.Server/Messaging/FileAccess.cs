@@ -4,4 +4,7 @@ namespace Parley.Server.Messaging;
 public interface IFileAccess
 {
     ValueTask<bool> CanUseAsync(long userId, long fileId, CancellationToken cancellationToken);
+
+    /// <summary>True when the file exists, the user may use it and it is an image (avatars).</summary>
+    Task<bool> IsUsableImageAsync(long userId, long fileId, CancellationToken cancellationToken);
 }

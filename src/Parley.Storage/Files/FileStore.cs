@@ -47,10 +47,87 @@ public sealed class FileStore(Database database)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await connection.ExecuteAsync(new CommandDefinition(
-            "INSERT INTO blobs (blob_key, sha256, size, created_at) VALUES (@blobKey, @sha256, @size, @now) ON CONFLICT DO NOTHING",
+            "INSERT INTO blobs (blob_key, sha256, size, used_at) VALUES (@blobKey, @sha256, @size, @now) ON CONFLICT DO NOTHING",
             new { blobKey, sha256, size, now },
             cancellationToken: cancellationToken));
     }
+
+    /// <summary>
+    /// Marks a blob as used now, before an upload shares it; false when the sweeper has removed it already.
+    /// The sweeper only removes blobs unused for its grace period, so a touched blob stays for that long.
+    /// </summary>
+    public async Task<bool> TouchBlobAsync(string blobKey, long now, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE blobs SET used_at = @now WHERE blob_key = @blobKey",
+            new { blobKey, now },
+            cancellationToken: cancellationToken)) == 1;
+    }
+
+    /// <summary>
+    /// Deletes up to <paramref name="batch"/> file records created before <paramref name="cutoff"/> that nothing
+    /// references: no message, no user's or group's avatar. Returns how many went.
+    /// </summary>
+    public async Task<int> DeleteUnusedFilesAsync(long cutoff, int batch, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.ExecuteAsync(new CommandDefinition(
+            $"""
+            DELETE FROM files WHERE id IN (
+                SELECT f.id FROM files f WHERE f.created_at < @cutoff AND {Unreferenced("f")}
+                LIMIT @batch)
+            AND {Unreferenced("files")}
+            """,
+            new { cutoff, batch },
+            cancellationToken: cancellationToken));
+    }
+
+    /// <summary>
+    /// Deletes up to <paramref name="batch"/> blob records unused since <paramref name="cutoff"/> that no file
+    /// record references (as its bytes or its thumbnail), returning their keys so the bytes can go too.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> DeleteUnreferencedBlobsAsync(long cutoff, int batch, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+
+        // The time is checked again on the row being deleted: an upload that touched the blob meanwhile keeps it.
+        return (await connection.QueryAsync<string>(new CommandDefinition(
+            """
+            DELETE FROM blobs WHERE used_at < @cutoff AND blob_key IN (
+                SELECT b.blob_key FROM blobs b
+                WHERE b.used_at < @cutoff
+                  AND NOT EXISTS (SELECT 1 FROM files f WHERE f.blob_key = b.blob_key)
+                  AND NOT EXISTS (SELECT 1 FROM files f WHERE f.thumbnail_key = b.blob_key)
+                LIMIT @batch)
+            AND NOT EXISTS (SELECT 1 FROM files f WHERE f.blob_key = blobs.blob_key)
+            AND NOT EXISTS (SELECT 1 FROM files f WHERE f.thumbnail_key = blobs.blob_key)
+            RETURNING blob_key
+            """,
+            new { cutoff, batch },
+            cancellationToken: cancellationToken))).AsList();
+    }
+
+    /// <summary>Which of <paramref name="keys"/> have a blob record.</summary>
+    public async Task<IReadOnlySet<string>> KnownBlobsAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken)
+    {
+        if (keys.Count == 0)
+        {
+            return new HashSet<string>();
+        }
+
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var (list, parameters) = Sql.InList("k", keys);
+        return (await connection.QueryAsync<string>(new CommandDefinition(
+            $"SELECT blob_key FROM blobs WHERE blob_key IN ({list})", parameters, cancellationToken: cancellationToken))).ToHashSet(StringComparer.Ordinal);
+    }
+
+    private static string Unreferenced(string file) =>
+        $"""
+        NOT EXISTS (SELECT 1 FROM message_files mf WHERE mf.file_id = {file}.id)
+        AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar_file_id = {file}.id)
+        AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.avatar_file_id = {file}.id)
+        """;
 
     public async Task CreateAsync(FileRow file, CancellationToken cancellationToken)
     {

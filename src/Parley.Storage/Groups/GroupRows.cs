@@ -35,6 +35,8 @@ public sealed class GroupRow
     public long UpdatedAt { get; set; }
 
     public IReadOnlyList<string> Tags { get; set; } = [];
+
+    public long? AvatarFileId { get; set; }
 }
 
 public sealed class GroupMemberRow

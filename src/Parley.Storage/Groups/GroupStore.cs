@@ -11,7 +11,7 @@ namespace Parley.Storage.Groups;
 public sealed class GroupStore(Database database, IdGenerator ids)
 {
     internal const string GroupColumns =
-        "id, conversation_id, name, description, announcement, owner_id, join_policy, visibility, members_can_invite, member_count, temporary, idle_ttl_seconds, last_activity_at, expires_at, created_at, updated_at";
+        "id, conversation_id, name, description, announcement, owner_id, join_policy, visibility, members_can_invite, member_count, temporary, idle_ttl_seconds, last_activity_at, expires_at, created_at, updated_at, avatar_file_id";
 
     internal const string MemberColumns = "group_id, user_id, role, joined_at, muted_until";
 
@@ -26,7 +26,7 @@ public sealed class GroupStore(Database database, IdGenerator ids)
             async (connection, transaction) =>
             {
                 await connection.ExecuteAsync(new CommandDefinition(
-                    $"INSERT INTO groups ({GroupColumns}, search_text) VALUES (@Id, @ConversationId, @Name, @Description, @Announcement, @OwnerId, @JoinPolicy, @Visibility, @Invite, 0, @Temp, @IdleTtlSeconds, @LastActivityAt, @ExpiresAt, @CreatedAt, @UpdatedAt, @SearchText)",
+                    $"INSERT INTO groups ({GroupColumns}, search_text) VALUES (@Id, @ConversationId, @Name, @Description, @Announcement, @OwnerId, @JoinPolicy, @Visibility, @Invite, 0, @Temp, @IdleTtlSeconds, @LastActivityAt, @ExpiresAt, @CreatedAt, @UpdatedAt, @AvatarFileId, @SearchText)",
                     Parameters(group),
                     transaction,
                     cancellationToken: cancellationToken));
@@ -198,6 +198,7 @@ public sealed class GroupStore(Database database, IdGenerator ids)
         Invite = group.MembersCanInvite ? 1 : 0,
         Temp = group.Temporary ? 1 : 0,
         group.IdleTtlSeconds,
+        group.AvatarFileId,
         group.LastActivityAt,
         group.ExpiresAt,
         group.CreatedAt,
@@ -344,7 +345,8 @@ public sealed class GroupWrite : IAsyncDisposable
             """
             UPDATE groups SET name = @Name, description = @Description, search_text = @SearchText, announcement = @Announcement,
                 owner_id = @OwnerId, join_policy = @JoinPolicy, visibility = @Visibility, members_can_invite = @Invite,
-                idle_ttl_seconds = @IdleTtlSeconds, last_activity_at = @LastActivityAt, expires_at = @ExpiresAt, updated_at = @UpdatedAt
+                idle_ttl_seconds = @IdleTtlSeconds, last_activity_at = @LastActivityAt, expires_at = @ExpiresAt, updated_at = @UpdatedAt,
+                avatar_file_id = @AvatarFileId
             WHERE id = @Id
             """,
             GroupStore.Parameters(Group),

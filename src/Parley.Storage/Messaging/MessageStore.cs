@@ -185,14 +185,30 @@ public sealed class MessageStore(Database database)
             cancellationToken: cancellationToken));
     }
 
-    /// <summary>Recalls a message (its content is dropped, its seq stays); false when already recalled or absent.</summary>
+    /// <summary>
+    /// Recalls a message (its content is dropped, its seq stays); false when already recalled or absent. The
+    /// files it referenced are no longer readable through it.
+    /// </summary>
     public async Task<bool> RecallAsync(long conversationId, long seq, long by, long now, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        return await connection.ExecuteAsync(new CommandDefinition(
+        await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
+        var recalled = await connection.ExecuteAsync(new CommandDefinition(
             "UPDATE messages SET content = NULL, recalled_at = @now, recalled_by = @by WHERE conversation_id = @conversationId AND seq = @seq AND recalled_at IS NULL",
             new { conversationId, seq, by, now },
+            transaction,
             cancellationToken: cancellationToken)) == 1;
+        if (recalled)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                "DELETE FROM message_files WHERE conversation_id = @conversationId AND seq = @seq",
+                new { conversationId, seq },
+                transaction,
+                cancellationToken: cancellationToken));
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return recalled;
     }
 
     public async Task HideAsync(long userId, long conversationId, long seq, CancellationToken cancellationToken)
@@ -268,13 +284,27 @@ public sealed class MessageStore(Database database)
     public async Task<int> DeleteSentBeforeAsync(long cutoff, int batch, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        return await connection.ExecuteAsync(new CommandDefinition(
+        await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
+
+        // Files referenced only by expired messages stop being readable through them (and may then be swept).
+        await connection.ExecuteAsync(new CommandDefinition(
+            """
+            DELETE FROM message_files WHERE EXISTS (SELECT 1 FROM messages m
+                WHERE m.conversation_id = message_files.conversation_id AND m.seq = message_files.seq AND m.sent_at < @cutoff)
+            """,
+            new { cutoff },
+            transaction,
+            cancellationToken: cancellationToken));
+        var deleted = await connection.ExecuteAsync(new CommandDefinition(
             """
             DELETE FROM messages WHERE (conversation_id, seq) IN
                 (SELECT conversation_id, seq FROM messages WHERE sent_at < @cutoff LIMIT @batch)
             """,
             new { cutoff, batch },
+            transaction,
             cancellationToken: cancellationToken));
+        await transaction.CommitAsync(cancellationToken);
+        return deleted;
     }
 
     /// <summary>Inserts the message, or returns null when the sender is no member (removed since the send was checked).</summary>

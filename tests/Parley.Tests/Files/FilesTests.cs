@@ -216,6 +216,35 @@ public abstract class FilesTests(ServerFixture fixture) : BackendTests(fixture)
         (await Server.Download(other, $"/api/files/{image.Id()}")).EnsureSuccessStatusCode();
     }
 
+    [Fact]
+    public async Task Group_avatars_must_be_images_the_admin_may_use_and_every_signed_in_user_can_read_them()
+    {
+        var owner = await Server.RegisterAsync();
+        var member = await Server.RegisterAsync();
+        var stranger = await Server.RegisterAsync();
+        var text = await Server.UploadAsync(owner, "not an image"u8.ToArray(), "a.txt");
+        var someoneElses = await Server.UploadAsync(stranger, TestImages.Png(10, 10), "s.png");
+        var image = await Server.UploadAsync(owner, TestImages.Png(64, 64), "group.png");
+
+        await Server.Post(owner, "/api/groups", new JsonObject { ["name"] = "g", ["avatarFileId"] = text.Id() }).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        await Server.Post(owner, "/api/groups", new JsonObject { ["name"] = "g", ["avatarFileId"] = someoneElses.Id() }).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        await Server.Post(owner, "/api/groups", new JsonObject { ["name"] = "g", ["avatarFileId"] = 12 }).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+
+        var group = await Server.Post(owner, "/api/groups", new JsonObject { ["name"] = "g", ["memberIds"] = new JsonArray(member.Id) }).Expect(HttpStatusCode.Created);
+        Assert.Null(group["avatarFileId"]);
+        var path = $"/api/groups/{group.Id()}";
+        await Server.Patch(member, path, new JsonObject { ["avatarFileId"] = image.Id() }).ExpectProblem(HttpStatusCode.Forbidden, "forbidden");
+        await Server.Patch(owner, path, new JsonObject { ["avatarFileId"] = text.Id() }).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        var updated = await Server.Patch(owner, path, new JsonObject { ["avatarFileId"] = image.Id() }).Expect(HttpStatusCode.OK);
+        Assert.Equal(image.Id(), (string?)updated["avatarFileId"]);
+        Assert.Equal(image.Id(), (string?)(await Server.Get(member, path).Expect(HttpStatusCode.OK))["avatarFileId"]);
+        (await Server.Download(stranger, $"/api/files/{image.Id()}")).EnsureSuccessStatusCode();
+
+        var cleared = await Server.Patch(owner, path, new JsonObject { ["avatarFileId"] = null }).Expect(HttpStatusCode.OK);
+        Assert.Null(cleared["avatarFileId"]);
+        await Server.Download(stranger, $"/api/files/{image.Id()}").ExpectProblem(HttpStatusCode.NotFound, "not_found");
+    }
+
     private string StoreDir => Server.Service<Parley.Server.ParleyPaths>().DataDir;
 
     /// <summary>Hides the length so the client sends chunked.</summary>

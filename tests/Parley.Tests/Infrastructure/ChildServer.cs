@@ -11,6 +11,7 @@ namespace Parley.Tests.Infrastructure;
 public sealed class ChildServer : ApiHost, IAsyncDisposable
 {
     private readonly Process _process;
+    private readonly List<string> _output = [];
 
     private ChildServer(Process process, Uri baseUri)
         : base(baseUri)
@@ -18,7 +19,20 @@ public sealed class ChildServer : ApiHost, IAsyncDisposable
         _process = process;
     }
 
-    public static async Task<ChildServer> StartAsync(TestStore store)
+    /// <summary>What the server has written to stdout and stderr so far, line by line.</summary>
+    public IReadOnlyList<string> Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return [.. _output];
+            }
+        }
+    }
+
+    /// <summary>Starts the server on <paramref name="store"/>; <paramref name="extraArgs"/> come last and win.</summary>
+    public static async Task<ChildServer> StartAsync(TestStore store, params string[] extraArgs)
     {
         var port = FreePort();
         var dll = Path.Combine(AppContext.BaseDirectory, "Parley.Server.dll");
@@ -38,13 +52,18 @@ public sealed class ChildServer : ApiHost, IAsyncDisposable
         start.ArgumentList.Add("--Logging:LogLevel:Default=Warning");
         start.ArgumentList.Add("--Messaging:SendBurst=100000");
         start.ArgumentList.Add("--Messaging:SendRatePerSecond=100000");
+        foreach (var arg in extraArgs)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the server");
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        var child = new ChildServer(process, new Uri($"http://127.0.0.1:{port}"));
+        process.OutputDataReceived += (_, e) => child.Record(e.Data);
+        process.ErrorDataReceived += (_, e) => child.Record(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
-        var child = new ChildServer(process, new Uri($"http://127.0.0.1:{port}"));
         using var http = new HttpClient { BaseAddress = child.BaseUri, Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (DateTime.UtcNow < deadline)
@@ -89,6 +108,17 @@ public sealed class ChildServer : ApiHost, IAsyncDisposable
         await KillAsync();
         _process.Dispose();
         Http.Dispose();
+    }
+
+    private void Record(string? line)
+    {
+        if (line is not null)
+        {
+            lock (_output)
+            {
+                _output.Add(line);
+            }
+        }
     }
 
     private static int FreePort()
