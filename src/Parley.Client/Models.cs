@@ -72,7 +72,7 @@ public sealed record Group(
     string? AvatarFileId = null);
 
 /// <summary>An uploaded file's record.</summary>
-public sealed record FileInfo(string Id, string Name, long Size, string ContentType, string Sha256, int? Width, int? Height, bool HasThumbnail);
+public sealed record UploadedFile(string Id, string Name, long Size, string ContentType, string Sha256, int? Width, int? Height, bool HasThumbnail);
 
 /// <summary>Who has and has not read a message.</summary>
 public sealed record Receipts(IReadOnlyList<string> ReadBy, IReadOnlyList<string> UnreadBy);
@@ -101,7 +101,7 @@ internal sealed record RefreshResult(Tokens Tokens);
 [JsonSerializable(typeof(Page<Friend>))]
 [JsonSerializable(typeof(Group))]
 [JsonSerializable(typeof(Page<Group>))]
-[JsonSerializable(typeof(FileInfo))]
+[JsonSerializable(typeof(UploadedFile))]
 [JsonSerializable(typeof(Receipts))]
 [JsonSerializable(typeof(JoinResult))]
 [JsonSerializable(typeof(ProblemBody))]

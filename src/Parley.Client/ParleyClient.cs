@@ -250,14 +250,14 @@ public sealed class ParleyClient : IDisposable
     // ---- files ----
 
     /// <summary>Uploads a file (streamed; the server sniffs its type from the bytes).</summary>
-    public async Task<FileInfo> UploadAsync(Stream content, string fileName, CancellationToken cancellationToken = default)
+    public async Task<UploadedFile> UploadAsync(Stream content, string fileName, CancellationToken cancellationToken = default)
     {
         using var form = new MultipartFormDataContent();
         var part = new StreamContent(content);
         part.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         form.Add(part, "file", fileName);
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/files") { Content = form };
-        return await SendAsync(request, ClientJson.Default.FileInfo, cancellationToken);
+        return await SendAsync(request, ClientJson.Default.UploadedFile, cancellationToken);
     }
 
     /// <summary>Downloads a file (or its thumbnail); dispose the stream when done.</summary>
