@@ -1,0 +1,126 @@
+using System.Globalization;
+
+namespace Parley.Bench;
+
+/// <summary>Command-line options (see docs/benchmarks.md).</summary>
+public sealed class BenchOptions
+{
+    public Uri? Server { get; set; }
+
+    public int? ServerPid { get; set; }
+
+    public string Provider { get; set; } = "sqlite";
+
+    public string? Connection { get; set; }
+
+    public string DataDir { get; set; } = Path.Combine("bench", ".data");
+
+    public HashSet<string> Phases { get; set; } = ["connect", "thru", "lat", "fanout"];
+
+    public int ConnectUsers { get; set; } = 19_000;
+
+    public List<int> ThruUsers { get; set; } = [1_000, 10_000];
+
+    public int InFlight { get; set; } = 1;
+
+    public TimeSpan Warmup { get; set; } = TimeSpan.FromSeconds(3);
+
+    public TimeSpan Measured { get; set; } = TimeSpan.FromSeconds(15);
+
+    public int LatUsers { get; set; } = 1_000;
+
+    public int LatRate { get; set; } = 1_000;
+
+    public List<int> FanoutSizes { get; set; } = [100, 1_000];
+
+    public int FanoutSenders { get; set; } = 4;
+
+    public int FanoutInFlight { get; set; } = 4;
+
+    public int Addresses { get; set; } = 8;
+
+    public List<string> ServerArgs { get; set; } = [];
+
+    public string? JsonOut { get; set; }
+
+    public const string Usage = """
+        Parley.Bench: starts a Parley server (or targets one) and runs the benchmark phases.
+
+          dotnet run -c Release --project bench/Parley.Bench -- [options]
+
+          --phases connect,thru,lat,fanout   which phases (default: all)
+          --provider sqlite|postgres         storage of the server the tool starts (default sqlite)
+          --connection "<npgsql string>"     PostgreSQL connection string (with --provider postgres)
+          --data DIR                         data directory root (default bench/.data; users are prepared once per provider and reused)
+          --server URL [--pid PID]           target a running server instead (its guards must be raised: see docs/benchmarks.md)
+          --connect-users N                  connect phase size (default 19000)
+          --thru-users N[,N...]              thru phase sizes (default 1000,10000)
+          --inflight K                       messages in flight per user in thru (default 1)
+          --warmup S --seconds S             warm-up and measured seconds per phase (default 3 and 15)
+          --lat-users N --lat-rate R         lat phase users and total msg/s (default 1000 and 1000)
+          --fanout-sizes M[,M...]            group sizes (default 100,1000)
+          --fanout-senders S --fanout-inflight K   senders in the group and messages in flight each (default 4 and 4)
+          --addresses A                      loopback source addresses 127.0.0.2.. for client sockets (default 8)
+          --server-arg --Section:Key=value   an extra server setting (repeatable)
+          --json FILE                        also append the JSON lines to FILE
+          --quick                            a small, few-second run of every phase (a correctness check)
+        """;
+
+    public static BenchOptions Parse(string[] args)
+    {
+        var options = new BenchOptions();
+        for (var i = 0; i < args.Length; i++)
+        {
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+            static List<int> Ints(string value) => value.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToList();
+            switch (args[i])
+            {
+                case "--phases": options.Phases = Next().Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet(); break;
+                case "--provider": options.Provider = Next(); break;
+                case "--connection": options.Connection = Next(); break;
+                case "--data": options.DataDir = Next(); break;
+                case "--server": options.Server = new Uri(Next()); break;
+                case "--pid": options.ServerPid = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--connect-users": options.ConnectUsers = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--thru-users": options.ThruUsers = Ints(Next()); break;
+                case "--inflight": options.InFlight = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--warmup": options.Warmup = TimeSpan.FromSeconds(double.Parse(Next(), CultureInfo.InvariantCulture)); break;
+                case "--seconds": options.Measured = TimeSpan.FromSeconds(double.Parse(Next(), CultureInfo.InvariantCulture)); break;
+                case "--lat-users": options.LatUsers = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--lat-rate": options.LatRate = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--fanout-sizes": options.FanoutSizes = Ints(Next()); break;
+                case "--fanout-senders": options.FanoutSenders = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--fanout-inflight": options.FanoutInFlight = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--addresses": options.Addresses = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--server-arg": options.ServerArgs.Add(Next()); break;
+                case "--json": options.JsonOut = Next(); break;
+                case "--quick":
+                    options.ConnectUsers = 200;
+                    options.ThruUsers = [100];
+                    options.LatUsers = 50;
+                    options.LatRate = 200;
+                    options.FanoutSizes = [20];
+                    options.FanoutSenders = 2;
+                    options.FanoutInFlight = 2;
+                    options.Warmup = TimeSpan.FromSeconds(0.5);
+                    options.Measured = TimeSpan.FromSeconds(2);
+                    options.Addresses = 2;
+                    break;
+                case "--help" or "-h": throw new ArgumentException(Usage);
+                default: throw new ArgumentException($"unknown option {args[i]}\n\n{Usage}");
+            }
+        }
+
+        return options;
+    }
+
+    /// <summary>How many prepared users the chosen phases need.</summary>
+    public int UsersNeeded() => new[]
+    {
+        Phases.Contains("connect") ? ConnectUsers : 0,
+        Phases.Contains("thru") ? ThruUsers.DefaultIfEmpty(0).Max() : 0,
+        Phases.Contains("lat") ? LatUsers : 0,
+        Phases.Contains("fanout") ? FanoutSizes.DefaultIfEmpty(0).Max() : 0,
+        2,
+    }.Max();
+}

@@ -1,0 +1,79 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.WebSockets;
+using System.Text.Json;
+using Parley.Client;
+
+namespace Parley.Bench;
+
+/// <summary>One online user in a phase: its socket, what it sent (acknowledged seqs) and what it received.</summary>
+public sealed class Device(int index, string userId)
+{
+    private static readonly JsonElement Payload = JsonDocument.Parse("""{"text":"a benchmark message of ordinary length, about sixty bytes"}""").RootElement.Clone();
+
+    private long _counter;
+
+    public int Index { get; } = index;
+
+    public string UserId { get; } = userId;
+
+    public ParleySocket Socket { get; set; } = null!;
+
+    /// <summary>Where this device sends (its pair's conversation, or the group's).</summary>
+    public string ConversationId { get; set; } = "";
+
+    /// <summary>The device this one sends to (pairs), released when its message arrives there.</summary>
+    public Device? Partner { get; set; }
+
+    /// <summary>Seqs received by push; touched only by this device's receive loop until the phase ends.</summary>
+    public HashSet<long> Delivered { get; } = [];
+
+    public long Duplicates { get; set; }
+
+    public long DeliveredInWindow { get; set; }
+
+    /// <summary>Send-to-deliver latencies (Stopwatch ticks) of deliveries in the measured window.</summary>
+    public List<long> Latencies { get; } = [];
+
+    /// <summary>Seqs of this device's acknowledged sends (<c>sent</c>).</summary>
+    public List<long> Acked { get; } = [];
+
+    public long Errors;
+
+    /// <summary>Sends one message stamped with <paramref name="stamp"/> (Stopwatch ticks) and records its seq when acknowledged.</summary>
+    public async Task SendAsync(long stamp)
+    {
+        var n = Interlocked.Increment(ref _counter);
+        var clientMsgId = string.Create(CultureInfo.InvariantCulture, $"{Index}.{n}.{stamp}");
+        try
+        {
+            var message = await Socket.SendAsync(ConversationId, "text", Payload, clientMsgId);
+            lock (Acked)
+            {
+                Acked.Add(message.Seq);
+            }
+        }
+        catch (Exception e) when (e is ParleyApiException or WebSocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            Interlocked.Increment(ref Errors);
+        }
+    }
+
+    /// <summary>Reads the sender index and the stamp back from a bench clientMsgId ("sender.n.stamp").</summary>
+    public static (int Sender, long Stamp) ParseClientMsgId(string clientMsgId)
+    {
+        var span = clientMsgId.AsSpan();
+        var first = span.IndexOf('.');
+        var last = span.LastIndexOf('.');
+        if (first <= 0 || last <= first
+            || !int.TryParse(span[..first], NumberStyles.None, CultureInfo.InvariantCulture, out var sender)
+            || !long.TryParse(span[(last + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var stamp))
+        {
+            return (-1, 0);
+        }
+
+        return (sender, stamp);
+    }
+
+    public static long Now => Stopwatch.GetTimestamp();
+}

@@ -1,0 +1,96 @@
+namespace Parley.Bench;
+
+/// <summary>One phase's figures (one JSON line per phase run; nulls are left out of the table).</summary>
+public sealed class PhaseResult
+{
+    public string Phase { get; set; } = "";
+
+    public string Provider { get; set; } = "";
+
+    public int Users { get; set; }
+
+    public int? InFlight { get; set; }
+
+    public double Seconds { get; set; }
+
+    public long Sent { get; set; }
+
+    public long Delivered { get; set; }
+
+    public double? DeliveredPerSecond { get; set; }
+
+    public double? LatencyP50Ms { get; set; }
+
+    public double? LatencyP90Ms { get; set; }
+
+    public double? LatencyP99Ms { get; set; }
+
+    public double? LatencyMaxMs { get; set; }
+
+    public long Lost { get; set; }
+
+    public long Duplicated { get; set; }
+
+    public long Errors { get; set; }
+
+    public double? ServerCpuSeconds { get; set; }
+
+    public double ToolCpuSeconds { get; set; }
+
+    public double? MessagesPerServerCpuSecond { get; set; }
+
+    public long? ServerRssBeforeBytes { get; set; }
+
+    public long? ServerRssAfterBytes { get; set; }
+
+    public double? RssPerConnectionKiB { get; set; }
+
+    public double? ConnectPerSecond { get; set; }
+
+    public string? Note { get; set; }
+}
+
+/// <summary>Latency samples in Stopwatch ticks; percentiles in milliseconds.</summary>
+public sealed class Latencies
+{
+    private readonly List<long> _samples = [];
+    private readonly Lock _lock = new();
+
+    public void Add(long ticks)
+    {
+        lock (_lock)
+        {
+            _samples.Add(ticks);
+        }
+    }
+
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _samples.Count;
+            }
+        }
+    }
+
+    public (double P50, double P90, double P99, double Max)? Percentiles()
+    {
+        long[] sorted;
+        lock (_lock)
+        {
+            if (_samples.Count == 0)
+            {
+                return null;
+            }
+
+            sorted = [.. _samples];
+        }
+
+        Array.Sort(sorted);
+        double Ms(long ticks) => ticks * 1000.0 / System.Diagnostics.Stopwatch.Frequency;
+        double At(double q) => Ms(sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)]);
+        return (At(0.50), At(0.90), At(0.99), Ms(sorted[^1]));
+    }
+}

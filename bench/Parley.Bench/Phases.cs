@@ -1,0 +1,423 @@
+using System.Diagnostics;
+using Parley.Client;
+
+namespace Parley.Bench;
+
+/// <summary>What every phase shares: the server under test, the prepared users and the socket factory.</summary>
+public sealed class BenchContext(ServerProcess server, Population population, Connector connector, HttpMessageHandler http, string provider, TextWriter log)
+{
+    public ServerProcess Server { get; } = server;
+
+    public Population Population { get; } = population;
+
+    public Connector Connector { get; } = connector;
+
+    public HttpMessageHandler Http { get; } = http;
+
+    public string Provider { get; } = provider;
+
+    public TextWriter Log { get; } = log;
+
+    /// <summary>Connects users 0..count-1, each with a <see cref="Device"/> whose pushes go to <paramref name="onEvent"/>.</summary>
+    public async Task<(Device[] Devices, double Seconds)> ConnectAsync(int count, Action<Device, ServerEvent>? onEvent, CancellationToken cancellationToken)
+    {
+        var devices = Enumerable.Range(0, count).Select(i => new Device(i, Population.Users[i].Id)).ToArray();
+        var tokens = new List<(int, string)>(count);
+        for (var i = 0; i < count; i++)
+        {
+            using var client = Population.Client(Server.BaseUri, Http, i);
+            tokens.Add((i, await client.AccessTokenAsync(cancellationToken)));
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        var sockets = await Connector.ConnectManyAsync(
+            Server.BaseUri,
+            tokens,
+            i => onEvent is null ? null : e => onEvent(devices[i], e),
+            concurrency: 64,
+            cancellationToken);
+        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        for (var i = 0; i < count; i++)
+        {
+            devices[i].Socket = sockets[i];
+        }
+
+        return (devices, seconds);
+    }
+}
+
+/// <summary>The benchmark phases. Each checks that every acknowledged message reached every intended device exactly once.</summary>
+public static class Phases
+{
+    /// <summary>connect: N users online at once; server RSS per idle connection.</summary>
+    public static async Task<PhaseResult> ConnectAsync(BenchContext context, int users, TimeSpan settle, CancellationToken cancellationToken)
+    {
+        var rssBefore = context.Server.Rss();
+        var cpu = CpuMeter.Start(context.Server);
+        var (devices, seconds) = await context.ConnectAsync(users, null, cancellationToken);
+        try
+        {
+            await Task.Delay(settle, cancellationToken);
+            var open = devices.Count(d => d.Socket.IsOpen);
+            var rssAfter = context.Server.Rss();
+            var (serverCpu, toolCpu) = cpu.Stop();
+            return new PhaseResult
+            {
+                Phase = "connect",
+                Provider = context.Provider,
+                Users = open,
+                Seconds = seconds,
+                ConnectPerSecond = users / seconds,
+                ServerRssBeforeBytes = rssBefore,
+                ServerRssAfterBytes = rssAfter,
+                RssPerConnectionKiB = rssBefore is { } before && rssAfter is { } after && open > 0 ? (after - before) / 1024.0 / open : null,
+                ServerCpuSeconds = serverCpu,
+                ToolCpuSeconds = toolCpu,
+                Errors = users - open,
+            };
+        }
+        finally
+        {
+            await Connector.CloseAllAsync(devices.Select(d => d.Socket));
+        }
+    }
+
+    /// <summary>
+    /// thru: users in pairs, each keeping <paramref name="inFlight"/> messages in flight to its partner (a message
+    /// leaves flight when the partner receives it); delivered messages per second and send-to-deliver latency.
+    /// </summary>
+    public static async Task<PhaseResult> ThroughputAsync(BenchContext context, int users, int inFlight, TimeSpan warmup, TimeSpan measured, CancellationToken cancellationToken)
+    {
+        users -= users % 2;
+        var window = new Window(warmup, measured);
+        var stopping = false;
+        var (devices, _) = await context.ConnectAsync(users, (device, e) =>
+        {
+            if (e is not MessageEvent { Message: var message })
+            {
+                return;
+            }
+
+            var now = Device.Now;
+            if (!device.Delivered.Add(message.Seq))
+            {
+                device.Duplicates++;
+                return;
+            }
+
+            var (_, stamp) = Device.ParseClientMsgId(message.ClientMsgId);
+            if (window.Contains(now))
+            {
+                device.DeliveredInWindow++;
+                device.Latencies.Add(now - stamp);
+            }
+
+            if (!Volatile.Read(ref stopping))
+            {
+                _ = device.Partner!.SendAsync(Device.Now); // the partner's message arrived: it may send the next
+            }
+        }, cancellationToken);
+        Pair(context, devices);
+
+        var cpu = await window.RunAsync(context.Server, () =>
+        {
+            foreach (var device in devices)
+            {
+                for (var i = 0; i < inFlight; i++)
+                {
+                    _ = device.SendAsync(Device.Now);
+                }
+            }
+        }, () => Volatile.Write(ref stopping, true), cancellationToken);
+
+        return await FinishAsync(context, "thru", devices, window, cpu, inFlight, ExpectedPairs(devices), cancellationToken);
+    }
+
+    /// <summary>lat: open loop at a fixed total rate over users in pairs; latency from each message's scheduled time.</summary>
+    public static async Task<PhaseResult> LatencyAsync(BenchContext context, int users, int ratePerSecond, TimeSpan warmup, TimeSpan measured, CancellationToken cancellationToken)
+    {
+        users -= users % 2;
+        var window = new Window(warmup, measured);
+        var (devices, _) = await context.ConnectAsync(users, (device, e) =>
+        {
+            if (e is not MessageEvent { Message: var message })
+            {
+                return;
+            }
+
+            var now = Device.Now;
+            if (!device.Delivered.Add(message.Seq))
+            {
+                device.Duplicates++;
+                return;
+            }
+
+            var (_, stamp) = Device.ParseClientMsgId(message.ClientMsgId);
+            if (window.Contains(stamp))
+            {
+                device.DeliveredInWindow++;
+                device.Latencies.Add(now - stamp);
+            }
+        }, cancellationToken);
+        Pair(context, devices);
+
+        var scheduler = Task.CompletedTask;
+        var cpu = await window.RunAsync(context.Server, () =>
+        {
+            scheduler = Task.Run(async () =>
+            {
+                // Message i is due at start + i / rate; its latency counts from then (no coordinated omission).
+                var start = Device.Now;
+                var end = start + window.TotalTicks;
+                long sent = 0;
+                while (Device.Now < end)
+                {
+                    var due = (Device.Now - start) * ratePerSecond / Stopwatch.Frequency;
+                    for (; sent < due; sent++)
+                    {
+                        _ = devices[(int)(sent % devices.Length)].SendAsync(start + (sent * Stopwatch.Frequency / ratePerSecond));
+                    }
+
+                    await Task.Delay(1, cancellationToken);
+                }
+            }, cancellationToken);
+        }, () => { }, cancellationToken);
+        await scheduler;
+
+        var result = await FinishAsync(context, "lat", devices, window, cpu, null, ExpectedPairs(devices), cancellationToken);
+        result.Note = $"open loop at {ratePerSecond} msg/s";
+        return result;
+    }
+
+    /// <summary>
+    /// fanout: one group of <paramref name="members"/> online members; <paramref name="senders"/> of them each keep
+    /// <paramref name="inFlight"/> messages in flight (a message leaves flight when every other member has it).
+    /// </summary>
+    public static async Task<PhaseResult> FanoutAsync(BenchContext context, int members, int senders, int inFlight, TimeSpan warmup, TimeSpan measured, CancellationToken cancellationToken)
+    {
+        var group = context.Population.Groups[members.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+        long baseSeq;
+        using (var owner = context.Population.Client(context.Server.BaseUri, context.Http, 0))
+        {
+            baseSeq = (await owner.ConversationAsync(group.ConversationId, cancellationToken)).MaxSeq;
+        }
+
+        const int Capacity = 1 << 20;
+        var remaining = new int[Capacity];
+        Array.Fill(remaining, members - 1);
+        var window = new Window(warmup, measured);
+        var stopping = false;
+        Device[] all = [];
+        var (devices, _) = await context.ConnectAsync(members, (device, e) =>
+        {
+            if (e is not MessageEvent { Message: var message } || message.ConversationId != group.ConversationId)
+            {
+                return;
+            }
+
+            var now = Device.Now;
+            if (!device.Delivered.Add(message.Seq))
+            {
+                device.Duplicates++;
+                return;
+            }
+
+            var (sender, stamp) = Device.ParseClientMsgId(message.ClientMsgId);
+            if (window.Contains(now))
+            {
+                device.DeliveredInWindow++;
+                device.Latencies.Add(now - stamp);
+            }
+
+            var slot = message.Seq - baseSeq;
+            if (slot is > 0 and < Capacity && Interlocked.Decrement(ref remaining[slot]) == 0 && !Volatile.Read(ref stopping) && sender >= 0)
+            {
+                _ = all[sender].SendAsync(Device.Now); // everyone has it: its sender may send the next
+            }
+        }, cancellationToken);
+        all = devices;
+        foreach (var device in devices)
+        {
+            device.ConversationId = group.ConversationId;
+        }
+
+        var cpu = await window.RunAsync(context.Server, () =>
+        {
+            foreach (var device in devices.Take(senders))
+            {
+                for (var i = 0; i < inFlight; i++)
+                {
+                    _ = device.SendAsync(Device.Now);
+                }
+            }
+        }, () => Volatile.Write(ref stopping, true), cancellationToken);
+
+        var result = await FinishAsync(context, $"fanout{members}", devices, window, cpu, inFlight, () =>
+        {
+            // every acknowledged message must reach every member except its sender
+            long expected = 0, lost = 0;
+            foreach (var sender in devices)
+            {
+                foreach (var seq in sender.Acked)
+                {
+                    foreach (var receiver in devices)
+                    {
+                        if (receiver != sender)
+                        {
+                            expected++;
+                            lost += receiver.Delivered.Contains(seq) ? 0 : 1;
+                        }
+                    }
+                }
+            }
+
+            return (expected, lost);
+        }, cancellationToken);
+        result.Note = $"{senders} senders x {inFlight} in flight";
+        return result;
+    }
+
+    private static void Pair(BenchContext context, Device[] devices)
+    {
+        for (var i = 0; i < devices.Length; i += 2)
+        {
+            var conversation = context.Population.Pairs[i / 2];
+            devices[i].ConversationId = devices[i + 1].ConversationId = conversation;
+            devices[i].Partner = devices[i + 1];
+            devices[i + 1].Partner = devices[i];
+        }
+    }
+
+    private static Func<(long Expected, long Lost)> ExpectedPairs(Device[] devices) => () =>
+    {
+        long expected = 0, lost = 0;
+        foreach (var sender in devices)
+        {
+            foreach (var seq in sender.Acked)
+            {
+                expected++;
+                lost += sender.Partner!.Delivered.Contains(seq) ? 0 : 1;
+            }
+        }
+
+        return (expected, lost);
+    };
+
+    /// <summary>Waits for the deliveries still under way (up to 30 s), closes the sockets, then counts.</summary>
+    private static async Task<PhaseResult> FinishAsync(BenchContext context, string phase, Device[] devices, Window window, (double? Server, double Tool) cpu, int? inFlight, Func<(long Expected, long Lost)> check, CancellationToken cancellationToken)
+    {
+        var deadline = Stopwatch.GetTimestamp() + (30 * Stopwatch.Frequency);
+        long lastDelivered = -1;
+        while (Stopwatch.GetTimestamp() < deadline)
+        {
+            await Task.Delay(500, cancellationToken);
+            var (expected, lost) = Snapshot(devices, check);
+            var delivered = devices.Sum(d => (long)d.Delivered.Count);
+            if (lost == 0 || delivered == lastDelivered && expected > 0 && Stopwatch.GetTimestamp() > deadline - (25 * Stopwatch.Frequency))
+            {
+                break; // all there, or nothing has moved for a while after the first five seconds
+            }
+
+            lastDelivered = delivered;
+        }
+
+        await Task.Delay(300, cancellationToken); // let straggling duplicates show
+        await Connector.CloseAllAsync(devices.Select(d => d.Socket));
+        var (expectedTotal, lostTotal) = check();
+
+        var latencies = new Latencies();
+        foreach (var sample in devices.SelectMany(d => d.Latencies))
+        {
+            latencies.Add(sample);
+        }
+
+        var percentiles = latencies.Percentiles();
+        var inWindow = devices.Sum(d => d.DeliveredInWindow);
+        var seconds = window.Measured.TotalSeconds;
+        return new PhaseResult
+        {
+            Phase = phase,
+            Provider = context.Provider,
+            Users = devices.Length,
+            InFlight = inFlight,
+            Seconds = seconds,
+            Sent = devices.Sum(d => (long)d.Acked.Count),
+            Delivered = expectedTotal - lostTotal,
+            DeliveredPerSecond = inWindow / seconds,
+            LatencyP50Ms = percentiles?.P50,
+            LatencyP90Ms = percentiles?.P90,
+            LatencyP99Ms = percentiles?.P99,
+            LatencyMaxMs = percentiles?.Max,
+            Lost = lostTotal,
+            Duplicated = devices.Sum(d => d.Duplicates),
+            Errors = devices.Sum(d => Interlocked.Read(ref d.Errors)),
+            ServerCpuSeconds = cpu.Server,
+            ToolCpuSeconds = cpu.Tool,
+            MessagesPerServerCpuSecond = cpu.Server is > 0 ? inWindow / cpu.Server : null,
+        };
+    }
+
+    private static (long Expected, long Lost) Snapshot(Device[] devices, Func<(long, long)> check)
+    {
+        try
+        {
+            return check();
+        }
+        catch (InvalidOperationException)
+        {
+            return (1, 1); // a set changed while counted: not settled yet
+        }
+    }
+}
+
+/// <summary>Warm-up, then the measured window; CPU is measured over the window only.</summary>
+public sealed class Window(TimeSpan warmup, TimeSpan measured)
+{
+    private long _start = long.MaxValue;
+
+    public TimeSpan Measured { get; } = measured;
+
+    public long TotalTicks => (long)((warmup + Measured).TotalSeconds * Stopwatch.Frequency);
+
+    private long MeasureStart => _start + (long)(warmup.TotalSeconds * Stopwatch.Frequency);
+
+    private long MeasureEnd => MeasureStart + (long)(Measured.TotalSeconds * Stopwatch.Frequency);
+
+    public bool Contains(long timestamp) => timestamp >= MeasureStart && timestamp < MeasureEnd;
+
+    /// <summary>Starts the load, waits out warm-up and the window (measuring CPU over the window), then stops the load.</summary>
+    public async Task<(double? Server, double Tool)> RunAsync(ServerProcess server, Action start, Action stop, CancellationToken cancellationToken)
+    {
+        Volatile.Write(ref _start, Stopwatch.GetTimestamp());
+        start();
+        await Task.Delay(warmup, cancellationToken);
+        var cpu = CpuMeter.Start(server);
+        await Task.Delay(Measured, cancellationToken);
+        var used = cpu.Stop();
+        stop();
+        return used;
+    }
+}
+
+/// <summary>CPU seconds of the server process and of this tool between two points.</summary>
+public sealed class CpuMeter
+{
+    private readonly ServerProcess _server;
+    private readonly double? _serverStart;
+    private readonly double _toolStart;
+
+    private CpuMeter(ServerProcess server)
+    {
+        _server = server;
+        _serverStart = server.CpuSeconds();
+        _toolStart = ProcStat.SelfCpuSeconds();
+    }
+
+    public static CpuMeter Start(ServerProcess server) => new(server);
+
+    public (double? Server, double Tool) Stop()
+    {
+        var server = _server.CpuSeconds();
+        return (server is { } end && _serverStart is { } start ? end - start : null, ProcStat.SelfCpuSeconds() - _toolStart);
+    }
+}

@@ -1,0 +1,30 @@
+using Parley.Bench;
+
+BenchOptions options;
+try
+{
+    options = BenchOptions.Parse(args);
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine(e.Message);
+    return 2;
+}
+
+using var cancel = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    cancel.Cancel();
+};
+
+var results = await BenchRunner.RunAsync(options, Console.Out, cancel.Token);
+var bad = results.Where(r => r.Lost > 0 || r.Duplicated > 0).ToList();
+if (bad.Count > 0)
+{
+    Console.Error.WriteLine($"DELIVERY CHECK FAILED in {string.Join(", ", bad.Select(r => r.Phase))}: lost or duplicated messages");
+    return 1;
+}
+
+Console.WriteLine("delivery check: every acknowledged message reached every intended device exactly once");
+return 0;

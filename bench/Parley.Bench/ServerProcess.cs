@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Parley.Bench;
+
+/// <summary>A server under test: one the tool started (a child process it can measure and stop) or one it targets by URL and PID.</summary>
+public sealed class ServerProcess : IAsyncDisposable
+{
+    private readonly Process? _child;
+
+    private ServerProcess(Uri baseUri, int? pid, Process? child, IReadOnlyList<string> settings)
+    {
+        BaseUri = baseUri;
+        Pid = pid;
+        _child = child;
+        Settings = settings;
+    }
+
+    public Uri BaseUri { get; }
+
+    /// <summary>The server's process id when known (RSS and CPU are read from /proc).</summary>
+    public int? Pid { get; }
+
+    /// <summary>The command-line settings the tool started the server with.</summary>
+    public IReadOnlyList<string> Settings { get; }
+
+    /// <summary>The guards a benchmark raises (defaults stay safe for everyone else), and long-lived tokens so prepared users are reused.</summary>
+    public static readonly string[] BenchSettings =
+    [
+        "--Messaging:SendRatePerSecond=1000000",
+        "--Messaging:SendBurst=1000000",
+        "--Realtime:FramesPerSecond=1000000",
+        "--Realtime:FrameBurst=1000000",
+        "--Auth:RegistrationsPerAddress=1000000",
+        "--Auth:LoginFailuresPerAddress=1000000",
+        "--Auth:AccessTokenMinutes=1440",
+        "--Auth:PasswordHashIterations=1000",
+        "--Logging:LogLevel:Default=Warning",
+    ];
+
+    public static ServerProcess Target(Uri baseUri, int? pid) => new(baseUri, pid, null, []);
+
+    /// <summary>Starts Parley.Server.dll (next to this tool) on a free port with the bench settings.</summary>
+    public static async Task<ServerProcess> StartAsync(string provider, string dataDir, string? connectionString, IEnumerable<string> extra, TextWriter log)
+    {
+        var port = FreePort();
+        var settings = new List<string>(BenchSettings)
+        {
+            $"--urls=http://127.0.0.1:{port}",
+            $"--DataDir={dataDir}",
+            $"--Storage:Provider={provider}",
+        };
+        if (connectionString is not null)
+        {
+            settings.Add($"--Storage:ConnectionString={connectionString}");
+        }
+
+        settings.AddRange(extra);
+        var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Parley.Server.dll"));
+        foreach (var setting in settings)
+        {
+            start.ArgumentList.Add(setting);
+        }
+
+        var child = Process.Start(start) ?? throw new InvalidOperationException("could not start the server");
+        child.OutputDataReceived += (_, e) => { if (e.Data is { Length: > 0 }) { log.WriteLine("server: " + e.Data); } };
+        child.ErrorDataReceived += (_, e) => { if (e.Data is { Length: > 0 }) { log.WriteLine("server: " + e.Data); } };
+        child.BeginOutputReadLine();
+        child.BeginErrorReadLine();
+
+        var server = new ServerProcess(new Uri($"http://127.0.0.1:{port}"), child.Id, child, settings.Where(s => !s.StartsWith("--Storage:ConnectionString", StringComparison.Ordinal)).ToList());
+        using var http = new HttpClient { BaseAddress = server.BaseUri, Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (child.HasExited)
+            {
+                throw new InvalidOperationException($"the server exited with {child.ExitCode}");
+            }
+
+            try
+            {
+                using var ready = await http.GetAsync("/health/ready");
+                if (ready.StatusCode == HttpStatusCode.OK)
+                {
+                    return server;
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                // not yet
+            }
+
+            await Task.Delay(200);
+        }
+
+        await server.DisposeAsync();
+        throw new TimeoutException("the server did not become ready in 120 s");
+    }
+
+    /// <summary>Resident set size in bytes (VmRSS), or null without a PID.</summary>
+    public long? Rss() => Pid is { } pid ? ProcStat.RssBytes(pid) : null;
+
+    /// <summary>CPU seconds used so far (user + system), or null without a PID.</summary>
+    public double? CpuSeconds() => Pid is { } pid ? ProcStat.CpuSeconds(pid) : null;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_child is { HasExited: false })
+        {
+            _child.Kill(entireProcessTree: true);
+            await _child.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
+        }
+
+        _child?.Dispose();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
+
+/// <summary>Reads a process's memory and CPU from /proc (Linux).</summary>
+public static class ProcStat
+{
+    private static readonly double TicksPerSecond = 100; // USER_HZ on Linux
+
+    public static long? RssBytes(int pid)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+            {
+                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                {
+                    var kb = long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+                    return kb * 1024;
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+
+        return null;
+    }
+
+    public static double? CpuSeconds(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            // after "pid (comm) ": state is field 0, utime field 11, stime field 12
+            return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / TicksPerSecond;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    public static double SelfCpuSeconds() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+}
