@@ -74,6 +74,7 @@ public static partial class ParleyApp
         services.AddSingleton<UserStore>();
         services.AddSingleton<SessionStore>();
         services.AddSingleton<SocialStore>();
+        services.AddSingleton<MembershipVersions>();
         services.AddSingleton<GroupStore>();
         services.AddSingleton(TimeProvider.System);
 

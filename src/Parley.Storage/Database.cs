@@ -106,7 +106,9 @@ public sealed class Database : IAsyncDisposable
             await connection.OpenAsync(cancellationToken);
             // Durable commits: an acknowledged write survives a crash or power loss.
             await using var pragma = connection.CreateCommand();
-            pragma.CommandText = "PRAGMA synchronous=FULL;";
+            // A writer that finds the write lock taken waits inside SQLite (short sleeps) instead of surfacing
+            // SQLITE_BUSY to Microsoft.Data.Sqlite, whose retry loop sleeps 150 ms at a time.
+            pragma.CommandText = "PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;";
             await pragma.ExecuteNonQueryAsync(cancellationToken);
             return connection;
         }

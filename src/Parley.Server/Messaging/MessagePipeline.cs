@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
@@ -26,10 +27,18 @@ public sealed partial class MessagePipeline : BackgroundService
     private readonly ILogger<MessagePipeline> _logger;
     private readonly int _maxBatch;
     private readonly Counter<long> _accepted;
+    private readonly MembershipVersions _versions;
 
-    public MessagePipeline(MessageStore store, IMessageEvents events, IOptions<MessagingOptions> options, IMeterFactory meters, ILogger<MessagePipeline> logger)
+    /// <summary>Member lists by conversation, each with the membership version read before it was loaded.</summary>
+    private readonly ConcurrentDictionary<long, MemberList> _members = new();
+
+    /// <summary>Temporary groups' latest message times, written to the database once a second (not per message).</summary>
+    private readonly ConcurrentDictionary<long, long> _activity = new();
+
+    public MessagePipeline(MessageStore store, MembershipVersions versions, IMessageEvents events, IOptions<MessagingOptions> options, IMeterFactory meters, ILogger<MessagePipeline> logger)
     {
         _store = store;
+        _versions = versions;
         _events = events;
         _logger = logger;
         _maxBatch = Math.Max(1, options.Value.MaxBatch);
@@ -47,6 +56,7 @@ public sealed partial class MessagePipeline : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var fanout = Task.Run(FanOutAsync, CancellationToken.None);
+        var toucher = Task.Run(() => TouchLoopAsync(stoppingToken), CancellationToken.None);
         var batch = new List<Pending>(_maxBatch);
         try
         {
@@ -76,6 +86,8 @@ public sealed partial class MessagePipeline : BackgroundService
         {
             _committed.Writer.TryComplete();
             await fanout;
+            await toucher;
+            await FlushActivityAsync();
         }
     }
 
@@ -121,15 +133,27 @@ public sealed partial class MessagePipeline : BackgroundService
                 _accepted.Add(created.Count);
                 foreach (var conversation in created.GroupBy(p => p.Message.ConversationId))
                 {
-                    var members = await _store.MemberPositionsAsync(conversation.Key, CancellationToken.None);
+                    var members = await MembersAsync(conversation.Key);
                     foreach (var pending in conversation.OrderBy(p => p.Result.Message!.Seq))
                     {
                         var message = pending.Result.Message!;
-                        var visible = members.Where(m => m.JoinedSeq < message.Seq).Select(m => m.UserId).ToList();
+                        var visible = new List<long>(members.Members.Count);
+                        foreach (var (userId, joinedSeq) in members.Members)
+                        {
+                            if (joinedSeq < message.Seq)
+                            {
+                                visible.Add(userId);
+                            }
+                        }
+
                         _events.MessageCommitted(MessagingService.ToDto(message), visible, pending.OriginConnectionId);
                     }
 
-                    await _store.TouchTemporaryGroupAsync(conversation.Key, conversation.Max(p => p.Message.SentAt), CancellationToken.None);
+                    if (members.Temporary)
+                    {
+                        var sentAt = conversation.Max(p => p.Message.SentAt);
+                        _activity.AddOrUpdate(conversation.Key, sentAt, (_, earlier) => Math.Max(earlier, sentAt));
+                    }
                 }
             }
             catch (Exception e)
@@ -139,6 +163,78 @@ public sealed partial class MessagePipeline : BackgroundService
             }
         }
     }
+
+    /// <summary>
+    /// The conversation's members from the cache while its membership version is unchanged; else loaded (the
+    /// version is read first, so a change committed during the load makes the entry stale at once).
+    /// </summary>
+    private async Task<MemberList> MembersAsync(long conversationId)
+    {
+        var version = _versions.Current(conversationId);
+        if (_members.TryGetValue(conversationId, out var cached) && cached.Version == version)
+        {
+            return cached;
+        }
+
+        var (members, temporary) = await _store.FanoutMembersAsync(conversationId, CancellationToken.None);
+        if (_members.Count >= MaxCachedConversations)
+        {
+            _members.Clear(); // bounded: the hot conversations come back on their next message
+        }
+
+        var list = new MemberList(version, members, temporary);
+        _members[conversationId] = list;
+        return list;
+    }
+
+    private async Task TouchLoopAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                await FlushActivityAsync();
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // shutting down; the last flush follows
+        }
+    }
+
+    private async Task FlushActivityAsync()
+    {
+        if (_activity.IsEmpty)
+        {
+            return;
+        }
+
+        var due = new List<KeyValuePair<long, long>>();
+        foreach (var key in _activity.Keys)
+        {
+            if (_activity.TryRemove(key, out var at))
+            {
+                due.Add(new(key, at));
+            }
+        }
+
+        try
+        {
+            await _store.TouchTemporaryGroupsAsync(due, CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            LogTouchFailed(_logger, e, due.Count);
+        }
+    }
+
+    private const int MaxCachedConversations = 100_000;
+
+    private sealed record MemberList(long Version, IReadOnlyList<(long UserId, long JoinedSeq)> Members, bool Temporary);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Marking activity of {Count} temporary groups failed; their idle time runs from the previous message")]
+    private static partial void LogTouchFailed(ILogger logger, Exception exception, int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "A batch of {Count} messages failed; committing them one by one")]
     private static partial void LogBatchFailed(ILogger logger, Exception exception, int count);

@@ -80,9 +80,21 @@ public sealed class MessagingService
         var (mentionIds, mentionsAll) = ParseMentions(v, body.Mentions);
         v.ThrowIfInvalid();
 
+        // One query gives what the checks need; the committing transaction re-checks membership.
+        if (!Ids.TryParse(conversationId, out var id))
+        {
+            throw ApiException.NotFound("Conversation");
+        }
+
+        var view = await _messages.SendCheckAsync(id, caller.UserId, clientMsgId!, cancellationToken);
+        if (view is null)
+        {
+            await MemberViewAsync(caller, conversationId, cancellationToken); // throws the right 404 or 403
+            throw ApiException.Forbidden("You are not a member of this conversation.");
+        }
+
         // A retry returns the original whatever happened since (rate, mute, unfriending).
-        var view = await MemberViewAsync(caller, conversationId, cancellationToken);
-        if (await _messages.FindByClientIdAsync(caller.UserId, clientMsgId!, cancellationToken) is { } original)
+        if (view.ExistingSeq is not null && await _messages.FindByClientIdAsync(caller.UserId, clientMsgId!, cancellationToken) is { } original)
         {
             return original.ConversationId == view.Id
                 ? (ToDto(original), false)
@@ -95,7 +107,7 @@ public sealed class MessagingService
             throw new ApiException(429, ErrorCodes.RateLimited, "You are sending too fast.") { RetryAfterSeconds = 1 };
         }
 
-        await CheckMaySendAsync(caller.UserId, view, mentionsAll, cancellationToken);
+        CheckMaySend(view, mentionsAll);
         if (body.ReplyTo is { } replyTo && (replyTo > view.MaxSeq || replyTo <= view.JoinedSeq))
         {
             throw ApiException.Invalid("replyTo", "must be the seq of a message in this conversation");
@@ -291,21 +303,34 @@ public sealed class MessagingService
             ? message
             : throw ApiException.NotFound("Message");
 
-    private async Task CheckMaySendAsync(long userId, MemberConversationRow view, bool mentionsAll, CancellationToken cancellationToken)
+    private void CheckMaySend(SendCheckRow view, bool mentionsAll)
     {
-        if (view.PeerOf(userId) is { } peer)
+        if (view.Type == "direct")
         {
-            await CheckDirectAllowedAsync(userId, peer, cancellationToken);
+            if (view.Blocked)
+            {
+                throw ApiException.Forbidden("This user does not accept your messages.", ErrorCodes.Blocked);
+            }
+
+            if (_options.DirectMessages != "anyone" && !view.Friends)
+            {
+                throw ApiException.Forbidden("Direct messages need friendship.", ErrorCodes.NotFriends);
+            }
+
             return;
         }
 
-        var member = await _groups.GetMemberAsync(view.GroupId!.Value, userId, cancellationToken) ?? throw ApiException.Forbidden("You are not a member of this group.");
-        if (member.MutedUntil is { } until && until > Now)
+        if (view.Role is null)
+        {
+            throw ApiException.Forbidden("You are not a member of this group.");
+        }
+
+        if (view.MutedUntil is { } until && until > Now)
         {
             throw ApiException.Forbidden("You are muted in this group.", ErrorCodes.Muted);
         }
 
-        if (mentionsAll && !GroupPolicy.IsManager(GroupPolicy.FromWire(member.Role)))
+        if (mentionsAll && !GroupPolicy.IsManager(GroupPolicy.FromWire(view.Role)))
         {
             throw ApiException.Forbidden("Only the owner and admins can mention everyone.");
         }

@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Dapper;
+using Parley.Storage.Messaging;
 
 namespace Parley.Storage.Groups;
 
@@ -8,7 +9,7 @@ namespace Parley.Storage.Groups;
 /// through a <see cref="GroupWrite"/>, a transaction that holds the group's row lock, so permission checks
 /// and the changes they allow see one consistent state and member counts never lose an update.
 /// </summary>
-public sealed class GroupStore(Database database, IdGenerator ids)
+public sealed class GroupStore(Database database, IdGenerator ids, MembershipVersions memberships)
 {
     internal const string GroupColumns =
         "id, conversation_id, name, description, announcement, owner_id, join_policy, visibility, members_can_invite, member_count, temporary, idle_ttl_seconds, last_activity_at, expires_at, created_at, updated_at, avatar_file_id";
@@ -166,7 +167,7 @@ public sealed class GroupStore(Database database, IdGenerator ids)
             transaction = await Database.BeginWriteAsync(connection, cancellationToken);
             if (await start(connection, transaction) is { } group)
             {
-                return new GroupWrite(connection, transaction, group, ids, database.ForUpdate);
+                return new GroupWrite(connection, transaction, group, ids, database.ForUpdate, memberships);
             }
         }
         catch
@@ -237,13 +238,15 @@ public sealed class GroupWrite : IAsyncDisposable
     private readonly DbTransaction _transaction;
     private readonly IdGenerator _ids;
     private readonly string _forUpdate;
+    private readonly MembershipVersions _memberships;
 
-    internal GroupWrite(DbConnection connection, DbTransaction transaction, GroupRow group, IdGenerator ids, string forUpdate)
+    internal GroupWrite(DbConnection connection, DbTransaction transaction, GroupRow group, IdGenerator ids, string forUpdate, MembershipVersions memberships)
     {
         _connection = connection;
         _transaction = transaction;
         _ids = ids;
         _forUpdate = forUpdate;
+        _memberships = memberships;
         Group = group;
     }
 
@@ -416,7 +419,12 @@ public sealed class GroupWrite : IAsyncDisposable
         await _connection.ExecuteAsync(Command("DELETE FROM groups WHERE id = @Id", new { Group.Id }, cancellationToken));
     }
 
-    public Task CommitAsync(CancellationToken cancellationToken) => _transaction.CommitAsync(cancellationToken);
+    /// <summary>Commits; any group write may have changed the members, so cached member lists of the group's conversation are dropped.</summary>
+    public async Task CommitAsync(CancellationToken cancellationToken)
+    {
+        await _transaction.CommitAsync(cancellationToken);
+        _memberships.Bump(Group.ConversationId);
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -22,6 +22,23 @@ public class ConversationRow
     public long? PeerOf(long me) => Type == "direct" ? (UserLow == me ? UserHigh : UserLow) : null;
 }
 
+/// <summary>What a send needs to know, read in one query: the conversation as the sender's membership sees it,
+/// whether the clientMsgId was used, and the sender's standing (direct: blocked, friends; group: mute, role).</summary>
+public sealed class SendCheckRow : ConversationRow
+{
+    public long JoinedSeq { get; init; }
+
+    public long? ExistingSeq { get; init; }
+
+    public bool Blocked { get; init; }
+
+    public bool Friends { get; init; }
+
+    public string? Role { get; init; }
+
+    public long? MutedUntil { get; init; }
+}
+
 /// <summary>A conversation as one member (on one device) sees it.</summary>
 public sealed class MemberConversationRow : ConversationRow
 {

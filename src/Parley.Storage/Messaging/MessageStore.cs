@@ -102,6 +102,59 @@ public sealed class MessageStore(Database database)
             ?? throw new InvalidOperationException("The direct conversation vanished after it was created.");
     }
 
+    /// <summary>
+    /// Everything the send path checks, in one query (the hot path of every message); null when the user is no
+    /// member (or the conversation does not exist). The committing transaction re-checks membership.
+    /// </summary>
+    public async Task<SendCheckRow?> SendCheckAsync(long conversationId, long userId, string clientMsgId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<SendCheckRow>(new CommandDefinition(
+            """
+            SELECT c.id, c.type, c.group_id, c.user_low, c.user_high, c.max_seq, c.last_activity_at, c.created_at, m.joined_seq,
+                   (SELECT x.seq FROM messages x WHERE x.sender_id = @userId AND x.client_msg_id = @clientMsgId) AS existing_seq,
+                   CASE WHEN c.type = 'direct' AND EXISTS (SELECT 1 FROM blocks b
+                        WHERE b.blocker_id = (CASE WHEN c.user_low = @userId THEN c.user_high ELSE c.user_low END) AND b.blocked_id = @userId)
+                        THEN 1 ELSE 0 END AS blocked,
+                   CASE WHEN c.type = 'direct' AND EXISTS (SELECT 1 FROM friendships f
+                        WHERE f.user_id = @userId AND f.friend_id = (CASE WHEN c.user_low = @userId THEN c.user_high ELSE c.user_low END))
+                        THEN 1 ELSE 0 END AS friends,
+                   gm.role, gm.muted_until
+            FROM conversation_members m
+            JOIN conversations c ON c.id = m.conversation_id
+            LEFT JOIN group_members gm ON gm.group_id = c.group_id AND gm.user_id = @userId
+            WHERE m.user_id = @userId AND c.id = @conversationId
+            """,
+            new { conversationId, userId, clientMsgId },
+            cancellationToken: cancellationToken));
+    }
+
+    /// <summary>The members of a conversation with their join positions, for fanning out (cached by the caller), and whether it is a temporary group's.</summary>
+    public async Task<(IReadOnlyList<(long UserId, long JoinedSeq)> Members, bool Temporary)> FanoutMembersAsync(long conversationId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var members = (await connection.QueryAsync<(long, long)>(new CommandDefinition(
+            "SELECT user_id, joined_seq FROM conversation_members WHERE conversation_id = @conversationId ORDER BY user_id",
+            new { conversationId },
+            cancellationToken: cancellationToken))).AsList();
+        var temporary = await connection.ExecuteScalarAsync<long?>(new CommandDefinition(
+            "SELECT temporary FROM groups WHERE conversation_id = @conversationId", new { conversationId }, cancellationToken: cancellationToken));
+        return (members, temporary == 1);
+    }
+
+    /// <summary>Marks activity of temporary groups (one statement per group, after the appends' commits).</summary>
+    public async Task TouchTemporaryGroupsAsync(IReadOnlyCollection<KeyValuePair<long, long>> lastSentAt, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        foreach (var (conversationId, now) in lastSentAt)
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                "UPDATE groups SET last_activity_at = @now, expires_at = @now + idle_ttl_seconds * 1000 WHERE conversation_id = @conversationId AND temporary = 1 AND last_activity_at < @now",
+                new { conversationId, now },
+                cancellationToken: cancellationToken));
+        }
+    }
+
     /// <summary>The conversation as <paramref name="userId"/> (on device <paramref name="sessionId"/>) sees it; null when not a member.</summary>
     public async Task<MemberConversationRow?> GetForMemberAsync(long conversationId, long userId, long sessionId, CancellationToken cancellationToken)
     {
@@ -261,20 +314,6 @@ public sealed class MessageStore(Database database)
             "SELECT user_id FROM conversation_members WHERE conversation_id = @conversationId AND joined_seq < @seq",
             new { conversationId, seq },
             cancellationToken: cancellationToken))).AsList();
-    }
-
-    /// <summary>
-    /// A message is activity: a temporary group lives on for its idle time from <paramref name="now"/>. Done
-    /// after the append's commit, in its own statement, so an append never holds a conversation's lock while
-    /// waiting for a group's (joins take them the other way round).
-    /// </summary>
-    public async Task TouchTemporaryGroupAsync(long conversationId, long now, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE groups SET last_activity_at = @now, expires_at = @now + idle_ttl_seconds * 1000 WHERE conversation_id = @conversationId AND temporary = 1 AND last_activity_at < @now",
-            new { conversationId, now },
-            cancellationToken: cancellationToken));
     }
 
     /// <summary>
