@@ -40,10 +40,20 @@ public sealed class Device(int index, string userId)
 
     public long Errors;
 
+    /// <summary>Sends not answered yet.</summary>
+    public long Unanswered;
+
+    /// <summary>The first send error's description (type and code or message), for the report.</summary>
+    public string? FirstError { get; private set; }
+
+    /// <summary>How the socket closed, if it closed during the phase.</summary>
+    public ClosedEvent? Closed { get; set; }
+
     /// <summary>Sends one message stamped with <paramref name="stamp"/> (Stopwatch ticks) and records its seq when acknowledged.</summary>
     public async Task SendAsync(long stamp)
     {
         var n = Interlocked.Increment(ref _counter);
+        Interlocked.Increment(ref Unanswered);
         var clientMsgId = string.Create(CultureInfo.InvariantCulture, $"{Index}.{n}.{stamp}");
         try
         {
@@ -56,6 +66,11 @@ public sealed class Device(int index, string userId)
         catch (Exception e) when (e is ParleyApiException or WebSocketException or ObjectDisposedException or OperationCanceledException)
         {
             Interlocked.Increment(ref Errors);
+            FirstError ??= e is ParleyApiException api ? $"error {api.Code}" : $"{e.GetType().Name}: {e.Message}";
+        }
+        finally
+        {
+            Interlocked.Decrement(ref Unanswered);
         }
     }
 

@@ -33,7 +33,15 @@ public sealed class BenchContext(ServerProcess server, Population population, Co
         var sockets = await Connector.ConnectManyAsync(
             Server.BaseUri,
             tokens,
-            i => onEvent is null ? null : e => onEvent(devices[i], e),
+            i => e =>
+            {
+                if (e is ClosedEvent closed)
+                {
+                    devices[i].Closed = closed;
+                }
+
+                onEvent?.Invoke(devices[i], e);
+            },
             concurrency: 64,
             cancellationToken);
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
@@ -185,7 +193,7 @@ public static class Phases
         await scheduler;
 
         var result = await FinishAsync(context, "lat", devices, window, cpu, null, ExpectedPairs(devices), cancellationToken);
-        result.Note = $"open loop at {ratePerSecond} msg/s";
+        result.Note = $"open loop at {ratePerSecond} msg/s" + (result.Note is null ? "" : "; " + result.Note);
         return result;
     }
 
@@ -273,7 +281,7 @@ public static class Phases
 
             return (expected, lost);
         }, cancellationToken);
-        result.Note = $"{senders} senders x {inFlight} in flight";
+        result.Note = $"{senders} senders x {inFlight} in flight" + (result.Note is null ? "" : "; " + result.Note);
         return result;
     }
 
@@ -303,22 +311,15 @@ public static class Phases
         return (expected, lost);
     };
 
-    /// <summary>Waits for the deliveries still under way (up to 30 s), closes the sockets, then counts.</summary>
+    /// <summary>Waits for the deliveries still under way (up to 60 s), closes the sockets, then counts.</summary>
     private static async Task<PhaseResult> FinishAsync(BenchContext context, string phase, Device[] devices, Window window, (double? Server, double Tool) cpu, int? inFlight, Func<(long Expected, long Lost)> check, CancellationToken cancellationToken)
     {
-        var deadline = Stopwatch.GetTimestamp() + (30 * Stopwatch.Frequency);
-        long lastDelivered = -1;
-        while (Stopwatch.GetTimestamp() < deadline)
+        // Sends and deliveries still under way when sending stopped may take a while on a loaded machine: wait
+        // for every answer and every delivery (a message really lost costs the full 60 s).
+        var deadline = Stopwatch.GetTimestamp() + (60 * Stopwatch.Frequency);
+        while (Stopwatch.GetTimestamp() < deadline && (devices.Sum(d => Interlocked.Read(ref d.Unanswered)) > 0 || Snapshot(devices, check).Lost > 0))
         {
-            await Task.Delay(500, cancellationToken);
-            var (expected, lost) = Snapshot(devices, check);
-            var delivered = devices.Sum(d => (long)d.Delivered.Count);
-            if (lost == 0 || delivered == lastDelivered && expected > 0 && Stopwatch.GetTimestamp() > deadline - (25 * Stopwatch.Frequency))
-            {
-                break; // all there, or nothing has moved for a while after the first five seconds
-            }
-
-            lastDelivered = delivered;
+            await Task.Delay(200, cancellationToken);
         }
 
         await Task.Delay(300, cancellationToken); // let straggling duplicates show
@@ -332,6 +333,9 @@ public static class Phases
         }
 
         var percentiles = latencies.Percentiles();
+        var problems = devices.Where(d => d.FirstError is not null).GroupBy(d => d.FirstError).Select(g => $"{g.Count()}x {g.Key}")
+            .Concat(devices.Where(d => d.Closed is { Error: not null } or { CloseStatus: not null }).GroupBy(d => $"closed {d.Closed!.CloseStatus} {d.Closed.Error?.Message}").Select(g => $"{g.Count()}x {g.Key}"))
+            .ToList();
         var inWindow = devices.Sum(d => d.DeliveredInWindow);
         var seconds = window.Measured.TotalSeconds;
         return new PhaseResult
@@ -354,6 +358,7 @@ public static class Phases
             ServerCpuSeconds = cpu.Server,
             ToolCpuSeconds = cpu.Tool,
             MessagesPerServerCpuSecond = cpu.Server is > 0 ? inWindow / cpu.Server : null,
+            Note = problems.Count > 0 ? string.Join("; ", problems.Take(5)) : null,
         };
     }
 

@@ -21,6 +21,10 @@ public sealed class Database : IAsyncDisposable
     private readonly string _sqliteConnectionString = "";
     private readonly NpgsqlDataSource? _postgres;
 
+    /// <summary>SQLite handles (kept alive by the connection pool) whose per-connection pragmas are set.</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<SQLitePCL.sqlite3, object> Initialized = new();
+    private static readonly object Marker = new();
+
     static Database()
     {
         // Columns are snake_case; the row classes are PascalCase.
@@ -104,12 +108,18 @@ public sealed class Database : IAsyncDisposable
         try
         {
             await connection.OpenAsync(cancellationToken);
+            if (Initialized.TryGetValue(connection.Handle!, out _))
+            {
+                return connection; // a pooled connection keeps its settings
+            }
+
             // Durable commits: an acknowledged write survives a crash or power loss.
             await using var pragma = connection.CreateCommand();
             // A writer that finds the write lock taken waits inside SQLite (short sleeps) instead of surfacing
             // SQLITE_BUSY to Microsoft.Data.Sqlite, whose retry loop sleeps 150 ms at a time.
             pragma.CommandText = "PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;";
             await pragma.ExecuteNonQueryAsync(cancellationToken);
+            Initialized.AddOrUpdate(connection.Handle!, Marker);
             return connection;
         }
         catch

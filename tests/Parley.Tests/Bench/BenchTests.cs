@@ -1,0 +1,43 @@
+using Parley.Bench;
+using Parley.Tests.Infrastructure;
+
+namespace Parley.Tests.Bench;
+
+public sealed class BenchTestsSqlite() : BenchTests(Backend.Sqlite);
+
+public sealed class BenchTestsPostgres() : BenchTests(Backend.Postgres);
+
+/// <summary>
+/// A short run of every benchmark phase against a real server process, as a correctness check: every
+/// acknowledged message reaches every intended device exactly once. No timing is asserted.
+/// </summary>
+public abstract class BenchTests(Backend backend) : OwnServerTests(backend)
+{
+    [Fact]
+    public async Task A_quick_run_of_every_phase_delivers_every_message_exactly_once()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        var options = BenchOptions.Parse(["--quick", "--data", store.DataDir, "--provider", Backend == Backend.Sqlite ? "sqlite" : "postgres"]);
+        options.Connection = store.ConnectionString;
+        var output = new StringWriter();
+
+        var results = await BenchRunner.RunAsync(options, output, TestContext.Current.CancellationToken);
+
+        Assert.Equal(["connect", "thru", "lat", "fanout20"], results.Select(r => r.Phase));
+        var connect = results[0];
+        Assert.Equal(200, connect.Users);
+        Assert.Equal(0, connect.Errors);
+        foreach (var phase in results.Skip(1))
+        {
+            Assert.True(phase.Sent > 0, $"{phase.Phase}: nothing was sent\n{output}");
+            Assert.True(phase.Delivered > 0, $"{phase.Phase}: nothing was delivered\n{output}");
+            Assert.Equal(0, phase.Lost);
+            Assert.Equal(0, phase.Duplicated);
+            Assert.Equal(0, phase.Errors);
+        }
+
+        // fanout: every message reached all 19 other members
+        Assert.Equal(results[3].Sent * 19, results[3].Delivered);
+        Assert.Contains("| thru |", output.ToString(), StringComparison.Ordinal);
+    }
+}
