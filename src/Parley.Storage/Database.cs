@@ -21,6 +21,9 @@ public sealed class Database : IAsyncDisposable
     private readonly string _sqliteConnectionString = "";
     private readonly NpgsqlDataSource? _postgres;
 
+    /// <summary>PostgreSQL: a small pool of its own for the message writer, so requests can never starve it of connections.</summary>
+    private readonly NpgsqlDataSource? _postgresWriter;
+
     /// <summary>SQLite handles (kept alive by the connection pool) whose per-connection pragmas are set.</summary>
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<SQLitePCL.sqlite3, object> Initialized = new();
     private static readonly object Marker = new();
@@ -31,11 +34,12 @@ public sealed class Database : IAsyncDisposable
         DefaultTypeMap.MatchNamesWithUnderscores = true;
     }
 
-    private Database(StorageProvider provider, string sqlite, NpgsqlDataSource? postgres)
+    private Database(StorageProvider provider, string sqlite, NpgsqlDataSource? postgres, NpgsqlDataSource? postgresWriter = null)
     {
         Provider = provider;
         _sqliteConnectionString = sqlite;
         _postgres = postgres;
+        _postgresWriter = postgresWriter;
     }
 
     public StorageProvider Provider { get; }
@@ -82,7 +86,16 @@ public sealed class Database : IAsyncDisposable
                         "Storage:Provider is 'postgres' but Storage:ConnectionString is empty.");
                 }
 
-                return new Database(provider, "", NpgsqlDataSource.Create(connectionString));
+                // Hot statements (the send check, the append) are prepared once per connection, not planned per call.
+                var shared = new NpgsqlConnectionStringBuilder(connectionString);
+                if (shared.MaxAutoPrepare == 0)
+                {
+                    shared.MaxAutoPrepare = 64;
+                    shared.AutoPrepareMinUsages = 2;
+                }
+
+                var writer = new NpgsqlConnectionStringBuilder(shared.ConnectionString) { MaxPoolSize = 2, MinPoolSize = 0 };
+                return new Database(provider, "", NpgsqlDataSource.Create(shared.ConnectionString), NpgsqlDataSource.Create(writer.ConnectionString));
             }
 
             default:
@@ -129,6 +142,10 @@ public sealed class Database : IAsyncDisposable
         }
     }
 
+    /// <summary>A connection for the message writer (its own pool on PostgreSQL; the shared pool on SQLite, where the write lock orders writers anyway).</summary>
+    public async ValueTask<DbConnection> OpenWriterAsync(CancellationToken cancellationToken = default) =>
+        _postgresWriter is not null ? await _postgresWriter.OpenConnectionAsync(cancellationToken) : await OpenAsync(cancellationToken);
+
     /// <summary>Begins a write transaction. On SQLite this is BEGIN IMMEDIATE, so writers queue for the lock
     /// up front instead of failing when a read snapshot tries to upgrade.</summary>
     public static async ValueTask<DbTransaction> BeginWriteAsync(DbConnection connection, CancellationToken cancellationToken = default) =>
@@ -154,6 +171,10 @@ public sealed class Database : IAsyncDisposable
         if (_postgres is not null)
         {
             await _postgres.DisposeAsync();
+            if (_postgresWriter is not null)
+            {
+                await _postgresWriter.DisposeAsync();
+            }
         }
         else
         {

@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Dapper;
+using Npgsql;
 
 namespace Parley.Storage.Messaging;
 
@@ -30,6 +31,11 @@ public sealed class MessageStore(Database database)
     /// </summary>
     public async Task<AppendResult[]> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
     {
+        if (database.Provider == StorageProvider.Postgres && batch.All(m => m.FileIds.Count == 0 && m.MentionedUserIds.Count == 0 && !m.MentionsAll))
+        {
+            return await AppendPostgresAsync(batch, cancellationToken);
+        }
+
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
         var results = new AppendResult[batch.Count];
@@ -57,6 +63,122 @@ public sealed class MessageStore(Database database)
             {
                 var inserted = await InsertAsync(connection, transaction, m, cancellationToken);
                 results[i] = new AppendResult(inserted, inserted is not null);
+            }
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        return results;
+    }
+
+    /// <summary>
+    /// The same append on PostgreSQL in three round trips whatever the batch size: one query for clientMsgIds
+    /// already stored, one batch of statements that each assign a seq, insert the message and move the sender's
+    /// read marker (data-modifying CTEs, executed in order, so seqs follow the batch order), and the commit.
+    /// </summary>
+    private async Task<AppendResult[]> AppendPostgresAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
+    {
+        await using var connection = (NpgsqlConnection)await database.OpenWriterAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        var results = new AppendResult[batch.Count];
+
+        var existing = new Dictionary<(long, string), MessageRow>();
+        await using (var find = new NpgsqlCommand(
+            $"SELECT {MessageColumns} FROM messages WHERE (sender_id, client_msg_id) IN (SELECT * FROM unnest(@senders, @ids))",
+            connection,
+            transaction))
+        {
+            find.Parameters.AddWithValue("senders", batch.Select(m => m.SenderId).ToArray());
+            find.Parameters.AddWithValue("ids", batch.Select(m => m.ClientMsgId).ToArray());
+            await using var reader = await find.ExecuteReaderAsync(cancellationToken);
+            var parser = reader.GetRowParser<MessageRow>();
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var row = parser(reader);
+                existing[(row.SenderId, row.ClientMsgId)] = row;
+            }
+        }
+
+        var seen = new Dictionary<(long, string), int>();
+        var duplicateOf = new int[batch.Count];
+        Array.Fill(duplicateOf, -1);
+        var inserts = new List<int>();
+        await using var insert = new NpgsqlBatch(connection, transaction);
+        for (var i = 0; i < batch.Count; i++)
+        {
+            var m = batch[i];
+            if (existing.TryGetValue((m.SenderId, m.ClientMsgId), out var stored))
+            {
+                results[i] = new AppendResult(stored, false);
+                continue;
+            }
+
+            if (seen.TryGetValue((m.SenderId, m.ClientMsgId), out var earlier))
+            {
+                duplicateOf[i] = earlier;
+                continue;
+            }
+
+            seen[(m.SenderId, m.ClientMsgId)] = i;
+            inserts.Add(i);
+            var command = new NpgsqlBatchCommand(
+                $"""
+                WITH c AS (
+                    UPDATE conversations SET max_seq = max_seq + 1, last_activity_at = $2
+                    WHERE id = $1 AND EXISTS (SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $3)
+                    RETURNING max_seq),
+                i AS (
+                    INSERT INTO messages ({MessageColumns})
+                    SELECT $1, c.max_seq, $3, $4, $5, $6, $7, $8, $2, NULL, NULL FROM c
+                    RETURNING seq),
+                r AS (
+                    UPDATE conversation_members SET read_seq = (SELECT seq FROM i)
+                    WHERE conversation_id = $1 AND user_id = $3 AND read_seq < (SELECT seq FROM i))
+                SELECT seq FROM i
+                """);
+            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = m.ConversationId });
+            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = m.SentAt });
+            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = m.SenderId });
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = m.ClientMsgId });
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = m.Type });
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = m.Content });
+            command.Parameters.Add(new NpgsqlParameter { Value = (object?)m.ReplyTo ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint });
+            command.Parameters.Add(new NpgsqlParameter { Value = (object?)m.Mentions ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+            insert.BatchCommands.Add(command);
+        }
+
+        if (inserts.Count > 0)
+        {
+            await using var reader = await insert.ExecuteReaderAsync(cancellationToken);
+            foreach (var i in inserts)
+            {
+                var m = batch[i];
+                MessageRow? row = null;
+                if (await reader.ReadAsync(cancellationToken))
+                {
+                    row = new MessageRow
+                    {
+                        ConversationId = m.ConversationId,
+                        Seq = reader.GetInt64(0),
+                        SenderId = m.SenderId,
+                        ClientMsgId = m.ClientMsgId,
+                        Type = m.Type,
+                        Content = m.Content,
+                        ReplyTo = m.ReplyTo,
+                        Mentions = m.Mentions,
+                        SentAt = m.SentAt,
+                    };
+                }
+
+                results[i] = new AppendResult(row, row is not null); // no row: no longer a member
+                await reader.NextResultAsync(cancellationToken);
+            }
+        }
+
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (duplicateOf[i] >= 0)
+            {
+                results[i] = results[duplicateOf[i]] with { Created = false };
             }
         }
 

@@ -3,9 +3,18 @@ using Parley.Tests.Infrastructure;
 
 namespace Parley.Tests.Bench;
 
+[Collection(BenchCollection.Name)]
 public sealed class BenchTestsSqlite() : BenchTests(Backend.Sqlite);
 
+[Collection(BenchCollection.Name)]
 public sealed class BenchTestsPostgres() : BenchTests(Backend.Postgres);
+
+/// <summary>The bench saturates the machine on purpose: it runs alone, not beside tests that wait with timeouts.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class BenchCollection
+{
+    public const string Name = "bench (runs alone)";
+}
 
 /// <summary>
 /// A short run of every benchmark phase against a real server process, as a correctness check: every

@@ -8,7 +8,7 @@ namespace Parley.Tests.Infrastructure;
 /// <summary>A real WebSocket client of /ws for tests; every wait is bounded.</summary>
 public sealed class WsClient : IAsyncDisposable
 {
-    private static readonly TimeSpan DefaultWait = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan DefaultWait = TimeSpan.FromSeconds(30);
     private readonly ClientWebSocket _socket;
     private readonly List<JsonNode> _unread = [];
     // One pump reads the socket into this queue: cancelling a ClientWebSocket read would abort the socket,
