@@ -74,6 +74,29 @@ public sealed class Device(int index, string userId)
         }
     }
 
+    /// <summary>
+    /// Records a pushed message: false-y (null) for a duplicate; else counts it and its latency when it falls in the
+    /// measured window (by arrival, or by its stamp for the open loop), and returns its sender's index.
+    /// </summary>
+    public int? Receive(Message message, Window window, bool byStamp)
+    {
+        var now = Now;
+        if (!Delivered.Add(message.Seq))
+        {
+            Duplicates++;
+            return null;
+        }
+
+        var (sender, stamp) = ParseClientMsgId(message.ClientMsgId);
+        if (window.Contains(byStamp ? stamp : now))
+        {
+            DeliveredInWindow++;
+            Latencies.Add(now - stamp);
+        }
+
+        return sender;
+    }
+
     /// <summary>Reads the sender index and the stamp back from a bench clientMsgId ("sender.n.stamp").</summary>
     public static (int Sender, long Stamp) ParseClientMsgId(string clientMsgId)
     {

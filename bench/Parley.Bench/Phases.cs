@@ -101,26 +101,7 @@ public static class Phases
         var stopping = false;
         var (devices, _) = await context.ConnectAsync(users, (device, e) =>
         {
-            if (e is not MessageEvent { Message: var message })
-            {
-                return;
-            }
-
-            var now = Device.Now;
-            if (!device.Delivered.Add(message.Seq))
-            {
-                device.Duplicates++;
-                return;
-            }
-
-            var (_, stamp) = Device.ParseClientMsgId(message.ClientMsgId);
-            if (window.Contains(now))
-            {
-                device.DeliveredInWindow++;
-                device.Latencies.Add(now - stamp);
-            }
-
-            if (!Volatile.Read(ref stopping))
+            if (e is MessageEvent { Message: var message } && device.Receive(message, window, byStamp: false) is not null && !Volatile.Read(ref stopping))
             {
                 _ = device.Partner!.SendAsync(Device.Now); // the partner's message arrived: it may send the next
             }
@@ -148,23 +129,9 @@ public static class Phases
         var window = new Window(warmup, measured);
         var (devices, _) = await context.ConnectAsync(users, (device, e) =>
         {
-            if (e is not MessageEvent { Message: var message })
+            if (e is MessageEvent { Message: var message })
             {
-                return;
-            }
-
-            var now = Device.Now;
-            if (!device.Delivered.Add(message.Seq))
-            {
-                device.Duplicates++;
-                return;
-            }
-
-            var (_, stamp) = Device.ParseClientMsgId(message.ClientMsgId);
-            if (window.Contains(stamp))
-            {
-                device.DeliveredInWindow++;
-                device.Latencies.Add(now - stamp);
+                device.Receive(message, window, byStamp: true);
             }
         }, cancellationToken);
         Pair(context, devices);
@@ -218,23 +185,10 @@ public static class Phases
         Device[] all = [];
         var (devices, _) = await context.ConnectAsync(members, (device, e) =>
         {
-            if (e is not MessageEvent { Message: var message } || message.ConversationId != group.ConversationId)
+            if (e is not MessageEvent { Message: var message } || message.ConversationId != group.ConversationId
+                || device.Receive(message, window, byStamp: false) is not { } sender)
             {
                 return;
-            }
-
-            var now = Device.Now;
-            if (!device.Delivered.Add(message.Seq))
-            {
-                device.Duplicates++;
-                return;
-            }
-
-            var (sender, stamp) = Device.ParseClientMsgId(message.ClientMsgId);
-            if (window.Contains(now))
-            {
-                device.DeliveredInWindow++;
-                device.Latencies.Add(now - stamp);
             }
 
             var slot = message.Seq - baseSeq;

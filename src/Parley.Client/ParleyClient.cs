@@ -257,6 +257,7 @@ public sealed class ParleyClient : IDisposable
         part.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
         form.Add(part, "file", fileName);
         using var request = new HttpRequestMessage(HttpMethod.Post, "/api/files") { Content = form };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", await AccessTokenAsync(cancellationToken));
         return await SendAsync(request, ClientJson.Default.UploadedFile, cancellationToken);
     }
 
@@ -326,7 +327,6 @@ public sealed class ParleyClient : IDisposable
 
     private async Task<T> SendAsync<T>(HttpRequestMessage request, JsonTypeInfo<T> type, CancellationToken cancellationToken)
     {
-        request.Headers.Authorization ??= _tokens is null ? null : new AuthenticationHeaderValue("Bearer", await AccessTokenAsync(cancellationToken));
         using var response = await _http.SendAsync(request, cancellationToken);
         if (!response.IsSuccessStatusCode)
         {

@@ -72,6 +72,7 @@ public sealed class ParleySocket : IAsyncDisposable
         var socket = new ClientWebSocket();
         socket.Options.SetRequestHeader("Authorization", "Bearer " + accessToken);
         socket.Options.KeepAliveInterval = TimeSpan.Zero; // the protocol has its own ping
+        socket.Options.CollectHttpResponseDetails = true; // else HttpStatusCode stays 0 and a refused upgrade is not recognised below
         if (options.Origin is not null)
         {
             socket.Options.SetRequestHeader("Origin", options.Origin);
@@ -328,6 +329,34 @@ public sealed class ParleySocket : IAsyncDisposable
             }
 
             Finish(new ClosedEvent((int?)_socket.CloseStatus, _socket.CloseStatusDescription, error));
+            if (_socket.State == WebSocketState.CloseReceived)
+            {
+                _ = AnswerCloseAsync();
+            }
+        }
+    }
+
+    /// <summary>Answers the server's close frame (RFC 6455 5.5.1); else the server holds the connection until its own timeout.</summary>
+    private async Task AnswerCloseAsync()
+    {
+        try
+        {
+            await _sendLock.WaitAsync(_stop.Token);
+            try
+            {
+                if (_socket.State == WebSocketState.CloseReceived)
+                {
+                    await _socket.CloseOutputAsync(_socket.CloseStatus ?? WebSocketCloseStatus.NormalClosure, null, _stop.Token);
+                }
+            }
+            finally
+            {
+                _sendLock.Release();
+            }
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException)
+        {
+            // the connection is gone anyway
         }
     }
 

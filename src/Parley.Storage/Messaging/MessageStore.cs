@@ -155,18 +155,7 @@ public sealed class MessageStore(Database database)
                 MessageRow? row = null;
                 if (await reader.ReadAsync(cancellationToken))
                 {
-                    row = new MessageRow
-                    {
-                        ConversationId = m.ConversationId,
-                        Seq = reader.GetInt64(0),
-                        SenderId = m.SenderId,
-                        ClientMsgId = m.ClientMsgId,
-                        Type = m.Type,
-                        Content = m.Content,
-                        ReplyTo = m.ReplyTo,
-                        Mentions = m.Mentions,
-                        SentAt = m.SentAt,
-                    };
+                    row = RowOf(m, reader.GetInt64(0));
                 }
 
                 results[i] = new AppendResult(row, row is not null); // no row: no longer a member
@@ -487,18 +476,7 @@ public sealed class MessageStore(Database database)
             return null;
         }
 
-        var row = new MessageRow
-        {
-            ConversationId = m.ConversationId,
-            Seq = seq,
-            SenderId = m.SenderId,
-            ClientMsgId = m.ClientMsgId,
-            Type = m.Type,
-            Content = m.Content,
-            ReplyTo = m.ReplyTo,
-            Mentions = m.Mentions,
-            SentAt = m.SentAt,
-        };
+        var row = RowOf(m, seq);
         await connection.ExecuteAsync(new CommandDefinition(
             $"INSERT INTO messages ({MessageColumns}) VALUES (@ConversationId, @Seq, @SenderId, @ClientMsgId, @Type, @Content, @ReplyTo, @Mentions, @SentAt, NULL, NULL)",
             row,
@@ -549,4 +527,17 @@ public sealed class MessageStore(Database database)
             transaction,
             cancellationToken: cancellationToken));
 
+
+    private static MessageRow RowOf(NewMessage m, long seq) => new()
+    {
+        ConversationId = m.ConversationId,
+        Seq = seq,
+        SenderId = m.SenderId,
+        ClientMsgId = m.ClientMsgId,
+        Type = m.Type,
+        Content = m.Content,
+        ReplyTo = m.ReplyTo,
+        Mentions = m.Mentions,
+        SentAt = m.SentAt,
+    };
 }
