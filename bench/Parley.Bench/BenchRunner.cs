@@ -78,11 +78,11 @@ public static class BenchRunner
     {
         static string F(double? value, string format = "0.0") => value is { } v ? v.ToString(format, CultureInfo.InvariantCulture) : "-";
         var text = new StringBuilder();
-        text.AppendLine("| phase | store | users | delivered/s | p50 ms | p90 ms | p99 ms | max ms | lost | dup | errors | server CPU s | tool CPU s | msgs/server CPU s | KiB/conn |");
-        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        text.AppendLine("| phase | store | users | delivered/s | p50 ms | p90 ms | p99 ms | max ms | lost | dup | errors | server CPU s | tool CPU s | msgs/server CPU s | alloc B/msg | GCs | KiB/conn |");
+        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in results)
         {
-            text.AppendLine(CultureInfo.InvariantCulture, $"| {r.Phase} | {r.Provider} | {r.Users} | {F(r.DeliveredPerSecond, "0")} | {F(r.LatencyP50Ms, "0.00")} | {F(r.LatencyP90Ms, "0.00")} | {F(r.LatencyP99Ms, "0.00")} | {F(r.LatencyMaxMs, "0.0")} | {r.Lost} | {r.Duplicated} | {r.Errors} | {F(r.ServerCpuSeconds, "0.00")} | {F(r.ToolCpuSeconds, "0.00")} | {F(r.MessagesPerServerCpuSecond, "0")} | {F(r.RssPerConnectionKiB, "0.00")} |");
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {r.Phase} | {r.Provider} | {r.Users} | {F(r.DeliveredPerSecond, "0")} | {F(r.LatencyP50Ms, "0.00")} | {F(r.LatencyP90Ms, "0.00")} | {F(r.LatencyP99Ms, "0.00")} | {F(r.LatencyMaxMs, "0.0")} | {r.Lost} | {r.Duplicated} | {r.Errors} | {F(r.ServerCpuSeconds, "0.00")} | {F(r.ToolCpuSeconds, "0.00")} | {F(r.MessagesPerServerCpuSecond, "0")} | {F(r.ServerAllocatedBytesPerMessage, "0")} | {F(r.ServerGcCollections, "0")} | {F(r.RssPerConnectionKiB, "0.00")} |");
         }
 
         return text.ToString();

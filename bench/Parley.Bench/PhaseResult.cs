@@ -39,6 +39,12 @@ public sealed class PhaseResult
 
     public double? MessagesPerServerCpuSecond { get; set; }
 
+    /// <summary>Server managed allocations in the measured window per delivered message.</summary>
+    public double? ServerAllocatedBytesPerMessage { get; set; }
+
+    /// <summary>Server garbage collections (all generations) in the measured window.</summary>
+    public double? ServerGcCollections { get; set; }
+
     public long? ServerRssBeforeBytes { get; set; }
 
     public long? ServerRssAfterBytes { get; set; }

@@ -312,6 +312,8 @@ public static class Phases
             ServerCpuSeconds = cpu.Server,
             ToolCpuSeconds = cpu.Tool,
             MessagesPerServerCpuSecond = cpu.Server is > 0 ? inWindow / cpu.Server : null,
+            ServerAllocatedBytesPerMessage = window.Gc is { } gc && inWindow > 0 ? gc.AllocatedBytes / inWindow : null,
+            ServerGcCollections = window.Gc?.Collections,
             Note = problems.Count > 0 ? string.Join("; ", problems.Take(5)) : null,
         };
     }
@@ -350,12 +352,22 @@ public sealed class Window(TimeSpan warmup, TimeSpan measured)
         Volatile.Write(ref _start, Stopwatch.GetTimestamp());
         start();
         await Task.Delay(warmup, cancellationToken);
+        var gcBefore = await server.GcAsync();
         var cpu = CpuMeter.Start(server);
         await Task.Delay(Measured, cancellationToken);
         var used = cpu.Stop();
+        var gcAfter = await server.GcAsync();
         stop();
+        if (gcBefore is { } before && gcAfter is { } after)
+        {
+            Gc = (after.AllocatedBytes - before.AllocatedBytes, after.Collections - before.Collections);
+        }
+
         return used;
     }
+
+    /// <summary>The server's allocations and collections over the measured window (the scrapes themselves included).</summary>
+    public (double AllocatedBytes, double Collections)? Gc { get; private set; }
 }
 
 /// <summary>CPU seconds of the server process and of this tool between two points.</summary>

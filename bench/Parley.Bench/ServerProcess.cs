@@ -101,6 +101,34 @@ public sealed class ServerProcess : IAsyncDisposable
         throw new TimeoutException("the server did not become ready in 120 s");
     }
 
+    /// <summary>The server's managed allocations and garbage collections so far, from its <c>/metrics</c> (System.Runtime meter); null when unavailable.</summary>
+    public async Task<(double AllocatedBytes, double Collections)?> GcAsync()
+    {
+        try
+        {
+            using var http = new HttpClient { BaseAddress = BaseUri, Timeout = TimeSpan.FromSeconds(10) };
+            var text = await http.GetStringAsync("/metrics");
+            double allocated = 0, collections = 0;
+            foreach (var line in text.Split('\n'))
+            {
+                if (line.StartsWith("dotnet_gc_heap_total_allocated_bytes_total ", StringComparison.Ordinal))
+                {
+                    allocated = double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+                }
+                else if (line.StartsWith("dotnet_gc_collections_total{", StringComparison.Ordinal))
+                {
+                    collections += double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+                }
+            }
+
+            return allocated > 0 ? (allocated, collections) : null;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or FormatException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Resident set size in bytes (VmRSS), or null without a PID.</summary>
     public long? Rss() => Pid is { } pid ? ProcStat.RssBytes(pid) : null;
 

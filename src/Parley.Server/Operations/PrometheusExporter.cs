@@ -60,7 +60,7 @@ public sealed class PrometheusExporter : IDisposable
 
     /// <summary>The meters exported by default: the app's own meter plus ASP.NET Core's HTTP and Kestrel meters.</summary>
     public static IReadOnlyList<string> DefaultMeterNames { get; } =
-        ["Parley", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"];
+        ["Parley", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "System.Runtime"];
 
     /// <summary>Creates an exporter listening to <see cref="DefaultMeterNames"/>.</summary>
     public PrometheusExporter()

@@ -66,6 +66,10 @@ public abstract class OperationsTests(ServerFixture fixture) : BackendTests(fixt
         Assert.Contains("# TYPE http_server_request_duration_seconds histogram", text, StringComparison.Ordinal);
         Assert.Contains("http_server_request_duration_seconds_count{", text, StringComparison.Ordinal);
         Assert.Contains("http_route=\"/health/live\"", text, StringComparison.Ordinal);
+
+        // The runtime's own meter: the load tool reads allocations and collections from it.
+        Assert.Contains("dotnet_gc_heap_total_allocated_bytes_total ", text, StringComparison.Ordinal);
+        Assert.Contains("dotnet_gc_collections_total{", text, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -589,7 +589,7 @@ public sealed class PrometheusExporterTests
     public void DefaultConstructor_ListensToTheDefaultMeters()
     {
         Assert.Equal(
-            ["Parley", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"],
+            ["Parley", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "System.Runtime"],
             PrometheusExporter.DefaultMeterNames);
 
         // A meter whose name is not in the defaults must not show up.
