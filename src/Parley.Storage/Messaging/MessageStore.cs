@@ -9,8 +9,12 @@ namespace Parley.Storage.Messaging;
 /// conversation's next seq inside the transaction that stores the message, so seqs are dense and in
 /// commit order; several appends share one transaction (group commit).
 /// </summary>
-public sealed class MessageStore(Database database)
+public sealed class MessageStore(Database database) : IDisposable
 {
+    private readonly SqliteAppender _sqliteAppender = new(database, MessageColumns);
+
+    public void Dispose() => _sqliteAppender.Dispose();
+
     private const string MessageColumns =
         "conversation_id, seq, sender_id, client_msg_id, type, content, reply_to, mentions, sent_at, recalled_at, recalled_by";
 
@@ -31,9 +35,11 @@ public sealed class MessageStore(Database database)
     /// </summary>
     public async Task<AppendResult[]> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
     {
-        if (database.Provider == StorageProvider.Postgres && batch.All(m => m.FileIds.Count == 0 && m.MentionedUserIds.Count == 0 && !m.MentionsAll))
+        if (batch.All(m => m.FileIds.Count == 0 && m.MentionedUserIds.Count == 0 && !m.MentionsAll))
         {
-            return await AppendPostgresAsync(batch, cancellationToken);
+            return database.Provider == StorageProvider.Postgres
+                ? await AppendPostgresAsync(batch, cancellationToken)
+                : await _sqliteAppender.AppendAsync(batch, RowOf, cancellationToken);
         }
 
         await using var connection = await database.OpenAsync(cancellationToken);

@@ -27,6 +27,10 @@ public abstract class ReconnectTests(ServerFixture fixture) : BackendTests(fixtu
             Assert.Equal(text, seen.TryAdd(seq, text) ? text : seen[seq]);
         }
 
+        // Connected before the first send, so its pushes start at seq 1 (a client connecting later would catch up
+        // from what it holds first; the test once raced here: sends committed before the socket registered were
+        // never pushed to it, and its "held up to" skipped them).
+        var first = await WsClient.ConnectAsync(Server, reader.AccessToken);
         var sending = Task.Run(async () =>
         {
             for (var i = 1; i <= Total; i++)
@@ -35,7 +39,6 @@ public abstract class ReconnectTests(ServerFixture fixture) : BackendTests(fixtu
             }
         });
 
-        var first = await WsClient.ConnectAsync(Server, reader.AccessToken);
         while (seen.Count < 30)
         {
             Take((await first.NextAsync("message"))["message"]!);
