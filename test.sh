@@ -50,6 +50,26 @@ dotnet tests/Parley.Tests/bin/Release/net10.0/Parley.Tests.dll -noColor -noLogo 
 add_xunit_totals "$log" "Parley.Tests"
 rm -f "$log"
 
+echo "== web client in a real browser (tests/web, chromium + playwright-core)"
+if [ -x /usr/bin/chromium ] && [ -d tests/web/node_modules/playwright-core ]; then
+  log=$(mktemp)
+  bash scripts/web-test.sh 2>&1 | tee "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  line=$(grep -E '^web: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$log" | tail -n 1)
+  if [ -n "$line" ]; then
+    passed=$((passed + $(sed -E 's/^web: ([0-9]+) passed.*/\1/' <<<"$line")))
+    failed=$((failed + $(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")))
+    skipped=$((skipped + $(sed -E 's/.* ([0-9]+) skipped.*/\1/' <<<"$line")))
+  else
+    echo "test.sh: no summary from scripts/web-test.sh" >&2
+    failed=$((failed + 1)); status=1
+  fi
+  rm -f "$log"
+else
+  echo "== web client tests: skipped (/usr/bin/chromium or tests/web/node_modules missing; run scripts/web-deps.sh)"
+  skipped=$((skipped + 1))
+fi
+
 [ "$failed" -eq 0 ] || status=1
 echo
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -14,6 +14,7 @@ using Parley.Server.Messaging;
 using Parley.Server.Operations;
 using Parley.Server.Realtime;
 using Parley.Server.Social;
+using Parley.Server.WebClient;
 using Parley.Storage;
 using Parley.Storage.Accounts;
 using Parley.Storage.Files;
@@ -166,6 +167,7 @@ public static partial class ParleyApp
         });
         app.UseMiddleware<ProblemMiddleware>();
         app.UseStatusCodePages(context => ProblemMiddleware.WriteBareStatusAsync(context.HttpContext));
+        WebClientHost.Use(app);
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero });
         app.UseAuthentication();
         app.UseAuthorization();

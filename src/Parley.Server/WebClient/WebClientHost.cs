@@ -1,0 +1,40 @@
+namespace Parley.Server.WebClient;
+
+/// <summary>
+/// Serves the browser client (wwwroot: plain ES modules, no build step) at <c>/</c>. It talks only to the
+/// public HTTP API and <c>/ws</c>, like any other client. Every static answer carries a strict
+/// Content-Security-Policy: only this origin's scripts, styles and connections, images also from blob: URLs
+/// (thumbnails are fetched with the Bearer header and shown as object URLs).
+/// </summary>
+internal static class WebClientHost
+{
+    public const string ContentSecurityPolicy =
+        "default-src 'self'; img-src 'self' blob: data:; connect-src 'self' ws: wss:; style-src 'self'; " +
+        "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+    public static void Use(WebApplication app)
+    {
+        // Only the client's own paths: /api, /ws, /health, /metrics and /openapi keep their own answers
+        // (an unknown /api/... path stays a problem+json 404, not a static-file lookup).
+        app.UseWhen(context => IsClientPath(context.Request.Path), branch =>
+        {
+            branch.UseDefaultFiles();
+            branch.UseStaticFiles(new StaticFileOptions
+            {
+                OnPrepareResponse = static context =>
+                {
+                    var headers = context.Context.Response.Headers;
+                    headers.ContentSecurityPolicy = ContentSecurityPolicy;
+                    headers.XFrameOptions = "DENY";
+                    headers["Referrer-Policy"] = "no-referrer";
+                    // Small files, revalidated on every load so an upgraded server is picked up at once.
+                    headers.CacheControl = "no-cache";
+                },
+            });
+        });
+    }
+
+    private static bool IsClientPath(PathString path) =>
+        !path.StartsWithSegments("/api") && !path.StartsWithSegments("/ws") && !path.StartsWithSegments("/health")
+        && !path.StartsWithSegments("/metrics") && !path.StartsWithSegments("/openapi");
+}

@@ -1,0 +1,169 @@
+// Parley web client: wires the session, the socket and the store to the screens. Routes are hash based:
+// #/chats, #/chats/<conversationId>, #/friends, #/groups, #/groups/<groupId>, #/profile.
+
+import { loadSession, login, register, logout, setSignedOutHandler } from './api.js';
+import { Socket } from './socket.js';
+import { Store } from './store.js';
+import { h, toast, attempt, field, time, displayName, presenceDot, summary } from './ui/dom.js';
+import { renderChat } from './ui/chat.js';
+import { renderFriends } from './ui/friends.js';
+import { renderGroups, renderGroup } from './ui/groups.js';
+import { renderProfile } from './ui/profile.js';
+
+const app = document.getElementById('app');
+let ctx = null; // {me, socket, store} while signed in
+
+setSignedOutHandler((code) => {
+  if (!ctx) return;
+  stop();
+  if (code === 'token_reused') toast('Your session was ended (it was used elsewhere). Please log in again.');
+  showAuth();
+});
+
+// Another tab logged out or in: follow it.
+window.addEventListener('storage', (e) => {
+  if (e.key !== 'parley.session') return;
+  if (!e.newValue && ctx) { stop(); showAuth(); }
+  else if (e.newValue && !ctx) start();
+});
+
+function stop() {
+  ctx?.socket.stop();
+  ctx = null;
+  window.parley = undefined;
+}
+
+function showAuth(mode = 'login') {
+  const registering = mode === 'register';
+  const form = h('form', { class: 'card auth', 'aria-labelledby': 'auth-title' },
+    h('h1', { id: 'auth-title' }, registering ? 'Create your Parley account' : 'Log in to Parley'),
+    field('Username', { name: 'username', autocomplete: 'username', required: true, minLength: 3, maxLength: 32, pattern: '[A-Za-z0-9_.\\-]+' }),
+    field('Password', { name: 'password', type: 'password', autocomplete: registering ? 'new-password' : 'current-password', required: true, minLength: 8, maxLength: 128 }),
+    registering ? field('Nickname (optional)', { name: 'nickname', maxLength: 64 }) : null,
+    h('button', { type: 'submit', class: 'primary' }, registering ? 'Create account' : 'Log in'),
+    h('p', {}, registering ? 'Have an account? ' : 'New here? ',
+      h('button', { type: 'button', class: 'link', onclick: () => showAuth(registering ? 'login' : 'register') },
+        registering ? 'Log in' : 'Create an account')));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const data = new FormData(form);
+    const ok = await attempt(() => registering
+      ? register(data.get('username'), data.get('password'), data.get('nickname'))
+      : login(data.get('username'), data.get('password')));
+    if (ok) start();
+  });
+  app.replaceChildren(h('main', { id: 'pane', class: 'auth-screen' }, form));
+  form.querySelector('input').focus();
+}
+
+async function start() {
+  const session = loadSession();
+  if (!session) { showAuth(); return; }
+  const socket = new Socket();
+  const store = new Store(session.user, socket);
+  ctx = { me: session.user, socket, store };
+  window.parley = { store, socket }; // for the console and the browser tests
+  socket.addEventListener('frame', (e) => onFrame(e.detail));
+  socket.addEventListener('open', () => attempt(() => store.catchUp()));
+  socket.addEventListener('revoked', () => { if (ctx?.socket !== socket) return; logout(); stop(); showAuth(); toast('You were signed out.'); });
+  socket.addEventListener('status', () => renderStatus());
+  store.addEventListener('change', (e) => onChange(e.detail.conversationId));
+  document.addEventListener('visibilitychange', () => ctx?.store.markRead());
+  renderShell();
+  socket.start();
+  await attempt(() => Promise.all([store.catchUp(), store.loadFriends()]));
+  route();
+}
+
+function onFrame(frame) {
+  const { store } = ctx;
+  store.handle(frame);
+  if (frame.type === 'notify') {
+    const d = frame.data;
+    switch (frame.kind) {
+      case 'friend.request': toast(`${displayName(d.from)} wants to be your friend.`, 'notice'); break;
+      case 'friend.accepted': toast(`You and ${displayName(d.fromUserId === ctx.me.id ? d.to : d.from)} are now friends.`, 'notice'); break;
+      case 'group.removed': if (d.userId === ctx.me.id) toast('You were removed from a group.', 'notice'); break;
+      case 'group.dissolved': toast('A group you were in was dissolved.', 'notice'); break;
+    }
+    attempt(() => Promise.all([store.loadFriends(), store.catchUp()])).then(() => refreshPane(frame.kind));
+  }
+  if (frame.type === 'error') toast(frame.message);
+}
+
+// ---- shell ----
+function renderShell() {
+  const nav = h('nav', { 'aria-label': 'Sections' },
+    ...[['chats', 'Chats'], ['friends', 'Friends'], ['groups', 'Groups'], ['profile', 'Profile']].map(([id, label]) =>
+      h('a', { href: `#/${id}`, id: `nav-${id}` }, label)),
+    h('button', { type: 'button', class: 'link', onclick: async () => { await logout(); stop(); showAuth(); } }, 'Log out'));
+  app.replaceChildren(
+    h('header', { class: 'top' }, h('span', { class: 'brand' }, 'Parley'), h('span', { id: 'conn', role: 'status' }), nav),
+    h('div', { class: 'layout', id: 'layout' },
+      h('aside', { id: 'sidebar', 'aria-label': 'Conversations' }, h('h2', { class: 'sr-only' }, 'Conversations'), h('ul', { id: 'convs', class: 'convs' })),
+      h('main', { id: 'pane', tabindex: '-1' })));
+  renderStatus();
+}
+
+function renderStatus() {
+  const el = document.getElementById('conn');
+  if (!el || !ctx) return;
+  const s = ctx.socket.status;
+  el.textContent = s === 'online' ? 'Connected' : s === 'connecting' ? 'Connecting…' : 'Offline, reconnecting…';
+  el.className = `conn ${s}`;
+}
+
+function renderConversationList() {
+  const { store } = ctx;
+  const list = document.getElementById('convs');
+  if (!list) return;
+  const items = store.sortedConversations().map((c) => {
+    const name = c.type === 'direct' ? displayName(c.peer, store.friends.find((f) => f.user.id === c.peer?.id)?.remark) : c.group?.name;
+    const current = c.id === store.openId;
+    return h('li', {},
+      h('a', { href: `#/chats/${c.id}`, class: `conv${current ? ' current' : ''}`, 'aria-current': current ? 'page' : undefined, 'data-conversation': c.id },
+        h('span', { class: 'conv-name' }, c.type === 'direct' ? presenceDot(store.presence.get(c.peer?.id)) : h('span', { class: 'group-mark', 'aria-hidden': 'true' }, '#'), name),
+        h('span', { class: 'conv-time' }, c.lastMessage ? time(c.lastMessage.sentAt) : ''),
+        h('span', { class: 'conv-last' }, summary(c.lastMessage)),
+        c.mentioned ? h('span', { class: 'mention', 'aria-label': 'You were mentioned' }, '@') : null,
+        c.unreadCount > 0 ? h('span', { class: 'badge', 'aria-label': `${c.unreadCount} unread` }, String(c.unreadCount)) : null));
+  });
+  list.replaceChildren(...(items.length ? items : [h('li', { class: 'empty' }, 'No conversations yet. Add a friend or join a group.')]));
+}
+
+// ---- routing ----
+let currentRoute = '';
+function route() {
+  if (!ctx) return;
+  const [section = 'chats', id] = location.hash.replace(/^#\/?/, '').split('/');
+  currentRoute = `${section}/${id ?? ''}`;
+  const pane = document.getElementById('pane');
+  const layout = document.getElementById('layout');
+  for (const a of document.querySelectorAll('nav a')) a.toggleAttribute('aria-current', a.id === `nav-${section}`);
+  layout.dataset.view = section === 'chats' && !id ? 'list' : 'pane';
+  if (section !== 'chats' || !id) ctx.store.openId = null;
+  const back = h('a', { href: '#/chats', class: 'back' }, '← Chats');
+  switch (section) {
+    case 'friends': renderFriends(pane, ctx, back); break;
+    case 'groups': id ? renderGroup(pane, ctx, id, back) : renderGroups(pane, ctx, back); break;
+    case 'profile': renderProfile(pane, ctx, back); break;
+    default:
+      if (id) renderChat(pane, ctx, id, back);
+      else pane.replaceChildren(h('div', { class: 'placeholder' }, h('h1', {}, `Hello, ${displayName(ctx.me)}`), h('p', {}, 'Pick a conversation, or find friends and groups to start one.')));
+  }
+  renderConversationList();
+}
+
+function refreshPane(kind) {
+  if (currentRoute.startsWith('friends') && kind.startsWith('friend')) route();
+  if (currentRoute.startsWith('groups') && kind.startsWith('group')) route();
+}
+
+function onChange(conversationId) {
+  renderConversationList();
+  const pane = document.getElementById('pane');
+  if (pane?.refresh && (!conversationId || conversationId === ctx.store.openId)) pane.refresh();
+}
+
+window.addEventListener('hashchange', route);
+start();

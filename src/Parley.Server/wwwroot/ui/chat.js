@@ -1,0 +1,209 @@
+// The chat view: scrollback, composer (Enter sends, Shift+Enter adds a line), attachments with progress,
+// thumbnails, receipts, typing, recall, delete for me and reply.
+
+import { upload, fileUrl, api } from '../api.js';
+import { h, toast, attempt, time, displayName, presenceDot, size } from './dom.js';
+
+const RECALL_WINDOW_MS = 120_000;
+
+export function renderChat(pane, ctx, id, back) {
+  const { store, socket, me } = ctx;
+  let replyTo = null;
+  const rows = new Map(); // seq -> {el, sig}
+
+  const title = h('h1', { id: 'chat-title' });
+  const headerExtra = h('span', { class: 'chat-extra' });
+  const older = h('button', { type: 'button', class: 'older', onclick: () => attempt(loadOlder) }, 'Load earlier messages');
+  const list = h('ol', { class: 'messages', 'aria-labelledby': 'chat-title', 'aria-live': 'polite', 'aria-relevant': 'additions' });
+  const scroller = h('div', { class: 'scroller', tabindex: '0', 'aria-label': 'Messages' }, older, list);
+  const typing = h('div', { class: 'typing', 'aria-live': 'polite' });
+  const replyBar = h('div', { class: 'reply-bar', hidden: true });
+  const progress = h('progress', { max: 1, value: 0, hidden: true, 'aria-label': 'Upload progress' });
+  const text = h('textarea', { id: 'composer', rows: 1, placeholder: 'Message (Enter sends, Shift+Enter for a new line)', maxLength: 16000 });
+  const fileInput = h('input', { type: 'file', id: 'attach', class: 'sr-only', onchange: () => attempt(sendFile) });
+  const composer = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); attempt(sendText); } },
+    h('label', { for: 'composer', class: 'sr-only' }, 'Message'),
+    h('label', { for: 'attach', class: 'attach button', title: 'Attach an image or file' }, 'Attach'),
+    fileInput, text,
+    h('button', { type: 'submit', class: 'primary' }, 'Send'));
+
+  pane.replaceChildren(
+    h('section', { class: 'chat', 'aria-labelledby': 'chat-title' },
+      h('div', { class: 'chat-head' }, back, title, headerExtra), scroller, typing, replyBar, progress, composer));
+
+  let lastTyping = 0;
+  text.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); composer.requestSubmit(); }
+  });
+  text.addEventListener('input', () => {
+    if (Date.now() - lastTyping > 2000 && text.value) { lastTyping = Date.now(); socket.send({ type: 'typing', conversationId: id }); }
+  });
+  scroller.addEventListener('scroll', () => { if (scroller.scrollTop < 40) attempt(loadOlder); });
+
+  async function loadOlder() {
+    const c = store.conversations.get(id);
+    if (!c?.hasOlder || loadOlder.busy) return;
+    loadOlder.busy = true;
+    const before = scroller.scrollHeight;
+    try { await store.loadOlder(id); } finally { loadOlder.busy = false; }
+    scroller.scrollTop += scroller.scrollHeight - before; // keep the reader's place
+  }
+
+  async function sendText() {
+    const value = text.value;
+    if (!value.trim()) return;
+    text.value = '';
+    const reply = replyTo;
+    setReply(null);
+    try {
+      await store.send(id, 'text', { text: value }, reply?.seq);
+    } catch (error) {
+      text.value = value; // nothing is lost: the text goes back for another try
+      throw error;
+    }
+  }
+
+  async function sendFile() {
+    const file = fileInput.files[0];
+    fileInput.value = '';
+    if (!file) return;
+    progress.hidden = false; progress.value = 0;
+    try {
+      const up = await upload(file, (f) => { progress.value = f; });
+      const isImage = up.contentType.startsWith('image/');
+      const content = isImage
+        ? { fileId: up.id, width: up.width ?? undefined, height: up.height ?? undefined }
+        : { fileId: up.id, name: file.name || up.name || 'file', size: up.size };
+      await store.send(id, isImage ? 'image' : 'file', content, replyTo?.seq);
+      setReply(null);
+    } finally {
+      progress.hidden = true;
+    }
+  }
+
+  function setReply(m) {
+    replyTo = m;
+    replyBar.hidden = !m;
+    if (m) {
+      replyBar.replaceChildren(h('span', {}, 'Replying to: ', snippet(m)),
+        h('button', { type: 'button', class: 'link', onclick: () => setReply(null) }, 'Cancel reply'));
+      text.focus();
+    }
+  }
+
+  function snippet(m) {
+    if (!m) return 'an earlier message';
+    if (m.recalled) return 'a recalled message';
+    return m.type === 'text' ? m.content.text.slice(0, 80) : m.type === 'image' ? 'a photo' : m.content?.name ?? m.type;
+  }
+
+  function body(m) {
+    if (m.recalled) return h('em', { class: 'recalled' }, 'This message was recalled.');
+    switch (m.type) {
+      case 'text': return h('p', { class: 'text' }, m.content.text);
+      case 'image': {
+        const img = h('img', { alt: 'Photo', class: 'thumb', width: thumbSize(m.content).w, height: thumbSize(m.content).h });
+        fileUrl(m.content.fileId, true).then((u) => { img.src = u; }, () => fileUrl(m.content.fileId).then((u) => { img.src = u; }, () => { img.alt = 'Photo (cannot be shown)'; }));
+        return h('button', { type: 'button', class: 'thumb-button', 'aria-label': 'Open photo full size', onclick: () => attempt(() => openImage(m.content.fileId)) }, img);
+      }
+      case 'file':
+        return h('button', { type: 'button', class: 'file', onclick: () => attempt(() => download(m.content)) }, `📄 ${m.content.name} (${size(m.content.size)})`);
+      default: return h('p', { class: 'text' }, `[${m.type} message]`);
+    }
+  }
+
+  function receipt(m, c) {
+    if (m.senderId !== me.id || c.type !== 'direct') return null;
+    const read = c.peerReadSeq >= m.seq;
+    return h('span', { class: `receipt ${read ? 'read' : 'sent'}`, 'data-receipt': read ? 'read' : 'sent' }, read ? 'Read' : 'Sent');
+  }
+
+  function row(m, c, sender) {
+    const mine = m.senderId === me.id;
+    const canRecall = !m.recalled && mine && Date.now() - m.sentAt < RECALL_WINDOW_MS;
+    const reply = m.replyTo ? store.messages.get(id)?.get(m.replyTo) : null;
+    return h('li', { class: `msg ${mine ? 'mine' : 'theirs'}`, 'data-seq': m.seq },
+      h('div', { class: 'meta' }, h('span', { class: 'sender' }, mine ? 'You' : sender), ' · ', h('time', { datetime: new Date(m.sentAt).toISOString() }, time(m.sentAt))),
+      m.replyTo ? h('blockquote', { class: 'quote' }, 'Reply to: ', snippet(reply)) : null,
+      body(m),
+      h('div', { class: 'actions' },
+        receipt(m, c),
+        m.recalled ? null : h('button', { type: 'button', class: 'link', onclick: () => setReply(m) }, 'Reply'),
+        canRecall ? h('button', { type: 'button', class: 'link', onclick: () => attempt(() => store.recall(id, m.seq)) }, 'Recall') : null,
+        h('button', { type: 'button', class: 'link', onclick: () => attempt(() => store.deleteForMe(id, m.seq)) }, 'Delete for me'),
+        mine && c.type === 'group' ? h('button', { type: 'button', class: 'link', onclick: () => attempt(() => showReaders(m)) }, 'Seen by') : null));
+  }
+
+  async function showReaders(m) {
+    const r = await api('GET', `/api/conversations/${id}/messages/${m.seq}/receipts`);
+    const names = await Promise.all(r.readBy.map((u) => store.user(u).then((x) => displayName(x), () => 'someone')));
+    toast(names.length ? `Seen by ${names.join(', ')}; not yet by ${r.unreadBy.length}.` : `Not seen yet by ${r.unreadBy.length}.`, 'notice');
+  }
+
+  const names = new Map();
+  function senderName(userId) {
+    if (!names.has(userId)) {
+      names.set(userId, '…');
+      store.user(userId).then((u) => { names.set(userId, displayName(u, store.friends.find((f) => f.user.id === userId)?.remark)); for (const entry of rows.values()) entry.el.remove(); rows.clear(); if (pane.refresh === refresh) refresh(); }, () => {});
+    }
+    return names.get(userId);
+  }
+
+  function refresh() {
+    const c = store.conversations.get(id);
+    if (!c) return;
+    title.replaceChildren(c.type === 'direct' ? displayName(c.peer, store.friends.find((f) => f.user.id === c.peer.id)?.remark) : c.group.name);
+    headerExtra.replaceChildren(c.type === 'direct'
+      ? presenceDot(store.presence.get(c.peer.id))
+      : h('a', { href: `#/groups/${c.group.id}`, class: 'button' }, 'Members'));
+    older.hidden = !c.hasOlder;
+    const nearBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+    const messages = [...(store.messages.get(id)?.values() ?? [])].sort((a, b) => a.seq - b.seq);
+    const keep = new Set();
+    let prev = null;
+    for (const m of messages) {
+      keep.add(m.seq);
+      const sig = `${m.recalled}|${c.peerReadSeq >= m.seq}|${m.replyTo ? !!store.messages.get(id)?.get(m.replyTo) : ''}|${Date.now() - m.sentAt < RECALL_WINDOW_MS}`;
+      let entry = rows.get(m.seq);
+      if (!entry || entry.sig !== sig) {
+        const el = row(m, c, senderName(m.senderId));
+        if (entry) entry.el.replaceWith(el);
+        entry = { el, sig };
+        rows.set(m.seq, entry);
+      }
+      const want = prev ? prev.nextSibling : list.firstChild;
+      if (want !== entry.el) list.insertBefore(entry.el, want);
+      prev = entry.el;
+    }
+    for (const [seq, entry] of rows) if (!keep.has(seq)) { entry.el.remove(); rows.delete(seq); }
+    const typers = [...c.typing.keys()].map(senderName);
+    typing.textContent = typers.length ? `${typers.join(', ')} ${typers.length > 1 ? 'are' : 'is'} typing…` : '';
+    if (nearBottom || !refresh.scrolled) { scroller.scrollTop = scroller.scrollHeight; refresh.scrolled = true; }
+  }
+
+  pane.refresh = refresh;
+  attempt(() => store.open(id)).then(() => { if (pane.refresh === refresh) { refresh(); text.focus(); } });
+  // Recall buttons disappear when the window passes.
+  const timer = setInterval(() => { if (pane.refresh !== refresh) clearInterval(timer); else refresh(); }, 15_000);
+}
+
+function thumbSize(content) {
+  const w = content.width ?? 240, hgt = content.height ?? 180;
+  const scale = Math.min(1, 240 / Math.max(w, hgt));
+  return { w: Math.round(w * scale), h: Math.round(hgt * scale) };
+}
+
+async function openImage(fileId) {
+  const viewer = document.getElementById('viewer');
+  const img = document.getElementById('viewer-img');
+  img.src = await fileUrl(fileId);
+  viewer.showModal();
+}
+
+async function download(content) {
+  const url = await fileUrl(content.fileId);
+  const a = h('a', { href: url, download: content.name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+}

@@ -1,0 +1,74 @@
+// A tiny element builder and shared bits of UI. Text is always set as text (never innerHTML), so nothing a
+// user typed can become markup.
+
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs ?? {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
+    else if (key === 'class') el.className = value;
+    else if (key in el && key !== 'list' && typeof value !== 'string') el[key] = value;
+    else el.setAttribute(key, value === true ? '' : value);
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+/** Shows an error (or notice) in plain words in the live region; errors are never silent. */
+export function toast(text, kind = 'error') {
+  const region = document.getElementById(kind === 'error' ? 'alerts' : 'notices');
+  const close = h('button', { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss' }, '×');
+  const item = h('div', { class: `toast ${kind}` }, h('span', {}, text), close);
+  close.addEventListener('click', () => item.remove());
+  region.append(item);
+  // Notices step aside quickly; errors stay longer (and can be dismissed at once).
+  setTimeout(() => item.remove(), kind === 'error' ? 8000 : 3000);
+}
+
+/** Runs an action and reports a failure to the person. */
+export async function attempt(action) {
+  try { return await action(); } catch (error) { toast(error.message || String(error)); return undefined; }
+}
+
+/** A labelled input. */
+export function field(label, attrs) {
+  const id = attrs.id ?? `f-${Math.random().toString(36).slice(2, 9)}`;
+  const input = h(attrs.multiline ? 'textarea' : 'input', { ...attrs, id, multiline: undefined });
+  return h('div', { class: 'field' }, h('label', { for: id }, label), input);
+}
+
+export function time(ms) {
+  const d = new Date(ms);
+  const today = new Date();
+  return d.toDateString() === today.toDateString()
+    ? d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+    : d.toLocaleDateString([], { month: 'short', day: 'numeric' });
+}
+
+export function displayName(user, remark) {
+  return remark || user?.nickname || user?.username || 'Someone';
+}
+
+export function presenceDot(online) {
+  return h('span', { class: `dot ${online ? 'on' : 'off'}`, role: 'img', 'aria-label': online ? 'online' : 'offline', title: online ? 'online' : 'offline' });
+}
+
+export function summary(m) {
+  if (!m) return 'No messages yet';
+  if (m.recalled) return 'Message recalled';
+  switch (m.type) {
+    case 'text': return m.content.text;
+    case 'image': return 'Photo';
+    case 'file': return `File: ${m.content.name}`;
+    default: return `[${m.type}]`;
+  }
+}
+
+export function size(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}

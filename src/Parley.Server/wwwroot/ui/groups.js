@@ -1,0 +1,91 @@
+// Groups: create, search and join, my groups; a group's members with roles, mute and remove for admins, leave.
+
+import { api, all } from '../api.js';
+import { h, toast, attempt, field, displayName } from './dom.js';
+
+export async function renderGroups(pane, ctx, back) {
+  pane.refresh = null;
+  const results = h('ul', { class: 'list', id: 'group-results' });
+  const create = h('form', { class: 'card', 'aria-labelledby': 'create-title', onsubmit: (e) => { e.preventDefault(); attempt(createGroup); } },
+    h('h2', { id: 'create-title' }, 'Create a group'),
+    field('Group name', { name: 'name', id: 'group-name', required: true, maxLength: 64 }),
+    field('Description', { name: 'description', maxLength: 500 }),
+    h('div', { class: 'field' }, h('label', { for: 'group-policy' }, 'Who can join'),
+      h('select', { name: 'joinPolicy', id: 'group-policy' },
+        h('option', { value: 'open' }, 'Anyone'), h('option', { value: 'approval' }, 'Anyone, after approval'), h('option', { value: 'invite' }, 'Invited people only'))),
+    h('div', { class: 'field' }, h('label', { for: 'group-visibility' }, 'Visibility'),
+      h('select', { name: 'visibility', id: 'group-visibility' }, h('option', { value: 'public' }, 'Public (found by search)'), h('option', { value: 'private' }, 'Private'))),
+    h('button', { type: 'submit', class: 'primary' }, 'Create group'));
+  const search = h('form', { class: 'row-form', role: 'search', onsubmit: (e) => { e.preventDefault(); attempt(find); } },
+    field('Find public groups', { name: 'q', id: 'group-q' }), h('button', { type: 'submit' }, 'Search'));
+
+  async function createGroup() {
+    const d = new FormData(create);
+    const g = await api('POST', '/api/groups', { name: d.get('name').trim(), description: d.get('description').trim() || undefined, joinPolicy: d.get('joinPolicy'), visibility: d.get('visibility') });
+    await ctx.store.catchUp();
+    location.hash = `#/groups/${g.id}`;
+  }
+
+  async function find() {
+    const q = encodeURIComponent(new FormData(search).get('q').trim());
+    const page = await api('GET', `/api/groups/search?q=${q}&limit=30`);
+    results.replaceChildren(...page.items.map((g) => h('li', { class: 'item' },
+      h('span', { class: 'who' }, g.name, h('small', {}, ` · ${g.memberCount} members${g.description ? ` · ${g.description}` : ''}`)),
+      h('button', { type: 'button', onclick: () => attempt(async () => {
+        const r = await api('POST', `/api/groups/${g.id}/join`, {});
+        if (r.status === 'pending') { toast(`Asked to join ${g.name}; an admin will decide.`, 'notice'); return; }
+        await ctx.store.catchUp();
+        location.hash = `#/chats/${g.conversationId}`;
+      }) }, `Join ${g.name}`))));
+    if (!results.children.length) results.append(h('li', { class: 'empty' }, 'No groups found.'));
+  }
+
+  const mine = await all('/api/groups/mine').catch((e) => { toast(e.message); return []; });
+  pane.replaceChildren(h('section', { class: 'page', 'aria-labelledby': 'groups-title' },
+    back, h('h1', { id: 'groups-title' }, 'Groups'),
+    h('h2', {}, 'Your groups'),
+    h('ul', { class: 'list', id: 'my-groups' }, mine.length ? mine.map((g) => h('li', { class: 'item' },
+      h('span', { class: 'who' }, g.name, h('small', {}, ` · ${g.memberCount} members`)),
+      h('a', { href: `#/chats/${g.conversationId}`, class: 'button primary' }, `Open ${g.name}`),
+      h('a', { href: `#/groups/${g.id}`, class: 'button' }, 'Members'))) : h('li', { class: 'empty' }, 'None yet.')),
+    search, results, create));
+}
+
+export async function renderGroup(pane, ctx, id, back) {
+  const { store, me } = ctx;
+  pane.refresh = null;
+  let group, members;
+  try {
+    [group, members] = await Promise.all([api('GET', `/api/groups/${id}`), all(`/api/groups/${id}/members`)]);
+  } catch (e) { toast(e.message); location.hash = '#/groups'; return; }
+  const myRole = members.find((m) => m.user.id === me.id)?.role ?? 'member';
+  const rank = { owner: 2, admin: 1, member: 0 };
+  const reload = () => renderGroup(pane, ctx, id, back);
+  const act = (fn) => () => attempt(async () => { await fn(); await reload(); });
+  const friendsNotIn = store.friends.filter((f) => !members.some((m) => m.user.id === f.user.id));
+  const invite = h('select', { id: 'invite-who' }, friendsNotIn.map((f) => h('option', { value: f.user.id }, displayName(f.user, f.remark))));
+
+  pane.replaceChildren(h('section', { class: 'page', 'aria-labelledby': 'group-title' },
+    h('a', { href: `#/chats/${group.conversationId}`, class: 'back' }, '← Chat'),
+    h('h1', { id: 'group-title' }, group.name),
+    group.description ? h('p', {}, group.description) : null,
+    h('p', {}, `${group.memberCount} members · ${group.visibility} · join: ${group.joinPolicy} · you are ${myRole}`),
+    h('a', { href: `#/chats/${group.conversationId}`, class: 'button primary' }, 'Open chat'),
+    h('h2', {}, 'Members'),
+    h('ul', { class: 'list', id: 'members' }, members.map((m) => {
+      const muted = m.mutedUntil && m.mutedUntil > Date.now();
+      const canManage = m.user.id !== me.id && rank[myRole] > rank[m.role];
+      return h('li', { class: 'item' },
+        h('span', { class: 'who' }, displayName(m.user), h('small', {}, ` · ${m.role}${muted ? ' · muted' : ''}`)),
+        canManage && myRole === 'owner' ? h('button', { type: 'button', onclick: act(() => api('PATCH', `/api/groups/${id}/members/${m.user.id}`, { role: m.role === 'admin' ? 'member' : 'admin' })) }, m.role === 'admin' ? 'Make member' : 'Make admin') : null,
+        canManage ? h('button', { type: 'button', onclick: act(() => api('PATCH', `/api/groups/${id}/members/${m.user.id}`, { mutedUntil: muted ? null : Date.now() + 3600_000 })) }, muted ? `Unmute ${displayName(m.user)}` : `Mute ${displayName(m.user)} for 1 hour`) : null,
+        canManage ? h('button', { type: 'button', class: 'danger', onclick: act(() => api('DELETE', `/api/groups/${id}/members/${m.user.id}`)) }, `Remove ${displayName(m.user)}`) : null);
+    })),
+    rank[myRole] > 0 || group.membersCanInvite ? h('form', { class: 'row-form', onsubmit: (e) => { e.preventDefault(); if (invite.value) act(() => api('POST', `/api/groups/${id}/members`, { userIds: [invite.value] }))(); } },
+      h('div', { class: 'field' }, h('label', { for: 'invite-who' }, 'Add a friend'), invite), h('button', { type: 'submit' }, 'Add')) : null,
+    h('button', { type: 'button', class: 'danger', onclick: () => attempt(async () => {
+      await api('POST', `/api/groups/${id}/leave`);
+      await store.catchUp();
+      location.hash = '#/groups';
+    }) }, 'Leave group')));
+}

@@ -1,0 +1,41 @@
+// Profile: nickname, bio, tags and avatar.
+
+import { api, upload, fileUrl } from '../api.js';
+import { h, toast, attempt, field } from './dom.js';
+
+export async function renderProfile(pane, ctx, back) {
+  pane.refresh = null;
+  const me = await api('GET', '/api/users/me').catch((e) => { toast(e.message); return ctx.me; });
+  let avatarFileId = me.avatarFileId;
+  const avatar = h('img', { class: 'avatar', alt: 'Your avatar', width: 96, height: 96 });
+  const showAvatar = () => { if (avatarFileId) fileUrl(avatarFileId, true).then((u) => { avatar.src = u; }, () => {}); };
+  showAvatar();
+  const pick = h('input', { type: 'file', id: 'avatar-file', accept: 'image/*', onchange: () => attempt(async () => {
+    const file = pick.files[0];
+    if (!file) return;
+    const up = await upload(file);
+    if (!up.contentType.startsWith('image/')) throw new Error('An avatar must be an image.');
+    avatarFileId = up.id;
+    showAvatar();
+  }) });
+  const form = h('form', { class: 'card', 'aria-labelledby': 'profile-title', onsubmit: (e) => { e.preventDefault(); attempt(save); } },
+    h('h1', { id: 'profile-title' }, 'Your profile'),
+    h('p', {}, `Username: ${me.username}`),
+    avatar,
+    h('div', { class: 'field' }, h('label', { for: 'avatar-file' }, 'Avatar image'), pick),
+    field('Nickname', { name: 'nickname', value: me.nickname, required: true, maxLength: 64 }),
+    field('Bio', { name: 'bio', value: me.bio ?? '', multiline: true, maxLength: 500, rows: 3 }),
+    field('Tags (comma separated)', { name: 'tags', value: (me.tags ?? []).join(', ') }),
+    h('button', { type: 'submit', class: 'primary' }, 'Save profile'));
+  form.querySelector('textarea').value = me.bio ?? '';
+
+  async function save() {
+    const d = new FormData(form);
+    const tags = d.get('tags').split(',').map((t) => t.trim()).filter(Boolean);
+    const updated = await api('PATCH', '/api/users/me', { nickname: d.get('nickname').trim(), bio: d.get('bio') || null, tags, avatarFileId: avatarFileId ?? null });
+    ctx.me = { ...ctx.me, ...updated };
+    toast('Profile saved.', 'notice');
+  }
+
+  pane.replaceChildren(h('section', { class: 'page' }, back, form));
+}
