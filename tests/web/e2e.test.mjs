@@ -363,3 +363,27 @@ test('pages carry a strict Content-Security-Policy and load nothing from elsewhe
   assert.deepEqual(violations, []);
   await page.close();
 });
+
+test('an access token about to expire is refreshed once for two tabs, and the session lives on', async () => {
+  const { bob } = users;
+  const second = await bob.context.newPage();
+  await second.goto(base + '/#/profile');
+  await second.getByText('Connected').waitFor({ timeout: WAIT });
+  const tokensOf = (p) => p.evaluate(() => JSON.parse(localStorage.getItem('parley.session')).tokens);
+  const old = await tokensOf(bob.page);
+  // Make the stored access token expire within the client's refresh margin, then have both tabs call at once.
+  await bob.page.evaluate(() => {
+    const session = JSON.parse(localStorage.getItem('parley.session'));
+    session.tokens.accessTokenExpiresAt = Date.now() + 5_000;
+    localStorage.setItem('parley.session', JSON.stringify(session));
+  });
+  await Promise.all([bob.page, second].map((p) => p.getByRole('link', { name: 'Friends' }).click()));
+  await bob.page.waitForFunction((spent) => JSON.parse(localStorage.getItem('parley.session')).tokens.refreshToken !== spent, old.refreshToken, { timeout: WAIT });
+  for (const p of [bob.page, second]) await p.getByRole('heading', { name: 'Friends' }).first().waitFor({ timeout: WAIT });
+  const fresh = await tokensOf(bob.page);
+  assert.notEqual(fresh.accessToken, old.accessToken);
+  // Had both tabs spent the old refresh token, the server would have revoked the session (token_reused).
+  await http('GET', '/api/users/me', undefined, fresh.accessToken);
+  for (const p of [bob.page, second]) await p.getByText('Connected').waitFor({ timeout: WAIT });
+  await second.close();
+});
