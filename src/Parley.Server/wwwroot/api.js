@@ -49,12 +49,19 @@ function saveSession(session) {
 let onSignedOut = () => {};
 export function setSignedOutHandler(handler) { onSignedOut = handler; }
 
-// Refresh tokens are single use and every tab shares them: one tab at a time refreshes (Web Locks), and a
-// tab first re-reads storage, since another tab may have refreshed already.
+// Refresh tokens are single use and every tab shares them: one tab at a time refreshes (Web Locks). The pair a
+// refresh returns is also written to IndexedDB, whose committed writes every tab reads at once; localStorage is
+// not enough there, since Chromium hands other tabs its changes asynchronously, and a tab that read the spent
+// refresh token from a stale copy would present it again and the server would end the session (token_reused).
 async function freshAccessToken(force = false) {
   const run = async () => {
-    const session = loadSession();
+    let session = loadSession();
     if (!session) throw new ApiError(401, 'unauthorized');
+    const shared = await sharedTokens(session.deviceId);
+    if (shared && shared.accessTokenExpiresAt > session.tokens.accessTokenExpiresAt) {
+      session = { ...session, tokens: shared }; // another tab refreshed
+      saveSession(session);
+    }
     const left = session.tokens.accessTokenExpiresAt - Date.now();
     if (!force && left > REFRESH_MARGIN_MS) return session.tokens.accessToken;
     const response = await fetch('/api/auth/refresh', {
@@ -68,10 +75,58 @@ async function freshAccessToken(force = false) {
       throw new ApiError(response.status, problem.code, problem.detail);
     }
     const { tokens } = await response.json();
+    await shareTokens(session.deviceId, tokens);
     saveSession({ ...session, tokens });
     return tokens.accessToken;
   };
   return navigator.locks ? navigator.locks.request('parley.refresh', run) : run();
+}
+
+/** IndexedDB `parley` / `tokens`, keyed by device session: the newest pair any tab got. */
+function tokenDb() {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open('parley', 1);
+    request.onupgradeneeded = () => request.result.createObjectStore('tokens');
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+async function sharedTokens(deviceId) {
+  if (!globalThis.indexedDB || !deviceId) return null;
+  try {
+    const db = await tokenDb();
+    try {
+      return await new Promise((resolve, reject) => {
+        const get = db.transaction('tokens').objectStore('tokens').get(deviceId);
+        get.onsuccess = () => resolve(get.result ?? null);
+        get.onerror = () => reject(get.error);
+      });
+    } finally {
+      db.close();
+    }
+  } catch {
+    return null; // no IndexedDB (private mode, say): localStorage alone
+  }
+}
+
+async function shareTokens(deviceId, tokens) {
+  if (!globalThis.indexedDB || !deviceId) return;
+  try {
+    const db = await tokenDb();
+    try {
+      await new Promise((resolve, reject) => {
+        const tx = db.transaction('tokens', 'readwrite');
+        tx.objectStore('tokens').put(tokens, deviceId);
+        tx.oncomplete = () => resolve();
+        tx.onerror = () => reject(tx.error);
+      });
+    } finally {
+      db.close();
+    }
+  } catch {
+    // localStorage still has them
+  }
 }
 
 export const accessToken = () => freshAccessToken(false);
