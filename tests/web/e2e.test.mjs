@@ -66,7 +66,9 @@ before(async () => {
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   server = spawn('dotnet', [dll, `--urls=${base}`, `--DataDir=${dataDir}`, '--Auth:RegistrationsPerAddress=100000',
-    '--Auth:PasswordHashIterations=1000', '--Logging:LogLevel:Default=Warning'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    '--Auth:PasswordHashIterations=1000', '--Logging:LogLevel:Default=Warning',
+    // A long history is sent over HTTP below; a small upload limit lets the "too large" error be shown cheaply.
+    '--Messaging:SendBurst=1000', '--Files:MaxBytes=1048576'], { stdio: ['ignore', 'inherit', 'inherit'] });
   const deadline = Date.now() + 60_000;
   for (;;) {
     try { if ((await fetch(`${base}/health/ready`)).ok) break; } catch { /* not listening yet */ }
@@ -386,4 +388,46 @@ test('an access token about to expire is refreshed once for two tabs, and the se
   await http('GET', '/api/users/me', undefined, fresh.accessToken);
   for (const p of [bob.page, second]) await p.getByText('Connected').waitFor({ timeout: WAIT });
   await second.close();
+});
+
+test('scrollback pages back with before= through a long history, every message once and in order', async () => {
+  const { alice, bob } = users;
+  const aliceToken = await token(alice.page);
+  const bobId = await bob.page.evaluate(() => JSON.parse(localStorage.getItem('parley.session')).user.id);
+  const { id } = await http('POST', '/api/conversations/direct', { userId: bobId }, aliceToken);
+  for (let i = 1; i <= 120; i++) {
+    await http('POST', `/api/conversations/${id}/messages`, { clientMsgId: `long-${run}-${i}`, type: 'text', content: { text: `history ${i}` } }, aliceToken);
+  }
+  const page = await bob.context.newPage(); // a fresh page holds nothing yet
+  await page.goto(base + '/');
+  await page.getByText('Connected').waitFor({ timeout: WAIT });
+  await openChat(page, 'Alice');
+  await seen(page, 'history 120');
+  const first = page.locator('.msg .text', { hasText: /^history 1$/ });
+  for (let pages = 0; pages < 10 && (await first.count()) === 0; pages++) {
+    const shown = await page.locator('.msg').count();
+    await page.getByRole('button', { name: 'Load earlier messages' }).click();
+    await page.waitForFunction((n) => document.querySelectorAll('.msg').length > n, shown, { timeout: WAIT });
+  }
+  const texts = (await page.locator('.msg .text').allTextContents()).map((t) => t.trim()).filter((t) => /^history \d+$/.test(t));
+  assert.deepEqual(texts, Array.from({ length: 120 }, (_, i) => `history ${i + 1}`));
+  await page.close();
+});
+
+test('errors are shown in plain words: a file too large, a block; the draft is kept', async () => {
+  const { alice, bob } = users;
+  await alice.page.getByRole('link', { name: 'Chats' }).click();
+  await openChat(alice.page, 'Bob');
+  const big = join(tmp, 'big.bin');
+  writeFileSync(big, Buffer.alloc(1_200_000, 7));
+  await alice.page.locator('#attach').setInputFiles(big);
+  await alice.page.getByRole('alert').getByText('That is too large to send.').waitFor({ timeout: WAIT });
+
+  const aliceId = await alice.page.evaluate(() => JSON.parse(localStorage.getItem('parley.session')).user.id);
+  await http('PUT', `/api/blocks/${aliceId}`, undefined, await token(bob.page));
+  await alice.page.locator('#composer').fill('are you there?');
+  await alice.page.locator('#composer').press('Enter');
+  await alice.page.getByRole('alert').getByText('This person has blocked you').waitFor({ timeout: WAIT });
+  assert.equal(await alice.page.locator('#composer').inputValue(), 'are you there?');
+  await http('DELETE', `/api/blocks/${aliceId}`, undefined, await token(bob.page));
 });
