@@ -41,9 +41,14 @@ export class Store extends EventTarget {
 
   #merge(c) {
     const old = this.conversations.get(c.id);
-    const merged = old
-      ? { ...old, ...c, maxSeq: Math.max(old.maxSeq, c.maxSeq) }
-      : { ...c, loaded: false, held: 0, oldest: 0, hasOlder: false, peerReadSeq: 0, typing: new Map() };
+    // A list answer can be older than a push already applied (the list was read before that message
+    // committed): then its unread count and last message are stale and must not overwrite newer ones.
+    const stale = old && (c.maxSeq < old.maxSeq || (c.maxSeq === old.maxSeq && (c.readSeq ?? 0) < (old.readSeq ?? 0)));
+    const merged = !old
+      ? { ...c, loaded: false, held: 0, oldest: 0, hasOlder: false, peerReadSeq: 0, typing: new Map() }
+      : stale
+        ? { ...old, ...c, maxSeq: old.maxSeq, unreadCount: old.unreadCount, lastMessage: old.lastMessage, mentioned: old.mentioned, readSeq: Math.max(old.readSeq ?? 0, c.readSeq ?? 0) }
+        : { ...old, ...c };
     this.conversations.set(c.id, merged);
     this.remember(c.peer);
     return merged;
@@ -57,10 +62,11 @@ export class Store extends EventTarget {
 
   /** Step 1-2 of the catch-up: list conversations, then fetch `after=` what every held conversation lacks. */
   async catchUp() {
+    const known = new Set(this.conversations.keys()); // one that appears while the list is read is not "gone"
     const list = await all('/api/conversations');
     const ids = new Set(list.map((c) => c.id));
     for (const c of list) this.#merge(c);
-    for (const id of [...this.conversations.keys()]) if (!ids.has(id)) this.conversations.delete(id);
+    for (const id of known) if (!ids.has(id)) this.conversations.delete(id);
     this.markRead();
     this.changed();
     await Promise.all([...this.conversations.values()].filter((c) => c.loaded && c.maxSeq > c.held).map((c) => this.fetchAfter(c.id)));
