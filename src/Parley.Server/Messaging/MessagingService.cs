@@ -307,16 +307,7 @@ public sealed class MessagingService
     {
         if (view.Type == "direct")
         {
-            if (view.Blocked)
-            {
-                throw ApiException.Forbidden("This user does not accept your messages.", ErrorCodes.Blocked);
-            }
-
-            if (_options.DirectMessages != "anyone" && !view.Friends)
-            {
-                throw ApiException.Forbidden("Direct messages need friendship.", ErrorCodes.NotFriends);
-            }
-
+            CheckDirect(view.Blocked, view.Friends);
             return;
         }
 
@@ -338,12 +329,19 @@ public sealed class MessagingService
 
     private async Task CheckDirectAllowedAsync(long userId, long peerId, CancellationToken cancellationToken)
     {
-        if (await _social.IsBlockedAsync(peerId, userId, cancellationToken))
+        var blocked = await _social.IsBlockedAsync(peerId, userId, cancellationToken);
+        CheckDirect(blocked, blocked || _options.DirectMessages == "anyone" || await _social.AreFriendsAsync(userId, peerId, cancellationToken));
+    }
+
+    /// <summary>The direct-message rule: the peer must not block the sender, and (by default) they must be friends.</summary>
+    private void CheckDirect(bool blocked, bool friends)
+    {
+        if (blocked)
         {
             throw ApiException.Forbidden("This user does not accept your messages.", ErrorCodes.Blocked);
         }
 
-        if (_options.DirectMessages != "anyone" && !await _social.AreFriendsAsync(userId, peerId, cancellationToken))
+        if (_options.DirectMessages != "anyone" && !friends)
         {
             throw ApiException.Forbidden("Direct messages need friendship.", ErrorCodes.NotFriends);
         }

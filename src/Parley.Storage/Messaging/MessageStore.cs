@@ -44,6 +44,25 @@ public sealed class MessageStore(Database database) : IDisposable
 
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
+        var results = await AppendEachAsync(
+            batch,
+            m => connection.QuerySingleOrDefaultAsync<MessageRow>(new CommandDefinition(
+                $"SELECT {MessageColumns} FROM messages WHERE sender_id = @SenderId AND client_msg_id = @ClientMsgId",
+                new { m.SenderId, m.ClientMsgId },
+                transaction,
+                cancellationToken: cancellationToken)),
+            m => InsertAsync(connection, transaction, m, cancellationToken));
+        await transaction.CommitAsync(cancellationToken);
+        return results;
+    }
+
+    /// <summary>
+    /// Appends a batch one message at a time inside the caller's transaction: a clientMsgId repeated in the batch
+    /// or already stored returns the original; otherwise <paramref name="insert"/> stores it (null: the sender is
+    /// no longer a member).
+    /// </summary>
+    internal static async Task<AppendResult[]> AppendEachAsync(IReadOnlyList<NewMessage> batch, Func<NewMessage, Task<MessageRow?>> find, Func<NewMessage, Task<MessageRow?>> insert)
+    {
         var results = new AppendResult[batch.Count];
         var seen = new Dictionary<(long, string), int>();
         for (var i = 0; i < batch.Count; i++)
@@ -56,23 +75,17 @@ public sealed class MessageStore(Database database) : IDisposable
             }
 
             seen[(m.SenderId, m.ClientMsgId)] = i;
-            var existing = await connection.QuerySingleOrDefaultAsync<MessageRow>(new CommandDefinition(
-                $"SELECT {MessageColumns} FROM messages WHERE sender_id = @SenderId AND client_msg_id = @ClientMsgId",
-                new { m.SenderId, m.ClientMsgId },
-                transaction,
-                cancellationToken: cancellationToken));
-            if (existing is not null)
+            if (await find(m) is { } existing)
             {
                 results[i] = new AppendResult(existing, false);
             }
             else
             {
-                var inserted = await InsertAsync(connection, transaction, m, cancellationToken);
+                var inserted = await insert(m);
                 results[i] = new AppendResult(inserted, inserted is not null);
             }
         }
 
-        await transaction.CommitAsync(cancellationToken);
         return results;
     }
 

@@ -25,58 +25,7 @@ internal sealed class SqliteAppender(Database database, string messageColumns) :
             {
                 using var transaction = p.Connection.BeginTransaction(deferred: false);
                 p.Use(transaction);
-                var results = new AppendResult[batch.Count];
-                var seen = new Dictionary<(long, string), int>();
-                for (var i = 0; i < batch.Count; i++)
-                {
-                    var m = batch[i];
-                    if (seen.TryGetValue((m.SenderId, m.ClientMsgId), out var earlier))
-                    {
-                        results[i] = results[earlier] with { Created = false };
-                        continue;
-                    }
-
-                    seen[(m.SenderId, m.ClientMsgId)] = i;
-                    p.Find.Parameters[0].Value = m.SenderId;
-                    p.Find.Parameters[1].Value = m.ClientMsgId;
-                    await using (var reader = await p.Find.ExecuteReaderAsync(cancellationToken))
-                    {
-                        if (await reader.ReadAsync(cancellationToken))
-                        {
-                            results[i] = new AppendResult(reader.GetRowParser<MessageRow>()(reader), false);
-                            continue;
-                        }
-                    }
-
-                    // Membership is checked again here, in the committing transaction.
-                    p.Bump.Parameters[0].Value = m.ConversationId;
-                    p.Bump.Parameters[1].Value = m.SentAt;
-                    p.Bump.Parameters[2].Value = m.SenderId;
-                    if (await p.Bump.ExecuteScalarAsync(cancellationToken) is not long seq)
-                    {
-                        results[i] = new AppendResult(null, false);
-                        continue;
-                    }
-
-                    var values = p.Insert.Parameters;
-                    values[0].Value = m.ConversationId;
-                    values[1].Value = seq;
-                    values[2].Value = m.SenderId;
-                    values[3].Value = m.ClientMsgId;
-                    values[4].Value = m.Type;
-                    values[5].Value = m.Content;
-                    values[6].Value = (object?)m.ReplyTo ?? DBNull.Value;
-                    values[7].Value = (object?)m.Mentions ?? DBNull.Value;
-                    values[8].Value = m.SentAt;
-                    await p.Insert.ExecuteNonQueryAsync(cancellationToken);
-
-                    p.Read.Parameters[0].Value = seq;
-                    p.Read.Parameters[1].Value = m.ConversationId;
-                    p.Read.Parameters[2].Value = m.SenderId;
-                    await p.Read.ExecuteNonQueryAsync(cancellationToken);
-                    results[i] = new AppendResult(rowOf(m, seq), true);
-                }
-
+                var results = await MessageStore.AppendEachAsync(batch, m => FindAsync(p, m, cancellationToken), m => InsertAsync(p, m, rowOf, cancellationToken));
                 await transaction.CommitAsync(cancellationToken);
                 return results;
             }
@@ -92,6 +41,44 @@ internal sealed class SqliteAppender(Database database, string messageColumns) :
         {
             _gate.Release();
         }
+    }
+
+    private static async Task<MessageRow?> FindAsync(Prepared p, NewMessage m, CancellationToken cancellationToken)
+    {
+        p.Find.Parameters[0].Value = m.SenderId;
+        p.Find.Parameters[1].Value = m.ClientMsgId;
+        await using var reader = await p.Find.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken) ? reader.GetRowParser<MessageRow>()(reader) : null;
+    }
+
+    /// <summary>Assigns the seq (re-checking membership in the committing transaction), inserts, moves the sender's read marker; null when no longer a member.</summary>
+    private static async Task<MessageRow?> InsertAsync(Prepared p, NewMessage m, Func<NewMessage, long, MessageRow> rowOf, CancellationToken cancellationToken)
+    {
+        p.Bump.Parameters[0].Value = m.ConversationId;
+        p.Bump.Parameters[1].Value = m.SentAt;
+        p.Bump.Parameters[2].Value = m.SenderId;
+        if (await p.Bump.ExecuteScalarAsync(cancellationToken) is not long seq)
+        {
+            return null;
+        }
+
+        var values = p.Insert.Parameters;
+        values[0].Value = m.ConversationId;
+        values[1].Value = seq;
+        values[2].Value = m.SenderId;
+        values[3].Value = m.ClientMsgId;
+        values[4].Value = m.Type;
+        values[5].Value = m.Content;
+        values[6].Value = (object?)m.ReplyTo ?? DBNull.Value;
+        values[7].Value = (object?)m.Mentions ?? DBNull.Value;
+        values[8].Value = m.SentAt;
+        await p.Insert.ExecuteNonQueryAsync(cancellationToken);
+
+        p.Read.Parameters[0].Value = seq;
+        p.Read.Parameters[1].Value = m.ConversationId;
+        p.Read.Parameters[2].Value = m.SenderId;
+        await p.Read.ExecuteNonQueryAsync(cancellationToken);
+        return rowOf(m, seq);
     }
 
     public void Dispose()
