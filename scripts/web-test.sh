@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Runs the web client's browser tests (tests/web/e2e.test.mjs) against the built server.
-# Needs a Release build, /usr/bin/chromium and tests/web/node_modules (scripts/web-deps.sh installs both).
+# Needs a Release build, /usr/bin/chromium and tests/web/node_modules (scripts/deps.sh installs both; ./test.sh runs it).
 # Last line: "web: N passed, N failed, N skipped" (test.sh adds these to its totals).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 if [[ ! -x /usr/bin/chromium || ! -d tests/web/node_modules/playwright-core ]]; then
-  echo "web-test.sh: /usr/bin/chromium or tests/web/node_modules missing (run scripts/web-deps.sh); browser tests skipped" >&2
+  echo "web-test.sh: /usr/bin/chromium or tests/web/node_modules missing (run scripts/deps.sh); browser tests skipped" >&2
   echo "web: 0 passed, 0 failed, 1 skipped"
   exit 0
 fi

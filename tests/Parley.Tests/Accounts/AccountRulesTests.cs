@@ -5,6 +5,7 @@ using Parley.Storage;
 
 namespace Parley.Tests.Accounts;
 
+[Trait("Tier", "Unit")]
 public sealed class AccountRulesTests
 {
     [Theory]

@@ -3,6 +3,7 @@ using Parley.Server.Groups;
 namespace Parley.Tests.Groups;
 
 /// <summary>The permission table of groups, as docs/api.md states it; <c>null</c> is a non-member.</summary>
+[Trait("Tier", "Unit")]
 public sealed class GroupPolicyTests
 {
     private const GroupRole Owner = GroupRole.Owner;

@@ -4,6 +4,7 @@ using Parley.Protocol;
 
 namespace Parley.Tests.Protocol;
 
+[Trait("Tier", "Unit")]
 public sealed class FrameParserTests
 {
     [Theory]

@@ -6,6 +6,7 @@ using Parley.Protocol;
 
 namespace Parley.Tests.Protocol;
 
+[Trait("Tier", "Unit")]
 public sealed class ServerFramesTests
 {
     // Deliberately unusual spacing and escapes: the frame must carry these bytes exactly as they are.
