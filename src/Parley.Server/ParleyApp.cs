@@ -43,6 +43,7 @@ public static partial class ParleyApp
         // The hosting diagnostics log full request URLs at Information, and browsers put access tokens in
         // /ws?access_token=: keep that category at Warning whatever the configured default.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning);
+        TextLogFormatter.Use(builder.Logging);
         AddServices(builder);
         configure?.Invoke(builder);
 
