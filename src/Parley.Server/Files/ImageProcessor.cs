@@ -147,7 +147,7 @@ public sealed partial class NetVipsImageProcessor : IImageProcessor, IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "libvips is not available on this platform ({Reason}): uploads work, but images get no size and no thumbnail")]
     private static partial void LogUnavailable(ILogger logger, string reason);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "libvips {Version} (NetVips.Native) is loaded")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Images: libvips {Version} from NetVips.Native")]
     private static partial void LogLoaded(ILogger logger, string version);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "An uploaded image of {Width} x {Height} pixels is over {Setting} ({Limit}): stored without a thumbnail")]
