@@ -46,6 +46,24 @@ public abstract class MediaToolsTests(Backend backend) : OwnServerTests(backend)
     }
 
     [Fact]
+    public async Task Libvips_warnings_about_a_damaged_upload_go_to_the_log_not_to_stderr()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ChildServer.StartAsync(
+            store, "--Files:ProcessingWaitSeconds=600", "--Logging:Console:FormatterName=json", "--Logging:LogLevel:Parley.Server.Files=Debug");
+        var user = await server.RegisterAsync();
+        var png = TestImages.Png(1000, 400);
+        var file = await server.UploadAsync(user, png[..(png.Length / 2)], "truncated.png");
+        Assert.Equal(1000, (int)file["width"]!);
+
+        // The upload's answer comes after the job, and so after everything libvips said about it.
+        var output = server.Output;
+        Assert.DoesNotContain(output, line => line.Contains("VIPS-WARNING", StringComparison.Ordinal) || line.Contains("VIPS-CRITICAL", StringComparison.Ordinal));
+        Assert.Contains(output, line => line.StartsWith('{')
+            && JsonDocument.Parse(line).RootElement.GetProperty("Message").GetString()!.StartsWith("libvips: VIPS: ", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Without_ffmpeg_the_server_says_so_once_and_videos_are_plain_files()
     {
         await using var store = await TestStore.CreateAsync(Backend);
