@@ -17,7 +17,8 @@ public interface IImageProcessor
 /// <summary>
 /// libvips through NetVips, with the libvips that the NetVips.Native packages ship (nothing to install). Every
 /// image is opened once to read its header (no pixel decoded), refused past the pixel limits, then thumbnailed
-/// with shrink-on-load and sequential access, so memory stays bounded by a few rows, not the image.
+/// with shrink-on-load and sequential access, so memory holds a few rows, not the image; for the images libvips
+/// must decode whole, the lower limit (<see cref="FileUploadOptions.MaxInterlacedPixels"/>) bounds it.
 /// </summary>
 public sealed partial class NetVipsImageProcessor : IImageProcessor, IDisposable
 {
