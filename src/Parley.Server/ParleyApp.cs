@@ -55,8 +55,9 @@ public static partial class ParleyApp
         var paths = app.Services.GetRequiredService<ParleyPaths>();
         LogStorage(app.Logger, database.Provider, paths.DataDir, applied.Count);
         _ = app.Services.GetRequiredService<SigningKey>(); // generate (or fail on a bad setting) at startup, not on the first login
-        _ = app.Services.GetRequiredService<IImageProcessor>(); // load libvips (or warn that it is missing) at startup
+        _ = app.Services.GetRequiredService<IImageProcessor>(); // set up libvips (or warn that it is missing) at startup
         _ = app.Services.GetRequiredService<IVideoProcessor>();
+        _ = app.Services.GetRequiredService<MediaWorkers>(); // a bad Files:Processing* setting fails the start
         return app;
     }
 
@@ -106,8 +107,9 @@ public static partial class ParleyApp
         services.AddSingleton<FileStore>();
         services.AddSingleton<IBlobStore>(new LocalBlobStore(dataDir));
         services.TryAddSingleton<IContentHasher, Sha256ContentHasher>();
-        services.AddSingleton<IImageProcessor, VipsImageProcessor>();
+        services.AddSingleton<IImageProcessor, NetVipsImageProcessor>();
         services.AddSingleton<IVideoProcessor, FfmpegVideoProcessor>();
+        services.AddSingleton<MediaWorkers>();
         services.AddSingleton<FileService>();
         services.AddSingleton<IFileAccess>(sp => sp.GetRequiredService<FileService>());
         services.AddSingleton<FileSweeper>();

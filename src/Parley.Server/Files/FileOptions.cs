@@ -11,8 +11,29 @@ public sealed class FileUploadOptions
     /// <summary>Longest side of a thumbnail, in pixels.</summary>
     public int ThumbnailMaxSide { get; set; } = 320;
 
-    /// <summary>The libvips to load, a name or a path; empty turns image sizes and thumbnails off.</summary>
-    public string Libvips { get; set; } = "libvips.so.42";
+    /// <summary>
+    /// Images with more pixels than this (by their header, read before any pixel is decoded) are stored and served
+    /// but get no thumbnail; 0 turns image thumbnails off. Their width and height are still reported.
+    /// </summary>
+    public long MaxImagePixels { get; set; } = 40_000_000;
+
+    /// <summary>
+    /// The same for images that libvips must decode whole, at full size, before it can shrink them: interlaced
+    /// (Adam7) PNG, progressive JPEG and GIF. Up to 8 bytes a pixel (16-bit RGBA) are held while one is decoded.
+    /// </summary>
+    public long MaxInterlacedPixels { get; set; } = 16_000_000;
+
+    /// <summary>How many images and videos are measured and thumbnailed at once (each on one core).</summary>
+    public int ProcessingConcurrency { get; set; } = 2;
+
+    /// <summary>How many more may wait for their turn; an upload beyond that is stored without size or thumbnail.</summary>
+    public int ProcessingQueueLength { get; set; } = 32;
+
+    /// <summary>
+    /// How long an upload waits for its image or video to be processed before it answers without the size and the
+    /// thumbnail, which then appear later; 0 never waits.
+    /// </summary>
+    public int ProcessingWaitSeconds { get; set; } = 10;
 
     /// <summary>The ffmpeg that makes video poster frames, a name on PATH or a path; empty turns them off.</summary>
     public string Ffmpeg { get; set; } = "ffmpeg";

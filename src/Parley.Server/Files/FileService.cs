@@ -12,14 +12,22 @@ namespace Parley.Server.Files;
 /// <summary>
 /// Uploads: streamed to a temporary file while hashed (never held in memory), size enforced as the bytes
 /// arrive, type sniffed from the bytes, stored once per distinct content (hash and size, then a byte
-/// compare), images measured and thumbnailed. Also answers whether a user may use a file in a message.
+/// compare), images and videos measured and thumbnailed by the bounded <see cref="MediaWorkers"/>. Also answers
+/// whether a user may use a file in a message.
 /// </summary>
+/// <remarks>
+/// The upload awaits its media job for at most <see cref="FileUploadOptions.ProcessingWaitSeconds"/>: normally the
+/// answer carries the size and <c>hasThumbnail: true</c>, as clients expect; when the workers are busy it answers
+/// without them (honestly: null and false), and the job, still queued, records them when it is done, so the
+/// thumbnail appears later. An upload is never slower than the wait, however many are queued.
+/// </remarks>
 public sealed partial class FileService(
     FileStore files,
     IBlobStore blobs,
     IContentHasher hasher,
     IImageProcessor images,
     IVideoProcessor videos,
+    MediaWorkers workers,
     IdGenerator ids,
     TimeProvider time,
     IOptions<FileUploadOptions> options,
@@ -123,27 +131,8 @@ public sealed partial class FileService(
             var now = time.GetUtcNow().ToUnixTimeMilliseconds();
             var blobKey = await StoreBlobAsync(temp, sha256, size, now, cancellationToken);
 
-            int? width = null, height = null;
-            string? thumbnailKey = null;
-            if (ContentSniffer.IsImage(contentType) && blobs.LocalPath(blobKey) is { } imagePath)
-            {
-                if (images.TryReadSize(imagePath, out var w, out var h))
-                {
-                    (width, height) = (w, h);
-                }
-
-                thumbnailKey = await StoreThumbnailAsync(images.TryThumbnail(imagePath, _options.ThumbnailMaxSide), now, cancellationToken);
-            }
-            else if (ContentSniffer.IsVideo(contentType) && blobs.LocalPath(blobKey) is { } videoPath)
-            {
-                // Only what ffprobe can read as a video is given to ffmpeg for a frame.
-                if (await videos.TryReadSizeAsync(videoPath, cancellationToken) is var (w, h))
-                {
-                    (width, height) = (w, h);
-                    thumbnailKey = await StoreThumbnailAsync(await videos.TryPosterAsync(videoPath, _options.ThumbnailMaxSide, cancellationToken), now, cancellationToken);
-                }
-            }
-
+            var job = Process(contentType, blobKey);
+            var media = job is null ? MediaInfo.None : await WaitAsync(job, cancellationToken);
             var file = new FileRow
             {
                 Id = ids.Next(),
@@ -153,12 +142,26 @@ public sealed partial class FileService(
                 ContentType = contentType,
                 Sha256 = sha256,
                 BlobKey = blobKey,
-                Width = width,
-                Height = height,
-                ThumbnailKey = thumbnailKey,
+                Width = media?.Width,
+                Height = media?.Height,
+                ThumbnailKey = media is null ? null : await StoreThumbnailAsync(media.Thumbnail, now, cancellationToken),
                 CreatedAt = now,
             };
-            await files.CreateAsync(file, cancellationToken);
+            try
+            {
+                await files.CreateAsync(file, cancellationToken);
+            }
+            catch
+            {
+                job?.Cancel();
+                throw;
+            }
+
+            if (media is null && job is not null)
+            {
+                _ = RecordLaterAsync(file.Id, job);
+            }
+
             return ToDto(file);
         }
         finally
@@ -167,6 +170,84 @@ public sealed partial class FileService(
             {
                 File.Delete(temp);
             }
+        }
+    }
+
+    /// <summary>Queues the measuring and thumbnailing of an image or a video; null for other files, or when the queue is full.</summary>
+    private MediaJob? Process(string contentType, string blobKey)
+    {
+        var maxSide = _options.ThumbnailMaxSide;
+        if (ContentSniffer.IsImage(contentType) && blobs.LocalPath(blobKey) is { } imagePath)
+        {
+            return workers.TryEnqueue(_ => ValueTask.FromResult(images.Process(imagePath, maxSide)));
+        }
+
+        if (ContentSniffer.IsVideo(contentType) && blobs.LocalPath(blobKey) is { } videoPath)
+        {
+            return workers.TryEnqueue(async cancellationToken =>
+            {
+                // Only what ffprobe can read as a video is given to ffmpeg for a frame.
+                if (await videos.TryReadSizeAsync(videoPath, cancellationToken) is not var (width, height))
+                {
+                    return MediaInfo.None;
+                }
+
+                return new MediaInfo(width, height, await videos.TryPosterAsync(videoPath, maxSide, cancellationToken));
+            });
+        }
+
+        return null;
+    }
+
+    /// <summary>The job's result, or null when it is not done within the wait (it goes on; see <see cref="RecordLaterAsync"/>).</summary>
+    private async Task<MediaInfo?> WaitAsync(MediaJob job, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (_options.ProcessingWaitSeconds <= 0)
+            {
+                return null;
+            }
+
+            return await job.Completion.WaitAsync(TimeSpan.FromSeconds(_options.ProcessingWaitSeconds), cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            return null;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return MediaInfo.None; // abandoned: the server is stopping
+        }
+        catch (OperationCanceledException)
+        {
+            job.Cancel(); // the upload was given up: so is its processing, unless it is running already
+            throw;
+        }
+    }
+
+    /// <summary>Records the result of a job that outlived its upload's wait. Never throws.</summary>
+    private async Task RecordLaterAsync(long fileId, MediaJob job)
+    {
+        try
+        {
+            var media = await job.Completion;
+            if (media.Width is null && media.Thumbnail is null)
+            {
+                return;
+            }
+
+            var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+            var thumbnailKey = await StoreThumbnailAsync(media.Thumbnail, now, CancellationToken.None);
+            await files.SetMediaAsync(fileId, media.Width, media.Height, thumbnailKey, CancellationToken.None);
+        }
+        catch (OperationCanceledException)
+        {
+            // the server stopped first: the file stays without size and thumbnail
+        }
+        catch (Exception e)
+        {
+            LogRecordFailed(logger, e);
         }
     }
 
@@ -265,6 +346,9 @@ public sealed partial class FileService(
         new(Ids.Format(file.Id), file.Name, file.Size, file.ContentType, file.Sha256, file.Width, file.Height, file.ThumbnailKey is not null);
 
     private ApiException TooLarge() => new(413, ErrorCodes.TooLarge, $"Files may be at most {_options.MaxBytes} bytes.");
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The size and thumbnail of an upload could not be recorded")]
+    private static partial void LogRecordFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "A thumbnail could not be stored")]
     private static partial void LogThumbnailFailed(ILogger logger, Exception exception);

@@ -138,6 +138,16 @@ public sealed class FileStore(Database database)
             cancellationToken: cancellationToken));
     }
 
+    /// <summary>Records an image's or video's size and thumbnail found after the upload answered; false when the file is gone.</summary>
+    public async Task<bool> SetMediaAsync(long id, int? width, int? height, string? thumbnailKey, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE files SET width = @width, height = @height, thumbnail_key = @thumbnailKey WHERE id = @id",
+            new { id, width, height, thumbnailKey },
+            cancellationToken: cancellationToken)) == 1;
+    }
+
     public async Task<FileRow?> GetAsync(long id, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);

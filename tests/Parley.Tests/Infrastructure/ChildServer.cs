@@ -19,6 +19,9 @@ public sealed class ChildServer : ApiHost, IAsyncDisposable
         _process = process;
     }
 
+    /// <summary>The server's process id (for /proc/&lt;pid&gt;/status and maps).</summary>
+    public int ProcessId => _process.Id;
+
     /// <summary>What the server has written to stdout and stderr so far, line by line.</summary>
     public IReadOnlyList<string> Output
     {

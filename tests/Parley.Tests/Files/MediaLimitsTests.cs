@@ -1,0 +1,149 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json.Nodes;
+using Parley.Tests.Infrastructure;
+
+namespace Parley.Tests.Files;
+
+/// <summary>
+/// Uploads that cost far more to process than to send: decompression bombs and many videos at once. Real server
+/// processes; the limits hold whatever the machine's speed (no timing is asserted).
+/// </summary>
+public sealed class MediaLimitsTests() : OwnServerTests(Backend.Sqlite)
+{
+    private const long MiB = 1024 * 1024;
+
+    /// <summary>
+    /// A 2.2 MB interlaced 17000 x 17000 16-bit RGBA PNG decodes to 2.3 GB, and libvips must decode an interlaced
+    /// PNG whole: before the pixel limits one took 15 s of CPU and raised the server's RSS by 2.5 GB, three 7.5 GB.
+    /// </summary>
+    [Fact]
+    public async Task Three_concurrent_interlaced_17000_pixel_pngs_are_stored_without_a_thumbnail_in_bounded_memory()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "the server's memory is read from /proc/<pid>/status");
+        var bomb = HugeInterlacedPng.Path;
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ChildServer.StartAsync(store, "--Files:ProcessingWaitSeconds=600");
+        var users = new[] { await server.RegisterAsync(), await server.RegisterAsync(), await server.RegisterAsync() };
+
+        // Warm up what every image upload uses (libvips' code, the first thumbnail), then measure from there.
+        var warm = await server.UploadAsync(users[0], TestImages.Png(400, 300), "warm.png");
+        Assert.True((bool)warm["hasThumbnail"]!);
+        var before = Memory(server.ProcessId, "VmRSS");
+
+        var uploads = users.Select(async user =>
+        {
+            await using var stream = File.OpenRead(bomb);
+            return await server.Upload(user, new StreamContent(stream), "bomb.png").Expect(HttpStatusCode.Created);
+        }).ToList();
+        var files = await Task.WhenAll(uploads).WaitAsync(TimeSpan.FromMinutes(5), TestContext.Current.CancellationToken);
+
+        var peak = Memory(server.ProcessId, "VmHWM");
+        Assert.True(peak - before < 512 * MiB, $"the server's RSS grew by {(peak - before) / MiB} MiB (from {before / MiB} MiB to a peak of {peak / MiB} MiB)");
+        for (var i = 0; i < files.Length; i++)
+        {
+            var file = files[i];
+            Assert.Equal("image/png", (string?)file["contentType"]);
+            Assert.Equal(new FileInfo(bomb).Length, (long)file["size"]!);
+            Assert.Equal(17_000, (int)file["width"]!); // from the header, which is all that was read
+            Assert.Equal(17_000, (int)file["height"]!);
+            Assert.False((bool)file["hasThumbnail"]!);
+            using (var download = await server.Download(users[i], $"/api/files/{file.Id()}", r => r.Headers.Range = new(0, 7)))
+            {
+                Assert.Equal(HttpStatusCode.PartialContent, download.StatusCode);
+                Assert.Equal([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], await download.Content.ReadAsByteArrayAsync());
+            }
+
+            await server.Download(users[i], $"/api/files/{file.Id()}/thumbnail").ExpectProblem(HttpStatusCode.NotFound, "not_found");
+        }
+    }
+
+    /// <summary>
+    /// ffmpeg and ffprobe are replaced by wrappers that log their start and end (under flock) and run the real ones:
+    /// however many videos arrive at once, no more than Files:ProcessingConcurrency of them ever run together.
+    /// </summary>
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task Eight_concurrent_video_uploads_never_run_more_ffmpeg_processes_than_the_bound()
+    {
+        Assert.SkipWhen(Ffmpeg.Path is null, Ffmpeg.NotInstalled);
+        Assert.SkipUnless(OperatingSystem.IsLinux() && File.Exists("/usr/bin/flock"), "the wrappers are shell scripts that need flock (util-linux)");
+        const int Bound = 2;
+        await using var store = await TestStore.CreateAsync(Backend);
+        var tools = Directory.CreateDirectory(Path.Combine(store.DataDir, "tools")).FullName;
+        var log = Path.Combine(tools, "runs.log");
+        var realFfmpeg = Ffmpeg.Path!;
+        foreach (var (name, real) in new[] { ("ffmpeg", realFfmpeg), ("ffprobe", Path.Combine(Path.GetDirectoryName(realFfmpeg)!, "ffprobe")) })
+        {
+            var wrapper = Path.Combine(tools, name);
+            await File.WriteAllTextAsync(wrapper, $"""
+                #!/bin/sh
+                ( flock 9; echo "start {name} $$" >&9 ) 9>>'{log}'
+                '{real}' "$@"
+                rc=$?
+                ( flock 9; echo "end {name} $$" >&9 ) 9>>'{log}'
+                exit $rc
+
+                """, TestContext.Current.CancellationToken);
+            File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        await using var server = await ParleyServer.StartAsync(
+            store, null, $"--Files:Ffmpeg={Path.Combine(tools, "ffmpeg")}", $"--Files:ProcessingConcurrency={Bound}", "--Files:ProcessingWaitSeconds=600");
+        var user = await server.RegisterAsync();
+        var video = await Ffmpeg.MakeVideoAsync(store.DataDir, 320, 180);
+
+        var files = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => server.UploadAsync(user, video, $"clip-{i}.mp4")))
+            .WaitAsync(TimeSpan.FromMinutes(5), TestContext.Current.CancellationToken);
+        foreach (var file in files)
+        {
+            Assert.Equal((320, 180), ((int)file["width"]!, (int)file["height"]!));
+            Assert.True((bool)file["hasThumbnail"]!);
+        }
+
+        // Every run of either program is one start and one end line, in the order they happened.
+        var running = 0;
+        var most = 0;
+        var runs = 0;
+        foreach (var line in await File.ReadAllLinesAsync(log, TestContext.Current.CancellationToken))
+        {
+            var parts = line.Split(' ');
+            if (parts[0] == "start")
+            {
+                runs++;
+                most = Math.Max(most, ++running);
+            }
+            else
+            {
+                Assert.Equal("end", parts[0]);
+                running--;
+            }
+        }
+
+        Assert.Equal(0, running);
+        Assert.True(runs >= 16, $"{runs} runs for 8 videos (each needs ffprobe and ffmpeg)");
+        Assert.True(most <= Bound, $"{most} ffmpeg/ffprobe processes ran at once (bound {Bound})");
+    }
+
+    /// <summary>Bytes of a /proc/&lt;pid&gt;/status entry given in kB (VmRSS, VmHWM).</summary>
+    private static long Memory(int pid, string key)
+    {
+        var line = File.ReadLines($"/proc/{pid}/status").Single(l => l.StartsWith(key + ":", StringComparison.Ordinal));
+        return long.Parse(line[(key.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
+    }
+
+    /// <summary>The bomb, written once per test run into a temporary file (it takes a few seconds of zlib).</summary>
+    private static class HugeInterlacedPng
+    {
+        public static string Path { get; } = Make();
+
+        private static string Make()
+        {
+            var directory = Directory.CreateTempSubdirectory("parley-bomb-").FullName;
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(directory, recursive: true);
+            var path = System.IO.Path.Combine(directory, "interlaced-17000.png");
+            TestImages.WriteInterlacedPng(path, 17_000, 17_000);
+            return path;
+        }
+    }
+}
