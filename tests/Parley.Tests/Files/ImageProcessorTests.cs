@@ -12,6 +12,7 @@ namespace Parley.Tests.Files;
 /// The image processor over the libvips that NetVips.Native ships: sizes, thumbnails, the pixel limits, formats
 /// allowed, bad input, threads. Nothing here skips: libvips comes with the app, on every machine.
 /// </summary>
+[Trait("Tier", "Unit")]
 public sealed class ImageProcessorTests : IDisposable
 {
     private const int Box = 320;

@@ -5,6 +5,7 @@ using Parley.Server.Files;
 namespace Parley.Tests.Files;
 
 /// <summary>The bound on media processing: so many at once, so many waiting, the rest refused; nothing on the caller's thread.</summary>
+[Trait("Tier", "Unit")]
 public sealed class MediaWorkersTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
