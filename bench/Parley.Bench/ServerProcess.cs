@@ -36,7 +36,9 @@ public sealed class ServerProcess : IAsyncDisposable
         "--Auth:RegistrationsPerAddress=1000000",
         "--Auth:LoginFailuresPerAddress=1000000",
         "--Auth:AccessTokenMinutes=1440",
-        "--Auth:PasswordHashIterations=1000",
+        "--Auth:Argon2MemoryKiB=64",
+        "--Auth:Argon2Iterations=1",
+        "--Auth:AllowWeakPasswordHashes=true",
         "--Logging:LogLevel:Default=Warning",
     ];
 
