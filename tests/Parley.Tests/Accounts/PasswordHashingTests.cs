@@ -146,6 +146,11 @@ public abstract class PasswordHashingTests(Backend backend) : OwnServerTests(bac
         await server.Send(HttpMethod.Put, "/api/users/me/password", user.AccessToken, new JsonObject { ["currentPassword"] = user.Password, ["newPassword"] = "a new long password" })
             .Expect(HttpStatusCode.NoContent);
         Assert.Equal(1, hashing.PeakRunning);
+
+        var doc = await server.Send(HttpMethod.Get, "/openapi/v1.json").Expect(HttpStatusCode.OK);
+        Assert.NotNull(doc["paths"]!["/api/auth/register"]!["post"]!["responses"]!["503"]);
+        Assert.NotNull(doc["paths"]!["/api/auth/login"]!["post"]!["responses"]!["503"]);
+        Assert.NotNull(doc["paths"]!["/api/users/me/password"]!["put"]!["responses"]!["503"]);
     }
 
     [Fact]
