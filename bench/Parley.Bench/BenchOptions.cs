@@ -39,6 +39,10 @@ public sealed class BenchOptions
 
     public int Addresses { get; set; } = 8;
 
+    public int LoginUsers { get; set; } = 200;
+
+    public int LoginClients { get; set; } = 200;
+
     public List<string> ServerArgs { get; set; } = [];
 
     public string? JsonOut { get; set; }
@@ -61,6 +65,9 @@ public sealed class BenchOptions
           --fanout-sizes M[,M...]            group sizes (default 100,1000)
           --fanout-senders S --fanout-inflight K   senders in the group and messages in flight each (default 4 and 4)
           --addresses A                      loopback source addresses 127.0.0.2.. for client sockets (default 8)
+          --phases login                     instead: logins per second and peak server RSS at the server's default
+                                             password-hash settings (runs alone; not part of the default phases)
+          --login-users N --login-clients C  users registered for it, and clients logging in at once (default 200 and 200)
           --server-arg --Section:Key=value   an extra server setting (repeatable)
           --json FILE                        also append the JSON lines to FILE
           --quick                            a small, few-second run of every phase (a correctness check)
@@ -92,6 +99,8 @@ public sealed class BenchOptions
                 case "--fanout-senders": options.FanoutSenders = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--fanout-inflight": options.FanoutInFlight = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--addresses": options.Addresses = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--login-users": options.LoginUsers = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--login-clients": options.LoginClients = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--server-arg": options.ServerArgs.Add(Next()); break;
                 case "--json": options.JsonOut = Next(); break;
                 case "--quick":
@@ -111,8 +120,21 @@ public sealed class BenchOptions
             }
         }
 
+        if (options.Phases.Contains("login") && options.Phases.Count > 1)
+        {
+            throw new ArgumentException("--phases login runs alone: its server keeps the default password-hash settings, the other phases' server does not");
+        }
+
+        if (options.LoginUsers < 1 || options.LoginClients < 1)
+        {
+            throw new ArgumentException("--login-users and --login-clients must be at least 1");
+        }
+
         return options;
     }
+
+    /// <summary>The login phase alone: no prepared population, default password hashing on the server.</summary>
+    public bool LoginOnly => Phases.Count == 1 && Phases.Contains("login");
 
     /// <summary>How many prepared users the chosen phases need.</summary>
     public int UsersNeeded() => new[]

@@ -53,6 +53,17 @@ public sealed class PhaseResult
 
     public double? ConnectPerSecond { get; set; }
 
+    /// <summary>login: successful logins in the measured window, and per second.</summary>
+    public long? Logins { get; set; }
+
+    public double? LoginsPerSecond { get; set; }
+
+    /// <summary>login: 503 unavailable answers (no password-hash slot in time) in the measured window.</summary>
+    public long? Unavailable { get; set; }
+
+    /// <summary>login: the server's peak RSS (VmHWM) over the phase.</summary>
+    public long? ServerPeakRssBytes { get; set; }
+
     public string? Note { get; set; }
 }
 

@@ -29,9 +29,9 @@ public sealed class BenchGroup
 /// <summary>
 /// The users, pairs (friends with a direct conversation: users 2i and 2i+1) and groups (users 0..M-1) the
 /// phases need, created once through the public API and saved in <c>DataDir/bench-users.json</c>. Creating
-/// 19,000 users with a slow password hash would take many minutes on 2 cores, so later runs reuse them (the
-/// bench server runs with <c>Auth:PasswordHashIterations=1000</c> and day-long access tokens; expired ones are
-/// refreshed, which needs no password hash).
+/// 19,000 users with a slow password hash would take minutes on 2 cores, so later runs reuse them (the bench
+/// server runs with cheap Argon2id settings, <see cref="ServerProcess.CheapPasswordHashes"/>, and day-long access
+/// tokens; expired ones are refreshed, which needs no password hash).
 /// </summary>
 public sealed class Population
 {

@@ -26,5 +26,16 @@ if (bad.Count > 0)
     return 1;
 }
 
-Console.WriteLine("delivery check: every acknowledged message reached every intended device exactly once");
+var failedLogins = results.Where(r => r.Phase == "login" && r.Errors > 0).ToList();
+if (failedLogins.Count > 0)
+{
+    Console.Error.WriteLine($"LOGIN CHECK FAILED: {failedLogins.Sum(r => r.Errors)} logins answered neither 200 nor 503");
+    return 1;
+}
+
+if (results.Any(r => r.Phase != "login"))
+{
+    Console.WriteLine("delivery check: every acknowledged message reached every intended device exactly once");
+}
+
 return 0;

@@ -36,22 +36,38 @@ public sealed class ServerProcess : IAsyncDisposable
         "--Auth:RegistrationsPerAddress=1000000",
         "--Auth:LoginFailuresPerAddress=1000000",
         "--Auth:AccessTokenMinutes=1440",
-        "--Auth:PasswordHashIterations=1000",
         "--Logging:LogLevel:Default=Warning",
+    ];
+
+    /// <summary>
+    /// Cheap password hashes, so that preparing thousands of users does not take minutes; every phase but login runs
+    /// with them (none of those hashes a password). The login phase keeps the server's defaults: it measures them.
+    /// </summary>
+    public static readonly string[] CheapPasswordHashes =
+    [
+        "--Auth:Argon2MemoryKiB=64",
+        "--Auth:Argon2Iterations=1",
+        "--Auth:AllowWeakPasswordHashes=true",
     ];
 
     public static ServerProcess Target(Uri baseUri, int? pid) => new(baseUri, pid, null, []);
 
     /// <summary>Starts Parley.Server.dll (next to this tool) on a free port with the bench settings.</summary>
-    public static async Task<ServerProcess> StartAsync(string provider, string dataDir, string? connectionString, IEnumerable<string> extra, TextWriter log)
+    public static async Task<ServerProcess> StartAsync(string provider, string dataDir, string? connectionString, IEnumerable<string> extra, TextWriter log, bool cheapPasswordHashes = true)
     {
         var port = FreePort();
-        var settings = new List<string>(BenchSettings)
+        var settings = new List<string>(BenchSettings);
+        if (cheapPasswordHashes)
+        {
+            settings.AddRange(CheapPasswordHashes);
+        }
+
+        settings.AddRange(new[]
         {
             $"--urls=http://127.0.0.1:{port}",
             $"--DataDir={dataDir}",
             $"--Storage:Provider={provider}",
-        };
+        });
         if (connectionString is not null)
         {
             settings.Add($"--Storage:ConnectionString={connectionString}");
@@ -132,6 +148,12 @@ public sealed class ServerProcess : IAsyncDisposable
     /// <summary>Resident set size in bytes (VmRSS), or null without a PID.</summary>
     public long? Rss() => Pid is { } pid ? ProcStat.RssBytes(pid) : null;
 
+    /// <summary>Peak resident set size in bytes (VmHWM) since start or the last <see cref="ResetPeakRss"/>, or null without a PID.</summary>
+    public long? PeakRss() => Pid is { } pid ? ProcStat.PeakRssBytes(pid) : null;
+
+    /// <summary>Starts a new peak RSS measurement (Linux: writing 5 to /proc/PID/clear_refs); false when not possible.</summary>
+    public bool ResetPeakRss() => Pid is { } pid && ProcStat.ResetPeakRss(pid);
+
     /// <summary>CPU seconds used so far (user + system), or null without a PID.</summary>
     public double? CpuSeconds() => Pid is { } pid ? ProcStat.CpuSeconds(pid) : null;
 
@@ -159,15 +181,32 @@ public static class ProcStat
 {
     private static readonly double TicksPerSecond = 100; // USER_HZ on Linux
 
-    public static long? RssBytes(int pid)
+    public static long? RssBytes(int pid) => StatusBytes(pid, "VmRSS:");
+
+    public static long? PeakRssBytes(int pid) => StatusBytes(pid, "VmHWM:");
+
+    public static bool ResetPeakRss(int pid)
+    {
+        try
+        {
+            File.WriteAllText($"/proc/{pid}/clear_refs", "5");
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    private static long? StatusBytes(int pid, string field)
     {
         try
         {
             foreach (var line in File.ReadLines($"/proc/{pid}/status"))
             {
-                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                if (line.StartsWith(field, StringComparison.Ordinal))
                 {
-                    var kb = long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+                    var kb = long.Parse(line[field.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
                     return kb * 1024;
                 }
             }

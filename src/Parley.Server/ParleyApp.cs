@@ -1,7 +1,6 @@
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
-using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
@@ -55,6 +54,7 @@ public static partial class ParleyApp
         var paths = app.Services.GetRequiredService<ParleyPaths>();
         LogStorage(app.Logger, database.Provider, paths.DataDir, applied.Count);
         _ = app.Services.GetRequiredService<SigningKey>(); // generate (or fail on a bad setting) at startup, not on the first login
+        _ = app.Services.GetRequiredService<PasswordHashing>(); // check the Argon2id settings and load libsodium at startup
         _ = app.Services.GetRequiredService<IImageProcessor>(); // set up libvips (or warn that it is missing) at startup
         _ = app.Services.GetRequiredService<IVideoProcessor>();
         _ = app.Services.GetRequiredService<MediaWorkers>(); // a bad Files:Processing* setting fails the start
@@ -83,8 +83,7 @@ public static partial class ParleyApp
 
         services.Configure<AuthOptions>(config.GetSection(AuthOptions.Section));
         services.AddSingleton(sp => SigningKey.Load(sp.GetRequiredService<IOptions<AuthOptions>>().Value.SigningKey, dataDir));
-        services.AddSingleton<IPasswordHasher<UserRow>, PasswordHasher<UserRow>>();
-        services.AddOptions<PasswordHasherOptions>().Configure<IOptions<AuthOptions>>((hash, auth) => hash.IterationCount = auth.Value.PasswordHashIterations);
+        services.AddSingleton<PasswordHashing>();
         services.AddSingleton<TokenService>();
         services.AddSingleton<AuthThrottle>();
         services.AddSingleton<SessionGuard>();

@@ -66,7 +66,7 @@ before(async () => {
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   server = spawn('dotnet', [dll, `--urls=${base}`, `--DataDir=${dataDir}`, '--Auth:RegistrationsPerAddress=100000',
-    '--Auth:PasswordHashIterations=1000', '--Logging:LogLevel:Default=Warning',
+    '--Logging:LogLevel:Default=Warning',
     // A long history is sent over HTTP below; a small upload limit lets the "too large" error be shown cheaply.
     '--Messaging:SendBurst=1000', '--Files:MaxBytes=1048576'], { stdio: ['ignore', 'inherit', 'inherit'] });
   const deadline = Date.now() + 60_000;

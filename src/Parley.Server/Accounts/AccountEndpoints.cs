@@ -13,11 +13,11 @@ public static class AccountEndpoints
         auth.MapPost("/register", RegisterAsync)
             .Accepts<RegisterRequest>("application/json")
             .Produces<AuthResponse>(201)
-            .ProducesErrors(400, 409, 415, 429);
+            .ProducesErrors(400, 409, 415, 429, 503);
         auth.MapPost("/login", LoginAsync)
             .Accepts<LoginRequest>("application/json")
             .Produces<AuthResponse>()
-            .ProducesErrors(400, 401, 415, 429);
+            .ProducesErrors(400, 401, 415, 429, 503);
         auth.MapPost("/refresh", RefreshAsync)
             .Accepts<RefreshRequest>("application/json")
             .Produces<RefreshResponse>()
@@ -36,7 +36,7 @@ public static class AccountEndpoints
         usersGroup.MapPut("/me/password", ChangePasswordAsync)
             .Accepts<PasswordChangeRequest>("application/json")
             .Produces(204)
-            .ProducesErrors(400, 401, 415, 429);
+            .ProducesErrors(400, 401, 415, 429, 503);
         usersGroup.MapGet("/search", SearchAsync).Produces<ListResponse<PublicUser>>().ProducesErrors(400, 401);
         usersGroup.MapGet("/{id}", GetUserAsync).Produces<PublicUser>().ProducesErrors(401, 404);
     }

@@ -1,5 +1,3 @@
-using Microsoft.AspNetCore.Identity;
-using Microsoft.Extensions.Options;
 using Parley.Server.Http;
 using Parley.Storage;
 using Parley.Storage.Accounts;
@@ -11,16 +9,13 @@ public sealed partial class AccountService(
     UserStore users,
     SessionStore sessions,
     TokenService tokens,
-    IPasswordHasher<UserRow> hasher,
+    PasswordHashing passwords,
     AuthThrottle throttle,
     SessionGuard guard,
     IdGenerator ids,
     TimeProvider time,
     ILogger<AccountService> logger)
 {
-    // Verified against when the username does not exist, so both failures cost the same time.
-    private readonly string _dummyHash = hasher.HashPassword(new UserRow(), Guid.NewGuid().ToString());
-
     private long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
 
     public async Task<AuthResponse> RegisterAsync(RegisterRequest request, string clientAddress, CancellationToken cancellationToken)
@@ -44,15 +39,15 @@ public sealed partial class AccountService(
             throw UsernameTaken();
         }
 
-        var id = ids.Next();
+        var passwordHash = await passwords.HashAsync(request.Password!, cancellationToken);
         var user = new UserRow
         {
-            Id = id,
+            Id = ids.Next(),
             Username = request.Username!,
             Nickname = nickname!,
             Email = email,
             CreatedAt = Now,
-            PasswordHash = hasher.HashPassword(new UserRow { Id = id, Username = request.Username! }, request.Password!),
+            PasswordHash = passwordHash,
         };
         if (!await users.CreateAsync(user, cancellationToken))
         {
@@ -80,28 +75,32 @@ public sealed partial class AccountService(
         }
 
         var user = await users.FindByUsernameAsync(request.Username!, cancellationToken);
-        var verdict = PasswordVerificationResult.Failed;
-        if (user is null)
-        {
-            hasher.VerifyHashedPassword(new UserRow(), _dummyHash, request.Password!);
-        }
-        else
-        {
-            verdict = hasher.VerifyHashedPassword(user, user.PasswordHash, request.Password!);
-        }
-
-        if (user is null || verdict == PasswordVerificationResult.Failed)
+        var check = await CheckAsync(key, clientAddress, () => passwords.VerifyAsync(user?.PasswordHash, request.Password!, cancellationToken));
+        if (user is null || !check.Valid)
         {
             throw InvalidCredentials();
         }
 
         throttle.LoginSucceeded(key, clientAddress);
         var hash = user.PasswordHash;
-        if (verdict == PasswordVerificationResult.SuccessRehashNeeded)
+        if (check.Rehashed is { } upgraded)
         {
-            var upgraded = hasher.HashPassword(user, request.Password!);
-            await users.UpgradePasswordHashAsync(user.Id, hash, upgraded, Now, cancellationToken);
-            hash = upgraded;
+            if (await users.UpgradePasswordHashAsync(user.Id, hash, upgraded, Now, cancellationToken))
+            {
+                hash = upgraded;
+            }
+            else
+            {
+                // Another login of this user upgraded the same old hash first, or the password was changed: check
+                // the password against what is stored now (a changed password wins; a twin upgrade does not fail us).
+                user = await users.GetAsync(user.Id, cancellationToken);
+                if (user is null || !(await passwords.VerifyAsync(user.PasswordHash, request.Password!, cancellationToken)).Valid)
+                {
+                    throw InvalidCredentials();
+                }
+
+                hash = user.PasswordHash;
+            }
         }
 
         return await StartSessionAsync(user, hash, device, cancellationToken);
@@ -163,15 +162,26 @@ public sealed partial class AccountService(
             throw new ApiException(429, ErrorCodes.RateLimited, "Too many failed attempts; try again later.") { RetryAfterSeconds = retryAfter };
         }
 
-        if (hasher.VerifyHashedPassword(user, user.PasswordHash, request.CurrentPassword!) == PasswordVerificationResult.Failed)
-        {
-            throw InvalidCredentials();
-        }
-
+        var newHash = await CheckAsync(key, clientAddress, () => passwords.ChangeAsync(user.PasswordHash, request.CurrentPassword!, request.NewPassword!, cancellationToken))
+            ?? throw InvalidCredentials();
         throttle.LoginSucceeded(key, clientAddress);
-        var revoked = await sessions.ChangePasswordAsync(user.Id, hasher.HashPassword(user, request.NewPassword!), caller.SessionId, Now, cancellationToken);
+        var revoked = await sessions.ChangePasswordAsync(user.Id, newHash, caller.SessionId, Now, cancellationToken);
         guard.MarkRevoked(revoked);
         LogPasswordChanged(logger, user.Id, revoked.Count);
+    }
+
+    /// <summary>Runs a counted attempt's password check; an attempt that never got its check is not held against anyone.</summary>
+    private async Task<T> CheckAsync<T>(string usernameKey, string clientAddress, Func<Task<T>> check)
+    {
+        try
+        {
+            return await check();
+        }
+        catch
+        {
+            throttle.LoginNotChecked(usernameKey, clientAddress);
+            throw;
+        }
     }
 
     private async Task<AuthResponse> StartSessionAsync(UserRow user, string verifiedPasswordHash, string? device, CancellationToken cancellationToken)

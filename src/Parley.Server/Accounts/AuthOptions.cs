@@ -15,8 +15,21 @@ public sealed class AuthOptions
 
     public int RefreshTokenDays { get; set; } = 30;
 
-    /// <summary>PBKDF2-SHA512 iterations for password hashes.</summary>
-    public int PasswordHashIterations { get; set; } = 100_000;
+    /// <summary>Argon2id memory per password hash, in KiB (OWASP: 19456 with 2 passes).</summary>
+    public int Argon2MemoryKiB { get; set; } = 19_456;
+
+    /// <summary>Argon2id passes over that memory. libsodium always uses one lane (p = 1).</summary>
+    public int Argon2Iterations { get; set; } = 2;
+
+    /// <summary>Lets the server start with Argon2id settings below OWASP's minimum: for tests and load tools only.</summary>
+    public bool AllowWeakPasswordHashes { get; set; }
+
+    /// <summary>Password hashes computed at once (each holds its memory and a core): one per core, since a hash is
+    /// single-threaded CPU work and more at once would only add memory and latency.</summary>
+    public int MaxConcurrentHashes { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>How long a register, login or password change waits for a hashing slot before 503 unavailable.</summary>
+    public int HashQueueWaitMs { get; set; } = 2000;
 
     /// <summary>Failed logins allowed per username within the window before 429.</summary>
     public int LoginFailuresPerUsername { get; set; } = 10;

@@ -73,6 +73,24 @@ public sealed class AuthThrottle : IDisposable
         }
     }
 
+    /// <summary>
+    /// An attempt that never reached its password check (no hashing slot in time, or the client went away) is
+    /// taken back from both counts: a busy server must not lock anyone out.
+    /// </summary>
+    public void LoginNotChecked(string usernameKey, string address)
+    {
+        foreach (var key in (ReadOnlySpan<string>)["u:" + usernameKey, "a:" + AddressKey(address)])
+        {
+            if (_windows.TryGetValue(key, out var window))
+            {
+                lock (window)
+                {
+                    window.Count = Math.Max(0, window.Count - 1);
+                }
+            }
+        }
+    }
+
     public int? RegistrationRetryAfter(string address)
     {
         if (!_windows.TryGetValue("r:" + AddressKey(address), out var window))

@@ -19,6 +19,7 @@ public static class ErrorCodes
     public const string TooLarge = "too_large";
     public const string UnsupportedMediaType = "unsupported_media_type";
     public const string RateLimited = "rate_limited";
+    public const string Unavailable = "unavailable";
     public const string Internal = "internal";
 
     /// <summary>The code a bare status gets when nothing more specific was said (routing 404s, Kestrel's 413...).</summary>
@@ -50,7 +51,7 @@ public sealed class ApiException(int status, string code, string detail, IReadOn
 
     public IReadOnlyDictionary<string, string[]>? Errors { get; } = errors;
 
-    /// <summary>Seconds the client should wait (429), sent as Retry-After.</summary>
+    /// <summary>Seconds the client should wait (429, 503), sent as Retry-After.</summary>
     public int? RetryAfterSeconds { get; init; }
 
     public static ApiException Invalid(string field, string message) =>
@@ -61,6 +62,10 @@ public sealed class ApiException(int status, string code, string detail, IReadOn
     public static ApiException Unauthorized(string detail, string code = ErrorCodes.Unauthorized) => new(401, code, detail);
 
     public static ApiException Forbidden(string detail, string code = ErrorCodes.Forbidden) => new(403, code, detail);
+
+    /// <summary>503 unavailable: the server is at a capacity bound; try again after <paramref name="retryAfterSeconds"/>.</summary>
+    public static ApiException Unavailable(string detail, int retryAfterSeconds) =>
+        new(503, ErrorCodes.Unavailable, detail) { RetryAfterSeconds = retryAfterSeconds };
 }
 
 /// <summary>Collects field errors so a request is answered with all of them at once.</summary>

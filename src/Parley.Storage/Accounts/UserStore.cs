@@ -164,11 +164,14 @@ public sealed class UserStore(Database database)
         return user;
     }
 
-    /// <summary>Replaces a password hash with an upgraded one of the same password, unless it changed meanwhile.</summary>
-    public async Task UpgradePasswordHashAsync(long id, string oldHash, string newHash, long now, CancellationToken cancellationToken)
+    /// <summary>
+    /// Replaces a password hash with an upgraded one of the same password, unless it changed meanwhile (then false:
+    /// another login upgraded it first, or the password was changed).
+    /// </summary>
+    public async Task<bool> UpgradePasswordHashAsync(long id, string oldHash, string newHash, long now, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        await connection.ExecuteAsync(new CommandDefinition(
+        return 1 == await connection.ExecuteAsync(new CommandDefinition(
             "UPDATE users SET password_hash = @newHash, updated_at = @now WHERE id = @id AND password_hash = @oldHash",
             new { id, oldHash, newHash, now },
             cancellationToken: cancellationToken));

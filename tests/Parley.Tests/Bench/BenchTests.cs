@@ -49,4 +49,24 @@ public abstract class BenchTests(Backend backend) : OwnServerTests(backend)
         Assert.Equal(results[3].Sent * 19, results[3].Delivered);
         Assert.Contains("| thru |", output.ToString(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_quick_login_run_logs_in_at_the_servers_default_password_hashing()
+    {
+        Assert.Throws<ArgumentException>(() => BenchOptions.Parse(["--phases", "login,thru"]));
+        await using var store = await TestStore.CreateAsync(Backend);
+        var options = BenchOptions.Parse(["--phases", "login", "--login-users", "10", "--login-clients", "10", "--warmup", "0.2", "--seconds", "1", "--data", store.DataDir, "--provider", Backend == Backend.Sqlite ? "sqlite" : "postgres"]);
+        options.Connection = store.ConnectionString;
+        var output = new StringWriter();
+
+        var results = await BenchRunner.RunAsync(options, output, TestContext.Current.CancellationToken);
+
+        var login = Assert.Single(results);
+        Assert.Equal("login", login.Phase);
+        Assert.True(login.Logins > 0, output.ToString());
+        Assert.Equal(0, login.Errors);
+        Assert.True(login.ServerPeakRssBytes > 0);
+        Assert.DoesNotContain("AllowWeakPasswordHashes", output.ToString(), StringComparison.Ordinal); // measured at the defaults
+        Assert.Contains("| login |", output.ToString(), StringComparison.Ordinal);
+    }
 }
