@@ -14,9 +14,6 @@ public sealed class ParleyMetrics
 {
     public const string MeterName = "Parley";
 
-    public const string ThreadPoolThreads = "dotnet.thread_pool.thread.count";
-    public const string ThreadPoolQueue = "dotnet.thread_pool.queue.length";
-
     private readonly Counter<long> _accepted;
     private readonly Counter<long> _refused;
     private readonly Counter<long> _delivered;
@@ -66,10 +63,10 @@ public sealed class ParleyMetrics
             "Time to commit one group-commit batch (its transaction, including retries of a failed batch one message at a time).",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] });
 
-        // Replacements for the runtime's own (dropped in Telemetry): there they are monotonic counters, which a
-        // thread count is not; a counter that goes down reads as a reset to Prometheus' rate().
-        meter.CreateObservableUpDownCounter(ThreadPoolThreads, static () => (long)ThreadPool.ThreadCount, "{thread}", "The number of thread pool threads that currently exist.");
-        meter.CreateObservableUpDownCounter(ThreadPoolQueue, static () => ThreadPool.PendingWorkItemCount, "{work_item}", "The number of work items that are currently queued to be processed by the thread pool.");
+        // Replacements for the runtime's dotnet.thread_pool.thread.count and .queue.length (dropped in Telemetry):
+        // there they are monotonic counters, which a thread count is not.
+        meter.CreateObservableUpDownCounter("dotnet.thread_pool.threads", static () => (long)ThreadPool.ThreadCount, "{thread}", "The number of thread pool threads that currently exist.");
+        meter.CreateObservableUpDownCounter("dotnet.thread_pool.queue.length", static () => ThreadPool.PendingWorkItemCount, "{work_item}", "The number of work items that are currently queued to be processed by the thread pool.");
 
         var (version, commit) = BuildVersion(typeof(ParleyMetrics).Assembly);
         KeyValuePair<string, object?>[] build =

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using Npgsql;
 using OpenTelemetry;
 using OpenTelemetry.Exporter;
@@ -47,9 +48,7 @@ public static class Telemetry
                     .AddRuntimeInstrumentation()
                     .AddProcessInstrumentation()
                     .AddNpgsqlInstrumentation()
-                    // .NET 10's runtime publishes these two as monotonic counters though they go down; ParleyMetrics
-                    // publishes them again, under the same names, as the up-down counters (gauges) they are.
-                    .AddView(i => i.Meter.Name == "System.Runtime" && i.Name is ParleyMetrics.ThreadPoolThreads or ParleyMetrics.ThreadPoolQueue ? MetricStreamConfiguration.Drop : null)
+                    .AddView(View)
                     .AddPrometheusExporter(o =>
                     {
                         // Scrapes always collect afresh: a scrape straight after traffic shows it.
@@ -86,6 +85,31 @@ public static class Telemetry
             })
             .AddNpgsql()
             .AddOtlpExporter(exporter => ConfigureOtlp(exporter, options, endpoint, "v1/traces")));
+    }
+
+    /// <summary>
+    /// Gauges whose semantic-convention names end in ".count": promtool refuses a non-histogram *_count series
+    /// (the suffix belongs to histograms), so they are exported under plain plurals.
+    /// </summary>
+    private static readonly Dictionary<string, string> CountGauges = new(StringComparer.Ordinal)
+    {
+        ["dotnet.assembly.count"] = "dotnet.assemblies",
+        ["dotnet.process.cpu.count"] = "dotnet.process.cpus",
+        ["dotnet.timer.count"] = "dotnet.timers",
+        ["process.thread.count"] = "process.threads",
+        ["process.unix.file_descriptor.count"] = "process.unix.file_descriptors",
+    };
+
+    private static MetricStreamConfiguration? View(Instrument instrument)
+    {
+        // .NET 10's runtime publishes these two as monotonic counters though they go down (a counter that goes
+        // down reads as a reset to rate()); ParleyMetrics publishes them again as the gauges they are.
+        if (instrument.Meter.Name == "System.Runtime" && instrument.Name is "dotnet.thread_pool.thread.count" or "dotnet.thread_pool.queue.length")
+        {
+            return MetricStreamConfiguration.Drop;
+        }
+
+        return CountGauges.TryGetValue(instrument.Name, out var name) ? new MetricStreamConfiguration { Name = name } : null;
     }
 
     /// <summary>Serves the Prometheus text format at <c>GET /metrics</c>.</summary>

@@ -283,6 +283,7 @@ public sealed partial class Gateway
 
             if (refusal is not null)
             {
+                LogFrameRefused(_logger, frame.GetType().Name, refusal.Code);
                 span?.SetTag("parley.error.code", refusal.Code);
                 connection.TrySend(ServerFrames.Error(refJson, refusal.Code, refusal.Detail));
             }
@@ -404,6 +405,9 @@ public sealed partial class Gateway
             && string.Equals(uri.Authority, request.Host.Value, StringComparison.OrdinalIgnoreCase)
             && string.Equals(uri.Scheme, request.Scheme, StringComparison.OrdinalIgnoreCase);
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "A {Frame} frame was refused: {Code}")]
+    private static partial void LogFrameRefused(ILogger logger, string frame, string code);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Handling a {Frame} frame failed")]
     private static partial void LogFrameFailed(ILogger logger, Exception exception, string frame);
