@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Diagnostics.Metrics;
 using Npgsql;
 using OpenTelemetry;
 using OpenTelemetry.Exporter;
@@ -21,6 +22,9 @@ public static class Telemetry
 {
     public const string ActivitySourceName = "Parley";
 
+    /// <summary>The name the OpenTelemetry SDK registers its <c>IMetricsListener</c> under.</summary>
+    private const string OpenTelemetryListener = "OpenTelemetry";
+
     /// <summary>Spans of Parley's own work (WebSocket frames, commits). Without a listener StartActivity returns null.</summary>
     public static readonly ActivitySource Source = new(ActivitySourceName, ParleyMetrics.BuildVersion(typeof(Telemetry).Assembly).Version);
 
@@ -36,6 +40,15 @@ public static class Telemetry
         // scopes when Logging:Console:FormatterOptions:IncludeScopes is on), so a send's log lines are found from its trace.
         builder.Logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId | ActivityTrackingOptions.ParentId);
 
+        // Parley's meter and ASP.NET Core's (hosting, Kestrel, routing...) are created through this host's
+        // IMeterFactory: enabled for this host's listener only (MeterScope.Local), a provider sees its own host's
+        // instruments, never those of another host in the same process (the tests run many), whose disposal
+        // would otherwise end the shared metric streams. The runtime's, the process's and Npgsql's meters are
+        // process-wide statics, subscribed by name below.
+        builder.Services.AddMetrics(m => m
+            .EnableMetrics(ParleyMetrics.MeterName, scopes: MeterScope.Local, listenerName: OpenTelemetryListener)
+            .EnableMetrics("Microsoft.AspNetCore", scopes: MeterScope.Local, listenerName: OpenTelemetryListener));
+
         var otel = builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r
                 .AddService(options.ServiceName, serviceVersion: version)
@@ -43,8 +56,6 @@ public static class Telemetry
             .WithMetrics(metrics =>
             {
                 metrics
-                    .AddMeter(ParleyMetrics.MeterName)
-                    .AddAspNetCoreInstrumentation()
                     .AddRuntimeInstrumentation()
                     .AddProcessInstrumentation()
                     .AddNpgsqlInstrumentation()
@@ -98,6 +109,7 @@ public static class Telemetry
         ["dotnet.timer.count"] = "dotnet.timers",
         ["process.thread.count"] = "process.threads",
         ["process.unix.file_descriptor.count"] = "process.unix.file_descriptors",
+        ["db.client.connection.count"] = "db.client.connections",
     };
 
     private static MetricStreamConfiguration? View(Instrument instrument)

@@ -16,6 +16,26 @@ public static class PrometheusText
         return await response.Content.ReadAsStringAsync();
     }
 
+    /// <summary>
+    /// Scrapes until <paramref name="done"/> holds (a measurement can land a moment after the client saw its
+    /// cause: a request's duration after its response, a socket's close after its last frame); bounded.
+    /// </summary>
+    public static async Task<string> ScrapeUntilAsync(this ApiHost server, Func<List<Sample>, bool> done, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            var text = await server.ScrapeAsync();
+            if (done(Parse(text)))
+            {
+                return text;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"/metrics did not show {what} in time:\n{text}");
+            await Task.Delay(50);
+        }
+    }
+
     public static List<Sample> Parse(string text)
     {
         var samples = new List<Sample>();

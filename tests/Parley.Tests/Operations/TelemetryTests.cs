@@ -49,18 +49,7 @@ public abstract class TelemetryTests(Backend backend) : OwnServerTests(backend)
         // The socket's HTTP request ends after the gateway lets it go, and its TCP connection after that: once
         // Kestrel has recorded the connection's duration, anything the request would record is recorded too.
         var port = server.BaseUri.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (true)
-        {
-            var text = await server.ScrapeAsync();
-            if (PrometheusText.Parse(text).Sum("kestrel_connection_duration_seconds_count", ("server_port", port)) >= 2)
-            {
-                return text;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, "the WebSocket connections did not end in time");
-            await Task.Delay(50);
-        }
+        return await server.ScrapeUntilAsync(m => m.Sum("kestrel_connection_duration_seconds_count", ("server_port", port)) >= 2, "the WebSocket connections' end");
     }
 
     [Fact]
@@ -101,13 +90,16 @@ public abstract class TelemetryTests(Backend backend) : OwnServerTests(backend)
         Assert.DoesNotContain("dotnet_thread_pool_thread_count", text, StringComparison.Ordinal);
         Assert.DoesNotContain("dotnet_thread_pool_queue_length_total", text, StringComparison.Ordinal);
 
-        // Other servers of this test process share the meters, so counts are at least this server's own.
-        Assert.True(samples.Sum("parley_messages_refused_total", ("reason", "invalid")) >= 1);
-        Assert.True(samples.Sum("parley_messages_refused_total", ("reason", "not_found")) >= 1);
-        Assert.True(samples.Sum("parley_websocket_closes_total", ("code", "1000")) >= 2);
-        Assert.True(samples.Sum("parley_websocket_session_duration_seconds_count") >= 2);
-        Assert.True(samples.Sum("parley_commit_batch_size_count") >= 2);
-        Assert.True(samples.Sum("parley_messages_delivery_latency_seconds_count") >= 1);
+        // Exactly this server's own: other servers in this test process have meters of their own.
+        Assert.Equal(1, samples.Sum("parley_messages_refused_total", ("reason", "invalid")));
+        Assert.Equal(1, samples.Sum("parley_messages_refused_total", ("reason", "not_found")));
+        Assert.Equal(2, samples.Sum("parley_messages_accepted_total"));
+        Assert.Equal(2, samples.Sum("parley_websocket_closes_total", ("code", "1000")));
+        Assert.Equal(2, samples.Sum("parley_websocket_session_duration_seconds_count"));
+        Assert.Equal(2, samples.Sum("parley_commit_batch_size_count"));
+        Assert.Equal(2, samples.Sum("parley_commit_batch_size_sum"));
+        Assert.Equal(2, samples.Sum("parley_messages_delivery_latency_seconds_count"));
+        Assert.Equal(0, samples.Sum("parley_connections_open"));
         Assert.Contains("Open WebSocket connections.", text, StringComparison.Ordinal);
         Assert.Contains("recipients online on this node", text, StringComparison.Ordinal);
         var build = Assert.Single(samples, s => s.Name == "parley_build_info");
@@ -115,7 +107,7 @@ public abstract class TelemetryTests(Backend backend) : OwnServerTests(backend)
         Assert.True(build.Labels.ContainsKey("commit"));
 
         // HTTP requests are timed, WebSocket sessions are not (they have their own instrument).
-        Assert.True(samples.Sum("http_server_request_duration_seconds_count", ("http_route", "/api/conversations/{id}/messages")) >= 2);
+        Assert.Equal(2, samples.Sum("http_server_request_duration_seconds_count", ("http_route", "/api/conversations/{id}/messages")));
         Assert.DoesNotContain(samples, s => s.Name.StartsWith("http_server_request_duration_seconds", StringComparison.Ordinal) && s.Labels.GetValueOrDefault("http_route") == "/ws");
 
         if (Backend == Backend.Postgres)
