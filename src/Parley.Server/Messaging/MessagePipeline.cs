@@ -70,7 +70,7 @@ public sealed partial class MessagePipeline : BackgroundService
             if (span is not null && pending.Batch is { } batch)
             {
                 span.SetTag("parley.commit.batch_size", pending.BatchSize);
-                span.AddLink(new ActivityLink(batch));
+                span.AddLink(new ActivityLink(batch.Context));
             }
         }
     }
@@ -288,7 +288,7 @@ public sealed partial class MessagePipeline : BackgroundService
             span.SetTag("parley.commit.batch_size", batch.Count);
             foreach (var pending in batch)
             {
-                pending.Batch = span.Context;
+                pending.Batch = span;
                 pending.BatchSize = batch.Count;
             }
         }
@@ -316,8 +316,8 @@ public sealed partial class MessagePipeline : BackgroundService
         /// <summary>The send's commit span (traces on only); the writer reads its ids to link the batch to it.</summary>
         public Activity? Span { get; } = span;
 
-        /// <summary>Set by the writer before completing: the batch span this message was committed in.</summary>
-        public ActivityContext? Batch { get; set; }
+        /// <summary>Set by the writer before completing: the batch span this message was committed in (its ids are read once it has ended).</summary>
+        public Activity? Batch { get; set; }
 
         public int BatchSize { get; set; }
 

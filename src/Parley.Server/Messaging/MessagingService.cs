@@ -72,17 +72,6 @@ public sealed class MessagingService
     /// </summary>
     public async Task<Result<(MessageDto Message, bool Created)>> SendAsync(Caller caller, string conversationId, SendMessageBody body, CancellationToken cancellationToken, long? originConnectionId = null)
     {
-        var result = await TrySendAsync(caller, conversationId, body, originConnectionId, cancellationToken);
-        if (result.Refusal is { } refusal)
-        {
-            _metrics.SendRefused(refusal.Code);
-        }
-
-        return result;
-    }
-
-    private async Task<Result<(MessageDto Message, bool Created)>> TrySendAsync(Caller caller, string conversationId, SendMessageBody body, long? originConnectionId, CancellationToken cancellationToken)
-    {
         var v = new Validation();
         var clientMsgId = body.ClientMsgId?.Trim();
         if (string.IsNullOrEmpty(clientMsgId) || clientMsgId.Length > MaxClientMsgId || clientMsgId.Any(char.IsControl))
@@ -98,53 +87,53 @@ public sealed class MessagingService
         var (mentionIds, mentionsAll) = ParseMentions(v, body.Mentions);
         if (v.ToRefusal() is { } invalid)
         {
-            return invalid;
+            return Refused(invalid);
         }
 
         // One query gives what the checks need; the committing transaction re-checks membership.
         if (!Ids.TryParse(conversationId, out var id))
         {
-            return Refusal.NotFound("Conversation");
+            return Refused(ConversationNotFound);
         }
 
         var view = await _messages.SendCheckAsync(id, caller.UserId, clientMsgId!, cancellationToken);
         if (view is null)
         {
             // The right 404 or 403.
-            return (await TryMemberViewAsync(caller, conversationId, cancellationToken)).Refusal ?? NotAMember;
+            return Refused((await TryMemberViewAsync(caller, conversationId, cancellationToken)).Refusal ?? NotAMember);
         }
 
         // A retry returns the original whatever happened since (rate, mute, unfriending).
         if (view.ExistingSeq is not null && await _messages.FindByClientIdAsync(caller.UserId, clientMsgId!, cancellationToken) is { } original)
         {
-            return original.ConversationId == view.Id ? (ToDto(original), false) : ClientMsgIdUsedElsewhere;
+            return original.ConversationId == view.Id ? (ToDto(original), false) : Refused(ClientMsgIdUsedElsewhere);
         }
 
         if (!MessageValidator.Validate(body.Type, body.Content, _options).TryGetValue(out var content, out var badContent))
         {
-            return badContent;
+            return Refused(badContent);
         }
 
         if (!_rate.TryTake(caller.UserId))
         {
-            return SendingTooFast;
+            return Refused(SendingTooFast);
         }
 
         if (MaySend(view, mentionsAll) is { } notAllowed)
         {
-            return notAllowed;
+            return Refused(notAllowed);
         }
 
         if (body.ReplyTo is { } replyTo && (replyTo > view.MaxSeq || replyTo <= view.JoinedSeq))
         {
-            return Refusal.Invalid("replyTo", "must be the seq of a message in this conversation");
+            return Refused(Refusal.Invalid("replyTo", "must be the seq of a message in this conversation"));
         }
 
         foreach (var fileId in content.FileIds)
         {
             if (!await _files.CanUseAsync(caller.UserId, fileId, cancellationToken))
             {
-                return Refusal.Invalid("content.fileId", "is not a file you may use");
+                return Refused(Refusal.Invalid("content.fileId", "is not a file you may use"));
             }
         }
 
@@ -165,15 +154,22 @@ public sealed class MessagingService
             cancellationToken);
         if (result.Message is null)
         {
-            return NoLongerAMember;
+            return Refused(NoLongerAMember);
         }
 
         if (result.Message.ConversationId != view.Id)
         {
-            return ClientMsgIdUsedElsewhere;
+            return Refused(ClientMsgIdUsedElsewhere);
         }
 
         return (ToDto(result.Message), result.Created);
+    }
+
+    /// <summary>Counts a refused send by its reason, and returns the refusal.</summary>
+    private Refusal Refused(Refusal refusal)
+    {
+        _metrics.SendRefused(refusal.Code);
+        return refusal;
     }
 
     public async Task<ConversationDto> GetOrCreateDirectAsync(Caller caller, DirectBody body, CancellationToken cancellationToken)
