@@ -127,13 +127,13 @@ public sealed class ServerProcess : IAsyncDisposable
             double allocated = 0, collections = 0;
             foreach (var line in text.Split('\n'))
             {
-                if (line.StartsWith("dotnet_gc_heap_total_allocated_bytes_total ", StringComparison.Ordinal))
+                if (SampleValue(line, "dotnet_gc_heap_total_allocated_bytes_total") is { } bytes)
                 {
-                    allocated = double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+                    allocated += bytes;
                 }
-                else if (line.StartsWith("dotnet_gc_collections_total{", StringComparison.Ordinal))
+                else if (SampleValue(line, "dotnet_gc_collections_total") is { } count)
                 {
-                    collections += double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture);
+                    collections += count; // one series per generation
                 }
             }
 
@@ -143,6 +143,34 @@ public sealed class ServerProcess : IAsyncDisposable
         {
             return null;
         }
+    }
+
+    /// <summary>
+    /// The value of a Prometheus text sample of <paramref name="metric"/> (<c>name 1</c>, <c>name{} 1</c>,
+    /// <c>name{a="b"} 1</c>, optionally followed by a timestamp); null for other lines.
+    /// </summary>
+    public static double? SampleValue(string line, string metric)
+    {
+        if (!line.StartsWith(metric, StringComparison.Ordinal) || line.Length == metric.Length || line[metric.Length] is not (' ' or '{'))
+        {
+            return null;
+        }
+
+        var rest = line.AsSpan(metric.Length);
+        if (rest[0] == '{')
+        {
+            var close = rest.LastIndexOf('}');
+            if (close < 0)
+            {
+                return null;
+            }
+
+            rest = rest[(close + 1)..];
+        }
+
+        rest = rest.Trim();
+        var space = rest.IndexOf(' ');
+        return double.Parse(space < 0 ? rest : rest[..space], CultureInfo.InvariantCulture);
     }
 
     /// <summary>Resident set size in bytes (VmRSS), or null without a PID.</summary>

@@ -135,7 +135,7 @@ public static partial class ParleyApp
 
         services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ParleyJson.Default));
         services.AddHealthChecks().AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
-        services.AddPrometheusExporter();
+        builder.AddParleyTelemetry();
         services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
         {
             document.Info.Title = "Parley";
@@ -179,10 +179,11 @@ public static partial class ParleyApp
         app.MapGroups();
         app.MapConversations();
         app.MapFiles();
-        app.Map("/ws", (HttpContext context, Gateway gateway) => gateway.HandleAsync(context)).RequireAuthorization().ExcludeFromDescription();
+        // A WebSocket lives for hours: it has its own duration instrument instead of skewing HTTP request durations.
+        app.Map("/ws", (HttpContext context, Gateway gateway) => gateway.HandleAsync(context)).RequireAuthorization().DisableHttpMetrics().ExcludeFromDescription();
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
-        app.MapPrometheusMetrics("/metrics");
+        app.MapParleyMetrics();
         app.MapOpenApi("/openapi/{documentName}.json");
         app.UseSwaggerUI(o =>
         {

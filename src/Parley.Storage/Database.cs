@@ -95,7 +95,12 @@ public sealed class Database : IAsyncDisposable
                 }
 
                 var writer = new NpgsqlConnectionStringBuilder(shared.ConnectionString) { MaxPoolSize = 2, MinPoolSize = 0 };
-                return new Database(provider, "", NpgsqlDataSource.Create(shared.ConnectionString), NpgsqlDataSource.Create(writer.ConnectionString));
+                // Named, so metrics and traces tag the pool by name rather than by its connection string.
+                return new Database(
+                    provider,
+                    "",
+                    new NpgsqlDataSourceBuilder(shared.ConnectionString) { Name = "parley" }.Build(),
+                    new NpgsqlDataSourceBuilder(writer.ConnectionString) { Name = "parley-writer" }.Build());
             }
 
             default:

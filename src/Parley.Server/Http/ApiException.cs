@@ -83,10 +83,13 @@ public sealed class Validation
 
     public void ThrowIfInvalid()
     {
-        if (_errors is not null)
+        if (ToRefusal() is { } refusal)
         {
-            var fields = string.Join(", ", _errors.Keys);
-            throw new ApiException(400, ErrorCodes.Invalid, $"Invalid fields: {fields}.", _errors);
+            throw refusal.ToException();
         }
     }
+
+    /// <summary>All field errors as one 400 refusal; null when there are none.</summary>
+    public Refusal? ToRefusal() =>
+        _errors is null ? null : new Refusal(400, ErrorCodes.Invalid, $"Invalid fields: {string.Join(", ", _errors.Keys)}.", _errors);
 }

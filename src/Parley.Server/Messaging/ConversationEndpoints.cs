@@ -31,21 +31,25 @@ public static class ConversationEndpoints
             var (limit, _) = context.Request.ReadPaging();
             var after = SeqQuery(context.Request, "after");
             var before = SeqQuery(context.Request, "before");
-            return Results.Json(await messaging.HistoryAsync(context.Caller(), id, after, before, limit, context.RequestAborted), ParleyJson.Default.MessagePage);
+            return (await messaging.HistoryAsync(context.Caller(), id, after, before, limit, context.RequestAborted)).TryGetValue(out var page, out var refusal)
+                ? Results.Json(page, ParleyJson.Default.MessagePage)
+                : new ProblemResult(refusal);
         }).Produces<MessagePage>().ProducesErrors(400, 401, 403, 404);
 
         conversations.MapPost("/{id}/messages", async (string id, HttpContext context, MessagingService messaging) =>
         {
             var body = await context.Request.ReadJsonAsync(ParleyJson.Default.SendMessageBody);
-            var (message, created) = await messaging.SendAsync(context.Caller(), id, body, context.RequestAborted);
-            return Results.Json(message, ParleyJson.Default.MessageDto, statusCode: created ? 201 : 200);
+            return (await messaging.SendAsync(context.Caller(), id, body, context.RequestAborted)).TryGetValue(out var sent, out var refusal)
+                ? Results.Json(sent.Message, ParleyJson.Default.MessageDto, statusCode: sent.Created ? 201 : 200)
+                : new ProblemResult(refusal);
         }).Accepts<SendMessageBody>("application/json").Produces<MessageDto>(201).Produces<MessageDto>().ProducesErrors(400, 401, 403, 404, 413, 415, 429);
 
         conversations.MapPost("/{id}/read", async (string id, HttpContext context, MessagingService messaging) =>
         {
             var body = await context.Request.ReadJsonAsync(ParleyJson.Default.ReadBody);
-            await messaging.MarkReadAsync(context.Caller(), id, body, context.RequestAborted);
-            return Results.NoContent();
+            return await messaging.MarkReadAsync(context.Caller(), id, body, context.RequestAborted) is { } refusal
+                ? new ProblemResult(refusal)
+                : Results.NoContent();
         }).Accepts<ReadBody>("application/json").Produces(204).ProducesErrors(400, 401, 403, 404, 415);
 
         conversations.MapPost("/{id}/messages/{seq}/recall", async (string id, string seq, HttpContext context, MessagingService messaging) =>

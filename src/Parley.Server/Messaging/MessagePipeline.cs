@@ -1,7 +1,8 @@
 using System.Collections.Concurrent;
-using System.Diagnostics.Metrics;
+using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
+using Parley.Server.Operations;
 using Parley.Storage.Messaging;
 
 namespace Parley.Server.Messaging;
@@ -26,7 +27,7 @@ public sealed partial class MessagePipeline : BackgroundService
     private readonly IMessageEvents _events;
     private readonly ILogger<MessagePipeline> _logger;
     private readonly int _maxBatch;
-    private readonly Counter<long> _accepted;
+    private readonly ParleyMetrics _metrics;
     private readonly MembershipVersions _versions;
 
     /// <summary>Member lists by conversation, each with the membership version read before it was loaded.</summary>
@@ -35,22 +36,43 @@ public sealed partial class MessagePipeline : BackgroundService
     /// <summary>Temporary groups' latest message times, written to the database once a second (not per message).</summary>
     private readonly ConcurrentDictionary<long, long> _activity = new();
 
-    public MessagePipeline(MessageStore store, MembershipVersions versions, IMessageEvents events, IOptions<MessagingOptions> options, IMeterFactory meters, ILogger<MessagePipeline> logger)
+    public MessagePipeline(MessageStore store, MembershipVersions versions, IMessageEvents events, IOptions<MessagingOptions> options, ParleyMetrics metrics, ILogger<MessagePipeline> logger)
     {
         _store = store;
         _versions = versions;
         _events = events;
         _logger = logger;
         _maxBatch = Math.Max(1, options.Value.MaxBatch);
-        _accepted = meters.Create("Parley").CreateCounter<long>("parley.messages.accepted", "{message}", "Messages committed (retries of a stored message not counted).");
+        _metrics = metrics;
     }
 
     /// <summary>Appends a message; the task completes after the message is durably committed.</summary>
     public async Task<AppendResult> AppendAsync(NewMessage message, long? originConnectionId, CancellationToken cancellationToken)
     {
-        var pending = new Pending(message, originConnectionId);
+        // The send's own view of its commit, a child of the send's span: from queueing until its batch has
+        // committed, which is most of a send's latency. The batch itself is one span linked to all of these.
+        using var span = Activity.Current is null ? null : Telemetry.Source.StartActivity("message commit");
+        var pending = new Pending(message, originConnectionId, span);
         await _queue.Writer.WriteAsync(pending, cancellationToken);
-        return await pending.Task;
+        try
+        {
+            var result = await pending.Task;
+            span?.SetTag("parley.message.created", result.Created);
+            return result;
+        }
+        catch (Exception) when (span is not null)
+        {
+            span.SetStatus(ActivityStatusCode.Error);
+            throw;
+        }
+        finally
+        {
+            if (span is not null && pending.Batch is { } batch)
+            {
+                span.SetTag("parley.commit.batch_size", pending.BatchSize);
+                span.AddLink(new ActivityLink(batch.Context));
+            }
+        }
     }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -68,7 +90,13 @@ public sealed partial class MessagePipeline : BackgroundService
                 }
 
                 // Not the stopping token: a batch that started is finished, so no acknowledged send is lost.
-                await CommitAsync(batch);
+                var started = Stopwatch.GetTimestamp();
+                using (StartBatchSpan(batch))
+                {
+                    await CommitAsync(batch);
+                }
+
+                _metrics.Committed(batch.Count, Stopwatch.GetElapsedTime(started));
                 _committed.Writer.TryWrite(batch);
                 batch = new List<Pending>(_maxBatch);
             }
@@ -130,7 +158,7 @@ public sealed partial class MessagePipeline : BackgroundService
             try
             {
                 var created = batch.Where(p => p.Result is { Created: true, Message: not null }).ToList();
-                _accepted.Add(created.Count);
+                _metrics.MessagesAccepted(created.Count);
                 foreach (var conversation in created.GroupBy(p => p.Message.ConversationId))
                 {
                     var members = await MembersAsync(conversation.Key);
@@ -231,6 +259,43 @@ public sealed partial class MessagePipeline : BackgroundService
 
     private const int MaxCachedConversations = 100_000;
 
+    /// <summary>The OpenTelemetry SDK keeps at most 128 links per span by default.</summary>
+    private const int MaxBatchLinks = 128;
+
+    /// <summary>
+    /// One span for the batch's transaction (traces on only), linked to each send's commit span: a batch
+    /// serves many sends, so it is the child of none of them. Each send's span gets a link back to it.
+    /// </summary>
+    private static Activity? StartBatchSpan(List<Pending> batch)
+    {
+        if (!Telemetry.Source.HasListeners())
+        {
+            return null;
+        }
+
+        List<ActivityLink>? links = null;
+        foreach (var pending in batch)
+        {
+            if (pending.Span is { Recorded: true } send && (links ??= new List<ActivityLink>(Math.Min(batch.Count, MaxBatchLinks))).Count < MaxBatchLinks)
+            {
+                links.Add(new ActivityLink(send.Context));
+            }
+        }
+
+        var span = Telemetry.Source.StartActivity("commit batch", ActivityKind.Internal, default(ActivityContext), links: links);
+        if (span is not null)
+        {
+            span.SetTag("parley.commit.batch_size", batch.Count);
+            foreach (var pending in batch)
+            {
+                pending.Batch = span;
+                pending.BatchSize = batch.Count;
+            }
+        }
+
+        return span;
+    }
+
     private sealed record MemberList(long Version, IReadOnlyList<(long UserId, long JoinedSeq)> Members, bool Temporary);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Marking activity of {Count} temporary groups failed; their idle time runs from the previous message")]
@@ -242,11 +307,19 @@ public sealed partial class MessagePipeline : BackgroundService
     [LoggerMessage(Level = LogLevel.Warning, Message = "Live delivery of a batch of {Count} messages failed")]
     private static partial void LogFanOutFailed(ILogger logger, Exception exception, int count);
 
-    private sealed class Pending(NewMessage message, long? originConnectionId) : TaskCompletionSource<AppendResult>(TaskCreationOptions.RunContinuationsAsynchronously)
+    private sealed class Pending(NewMessage message, long? originConnectionId, Activity? span) : TaskCompletionSource<AppendResult>(TaskCreationOptions.RunContinuationsAsynchronously)
     {
         public NewMessage Message { get; } = message;
 
         public long? OriginConnectionId { get; } = originConnectionId;
+
+        /// <summary>The send's commit span (traces on only); the writer reads its ids to link the batch to it.</summary>
+        public Activity? Span { get; } = span;
+
+        /// <summary>Set by the writer before completing: the batch span this message was committed in (its ids are read once it has ended).</summary>
+        public Activity? Batch { get; set; }
+
+        public int BatchSize { get; set; }
 
         public AppendResult Result { get; private set; }
 

@@ -19,22 +19,23 @@ public static class MessageValidator
         "text", "image", "file", "audio", "video", "location", "link", "custom",
     };
 
-    public static ValidatedContent Validate(string? type, JsonElement content, MessagingOptions options)
+    /// <summary>The content checked against its type's rules; a refusal (never an exception) when it breaks one.</summary>
+    public static Result<ValidatedContent> Validate(string? type, JsonElement content, MessagingOptions options)
     {
         if (type is null || !Types.Contains(type))
         {
-            throw ApiException.Invalid("type", "must be one of text, image, file, audio, video, location, link, custom");
+            return Refusal.Invalid("type", "must be one of text, image, file, audio, video, location, link, custom");
         }
 
         if (content.ValueKind != JsonValueKind.Object)
         {
-            throw ApiException.Invalid("content", "must be a JSON object");
+            return Refusal.Invalid("content", "must be a JSON object");
         }
 
         // Deeply nested content would break other members' JSON parsers (many stop at 64 levels).
         if (Depth(content, 1) > MaxDepth)
         {
-            throw ApiException.Invalid("content", $"may nest at most {MaxDepth} levels");
+            return Refusal.Invalid("content", $"may nest at most {MaxDepth} levels");
         }
 
         var files = new List<long>();
@@ -92,11 +93,15 @@ public static class MessageValidator
                 break;
         }
 
-        v.ThrowIfInvalid();
+        if (v.ToRefusal() is { } invalid)
+        {
+            return invalid;
+        }
+
         var json = content.GetRawText();
         if (Encoding.UTF8.GetByteCount(json) > options.MaxContentBytes)
         {
-            throw new ApiException(413, ErrorCodes.TooLarge, $"The content may be at most {options.MaxContentBytes} bytes.");
+            return new Refusal(413, ErrorCodes.TooLarge, $"The content may be at most {options.MaxContentBytes} bytes.");
         }
 
         return new ValidatedContent(json, files);

@@ -1,10 +1,10 @@
-using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Parley.Server.Accounts;
 using Parley.Server.Groups;
 using Parley.Server.Http;
+using Parley.Server.Operations;
 using Parley.Storage;
 using Parley.Storage.Accounts;
 using Parley.Storage.Groups;
@@ -33,6 +33,7 @@ public sealed class MessagingService
     private readonly TimeProvider _time;
     private readonly MessagingOptions _options;
     private readonly IMessageEvents _events;
+    private readonly ParleyMetrics _metrics;
 
     public MessagingService(
         MessageStore messages,
@@ -45,9 +46,11 @@ public sealed class MessagingService
         IdGenerator ids,
         TimeProvider time,
         IOptions<MessagingOptions> options,
-        IMessageEvents events)
+        IMessageEvents events,
+        ParleyMetrics metrics)
     {
         _events = events;
+        _metrics = metrics;
         _messages = messages;
         _pipeline = pipeline;
         _users = users;
@@ -62,8 +65,12 @@ public sealed class MessagingService
 
     private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
-    /// <summary>Sends a message; Created is false when this clientMsgId was already stored (the original is returned).</summary>
-    public async Task<(MessageDto Message, bool Created)> SendAsync(Caller caller, string conversationId, SendMessageBody body, CancellationToken cancellationToken, long? originConnectionId = null)
+    /// <summary>
+    /// Sends a message; Created is false when this clientMsgId was already stored (the original is returned).
+    /// A refused send (invalid, not a member, rate limited, muted, blocked...) is a <see cref="Refusal"/>, not an
+    /// exception: HTTP and WebSocket both come through here, and refusals are ordinary traffic.
+    /// </summary>
+    public async Task<Result<(MessageDto Message, bool Created)>> SendAsync(Caller caller, string conversationId, SendMessageBody body, CancellationToken cancellationToken, long? originConnectionId = null)
     {
         var v = new Validation();
         var clientMsgId = body.ClientMsgId?.Trim();
@@ -78,46 +85,55 @@ public sealed class MessagingService
         }
 
         var (mentionIds, mentionsAll) = ParseMentions(v, body.Mentions);
-        v.ThrowIfInvalid();
+        if (v.ToRefusal() is { } invalid)
+        {
+            return Refused(invalid);
+        }
 
         // One query gives what the checks need; the committing transaction re-checks membership.
         if (!Ids.TryParse(conversationId, out var id))
         {
-            throw ApiException.NotFound("Conversation");
+            return Refused(ConversationNotFound);
         }
 
         var view = await _messages.SendCheckAsync(id, caller.UserId, clientMsgId!, cancellationToken);
         if (view is null)
         {
-            await MemberViewAsync(caller, conversationId, cancellationToken); // throws the right 404 or 403
-            throw ApiException.Forbidden("You are not a member of this conversation.");
+            // The right 404 or 403.
+            return Refused((await TryMemberViewAsync(caller, conversationId, cancellationToken)).Refusal ?? NotAMember);
         }
 
         // A retry returns the original whatever happened since (rate, mute, unfriending).
         if (view.ExistingSeq is not null && await _messages.FindByClientIdAsync(caller.UserId, clientMsgId!, cancellationToken) is { } original)
         {
-            return original.ConversationId == view.Id
-                ? (ToDto(original), false)
-                : throw new ApiException(409, ErrorCodes.Conflict, "This clientMsgId was already used for a message in another conversation.");
+            return original.ConversationId == view.Id ? (ToDto(original), false) : Refused(ClientMsgIdUsedElsewhere);
         }
 
-        var content = MessageValidator.Validate(body.Type, body.Content, _options);
+        if (!MessageValidator.Validate(body.Type, body.Content, _options).TryGetValue(out var content, out var badContent))
+        {
+            return Refused(badContent);
+        }
+
         if (!_rate.TryTake(caller.UserId))
         {
-            throw new ApiException(429, ErrorCodes.RateLimited, "You are sending too fast.") { RetryAfterSeconds = 1 };
+            return Refused(SendingTooFast);
         }
 
-        CheckMaySend(view, mentionsAll);
+        if (MaySend(view, mentionsAll) is { } notAllowed)
+        {
+            return Refused(notAllowed);
+        }
+
         if (body.ReplyTo is { } replyTo && (replyTo > view.MaxSeq || replyTo <= view.JoinedSeq))
         {
-            throw ApiException.Invalid("replyTo", "must be the seq of a message in this conversation");
+            return Refused(Refusal.Invalid("replyTo", "must be the seq of a message in this conversation"));
         }
 
         foreach (var fileId in content.FileIds)
         {
             if (!await _files.CanUseAsync(caller.UserId, fileId, cancellationToken))
             {
-                throw ApiException.Invalid("content.fileId", "is not a file you may use");
+                return Refused(Refusal.Invalid("content.fileId", "is not a file you may use"));
             }
         }
 
@@ -138,15 +154,22 @@ public sealed class MessagingService
             cancellationToken);
         if (result.Message is null)
         {
-            throw ApiException.Forbidden("You are no longer a member of this conversation.");
+            return Refused(NoLongerAMember);
         }
 
         if (result.Message.ConversationId != view.Id)
         {
-            throw new ApiException(409, ErrorCodes.Conflict, "This clientMsgId was already used for a message in another conversation.");
+            return Refused(ClientMsgIdUsedElsewhere);
         }
 
         return (ToDto(result.Message), result.Created);
+    }
+
+    /// <summary>Counts a refused send by its reason, and returns the refusal.</summary>
+    private Refusal Refused(Refusal refusal)
+    {
+        _metrics.SendRefused(refusal.Code);
+        return refusal;
     }
 
     public async Task<ConversationDto> GetOrCreateDirectAsync(Caller caller, DirectBody body, CancellationToken cancellationToken)
@@ -182,14 +205,18 @@ public sealed class MessagingService
         return Paging.Page(rows, limit, r => byId[Ids.Format(r.Id)], r => Paging.Pair(r.LastActivityAt, r.Id));
     }
 
-    public async Task<MessagePage> HistoryAsync(Caller caller, string conversationId, long? after, long? before, int limit, CancellationToken cancellationToken)
+    public async Task<Result<MessagePage>> HistoryAsync(Caller caller, string conversationId, long? after, long? before, int limit, CancellationToken cancellationToken)
     {
         if (after is < 0 || before is < 1 || (after is not null && before is not null))
         {
-            throw ApiException.Invalid(after is not null && before is not null ? "before" : after is < 0 ? "after" : "before", "give either after (>= 0) or before (>= 1)");
+            return Refusal.Invalid(after is not null && before is not null ? "before" : after is < 0 ? "after" : "before", "give either after (>= 0) or before (>= 1)");
         }
 
-        var view = await MemberViewAsync(caller, conversationId, cancellationToken);
+        if (!(await TryMemberViewAsync(caller, conversationId, cancellationToken)).TryGetValue(out var view, out var refusal))
+        {
+            return refusal;
+        }
+
         var rows = await _messages.ReadAsync(view.Id, caller.UserId, view.JoinedSeq, after ?? 0, before, limit + 1, cancellationToken);
         var hasMore = rows.Count > limit;
         // Ascending either way; "before" drops the oldest extra row, "after" the newest.
@@ -199,14 +226,19 @@ public sealed class MessagingService
         return new MessagePage(page.Select(ToDto).ToList(), hasMore, maxSeq);
     }
 
-    public async Task MarkReadAsync(Caller caller, string conversationId, ReadBody body, CancellationToken cancellationToken, long? originConnectionId = null)
+    /// <summary>Moves the caller's read marker; null when done, else why not.</summary>
+    public async Task<Refusal?> MarkReadAsync(Caller caller, string conversationId, ReadBody body, CancellationToken cancellationToken, long? originConnectionId = null)
     {
         if (body.Seq is not { } seq || seq < 0)
         {
-            throw ApiException.Invalid("seq", "must be a seq (a whole number >= 0)");
+            return Refusal.Invalid("seq", "must be a seq (a whole number >= 0)");
         }
 
-        var view = await MemberViewAsync(caller, conversationId, cancellationToken);
+        if (!(await TryMemberViewAsync(caller, conversationId, cancellationToken)).TryGetValue(out var view, out var refusal))
+        {
+            return refusal;
+        }
+
         var readSeq = Math.Min(seq, view.MaxSeq);
         if (await _messages.MarkReadAsync(view.Id, caller.UserId, readSeq, cancellationToken))
         {
@@ -214,20 +246,33 @@ public sealed class MessagingService
             IReadOnlyList<long> recipients = view.PeerOf(caller.UserId) is { } peer ? [caller.UserId, peer] : [caller.UserId];
             _events.Read(view.Id, caller.UserId, readSeq, recipients, originConnectionId);
         }
+
+        return null;
     }
 
-    /// <summary>Tells the other members that the caller is typing; nothing is stored.</summary>
-    public async Task TypingAsync(Caller caller, string conversationId, CancellationToken cancellationToken)
+    /// <summary>Tells the other members that the caller is typing; nothing is stored. Null when done, else why not.</summary>
+    public async Task<Refusal?> TypingAsync(Caller caller, string conversationId, CancellationToken cancellationToken)
     {
-        var view = await MemberViewAsync(caller, conversationId, cancellationToken);
+        if (!(await TryMemberViewAsync(caller, conversationId, cancellationToken)).TryGetValue(out var view, out var refusal))
+        {
+            return refusal;
+        }
+
         var others = (await _messages.MemberIdsAsync(view.Id, long.MaxValue, cancellationToken)).Where(id => id != caller.UserId).ToList();
         _events.Typing(view.Id, caller.UserId, others);
+        return null;
     }
 
-    public async Task AckAsync(Caller caller, string conversationId, long seq, CancellationToken cancellationToken)
+    /// <summary>Records how far this device holds the conversation; null when done, else why not.</summary>
+    public async Task<Refusal?> AckAsync(Caller caller, string conversationId, long seq, CancellationToken cancellationToken)
     {
-        var view = await MemberViewAsync(caller, conversationId, cancellationToken);
+        if (!(await TryMemberViewAsync(caller, conversationId, cancellationToken)).TryGetValue(out var view, out var refusal))
+        {
+            return refusal;
+        }
+
         await _messages.AckAsync(caller.SessionId, view.Id, Math.Min(Math.Max(seq, 0), view.MaxSeq), cancellationToken);
+        return null;
     }
 
     public async Task<MessageDto> RecallAsync(Caller caller, string conversationId, long seq, CancellationToken cancellationToken)
@@ -284,18 +329,24 @@ public sealed class MessagingService
         return new Receipts(readBy, unreadBy);
     }
 
+    /// <summary>The conversation as the caller sees it, for control-plane calls that answer by throwing.</summary>
+    private async Task<MemberConversationRow> MemberViewAsync(Caller caller, string conversationId, CancellationToken cancellationToken) =>
+        (await TryMemberViewAsync(caller, conversationId, cancellationToken)).ValueOrThrow();
+
     /// <summary>The conversation as the caller sees it: 404 when it does not exist, 403 when they are not a member.</summary>
-    private async Task<MemberConversationRow> MemberViewAsync(Caller caller, string conversationId, CancellationToken cancellationToken)
+    private async Task<Result<MemberConversationRow>> TryMemberViewAsync(Caller caller, string conversationId, CancellationToken cancellationToken)
     {
         if (!Ids.TryParse(conversationId, out var id))
         {
-            throw ApiException.NotFound("Conversation");
+            return ConversationNotFound;
         }
 
-        return await _messages.GetForMemberAsync(id, caller.UserId, caller.SessionId, cancellationToken)
-            ?? (await _messages.GetConversationAsync(id, cancellationToken) is null
-                ? throw ApiException.NotFound("Conversation")
-                : throw ApiException.Forbidden("You are not a member of this conversation."));
+        if (await _messages.GetForMemberAsync(id, caller.UserId, caller.SessionId, cancellationToken) is { } view)
+        {
+            return view;
+        }
+
+        return await _messages.GetConversationAsync(id, cancellationToken) is null ? ConversationNotFound : NotAMember;
     }
 
     private async Task<MessageRow> VisibleMessageAsync(MemberConversationRow view, long seq, CancellationToken cancellationToken) =>
@@ -303,49 +354,63 @@ public sealed class MessagingService
             ? message
             : throw ApiException.NotFound("Message");
 
-    private void CheckMaySend(SendCheckRow view, bool mentionsAll)
+    /// <summary>Null when the caller may send here (with these mentions), else why not.</summary>
+    private Refusal? MaySend(SendCheckRow view, bool mentionsAll)
     {
         if (view.Type == "direct")
         {
-            CheckDirect(view.Blocked, view.Friends);
-            return;
+            return DirectRefusal(view.Blocked, view.Friends);
         }
 
         if (view.Role is null)
         {
-            throw ApiException.Forbidden("You are not a member of this group.");
+            return NotAGroupMember;
         }
 
         if (view.MutedUntil is { } until && until > Now)
         {
-            throw ApiException.Forbidden("You are muted in this group.", ErrorCodes.Muted);
+            return Muted;
         }
 
         if (mentionsAll && !GroupPolicy.IsManager(GroupPolicy.FromWire(view.Role)))
         {
-            throw ApiException.Forbidden("Only the owner and admins can mention everyone.");
+            return MentionAllForbidden;
         }
+
+        return null;
     }
 
     private async Task CheckDirectAllowedAsync(long userId, long peerId, CancellationToken cancellationToken)
     {
         var blocked = await _social.IsBlockedAsync(peerId, userId, cancellationToken);
-        CheckDirect(blocked, blocked || _options.DirectMessages == "anyone" || await _social.AreFriendsAsync(userId, peerId, cancellationToken));
+        if (DirectRefusal(blocked, blocked || _options.DirectMessages == "anyone" || await _social.AreFriendsAsync(userId, peerId, cancellationToken)) is { } refusal)
+        {
+            throw refusal.ToException();
+        }
     }
 
     /// <summary>The direct-message rule: the peer must not block the sender, and (by default) they must be friends.</summary>
-    private void CheckDirect(bool blocked, bool friends)
+    private Refusal? DirectRefusal(bool blocked, bool friends)
     {
         if (blocked)
         {
-            throw ApiException.Forbidden("This user does not accept your messages.", ErrorCodes.Blocked);
+            return Blocked;
         }
 
-        if (_options.DirectMessages != "anyone" && !friends)
-        {
-            throw ApiException.Forbidden("Direct messages need friendship.", ErrorCodes.NotFriends);
-        }
+        return _options.DirectMessages != "anyone" && !friends ? NotFriends : null;
     }
+
+    // The refusals of the hot path, made once: a refused send allocates nothing for its answer.
+    private static readonly Refusal ConversationNotFound = Refusal.NotFound("Conversation");
+    private static readonly Refusal NotAMember = Refusal.Forbidden("You are not a member of this conversation.");
+    private static readonly Refusal NoLongerAMember = Refusal.Forbidden("You are no longer a member of this conversation.");
+    private static readonly Refusal NotAGroupMember = Refusal.Forbidden("You are not a member of this group.");
+    private static readonly Refusal Muted = Refusal.Forbidden("You are muted in this group.", ErrorCodes.Muted);
+    private static readonly Refusal MentionAllForbidden = Refusal.Forbidden("Only the owner and admins can mention everyone.");
+    private static readonly Refusal Blocked = Refusal.Forbidden("This user does not accept your messages.", ErrorCodes.Blocked);
+    private static readonly Refusal NotFriends = Refusal.Forbidden("Direct messages need friendship.", ErrorCodes.NotFriends);
+    private static readonly Refusal SendingTooFast = new(429, ErrorCodes.RateLimited, "You are sending too fast.") { RetryAfterSeconds = 1 };
+    private static readonly Refusal ClientMsgIdUsedElsewhere = new(409, ErrorCodes.Conflict, "This clientMsgId was already used for a message in another conversation.");
 
     private static (IReadOnlyList<long> Ids, bool All) ParseMentions(Validation v, IReadOnlyList<string>? mentions)
     {

@@ -5,10 +5,10 @@ using Microsoft.Extensions.Logging.Console;
 namespace Parley.Server.Operations;
 
 /// <summary>
-/// The default console format: one line per entry, <c>warn: Category: message (trace id)</c>, exceptions below.
+/// The default console format: one line per entry, <c>warn: Category: message (trace T span S)</c>, exceptions below.
 /// The in-box <c>simple</c> formatter always prints the event id, and the ids that <c>[LoggerMessage]</c>
-/// generates are hashes (<c>[1113842211]</c>) that tell a reader nothing; the trace id of the request or frame
-/// being handled does (it finds the entry's trace). <c>json</c> keeps every field for machines.
+/// generates are hashes (<c>[1113842211]</c>) that tell a reader nothing; the trace and span of the request or
+/// frame being handled do (recorded only when traces are exported: <c>Telemetry:OtlpEndpoint</c>). <c>json</c> keeps every field for machines.
 /// </summary>
 public sealed class TextLogFormatter() : ConsoleFormatter(FormatterName)
 {
@@ -40,6 +40,8 @@ public sealed class TextLogFormatter() : ConsoleFormatter(FormatterName)
         {
             textWriter.Write(" (trace ");
             textWriter.Write(activity.TraceId.ToHexString());
+            textWriter.Write(" span ");
+            textWriter.Write(activity.SpanId.ToHexString());
             textWriter.Write(')');
         }
 

@@ -24,6 +24,7 @@ public sealed class Connection
     /// close handshake cannot hold the connection open.</param>
     private readonly long _maxQueuedBytes;
     private long _queuedBytes;
+    private int _dropped;
 
     public Connection(WebSocket socket, long userId, long sessionId, int queueFrames, long queueBytes, CancellationTokenSource lifetime)
     {
@@ -51,6 +52,12 @@ public sealed class Connection
     /// <summary>Raised after each frame is written to the socket.</summary>
     public Action? FrameWritten { get; init; }
 
+    /// <summary>Raised once when the connection is dropped for being too slow to drain its queue.</summary>
+    public Action? SlowConsumerDropped { get; init; }
+
+    /// <summary>The close status the server asked for first, if it asked for one.</summary>
+    public WebSocketCloseStatus? CloseStatus => _closeStatus;
+
     public void Touch() => Volatile.Write(ref _lastReceived, Environment.TickCount64);
 
     /// <summary>Queues a frame; a client whose queue is full (frames or bytes) is disconnected.</summary>
@@ -63,9 +70,10 @@ public sealed class Connection
 
         Interlocked.Add(ref _queuedBytes, -frame.Length);
 
-        if (_closeStatus is null)
+        if (_closeStatus is null && Interlocked.Exchange(ref _dropped, 1) == 0)
         {
             _socket.Abort(); // too slow: drop it now, it will catch up by after= on reconnect
+            SlowConsumerDropped?.Invoke();
         }
 
         return false;

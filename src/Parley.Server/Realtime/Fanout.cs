@@ -1,9 +1,9 @@
-using System.Diagnostics.Metrics;
 using System.Text.Json;
 using Parley.Protocol;
 using Parley.Server.Events;
 using Parley.Server.Http;
 using Parley.Server.Messaging;
+using Parley.Server.Operations;
 using Parley.Storage;
 
 namespace Parley.Server.Realtime;
@@ -16,17 +16,13 @@ public sealed class Fanout : IMessageEvents, INotificationSink
 {
     private readonly ConnectionRegistry _connections;
     private readonly TimeProvider _time;
-    private readonly Histogram<double> _latency;
+    private readonly ParleyMetrics _metrics;
 
-    public Fanout(ConnectionRegistry connections, TimeProvider time, IMeterFactory meters)
+    public Fanout(ConnectionRegistry connections, TimeProvider time, ParleyMetrics metrics)
     {
         _connections = connections;
         _time = time;
-        _latency = meters.Create("Parley").CreateHistogram<double>(
-            "parley.messages.delivery_latency",
-            "s",
-            "From a message's send timestamp (taken before commit) to its frame being queued on recipients' connections.",
-            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] });
+        _metrics = metrics;
     }
 
     public void MessageCommitted(MessageDto message, IReadOnlyList<long> memberIds, long? originConnectionId)
@@ -46,7 +42,7 @@ public sealed class Fanout : IMessageEvents, INotificationSink
 
         if (queued > 0)
         {
-            _latency.Record(Math.Max(0, _time.GetUtcNow().ToUnixTimeMilliseconds() - message.SentAt) / 1000.0);
+            _metrics.DeliveryLatency(Math.Max(0, _time.GetUtcNow().ToUnixTimeMilliseconds() - message.SentAt) / 1000.0);
         }
     }
 

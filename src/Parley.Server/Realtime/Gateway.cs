@@ -1,5 +1,5 @@
 using System.Buffers;
-using System.Diagnostics.Metrics;
+using System.Diagnostics;
 using System.Net.WebSockets;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
@@ -7,6 +7,7 @@ using Parley.Protocol;
 using Parley.Server.Accounts;
 using Parley.Server.Http;
 using Parley.Server.Messaging;
+using Parley.Server.Operations;
 using Parley.Server.Social;
 using Parley.Storage;
 using Parley.Storage.Social;
@@ -29,7 +30,9 @@ public sealed partial class Gateway
     private readonly TimeProvider _time;
     private readonly RealtimeOptions _options;
     private readonly ILogger<Gateway> _logger;
-    private readonly Counter<long> _delivered;
+    private readonly ParleyMetrics _metrics;
+    private readonly Action _frameDelivered;
+    private readonly Action _slowConsumerDropped;
     private readonly SessionGuard _sessions;
 
     public Gateway(
@@ -41,7 +44,7 @@ public sealed partial class Gateway
         SessionGuard sessions,
         TimeProvider time,
         IOptions<RealtimeOptions> options,
-        IMeterFactory meters,
+        ParleyMetrics metrics,
         ILogger<Gateway> logger)
     {
         _connections = connections;
@@ -53,9 +56,10 @@ public sealed partial class Gateway
         _options = options.Value;
         _logger = logger;
         _sessions = sessions;
-        var meter = meters.Create("Parley");
-        _delivered = meter.CreateCounter<long>("parley.frames.delivered", "{frame}", "Frames written to WebSocket connections.");
-        meter.CreateObservableGauge("parley.connections.open", () => _connections.Count, "{connection}", "Open WebSocket connections.");
+        _metrics = metrics;
+        // Made once, shared by every connection: a connection costs no delegate of its own for these.
+        _frameDelivered = metrics.FrameDelivered;
+        _slowConsumerDropped = metrics.SlowConsumerDisconnected;
         sessions.Revoked += CloseSessions;
     }
 
@@ -72,9 +76,17 @@ public sealed partial class Gateway
         }
 
         var caller = context.Caller();
+        // The upgrade request's span (when traces are on): each frame's span links to it.
+        var connectionSpan = Activity.Current?.Context ?? default;
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.Zero });
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-        var connection = new Connection(socket, caller.UserId, caller.SessionId, _options.SendQueueFrames, _options.SendQueueBytes, stop) { FrameWritten = () => _delivered.Add(1) };
+        var connection = new Connection(socket, caller.UserId, caller.SessionId, _options.SendQueueFrames, _options.SendQueueBytes, stop)
+        {
+            FrameWritten = _frameDelivered,
+            SlowConsumerDropped = _slowConsumerDropped,
+        };
+        var opened = _time.GetTimestamp();
+        WebSocketCloseStatus? clientClose = null;
         _connections.Add(connection);
         // A revocation between authentication and registration would have missed this socket.
         if (!await _sessions.IsActiveAsync(caller.SessionId, caller.UserId, stop.Token))
@@ -91,7 +103,7 @@ public sealed partial class Gateway
                 await AnnouncePresenceAsync(caller.UserId, online: true, null);
             }
 
-            await ReceiveLoopAsync(socket, connection, caller, stop.Token);
+            clientClose = await ReceiveLoopAsync(socket, connection, caller, connectionSpan, stop.Token);
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException)
         {
@@ -103,6 +115,7 @@ public sealed partial class Gateway
             connection.Complete();
             stop.CancelAfter(TimeSpan.FromSeconds(5)); // what is queued gets a moment to leave
             await writer;
+            _metrics.WebSocketClosed(clientClose ?? connection.CloseStatus, _time.GetElapsedTime(opened));
             if (_presence.Disconnected(caller.UserId))
             {
                 await AnnouncePresenceAsync(caller.UserId, online: false, _time.GetUtcNow().ToUnixTimeMilliseconds());
@@ -110,7 +123,8 @@ public sealed partial class Gateway
         }
     }
 
-    private async Task ReceiveLoopAsync(WebSocket socket, Connection connection, Caller caller, CancellationToken cancellationToken)
+    /// <summary>Reads frames until the socket closes; returns the client's close status when the client closed first.</summary>
+    private async Task<WebSocketCloseStatus?> ReceiveLoopAsync(WebSocket socket, Connection connection, Caller caller, ActivityContext connectionSpan, CancellationToken cancellationToken)
     {
         var frames = new TokenBucket(_options.FramesPerSecond, _options.FrameBurst);
         var lastTyping = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -120,14 +134,13 @@ public sealed partial class Gateway
             var peek = await socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken);
             if (peek.MessageType == WebSocketMessageType.Close)
             {
-                connection.Close(WebSocketCloseStatus.NormalClosure, "bye"); // answer the client's close
-                return;
+                return AnswerClose(socket, connection);
             }
 
             if (!frames.TryTake())
             {
                 connection.Close(CloseCodes.RateLimited, "too many frames");
-                return;
+                return null;
             }
 
             if (peek.EndOfMessage)
@@ -149,7 +162,7 @@ public sealed partial class Gateway
                         if (buffer.Length >= ProtocolLimits.MaxFrameBytes)
                         {
                             connection.Close(CloseCodes.MessageTooBig, "frame too large");
-                            return;
+                            return null;
                         }
 
                         var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, ProtocolLimits.MaxFrameBytes));
@@ -163,15 +176,14 @@ public sealed partial class Gateway
                     if (length > ProtocolLimits.MaxFrameBytes)
                     {
                         connection.Close(CloseCodes.MessageTooBig, "frame too large");
-                        return;
+                        return null;
                     }
                 }
                 while (!result.EndOfMessage && result.MessageType != WebSocketMessageType.Close);
 
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
-                    connection.Close(WebSocketCloseStatus.NormalClosure, "bye");
-                    return;
+                    return AnswerClose(socket, connection);
                 }
 
                 connection.Touch();
@@ -192,61 +204,146 @@ public sealed partial class Gateway
                     continue; // typing is a hint: at most one per conversation per second is passed on
                 }
 
-                await DispatchAsync(frame, connection, caller, cancellationToken);
+                await DispatchAsync(frame, connection, caller, connectionSpan, cancellationToken);
             }
             finally
             {
                 ArrayPool<byte>.Shared.Return(buffer);
             }
         }
+
+        return null;
     }
 
-    private async Task DispatchAsync(ClientFrame frame, Connection connection, Caller caller, CancellationToken cancellationToken)
+    /// <summary>Answers the client's close; its status is the connection's when the server had not closed first.</summary>
+    private static WebSocketCloseStatus? AnswerClose(WebSocket socket, Connection connection)
     {
+        var status = connection.CloseStatus is null ? socket.CloseStatus ?? WebSocketCloseStatus.Empty : (WebSocketCloseStatus?)null;
+        connection.Close(WebSocketCloseStatus.NormalClosure, "bye");
+        return status;
+    }
+
+    /// <summary>
+    /// Hands a frame to the messaging feature. Refusals (invalid, not a member, rate limited, muted...) come
+    /// back as values and leave as <c>error</c> frames: a client's mistake costs no exception.
+    /// </summary>
+    private async Task DispatchAsync(ClientFrame frame, Connection connection, Caller caller, ActivityContext connectionSpan, CancellationToken cancellationToken)
+    {
+        if (frame is PingFrame)
+        {
+            connection.TrySend(ServerFrames.Pong());
+            return;
+        }
+
+        using var span = StartFrameSpan(frame, connectionSpan);
         string? refJson = null;
         try
         {
+            Refusal? refusal;
             switch (frame)
             {
-                case PingFrame:
-                    connection.TrySend(ServerFrames.Pong());
-                    break;
                 case SendFrame send:
                     refJson = send.RefJson;
-                    var (message, _) = await _messaging.SendAsync(
+                    var sent = await _messaging.SendAsync(
                         caller,
                         send.ConversationId,
                         new SendMessageBody(send.ClientMsgId, send.MsgType, send.Content, send.ReplyTo, send.Mentions),
                         cancellationToken,
                         connection.Id);
-                    connection.TrySend(ServerFrames.Sent(send.RefJson, JsonSerializer.SerializeToUtf8Bytes(message, ParleyJson.Default.MessageDto)));
+                    if (sent.TryGetValue(out var message, out refusal))
+                    {
+                        span?.SetTag("parley.message.seq", message.Message.Seq);
+                        connection.TrySend(ServerFrames.Sent(send.RefJson, JsonSerializer.SerializeToUtf8Bytes(message.Message, ParleyJson.Default.MessageDto)));
+                    }
+
                     break;
                 case SyncFrame sync:
                     refJson = sync.RefJson;
-                    var page = await _messaging.HistoryAsync(caller, sync.ConversationId, sync.AfterSeq, null, sync.Limit ?? ProtocolLimits.DefaultSyncLimit, cancellationToken);
-                    var items = page.Items.Select(m => (ReadOnlyMemory<byte>)JsonSerializer.SerializeToUtf8Bytes(m, ParleyJson.Default.MessageDto)).ToList();
-                    connection.TrySend(ServerFrames.Messages(sync.RefJson, sync.ConversationId, items, page.HasMore, page.MaxSeq));
+                    var history = await _messaging.HistoryAsync(caller, sync.ConversationId, sync.AfterSeq, null, sync.Limit ?? ProtocolLimits.DefaultSyncLimit, cancellationToken);
+                    if (history.TryGetValue(out var page, out refusal))
+                    {
+                        var items = page.Items.Select(m => (ReadOnlyMemory<byte>)JsonSerializer.SerializeToUtf8Bytes(m, ParleyJson.Default.MessageDto)).ToList();
+                        connection.TrySend(ServerFrames.Messages(sync.RefJson, sync.ConversationId, items, page.HasMore, page.MaxSeq));
+                    }
+
                     break;
                 case AckFrame ack:
-                    await _messaging.AckAsync(caller, ack.ConversationId, ack.Seq, cancellationToken);
+                    refusal = await _messaging.AckAsync(caller, ack.ConversationId, ack.Seq, cancellationToken);
                     break;
                 case ReadFrame read:
-                    await _messaging.MarkReadAsync(caller, read.ConversationId, new ReadBody(read.Seq), cancellationToken, connection.Id);
+                    refusal = await _messaging.MarkReadAsync(caller, read.ConversationId, new ReadBody(read.Seq), cancellationToken, connection.Id);
                     break;
                 case TypingFrame typing:
-                    await _messaging.TypingAsync(caller, typing.ConversationId, cancellationToken);
+                    refusal = await _messaging.TypingAsync(caller, typing.ConversationId, cancellationToken);
                     break;
+                default:
+                    refusal = null;
+                    break;
+            }
+
+            if (refusal is not null)
+            {
+                LogFrameRefused(_logger, frame.GetType().Name, refusal.Code);
+                span?.SetTag("parley.error.code", refusal.Code);
+                connection.TrySend(ServerFrames.Error(refJson, refusal.Code, refusal.Detail));
             }
         }
         catch (ApiException e)
         {
+            // Nothing on the frame path throws these for a client's mistake any more; kept so one that does is still answered.
+            span?.SetTag("parley.error.code", e.Code);
             connection.TrySend(ServerFrames.Error(refJson, e.Code, e.Message));
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
+            span?.SetStatus(ActivityStatusCode.Error);
             LogFrameFailed(_logger, e, frame.GetType().Name);
             connection.TrySend(ServerFrames.Error(refJson, ErrorCodes.Internal, "The frame could not be handled."));
         }
+    }
+
+    /// <summary>
+    /// A span per frame handled (traces on only; typing hints get none). Each is the root of its own trace,
+    /// linked to the connection's upgrade request: that request's span lasts as long as the socket (hours),
+    /// and a trace holding every frame of a connection would be neither complete nor readable until it closed.
+    /// </summary>
+    private static Activity? StartFrameSpan(ClientFrame frame, ActivityContext connectionSpan)
+    {
+        if (!Telemetry.Source.HasListeners())
+        {
+            return null;
+        }
+
+        var (name, conversationId) = frame switch
+        {
+            SendFrame f => ("ws send", f.ConversationId),
+            SyncFrame f => ("ws sync", f.ConversationId),
+            ReadFrame f => ("ws read", f.ConversationId),
+            AckFrame f => ("ws ack", f.ConversationId),
+            _ => (null, null),
+        };
+        if (name is null)
+        {
+            return null;
+        }
+
+        // Not the connection's span as parent (see above). The caller's async context is the frame's alone,
+        // so this change ends with the frame.
+        var previous = Activity.Current;
+        Activity.Current = null;
+        var span = Telemetry.Source.StartActivity(
+            name,
+            ActivityKind.Server,
+            default(ActivityContext),
+            links: connectionSpan == default ? null : [new ActivityLink(connectionSpan)]);
+        if (span is null)
+        {
+            Activity.Current = previous; // not sampled: log lines keep the connection's ids
+            return null;
+        }
+
+        span.SetTag("parley.conversation.id", conversationId);
+        return span;
     }
 
     private static bool TypingAllowed(Dictionary<string, long> lastTyping, string conversationId)
@@ -308,6 +405,9 @@ public sealed partial class Gateway
             && string.Equals(uri.Authority, request.Host.Value, StringComparison.OrdinalIgnoreCase)
             && string.Equals(uri.Scheme, request.Scheme, StringComparison.OrdinalIgnoreCase);
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "A {Frame} frame was refused: {Code}")]
+    private static partial void LogFrameRefused(ILogger logger, string frame, string code);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Handling a {Frame} frame failed")]
     private static partial void LogFrameFailed(ILogger logger, Exception exception, string frame);

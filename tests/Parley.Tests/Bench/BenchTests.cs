@@ -43,6 +43,7 @@ public abstract class BenchTests(Backend backend) : OwnServerTests(backend)
             Assert.Equal(0, phase.Lost);
             Assert.Equal(0, phase.Duplicated);
             Assert.Equal(0, phase.Errors);
+            Assert.True(phase.ServerAllocatedBytesPerMessage > 0, $"{phase.Phase}: no allocation figure read from /metrics\n{output}");
         }
 
         // fanout: every message reached all 19 other members
@@ -69,4 +70,18 @@ public abstract class BenchTests(Backend backend) : OwnServerTests(backend)
         Assert.DoesNotContain("AllowWeakPasswordHashes", output.ToString(), StringComparison.Ordinal); // measured at the defaults
         Assert.Contains("| login |", output.ToString(), StringComparison.Ordinal);
     }
+}
+
+/// <summary>How the load tool reads the server's /metrics.</summary>
+public sealed class MetricsParsingTests
+{
+    [Theory]
+    [InlineData("dotnet_gc_collections_total 7", 7.0)]
+    [InlineData("dotnet_gc_collections_total{} 7", 7.0)]
+    [InlineData("dotnet_gc_collections_total{gc_heap_generation=\"gen0\"} 7.5", 7.5)]
+    [InlineData("dotnet_gc_collections_total{gc_heap_generation=\"gen0\"} 7 1733050000000", 7.0)]
+    [InlineData("dotnet_gc_collections_total_other 7", null)]
+    [InlineData("# TYPE dotnet_gc_collections_total counter", null)]
+    public void A_sample_value_is_read_with_or_without_labels_and_timestamp(string line, double? expected) =>
+        Assert.Equal(expected, ServerProcess.SampleValue(line, "dotnet_gc_collections_total"));
 }

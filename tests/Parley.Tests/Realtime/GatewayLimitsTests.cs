@@ -33,6 +33,7 @@ public abstract class GatewayLimitsTests(Backend backend) : OwnServerTests(backe
 
         Assert.Equal((WebSocketCloseStatus)4000, await closed);
         Assert.Equal(WebSocketState.Open, talking.State);
+        await server.ScrapeUntilAsync(m => m.Sum("parley_websocket_closes_total", ("code", "4000")) >= 1, "the close code 4000");
     }
 
     [Fact]
@@ -74,7 +75,7 @@ public abstract class GatewayLimitsTests(Backend backend) : OwnServerTests(backe
         await ws.NextAsync("message");
 
         var text = await server.Http.GetStringAsync("/metrics");
-        Assert.Contains("parley_connections_open", text, StringComparison.Ordinal);
+        Assert.Contains("# TYPE parley_connections_open gauge", text, StringComparison.Ordinal);
         Assert.Contains("parley_messages_accepted_total", text, StringComparison.Ordinal);
         Assert.Contains("parley_frames_delivered_total", text, StringComparison.Ordinal);
         Assert.Contains("# TYPE parley_messages_delivery_latency_seconds histogram", text, StringComparison.Ordinal);
@@ -115,6 +116,10 @@ public abstract class GatewayLimitsTests(Backend backend) : OwnServerTests(backe
         }
 
         Assert.Equal(0, registry.Count);
+        // Counted as a slow consumer, and as a connection that ended without a close handshake.
+        await server.ScrapeUntilAsync(
+            m => m.Sum("parley_connections_slow_consumer_disconnects_total") >= 1 && m.Sum("parley_websocket_closes_total", ("code", "1006")) >= 1,
+            "the slow consumer's disconnect");
         // nothing was lost for the slow client: it catches up by after=
         var maxSeq = (long)(await server.ConversationAsync(b, conversationId))["maxSeq"]!;
         Assert.Equal(maxSeq, (await server.CatchUpAsync(b, conversationId, limit: 200)).Count);
@@ -140,6 +145,7 @@ public abstract class GatewayLimitsTests(Backend backend) : OwnServerTests(backe
         }
 
         Assert.Equal((WebSocketCloseStatus)4008, await ws.ClosedAsync());
+        await server.ScrapeUntilAsync(m => m.Sum("parley_websocket_closes_total", ("code", "4008")) >= 1, "the close code 4008");
     }
 
     [Fact]
