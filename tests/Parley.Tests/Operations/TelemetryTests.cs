@@ -213,6 +213,42 @@ public abstract class TelemetryTests(Backend backend) : OwnServerTests(backend)
     }
 
     [Fact]
+    public async Task Refused_http_sends_reads_and_history_pages_throw_no_exceptions()
+    {
+        // A process of its own, as above: dotnet_exceptions_total is then this server's alone.
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ChildServer.StartAsync(store, "--Messaging:MaxContentBytes=200");
+        var (a, _, direct) = await server.FriendsWithConversationAsync();
+        var (_, _, others) = await server.FriendsWithConversationAsync();
+        var messages = $"/api/conversations/{direct}/messages";
+        JsonObject Send(string type, JsonNode content) => new() { ["clientMsgId"] = Guid.NewGuid().ToString("N"), ["type"] = type, ["content"] = content };
+        var before = PrometheusText.Parse(await server.ScrapeAsync());
+
+        var refusals = new (Func<Task<HttpResponseMessage>> Call, HttpStatusCode Status, string Code)[]
+        {
+            (() => server.Post(a, messages, Send("bogus", new JsonObject())), HttpStatusCode.BadRequest, "invalid"),
+            (() => server.Post(a, messages, Send("text", new JsonObject { ["text"] = "" })), HttpStatusCode.BadRequest, "invalid"),
+            (() => server.Post(a, messages, Send("text", new JsonObject { ["text"] = new string('x', 300) })), HttpStatusCode.RequestEntityTooLarge, "too_large"),
+            (() => server.Post(a, "/api/conversations/123456789/messages", Send("text", new JsonObject { ["text"] = "x" })), HttpStatusCode.NotFound, "not_found"),
+            (() => server.Post(a, $"/api/conversations/{others}/messages", Send("text", new JsonObject { ["text"] = "x" })), HttpStatusCode.Forbidden, "forbidden"),
+            (() => server.Get(a, $"{messages}?after=1&before=2"), HttpStatusCode.BadRequest, "invalid"),
+            (() => server.Get(a, $"{messages}?after=-1"), HttpStatusCode.BadRequest, "invalid"),
+            (() => server.Get(a, $"{messages}?before=x"), HttpStatusCode.BadRequest, "invalid"),
+            (() => server.Get(a, $"{messages}?limit=0"), HttpStatusCode.BadRequest, "invalid"),
+            (() => server.Get(a, $"/api/conversations/{others}/messages"), HttpStatusCode.Forbidden, "forbidden"),
+            (() => server.Post(a, $"/api/conversations/{direct}/read", new JsonObject { ["seq"] = -1 }), HttpStatusCode.BadRequest, "invalid"),
+            (() => server.Post(a, "/api/conversations/123456789/read", new JsonObject { ["seq"] = 1 }), HttpStatusCode.NotFound, "not_found"),
+        };
+        foreach (var (call, status, code) in refusals)
+        {
+            await call().ExpectProblem(status, code);
+        }
+
+        var after = PrometheusText.Parse(await server.ScrapeAsync());
+        Assert.Equal(before.Sum("dotnet_exceptions_total"), after.Sum("dotnet_exceptions_total"));
+    }
+
+    [Fact]
     public async Task Otlp_export_carries_request_and_frame_spans_and_metrics_and_no_secrets()
     {
         await using var receiver = await OtlpReceiver.StartAsync();
