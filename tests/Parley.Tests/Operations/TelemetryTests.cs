@@ -359,6 +359,17 @@ public abstract class TelemetryTests(Backend backend) : OwnServerTests(backend)
         Assert.DoesNotContain("secret", bad.Message, StringComparison.Ordinal);
         var protocol = await Assert.ThrowsAsync<InvalidOperationException>(() => ParleyServer.StartAsync(store, null, "--Telemetry:OtlpEndpoint=http://127.0.0.1:4318", "--Telemetry:OtlpProtocol=thrift"));
         Assert.Contains("Telemetry:OtlpProtocol", protocol.Message, StringComparison.Ordinal);
+
+        // Headers usually carry a collector's API key: a malformed list is refused at startup, naming the setting, never the value.
+        foreach (var headers in new[] { "secret-api-key", "x-api-key=secret,secret-tail", "=secret", "bad key=secret" })
+        {
+            var header = await Assert.ThrowsAsync<InvalidOperationException>(() => ParleyServer.StartAsync(store, null, "--Telemetry:OtlpEndpoint=http://127.0.0.1:4318", $"--Telemetry:OtlpHeaders={headers}"));
+            Assert.Contains("Telemetry:OtlpHeaders", header.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("secret", header.Message, StringComparison.Ordinal);
+        }
+
+        // Well-formed lists start (percent-encoded and with a trailing comma, as the OTLP exporter reads them).
+        await using var started = await ParleyServer.StartAsync(store, null, "--Telemetry:OtlpEndpoint=http://127.0.0.1:4318", "--Telemetry:OtlpHeaders=x-api-key=a%3Db, authorization=Bearer x,");
     }
 
     /// <summary>Keeps log lines with the trace and span ids of their scope (what ActivityTrackingOptions adds).</summary>
