@@ -115,7 +115,7 @@ public sealed partial class Gateway
             connection.Complete();
             stop.CancelAfter(TimeSpan.FromSeconds(5)); // what is queued gets a moment to leave
             await writer;
-            _metrics.WebSocketClosed(clientClose ?? connection.CloseStatus, _time.GetElapsedTime(opened));
+            _metrics.WebSocketClosed(connection.CloseStatus, clientClose, _time.GetElapsedTime(opened));
             if (_presence.Disconnected(caller.UserId))
             {
                 await AnnouncePresenceAsync(caller.UserId, online: false, _time.GetUtcNow().ToUnixTimeMilliseconds());
