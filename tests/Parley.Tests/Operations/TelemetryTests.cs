@@ -322,6 +322,45 @@ public abstract class TelemetryTests(Backend backend) : OwnServerTests(backend)
     }
 
     [Fact]
+    public async Task A_500_names_the_trace_its_log_lines_and_spans_carry()
+    {
+        await using var receiver = await OtlpReceiver.StartAsync();
+        await using var store = await TestStore.CreateAsync(Backend);
+        var logs = new LogRecorder();
+        var server = await ParleyServer.StartAsync(store, null, services => services.AddSingleton<ILoggerProvider>(logs), $"--Telemetry:OtlpEndpoint={receiver.Endpoint}");
+        var port = server.BaseUri.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string traceId;
+        try
+        {
+            var user = await server.RegisterAsync();
+            // A real fault, from outside the server: the table the next request reads is gone.
+            await using (var db = Backend == Backend.Sqlite
+                ? (System.Data.Common.DbConnection)new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(store.DataDir, "parley.db")}")
+                : new Npgsql.NpgsqlConnection(store.ConnectionString))
+            {
+                await db.OpenAsync();
+                await using var rename = db.CreateCommand();
+                rename.CommandText = "ALTER TABLE blocks RENAME TO blocks_gone";
+                await rename.ExecuteNonQueryAsync();
+            }
+
+            var problem = await server.Get(user, "/api/blocks").ExpectProblem(HttpStatusCode.InternalServerError, "internal");
+            traceId = (string)problem["traceId"]!;
+        }
+        finally
+        {
+            await server.DisposeAsync(); // flushes every span
+        }
+
+        // What a user reports is what an operator looks up: the request's trace (its log lines end with the same id).
+        // (Another host in this process may record into this receiver too: ActivitySources are process-wide.)
+        var request = Assert.Single(receiver.Spans(), s => s.Name.StartsWith("GET /api/blocks", StringComparison.Ordinal) && s.Attributes.GetValueOrDefault("server.port") == port);
+        Assert.Equal("500", request.Attributes.GetValueOrDefault("http.response.status_code"));
+        Assert.Equal(request.TraceId, traceId);
+        Assert.Contains(logs.Records, r => r.Message.StartsWith("Unhandled exception for GET /api/blocks", StringComparison.Ordinal) && r.TraceId == traceId);
+    }
+
+    [Fact]
     public async Task Without_an_endpoint_nothing_is_exported_and_no_tracer_runs()
     {
         await using var receiver = await OtlpReceiver.StartAsync();
