@@ -249,6 +249,30 @@ public abstract class TelemetryTests(Backend backend) : OwnServerTests(backend)
     }
 
     [Fact]
+    public async Task Refused_websocket_upgrades_throw_no_exceptions()
+    {
+        // A process of its own, as above. A refused upgrade is ordinary traffic on the socket path: a page of another
+        // origin, a plain GET, a device whose session was revoked.
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ChildServer.StartAsync(store);
+        var user = await server.RegisterAsync();
+        var revoked = await server.LoginAsync(user.Username, user.Password);
+        await server.Send(HttpMethod.Post, "/api/auth/logout", revoked.AccessToken, new JsonObject { ["refreshToken"] = revoked.RefreshToken }).Expect(HttpStatusCode.NoContent);
+        static double Thrown(List<Sample> samples) =>
+            samples.Where(s => s.Name == "dotnet_exceptions_total" && s.Labels.GetValueOrDefault("error_type") != "ConnectionResetException").Sum(s => s.Value);
+        var before = PrometheusText.Parse(await server.ScrapeAsync());
+
+        Assert.Equal(HttpStatusCode.Forbidden, await WsClient.RefusedAsync(server, user.AccessToken, origin: "https://elsewhere.example"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await WsClient.RefusedAsync(server, revoked.AccessToken));
+        Assert.Equal(HttpStatusCode.Unauthorized, await WsClient.RefusedAsync(server, null));
+        var plain = await server.Send(HttpMethod.Get, "/ws", user.AccessToken).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        Assert.NotNull(plain["errors"]?["upgrade"]);
+
+        // (A client resetting its TCP connection shows as Kestrel's ConnectionResetException: the client's doing.)
+        Assert.Equal(Thrown(before), Thrown(PrometheusText.Parse(await server.ScrapeAsync())));
+    }
+
+    [Fact]
     public async Task Otlp_export_carries_request_and_frame_spans_and_metrics_and_no_secrets()
     {
         await using var receiver = await OtlpReceiver.StartAsync();
