@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json.Serialization;
 
 namespace Parley.Server.Http;
@@ -43,7 +44,8 @@ public static class ProblemWriter
             detail,
             code,
             errors,
-            status >= 500 ? context.TraceIdentifier : null);
+            // The request's trace id: what its log lines end with and what a trace backend finds it by.
+            status >= 500 ? Activity.Current?.TraceId.ToHexString() ?? context.TraceIdentifier : null);
         return response.WriteAsJsonAsync(problem, ParleyJson.Default.Problem, ContentType, context.RequestAborted);
     }
 }

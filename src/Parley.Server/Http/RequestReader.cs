@@ -47,24 +47,31 @@ public static class RequestReader
     }
 
     /// <summary>The contract's paging: <c>limit</c> (default 50, at most 200) and an opaque <c>cursor</c>.</summary>
-    public static (int Limit, string? Cursor) ReadPaging(this HttpRequest request)
+    public static (int Limit, string? Cursor) ReadPaging(this HttpRequest request) =>
+        request.TryReadPaging(out var limit, out var cursor) is { } refusal ? throw refusal.ToException() : (limit, cursor);
+
+    /// <summary>The paging of <see cref="ReadPaging"/> for callers that answer without throwing; null when valid, else why not.</summary>
+    public static Refusal? TryReadPaging(this HttpRequest request, out int limit, out string? cursor)
     {
-        var limit = 50;
-        var text = request.Query["limit"].ToString();
+        limit = 50;
+        var text = request.Query["cursor"].ToString();
+        cursor = text.Length == 0 ? null : text;
+        text = request.Query["limit"].ToString();
         if (text.Length > 0)
         {
             // Larger values are clamped to 200, however large; only non-numbers and values below 1 are refused.
             if (text.Length > 30 || !text.All(char.IsAsciiDigit) || !decimal.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value < 1)
             {
-                throw ApiException.Invalid("limit", "must be a whole number from 1 to 200");
+                return InvalidLimit;
             }
 
             limit = (int)Math.Min(value, 200);
         }
 
-        var cursor = request.Query["cursor"].ToString();
-        return (limit, cursor.Length == 0 ? null : cursor);
+        return null;
     }
+
+    private static readonly Refusal InvalidLimit = Refusal.Invalid("limit", "must be a whole number from 1 to 200");
 
     /// <summary>A query parameter as text, refusing characters no stored text may hold (NUL, other controls).</summary>
     public static string QueryText(this HttpRequest request, string name)

@@ -28,9 +28,15 @@ public static class ConversationEndpoints
 
         conversations.MapGet("/{id}/messages", async (string id, HttpContext context, MessagingService messaging) =>
         {
-            var (limit, _) = context.Request.ReadPaging();
-            var after = SeqQuery(context.Request, "after");
-            var before = SeqQuery(context.Request, "before");
+            // A client's bad query is answered without an exception, as the send and read refusals are.
+            var badLimit = context.Request.TryReadPaging(out var limit, out _);
+            var badAfter = SeqQuery(context.Request, "after", out var after);
+            var badBefore = SeqQuery(context.Request, "before", out var before);
+            if ((badLimit ?? badAfter ?? badBefore) is { } badQuery)
+            {
+                return new ProblemResult(badQuery);
+            }
+
             return (await messaging.HistoryAsync(context.Caller(), id, after, before, limit, context.RequestAborted)).TryGetValue(out var page, out var refusal)
                 ? Results.Json(page, ParleyJson.Default.MessagePage)
                 : new ProblemResult(refusal);
@@ -70,16 +76,22 @@ public static class ConversationEndpoints
     private static long Seq(string text) =>
         long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var seq) && seq > 0 ? seq : throw ApiException.NotFound("Message");
 
-    private static long? SeqQuery(HttpRequest request, string name)
+    /// <summary>An optional seq from the query (null when absent); the refusal when it is not a seq.</summary>
+    private static Refusal? SeqQuery(HttpRequest request, string name, out long? seq)
     {
+        seq = null;
         var text = request.Query[name].ToString();
         if (text.Length == 0)
         {
             return null;
         }
 
-        return long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var seq)
-            ? seq
-            : throw ApiException.Invalid(name, "must be a seq (a whole number >= 0)");
+        if (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+        {
+            return Refusal.Invalid(name, "must be a seq (a whole number >= 0)");
+        }
+
+        seq = value;
+        return null;
     }
 }

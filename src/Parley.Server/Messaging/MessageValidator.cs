@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using Parley.Server.Http;
@@ -33,9 +35,17 @@ public static class MessageValidator
         }
 
         // Deeply nested content would break other members' JSON parsers (many stop at 64 levels).
-        if (Depth(content, 1) > MaxDepth)
+        var unstorable = false;
+        if (Depth(content, 1, ref unstorable) > MaxDepth)
         {
             return Refusal.Invalid("content", $"may nest at most {MaxDepth} levels");
+        }
+
+        // What the socket's frame parser refuses too: the contract allows no U+0000 in any string, and a lone
+        // surrogate is no text at all (reading it as a string throws).
+        if (unstorable)
+        {
+            return Refusal.Invalid("content", "strings must be valid Unicode without NUL characters");
         }
 
         var files = new List<long>();
@@ -109,7 +119,8 @@ public static class MessageValidator
 
     public const int MaxDepth = 16;
 
-    private static int Depth(JsonElement element, int depth)
+    /// <summary>How deep <paramref name="element"/> nests; sets <paramref name="unstorable"/> when a string or name in it is not storable text.</summary>
+    private static int Depth(JsonElement element, int depth, ref bool unstorable)
     {
         if (depth > MaxDepth)
         {
@@ -122,21 +133,74 @@ public static class MessageValidator
             case JsonValueKind.Object:
                 foreach (var property in element.EnumerateObject())
                 {
-                    deepest = Math.Max(deepest, Depth(property.Value, depth + 1));
+                    unstorable |= !IsStorableText(JsonMarshal.GetRawUtf8PropertyName(property));
+                    deepest = Math.Max(deepest, Depth(property.Value, depth + 1, ref unstorable));
                 }
 
                 break;
             case JsonValueKind.Array:
                 foreach (var item in element.EnumerateArray())
                 {
-                    deepest = Math.Max(deepest, Depth(item, depth + 1));
+                    deepest = Math.Max(deepest, Depth(item, depth + 1, ref unstorable));
                 }
 
+                break;
+            case JsonValueKind.String:
+                unstorable |= !IsStorableText(JsonMarshal.GetRawUtf8Value(element));
                 break;
         }
 
         return deepest;
     }
+
+    /// <summary>
+    /// False when a JSON string, as written (escapes not yet decoded), escapes U+0000 or a surrogate without its
+    /// pair. Only escapes can: the parser has already refused raw control characters and invalid UTF-8. Reads
+    /// the raw bytes, so an ordinary string costs one vectorized search and nothing throws.
+    /// </summary>
+    private static bool IsStorableText(ReadOnlySpan<byte> raw)
+    {
+        var at = raw.IndexOf((byte)'\\');
+        while (at >= 0)
+        {
+            var rest = raw[at..];
+            if (rest.Length < 2 || rest[1] != (byte)'u')
+            {
+                // \" \\ \/ \b \f \n \r \t: two bytes.
+                raw = rest[Math.Min(2, rest.Length)..];
+            }
+            else
+            {
+                var unit = Hex(rest.Slice(2, 4));
+                if (unit == 0 || char.IsLowSurrogate((char)unit))
+                {
+                    return false;
+                }
+
+                if (char.IsHighSurrogate((char)unit))
+                {
+                    if (rest.Length < 12 || rest[6] != (byte)'\\' || rest[7] != (byte)'u' || !char.IsLowSurrogate((char)Hex(rest.Slice(8, 4))))
+                    {
+                        return false;
+                    }
+
+                    raw = rest[12..];
+                }
+                else
+                {
+                    raw = rest[6..];
+                }
+            }
+
+            at = raw.IndexOf((byte)'\\');
+        }
+
+        return true;
+    }
+
+    /// <summary>The four hex digits of a \u escape, which the JSON parser has already checked.</summary>
+    private static int Hex(ReadOnlySpan<byte> digits) =>
+        int.Parse(digits, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
 
     private static string? RequiredString(Validation v, JsonElement content, string name)
     {

@@ -95,11 +95,19 @@ public sealed class ParleyMetrics
 
     public void SlowConsumerDisconnected() => _slowConsumers.Add(1);
 
-    public void WebSocketClosed(WebSocketCloseStatus? code, TimeSpan duration)
+    /// <summary>
+    /// A connection ended: <paramref name="clientCode"/> when the client closed first, else <paramref name="serverCode"/>
+    /// (null: no close handshake).
+    /// </summary>
+    public void WebSocketClosed(WebSocketCloseStatus? serverCode, WebSocketCloseStatus? clientCode, TimeSpan duration)
     {
-        _closes.Add(1, new KeyValuePair<string, object?>("code", CloseCodeTag(code)));
+        _closes.Add(1, new KeyValuePair<string, object?>("code", clientCode is { } client ? ClientCloseCodeTag(client) : CloseCodeTag(serverCode)));
         _sessionDuration.Record(duration.TotalSeconds);
     }
+
+    /// <summary>A client's close code; Parley's own (4000, 4001, 4008 say why the server closed) are "other" from a client.</summary>
+    internal static string ClientCloseCodeTag(WebSocketCloseStatus code) =>
+        (int)code is 4000 or 4001 or 4008 ? "other" : CloseCodeTag(code);
 
     public void Committed(int batchSize, TimeSpan duration)
     {

@@ -3,6 +3,7 @@ using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Diagnostics.Metrics;
 using Npgsql;
 using OpenTelemetry;
+using OpenTelemetry.Context.Propagation;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -36,6 +37,12 @@ public static class Telemetry
         var nodeId = builder.Configuration.GetValue("Cluster:NodeId", 0);
 
         builder.Services.AddSingleton<ParleyMetrics>();
+        // Requests come from clients, not from services of ours: a traceparent they send would put the server's spans
+        // into a trace of their choosing and, marked sampled, have them recorded past Telemetry:TraceSampleRatio;
+        // their baggage would reach every span and log scope. Each request starts a trace of its own. Both
+        // readers of incoming context are told so: ASP.NET Core's propagator and OpenTelemetry's (process-wide).
+        builder.Services.AddSingleton<DistributedContextPropagator>(IgnoreIncomingContext.Instance);
+        Sdk.SetDefaultTextMapPropagator(new CompositeTextMapPropagator([]));
         // Every log line written inside a span carries its ids (the JSON and simple console formatters print
         // scopes when Logging:Console:FormatterOptions:IncludeScopes is on), so a send's log lines are found from its trace.
         builder.Logging.Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId | ActivityTrackingOptions.SpanId | ActivityTrackingOptions.ParentId);
@@ -122,6 +129,26 @@ public static class Telemetry
         }
 
         return CountGauges.TryGetValue(instrument.Name, out var name) ? new MetricStreamConfiguration { Name = name } : null;
+    }
+
+    /// <summary>Reads no trace context or baggage from requests, and writes none (Parley makes no outgoing calls that would need it).</summary>
+    private sealed class IgnoreIncomingContext : DistributedContextPropagator
+    {
+        public static readonly IgnoreIncomingContext Instance = new();
+
+        public override IReadOnlyCollection<string> Fields { get; } = [];
+
+        public override void Inject(Activity? activity, object? carrier, PropagatorSetterCallback? setter)
+        {
+        }
+
+        public override void ExtractTraceIdAndState(object? carrier, PropagatorGetterCallback? getter, out string? traceId, out string? traceState)
+        {
+            traceId = null;
+            traceState = null;
+        }
+
+        public override IEnumerable<KeyValuePair<string, string?>>? ExtractBaggage(object? carrier, PropagatorGetterCallback? getter) => null;
     }
 
     /// <summary>Serves the Prometheus text format at <c>GET /metrics</c>.</summary>

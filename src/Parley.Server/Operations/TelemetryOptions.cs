@@ -60,6 +60,12 @@ public sealed class TelemetryOptions
             throw new InvalidOperationException($"Telemetry:OtlpProtocol must be '{HttpProtobuf}' or '{Grpc}' (it is '{OtlpProtocol}').");
         }
 
+        if (!string.IsNullOrWhiteSpace(OtlpHeaders) && !AreHeaders(OtlpHeaders))
+        {
+            // Not echoed either: the value is usually a collector's API key.
+            throw new InvalidOperationException("Telemetry:OtlpHeaders must be key=value pairs separated by commas, each key an HTTP header name, such as x-api-key=abc123.");
+        }
+
         if (OtlpExportIntervalMs < 100)
         {
             throw new InvalidOperationException($"Telemetry:OtlpExportIntervalMs must be at least 100 (it is {OtlpExportIntervalMs}).");
@@ -67,4 +73,31 @@ public sealed class TelemetryOptions
 
         return endpoint;
     }
+
+    /// <summary>
+    /// Whether the OTLP exporter will read <paramref name="headers"/> as it reads them (percent-decoded, split at
+    /// commas, then at the first '='), with names HttpClient accepts. Otherwise it throws at startup without naming
+    /// the setting, or every export fails.
+    /// </summary>
+    private static bool AreHeaders(string headers)
+    {
+        var rest = Uri.UnescapeDataString(headers).AsSpan();
+        while (!rest.IsEmpty)
+        {
+            var comma = rest.IndexOf(',');
+            var pair = comma < 0 ? rest : rest[..comma];
+            rest = comma < 0 ? [] : rest[(comma + 1)..];
+            var equals = pair.IndexOf('=');
+            if (equals < 0 || pair[..equals].Trim() is not { IsEmpty: false } name || name.ContainsAnyExcept(HeaderNameChars))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>RFC 9110's token characters, what a header name is made of.</summary>
+    private static readonly System.Buffers.SearchValues<char> HeaderNameChars =
+        System.Buffers.SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
 }

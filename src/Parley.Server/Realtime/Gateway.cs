@@ -65,14 +65,17 @@ public sealed partial class Gateway
 
     public async Task HandleAsync(HttpContext context)
     {
+        // Refused upgrades are ordinary traffic (another site's page, a plain GET): answered, not thrown.
         if (!context.WebSockets.IsWebSocketRequest)
         {
-            throw ApiException.Invalid("upgrade", "this endpoint takes a WebSocket upgrade");
+            await new ProblemResult(NotAnUpgrade).ExecuteAsync(context);
+            return;
         }
 
         if (!OriginAllowed(context.Request))
         {
-            throw ApiException.Forbidden("This origin may not open a WebSocket here.");
+            await new ProblemResult(OriginRefused).ExecuteAsync(context);
+            return;
         }
 
         var caller = context.Caller();
@@ -115,7 +118,7 @@ public sealed partial class Gateway
             connection.Complete();
             stop.CancelAfter(TimeSpan.FromSeconds(5)); // what is queued gets a moment to leave
             await writer;
-            _metrics.WebSocketClosed(clientClose ?? connection.CloseStatus, _time.GetElapsedTime(opened));
+            _metrics.WebSocketClosed(connection.CloseStatus, clientClose, _time.GetElapsedTime(opened));
             if (_presence.Disconnected(caller.UserId))
             {
                 await AnnouncePresenceAsync(caller.UserId, online: false, _time.GetUtcNow().ToUnixTimeMilliseconds());
@@ -405,6 +408,9 @@ public sealed partial class Gateway
             && string.Equals(uri.Authority, request.Host.Value, StringComparison.OrdinalIgnoreCase)
             && string.Equals(uri.Scheme, request.Scheme, StringComparison.OrdinalIgnoreCase);
     }
+
+    private static readonly Refusal NotAnUpgrade = Refusal.Invalid("upgrade", "this endpoint takes a WebSocket upgrade");
+    private static readonly Refusal OriginRefused = Refusal.Forbidden("This origin may not open a WebSocket here.");
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "A {Frame} frame was refused: {Code}")]
     private static partial void LogFrameRefused(ILogger logger, string frame, string code);

@@ -106,6 +106,14 @@ public sealed class WsClient : IAsyncDisposable
 
     public void Abort() => _socket.Abort();
 
+    /// <summary>Closes from the client's side with <paramref name="status"/> and waits for the server's answer.</summary>
+    public async Task CloseAsync(WebSocketCloseStatus status)
+    {
+        using var timeout = new CancellationTokenSource(DefaultWait);
+        await _socket.CloseOutputAsync(status, "client", timeout.Token);
+        await _pump.WaitAsync(DefaultWait);
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_socket.State == WebSocketState.Open)

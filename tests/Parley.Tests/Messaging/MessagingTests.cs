@@ -242,6 +242,46 @@ public abstract class MessagingTests(ServerFixture fixture) : BackendTests(fixtu
     }
 
     [Fact]
+    public async Task Content_strings_with_NUL_or_a_lone_surrogate_are_refused_as_on_the_socket()
+    {
+        var (a, b, conversationId) = await Server.FriendsWithConversationAsync();
+        async Task<HttpResponseMessage> SendRaw(string type, string contentJson)
+        {
+            var body = $$"""{"clientMsgId":"{{Guid.NewGuid():N}}","type":"{{type}}","content":{{contentJson}}}""";
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"/api/conversations/{conversationId}/messages")
+            {
+                Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", a.AccessToken);
+            return await Server.Http.SendAsync(request);
+        }
+
+        // Escapes only: JSON text cannot carry a raw NUL or an unpaired surrogate any other way.
+        var refused = new (string Type, string Content)[]
+        {
+            ("text", """{"text":"a\ud800b"}"""),
+            ("text", """{"text":"trailing \udbff"}"""),
+            ("text", """{"text":"\udc00 first"}"""),
+            ("text", """{"text":"a\u0000b"}"""),
+            ("file", """{"fileId":"123","name":"x\ud800.png","size":1}"""),
+            ("link", """{"url":"https://example.com","title":"\udfff"}"""),
+            ("custom", """{"deep":{"list":["ok","\ud83d"]}}"""),
+            ("custom", """{"key\u0000":1}"""),
+            ("custom", """{"\ud800":1}"""),
+        };
+        foreach (var (type, content) in refused)
+        {
+            var problem = await SendRaw(type, content).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+            Assert.True(problem["errors"]?["content"] is not null, $"{content}: {problem.ToJsonString()}");
+        }
+
+        // An escaped pair is one character, and other escapes are ordinary text.
+        var pair = await SendRaw("text", """{"text":"smile \ud83d\ude00 \" \\ \n \u00e9"}""").Expect(HttpStatusCode.Created);
+        Assert.Equal("smile \U0001F600 \" \\ \n é", (string?)pair["content"]!["text"]);
+        Assert.Single(await Server.CatchUpAsync(b, conversationId));
+    }
+
+    [Fact]
     public async Task Non_members_are_refused_everywhere()
     {
         var (a, _, conversationId) = await Server.FriendsWithConversationAsync();

@@ -213,6 +213,66 @@ public abstract class TelemetryTests(Backend backend) : OwnServerTests(backend)
     }
 
     [Fact]
+    public async Task Refused_http_sends_reads_and_history_pages_throw_no_exceptions()
+    {
+        // A process of its own, as above: dotnet_exceptions_total is then this server's alone.
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ChildServer.StartAsync(store, "--Messaging:MaxContentBytes=200");
+        var (a, _, direct) = await server.FriendsWithConversationAsync();
+        var (_, _, others) = await server.FriendsWithConversationAsync();
+        var messages = $"/api/conversations/{direct}/messages";
+        JsonObject Send(string type, JsonNode content) => new() { ["clientMsgId"] = Guid.NewGuid().ToString("N"), ["type"] = type, ["content"] = content };
+        var before = PrometheusText.Parse(await server.ScrapeAsync());
+
+        var refusals = new (Func<Task<HttpResponseMessage>> Call, HttpStatusCode Status, string Code)[]
+        {
+            (() => server.Post(a, messages, Send("bogus", new JsonObject())), HttpStatusCode.BadRequest, "invalid"),
+            (() => server.Post(a, messages, Send("text", new JsonObject { ["text"] = "" })), HttpStatusCode.BadRequest, "invalid"),
+            (() => server.Post(a, messages, Send("text", new JsonObject { ["text"] = new string('x', 300) })), HttpStatusCode.RequestEntityTooLarge, "too_large"),
+            (() => server.Post(a, "/api/conversations/123456789/messages", Send("text", new JsonObject { ["text"] = "x" })), HttpStatusCode.NotFound, "not_found"),
+            (() => server.Post(a, $"/api/conversations/{others}/messages", Send("text", new JsonObject { ["text"] = "x" })), HttpStatusCode.Forbidden, "forbidden"),
+            (() => server.Get(a, $"{messages}?after=1&before=2"), HttpStatusCode.BadRequest, "invalid"),
+            (() => server.Get(a, $"{messages}?after=-1"), HttpStatusCode.BadRequest, "invalid"),
+            (() => server.Get(a, $"{messages}?before=x"), HttpStatusCode.BadRequest, "invalid"),
+            (() => server.Get(a, $"{messages}?limit=0"), HttpStatusCode.BadRequest, "invalid"),
+            (() => server.Get(a, $"/api/conversations/{others}/messages"), HttpStatusCode.Forbidden, "forbidden"),
+            (() => server.Post(a, $"/api/conversations/{direct}/read", new JsonObject { ["seq"] = -1 }), HttpStatusCode.BadRequest, "invalid"),
+            (() => server.Post(a, "/api/conversations/123456789/read", new JsonObject { ["seq"] = 1 }), HttpStatusCode.NotFound, "not_found"),
+        };
+        foreach (var (call, status, code) in refusals)
+        {
+            await call().ExpectProblem(status, code);
+        }
+
+        var after = PrometheusText.Parse(await server.ScrapeAsync());
+        Assert.Equal(before.Sum("dotnet_exceptions_total"), after.Sum("dotnet_exceptions_total"));
+    }
+
+    [Fact]
+    public async Task Refused_websocket_upgrades_throw_no_exceptions()
+    {
+        // A process of its own, as above. A refused upgrade is ordinary traffic on the socket path: a page of another
+        // origin, a plain GET, a device whose session was revoked.
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ChildServer.StartAsync(store);
+        var user = await server.RegisterAsync();
+        var revoked = await server.LoginAsync(user.Username, user.Password);
+        await server.Send(HttpMethod.Post, "/api/auth/logout", revoked.AccessToken, new JsonObject { ["refreshToken"] = revoked.RefreshToken }).Expect(HttpStatusCode.NoContent);
+        static double Thrown(List<Sample> samples) =>
+            samples.Where(s => s.Name == "dotnet_exceptions_total" && s.Labels.GetValueOrDefault("error_type") != "ConnectionResetException").Sum(s => s.Value);
+        var before = PrometheusText.Parse(await server.ScrapeAsync());
+
+        Assert.Equal(HttpStatusCode.Forbidden, await WsClient.RefusedAsync(server, user.AccessToken, origin: "https://elsewhere.example"));
+        Assert.Equal(HttpStatusCode.Unauthorized, await WsClient.RefusedAsync(server, revoked.AccessToken));
+        Assert.Equal(HttpStatusCode.Unauthorized, await WsClient.RefusedAsync(server, null));
+        var plain = await server.Send(HttpMethod.Get, "/ws", user.AccessToken).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        Assert.NotNull(plain["errors"]?["upgrade"]);
+
+        // (A client resetting its TCP connection shows as Kestrel's ConnectionResetException: the client's doing.)
+        Assert.Equal(Thrown(before), Thrown(PrometheusText.Parse(await server.ScrapeAsync())));
+    }
+
+    [Fact]
     public async Task Otlp_export_carries_request_and_frame_spans_and_metrics_and_no_secrets()
     {
         await using var receiver = await OtlpReceiver.StartAsync();
@@ -286,6 +346,45 @@ public abstract class TelemetryTests(Backend backend) : OwnServerTests(backend)
     }
 
     [Fact]
+    public async Task A_500_names_the_trace_its_log_lines_and_spans_carry()
+    {
+        await using var receiver = await OtlpReceiver.StartAsync();
+        await using var store = await TestStore.CreateAsync(Backend);
+        var logs = new LogRecorder();
+        var server = await ParleyServer.StartAsync(store, null, services => services.AddSingleton<ILoggerProvider>(logs), $"--Telemetry:OtlpEndpoint={receiver.Endpoint}");
+        var port = server.BaseUri.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string traceId;
+        try
+        {
+            var user = await server.RegisterAsync();
+            // A real fault, from outside the server: the table the next request reads is gone.
+            await using (var db = Backend == Backend.Sqlite
+                ? (System.Data.Common.DbConnection)new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(store.DataDir, "parley.db")}")
+                : new Npgsql.NpgsqlConnection(store.ConnectionString))
+            {
+                await db.OpenAsync();
+                await using var rename = db.CreateCommand();
+                rename.CommandText = "ALTER TABLE blocks RENAME TO blocks_gone";
+                await rename.ExecuteNonQueryAsync();
+            }
+
+            var problem = await server.Get(user, "/api/blocks").ExpectProblem(HttpStatusCode.InternalServerError, "internal");
+            traceId = (string)problem["traceId"]!;
+        }
+        finally
+        {
+            await server.DisposeAsync(); // flushes every span
+        }
+
+        // What a user reports is what an operator looks up: the request's trace (its log lines end with the same id).
+        // (Another host in this process may record into this receiver too: ActivitySources are process-wide.)
+        var request = Assert.Single(receiver.Spans(), s => s.Name.StartsWith("GET /api/blocks", StringComparison.Ordinal) && s.Attributes.GetValueOrDefault("server.port") == port);
+        Assert.Equal("500", request.Attributes.GetValueOrDefault("http.response.status_code"));
+        Assert.Equal(request.TraceId, traceId);
+        Assert.Contains(logs.Records, r => r.Message.StartsWith("Unhandled exception for GET /api/blocks", StringComparison.Ordinal) && r.TraceId == traceId);
+    }
+
+    [Fact]
     public async Task Without_an_endpoint_nothing_is_exported_and_no_tracer_runs()
     {
         await using var receiver = await OtlpReceiver.StartAsync();
@@ -323,6 +422,17 @@ public abstract class TelemetryTests(Backend backend) : OwnServerTests(backend)
         Assert.DoesNotContain("secret", bad.Message, StringComparison.Ordinal);
         var protocol = await Assert.ThrowsAsync<InvalidOperationException>(() => ParleyServer.StartAsync(store, null, "--Telemetry:OtlpEndpoint=http://127.0.0.1:4318", "--Telemetry:OtlpProtocol=thrift"));
         Assert.Contains("Telemetry:OtlpProtocol", protocol.Message, StringComparison.Ordinal);
+
+        // Headers usually carry a collector's API key: a malformed list is refused at startup, naming the setting, never the value.
+        foreach (var headers in new[] { "secret-api-key", "x-api-key=secret,secret-tail", "=secret", "bad key=secret" })
+        {
+            var header = await Assert.ThrowsAsync<InvalidOperationException>(() => ParleyServer.StartAsync(store, null, "--Telemetry:OtlpEndpoint=http://127.0.0.1:4318", $"--Telemetry:OtlpHeaders={headers}"));
+            Assert.Contains("Telemetry:OtlpHeaders", header.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("secret", header.Message, StringComparison.Ordinal);
+        }
+
+        // Well-formed lists start (percent-encoded and with a trailing comma, as the OTLP exporter reads them).
+        await using var started = await ParleyServer.StartAsync(store, null, "--Telemetry:OtlpEndpoint=http://127.0.0.1:4318", "--Telemetry:OtlpHeaders=x-api-key=a%3Db, authorization=Bearer x,");
     }
 
     /// <summary>Keeps log lines with the trace and span ids of their scope (what ActivityTrackingOptions adds).</summary>

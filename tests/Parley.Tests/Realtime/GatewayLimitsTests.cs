@@ -37,6 +37,27 @@ public abstract class GatewayLimitsTests(Backend backend) : OwnServerTests(backe
     }
 
     [Fact]
+    public async Task A_client_closing_with_one_of_the_servers_codes_is_counted_as_other()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ParleyServer.StartAsync(store);
+        var user = await server.RegisterAsync();
+        // 4000, 4001 and 4008 say why the server closed (heartbeat, revocation, too many frames): a client sending
+        // them must not show up as heartbeat timeouts, revocations or floods on an operator's dashboard.
+        var codes = new[] { 4000, 4001, 4008, 1001 };
+        foreach (var code in codes)
+        {
+            await using var ws = await WsClient.ConnectAsync(server, user.AccessToken);
+            await ws.CloseAsync((WebSocketCloseStatus)code);
+        }
+
+        var metrics = PrometheusText.Parse(await server.ScrapeUntilAsync(m => m.Sum("parley_websocket_session_duration_seconds_count") >= codes.Length, "every close"));
+        Assert.Equal(3, metrics.Sum("parley_websocket_closes_total", ("code", "other")));
+        Assert.Equal(1, metrics.Sum("parley_websocket_closes_total", ("code", "1001")));
+        Assert.Equal(codes.Length, metrics.Sum("parley_websocket_closes_total"));
+    }
+
+    [Fact]
     public async Task Sends_over_the_rate_get_rate_limited_errors_on_the_socket()
     {
         await using var store = await TestStore.CreateAsync(Backend);
