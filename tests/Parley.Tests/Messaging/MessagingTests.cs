@@ -155,16 +155,21 @@ public abstract class MessagingTests(ServerFixture fixture) : BackendTests(fixtu
             ids.Add(await Server.DirectAsync(me, friend));
         }
 
-        await Server.SendTextAsync(friends[1], ids[1], "first");
-        await Server.SendTextAsync(friends[0], ids[0], "second");
-        await Server.SendTextAsync(friends[2], ids[2], "third");
-        await Server.SendTextAsync(friends[1], ids[1], "fourth");
+        var sentAt = new Dictionary<string, long>();
+        foreach (var (friend, conversation, text) in new[] { (1, 1, "first"), (0, 0, "second"), (2, 2, "third"), (1, 1, "fourth") })
+        {
+            sentAt[ids[conversation]] = (long)(await Server.SendTextAsync(friends[friend], ids[conversation], text))["sentAt"]!;
+        }
 
+        // Most recent activity first; sends in the same millisecond tie, and ties go by conversation id, newest first.
+        var expected = ids.OrderByDescending(id => sentAt[id]).ThenByDescending(long.Parse).ToList();
         var list = await Server.AllItemsAsync(me, "/api/conversations", limit: 2);
-        Assert.Equal([ids[1], ids[2], ids[0]], list.Select(c => c.Id()));
-        Assert.Equal(2, (long)list[0]["unreadCount"]!);
-        Assert.Equal("fourth", (string?)list[0]["lastMessage"]!["content"]!["text"]);
-        Assert.Equal(friends[1].Id, (string?)list[0]["peer"]!["id"]);
+        Assert.Equal(expected, list.Select(c => c.Id()));
+        Assert.True(sentAt[ids[1]] >= sentAt[ids[2]] && sentAt[ids[2]] >= sentAt[ids[0]], "send times follow the order of the sends");
+        var fourth = list.Single(c => c.Id() == ids[1]);
+        Assert.Equal(2, (long)fourth["unreadCount"]!);
+        Assert.Equal("fourth", (string?)fourth["lastMessage"]!["content"]!["text"]);
+        Assert.Equal(friends[1].Id, (string?)fourth["peer"]!["id"]);
     }
 
     [Fact]
