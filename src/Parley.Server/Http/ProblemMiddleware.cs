@@ -34,6 +34,12 @@ public sealed partial class ProblemMiddleware(RequestDelegate next, ILogger<Prob
             LogDataException(logger, e.SqlState, context.Request.Method, context.Request.Path);
             await ProblemWriter.WriteAsync(context, 400, ErrorCodes.Invalid, "A value in the request cannot be stored.");
         }
+        catch (InvalidOperationException e) when (!context.Response.HasStarted && IsJsonTextError(e))
+        {
+            // A JsonElement's GetString on an escaped lone surrogate ("\ud800") throws this rather than a
+            // JsonException: the body is the client's mistake, whichever field it was read for.
+            await ProblemWriter.WriteAsync(context, 400, ErrorCodes.Invalid, "A string in the body is not Unicode text (an escaped lone surrogate).");
+        }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
             // The client went away; there is nobody to answer.
@@ -44,6 +50,9 @@ public sealed partial class ProblemMiddleware(RequestDelegate next, ILogger<Prob
             await ProblemWriter.WriteAsync(context, 500, ErrorCodes.Internal, "An unexpected error occurred.");
         }
     }
+
+    private static bool IsJsonTextError(InvalidOperationException e) =>
+        e.TargetSite?.DeclaringType?.Namespace == "System.Text.Json" && e.Message.Contains("UTF-16", StringComparison.Ordinal);
 
     /// <summary>Gives a body to bare error statuses (no route, wrong method) that nothing else wrote.</summary>
     public static Task WriteBareStatusAsync(HttpContext context)

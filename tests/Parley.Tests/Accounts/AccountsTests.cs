@@ -102,6 +102,22 @@ public abstract class AccountsTests(ServerFixture fixture) : BackendTests(fixtur
     }
 
     [Fact]
+    public async Task Strings_with_an_escaped_lone_surrogate_are_400_not_500()
+    {
+        var user = await Server.RegisterAsync();
+        foreach (var body in new[] { """{"nickname":"a\ud800b"}""", """{"bio":"a\udc00"}""", """{"tags":["\ud800"]}""" })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Patch, "/api/users/me") { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
+            request.Headers.Authorization = new("Bearer", user.AccessToken);
+            using var response = await Server.Http.SendAsync(request, TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Contains("\"invalid\"", await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
+        }
+
+        await Server.PostRaw("/api/auth/register", """{"username":"sur\ud800","password":"whatever1"}""").ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+    }
+
+    [Fact]
     public async Task A_huge_tag_list_is_refused()
     {
         var user = await Server.RegisterAsync();
