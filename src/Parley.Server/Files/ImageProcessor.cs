@@ -18,10 +18,24 @@ public interface IImageProcessor
 /// libvips through NetVips, with the libvips that the NetVips.Native packages ship (nothing to install). Every
 /// image is opened once to read its header (no pixel decoded), refused past the pixel limits, then thumbnailed
 /// with shrink-on-load and sequential access, so memory holds a few rows, not the image; for the images libvips
-/// must decode whole, the lower limit (<see cref="FileUploadOptions.MaxInterlacedPixels"/>) bounds it.
+/// must decode whole, the lower limit (<see cref="FileUploadOptions.MaxInterlacedPixels"/>) bounds it. Two shapes cost
+/// far more than their pixel count: very wide images (rows are held at full width, <see cref="MaxWidth"/>) and JPEGs
+/// of many scans (<see cref="MaxJpegScans"/>): they get their size but no thumbnail, before any pixel is decoded.
 /// </summary>
 public sealed partial class NetVipsImageProcessor : IImageProcessor, IDisposable
 {
+    /// <summary>
+    /// The widest image thumbnailed, but for JPEG. libvips holds rows of the stored width through the whole
+    /// pipeline, so memory grows with the width whatever the pixel count: a 311 KB 10,000,000 x 4 16-bit RGBA PNG
+    /// (40 million pixels) took 7.8 GB and 20 s of CPU, one 1,000,000 pixels wide 0.7 GB; at 16384 (WebP's own
+    /// maximum) a 40-million-pixel 16-bit PNG takes about 110 MB. JPEG is exempt: it is shrunk while it is decoded,
+    /// by up to 8, so its rows are at most 65535 / 8 wide.
+    /// </summary>
+    internal const int MaxWidth = 16384;
+
+    /// <summary>The most scans a JPEG thumbnailed may have (see <see cref="JpegScans"/>); encoders write about ten.</summary>
+    internal const int MaxJpegScans = 100;
+
     private readonly FileUploadOptions _options;
     private readonly ILogger<NetVipsImageProcessor> _logger;
 
@@ -61,7 +75,7 @@ public sealed partial class NetVipsImageProcessor : IImageProcessor, IDisposable
 
         using (source)
         {
-            if (ReadHeader(source) is not var (width, height, whole))
+            if (ReadHeader(source) is not var (width, height, whole, jpeg, storedWidth))
             {
                 return MediaInfo.None;
             }
@@ -77,13 +91,28 @@ public sealed partial class NetVipsImageProcessor : IImageProcessor, IDisposable
                 return new MediaInfo(width, height, null);
             }
 
+            if (!jpeg && storedWidth > MaxWidth)
+            {
+                LogTooWide(_logger, width, height, MaxWidth);
+                return new MediaInfo(width, height, null);
+            }
+
+            if (jpeg && CountScans(path) > MaxJpegScans)
+            {
+                LogTooManyScans(_logger, width, height, MaxJpegScans);
+                return new MediaInfo(width, height, null);
+            }
+
             // The header's size is reported even when the pixels turn out to be damaged (a truncated upload).
             return new MediaInfo(width, height, Thumbnail(source, maxSide));
         }
     }
 
-    /// <summary>The displayed size and whether libvips must decode the image whole; null when it is no image of an allowed format.</summary>
-    private (int Width, int Height, bool Whole)? ReadHeader(Source source)
+    /// <summary>
+    /// The displayed size, whether libvips must decode the image whole, whether it is a JPEG and its stored width (the
+    /// rows libvips decodes); null when it is no image of an allowed format.
+    /// </summary>
+    private (int Width, int Height, bool Whole, bool Jpeg, int StoredWidth)? ReadHeader(Source source)
     {
         try
         {
@@ -97,8 +126,9 @@ public sealed partial class NetVipsImageProcessor : IImageProcessor, IDisposable
 
             // libvips sets "interlaced" for Adam7 PNG, progressive JPEG and interlaced GIF: those it decodes at full
             // size into memory before it can shrink them; GIF frames are always decoded whole.
-            var whole = (header.Contains("interlaced") && header.Get("interlaced") is 1)
-                || (header.Get("vips-loader") is string loader && loader.StartsWith("gifload", StringComparison.Ordinal));
+            var loader = header.Get("vips-loader") as string ?? "";
+            var whole = (header.Contains("interlaced") && header.Get("interlaced") is 1) || loader.StartsWith("gifload", StringComparison.Ordinal);
+            var jpeg = loader.StartsWith("jpegload", StringComparison.Ordinal);
 
             // EXIF orientations 5-8 turn the image by 90°, as the thumbnail will be turned.
             if (header.Contains("orientation") && header.Get("orientation") is int orientation and >= 5 and <= 8)
@@ -106,13 +136,28 @@ public sealed partial class NetVipsImageProcessor : IImageProcessor, IDisposable
                 (width, height) = (height, width);
             }
 
-            return (width, height, whole);
+            return (width, height, whole, jpeg, header.Width);
         }
         catch (VipsException e)
         {
             // Not an image, or of a format that is not allowed, or a damaged header.
             LogUnreadable(_logger, FirstLine(e.Message));
             return null;
+        }
+    }
+
+    /// <summary>The JPEG's scans, or one past the limit when there are more or the file cannot be read.</summary>
+    private int CountScans(string path)
+    {
+        try
+        {
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
+            return JpegScans.Count(file, MaxJpegScans);
+        }
+        catch (IOException e)
+        {
+            LogUnreadable(_logger, e.Message);
+            return MaxJpegScans + 1;
         }
     }
 
@@ -153,6 +198,12 @@ public sealed partial class NetVipsImageProcessor : IImageProcessor, IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "An uploaded image of {Width} x {Height} pixels is over {Setting} ({Limit}): stored without a thumbnail")]
     private static partial void LogTooLarge(ILogger logger, int width, int height, string setting, long limit);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "An uploaded image of {Width} x {Height} pixels is wider than {Limit} pixels: stored without a thumbnail")]
+    private static partial void LogTooWide(ILogger logger, int width, int height, int limit);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "An uploaded JPEG of {Width} x {Height} pixels has more than {Limit} scans: stored without a thumbnail")]
+    private static partial void LogTooManyScans(ILogger logger, int width, int height, int limit);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "libvips could not read an uploaded image: {Reason}")]
     private static partial void LogUnreadable(ILogger logger, string reason);

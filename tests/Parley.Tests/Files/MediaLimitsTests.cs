@@ -59,6 +59,44 @@ public sealed class MediaLimitsTests() : OwnServerTests(Backend.Sqlite)
     }
 
     /// <summary>
+    /// Two uploads that cost far more than their pixel count: a 1,000,000 x 4 16-bit PNG (4 million pixels, 30 KB;
+    /// libvips holds its rows at full width, and before the width limit it raised the server's RSS by 0.7 GB, one
+    /// 10,000,000 wide by 7.8 GB) and a 4000 x 4000 progressive JPEG of 10,000 scans (280 KB; libjpeg passes over the
+    /// image once per scan, 100,000 scans took 95 s of CPU, which nothing can interrupt). Both are stored with the
+    /// size from their header and no thumbnail.
+    /// </summary>
+    [Fact]
+    public async Task A_very_wide_png_and_a_jpeg_of_many_scans_are_stored_without_a_thumbnail_in_bounded_memory()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "the server's memory is read from /proc/<pid>/status");
+        await using var store = await TestStore.CreateAsync(Backend);
+        var wide = Path.Combine(store.DataDir, "wide.png");
+        TestImages.WriteBlankPng(wide, 1_000_000, 4, interlaced: false);
+        await using var server = await ChildServer.StartAsync(store, "--Files:ProcessingWaitSeconds=600");
+        var user = await server.RegisterAsync();
+        var warm = await server.UploadAsync(user, TestImages.Png(400, 300), "warm.png");
+        Assert.True((bool)warm["hasThumbnail"]!);
+        var before = Memory(server.ProcessId, "VmRSS");
+
+        JsonNode file;
+        await using (var stream = File.OpenRead(wide))
+        {
+            file = await server.Upload(user, new StreamContent(stream), "wide.png").Expect(HttpStatusCode.Created);
+        }
+
+        var peak = Memory(server.ProcessId, "VmHWM");
+        Assert.True(peak - before < 256 * MiB, $"the server's RSS grew by {(peak - before) / MiB} MiB (from {before / MiB} MiB to a peak of {peak / MiB} MiB)");
+        Assert.Equal((1_000_000, 4), ((int)file["width"]!, (int)file["height"]!));
+        Assert.False((bool)file["hasThumbnail"]!);
+
+        var scans = await server.UploadAsync(user, TestImages.ProgressiveJpeg(4000, 4000, 10_000), "scans.jpg");
+        Assert.Equal("image/jpeg", (string?)scans["contentType"]);
+        Assert.Equal((4000, 4000), ((int)scans["width"]!, (int)scans["height"]!));
+        Assert.False((bool)scans["hasThumbnail"]!);
+        await server.Download(user, $"/api/files/{scans.Id()}/thumbnail").ExpectProblem(HttpStatusCode.NotFound, "not_found");
+    }
+
+    /// <summary>
     /// ffmpeg and ffprobe are replaced by wrappers that log their start and end (under flock) and run the real ones:
     /// however many videos arrive at once, no more than Files:ProcessingConcurrency of them ever run together.
     /// </summary>
