@@ -200,6 +200,60 @@ public sealed class MediaLimitsTests() : OwnServerTests(Backend.Sqlite)
         Assert.True(most <= Bound, $"{most} ffmpeg/ffprobe processes ran at once (bound {Bound})");
     }
 
+    /// <summary>
+    /// ffprobe reads a video's size from the container's header and decodes nothing: by default it decodes frames to
+    /// fill in what the header leaves out, with no pixel limit, so a 3 MB MOV of one 16000 x 16000 16-bit PNG frame took
+    /// 2 GB (this 4000 x 4000 one 175 MB; the header alone about 55 MB). A wrapper samples ffprobe's peak RSS.
+    /// </summary>
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task Ffprobe_reads_the_size_from_the_header_without_decoding_a_frame()
+    {
+        Assert.SkipWhen(Ffmpeg.Path is null, Ffmpeg.NotInstalled);
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "the wrapper reads ffprobe's memory from /proc/<pid>/status");
+        await using var store = await TestStore.CreateAsync(Backend);
+        var tools = Directory.CreateDirectory(Path.Combine(store.DataDir, "tools")).FullName;
+        var log = Path.Combine(tools, "ffprobe-peaks.log");
+        var realFfmpeg = Ffmpeg.Path!;
+        var realFfprobe = Path.Combine(Path.GetDirectoryName(realFfmpeg)!, "ffprobe");
+        await File.WriteAllTextAsync(Path.Combine(tools, "ffmpeg"), $"""
+            #!/bin/sh
+            exec '{realFfmpeg}' "$@"
+
+            """, TestContext.Current.CancellationToken);
+        // Polls VmHWM (the peak so far, so no sample can miss it while ffprobe runs) until ffprobe exits.
+        await File.WriteAllTextAsync(Path.Combine(tools, "ffprobe"), $"""
+            #!/bin/sh
+            '{realFfprobe}' "$@" &
+            pid=$!
+            peak=0
+            while kill -0 $pid 2>/dev/null; do
+              kb=$(sed -n 's/^VmHWM:[^0-9]*\([0-9]*\).*/\1/p' /proc/$pid/status 2>/dev/null)
+              if [ -n "$kb" ] && [ "$kb" -gt "$peak" ]; then peak=$kb; fi
+            done
+            wait $pid
+            rc=$?
+            echo "$peak" >> '{log}'
+            exit $rc
+
+            """, TestContext.Current.CancellationToken);
+        foreach (var name in new[] { "ffmpeg", "ffprobe" })
+        {
+            File.SetUnixFileMode(Path.Combine(tools, name), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+
+        await using var server = await ParleyServer.StartAsync(store, null, $"--Files:Ffmpeg={Path.Combine(tools, "ffmpeg")}", "--Files:ProcessingWaitSeconds=600");
+        var user = await server.RegisterAsync();
+        var video = await Ffmpeg.MakePngFrameVideoAsync(store.DataDir, 4000, 4000);
+
+        var file = await server.UploadAsync(user, video, "frame.mov");
+        Assert.Equal("video/quicktime", (string?)file["contentType"]);
+        Assert.Equal((4000, 4000), ((int)file["width"]!, (int)file["height"]!));
+        var peaks = (await File.ReadAllLinesAsync(log, TestContext.Current.CancellationToken)).Select(long.Parse).ToList();
+        var peak = Assert.Single(peaks) * 1024;
+        Assert.True(peak < 120 * MiB, $"ffprobe's RSS peaked at {peak / MiB} MiB for a frame that decodes to 122 MiB");
+    }
+
     /// <summary>Bytes of a /proc/&lt;pid&gt;/status entry given in kB (VmRSS, VmHWM).</summary>
     private static long Memory(int pid, string key)
     {
