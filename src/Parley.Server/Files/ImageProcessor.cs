@@ -28,8 +28,8 @@ public sealed partial class NetVipsImageProcessor : IImageProcessor, IDisposable
     /// <summary>
     /// The widest image thumbnailed, but for JPEG. libvips holds rows of the stored width through the whole
     /// pipeline, so memory grows with the width whatever the pixel count: a 311 KB 10,000,000 x 4 16-bit RGBA PNG
-    /// (40 million pixels) took 7.8 GB and 20 s of CPU, one 1,000,000 pixels wide 0.7 GB; at 16384 (WebP's own
-    /// maximum) a 40-million-pixel 16-bit PNG takes about 110 MB. JPEG is exempt: it is shrunk while it is decoded,
+    /// (40 million pixels) took 7.8 GB and 20 s of CPU, one 1,000,000 pixels wide 0.7 GB; at 16384 (about WebP's own
+    /// maximum, 16383) a 40-million-pixel 16-bit PNG takes about 110 MB. JPEG is exempt: it is shrunk while it is decoded,
     /// by up to 8, so its rows are at most 65535 / 8 wide.
     /// </summary>
     internal const int MaxWidth = 16384;
