@@ -36,6 +36,9 @@ public sealed partial class PasswordHashing : IDisposable
     /// <summary>The most memory Geralt takes (an int of bytes).</summary>
     internal const int MaxMemoryKiB = int.MaxValue / 1024;
 
+    /// <summary>The most hashes at once that may be configured (each one is a thread and its memory).</summary>
+    internal const int MaxBound = 1024;
+
     private const int RetryAfterSeconds = 1;
 
     private readonly int _memoryKiB;
@@ -165,9 +168,11 @@ public sealed partial class PasswordHashing : IDisposable
                 + "(for tests and load tools only).");
         }
 
-        if (o.MaxConcurrentHashes < 1)
+        // Each slot is a thread of its own, started now, and may hold Argon2MemoryKiB: 20000 took the server down at
+        // startup with "Failed to create RW mapping for RX memory", far from the setting that caused it.
+        if (o.MaxConcurrentHashes is < 1 or > MaxBound)
         {
-            throw new InvalidOperationException("Auth:MaxConcurrentHashes must be at least 1.");
+            throw new InvalidOperationException($"Auth:MaxConcurrentHashes must be between 1 and {MaxBound}, not {o.MaxConcurrentHashes}.");
         }
 
         if (o.HashQueueWaitMs < 0)

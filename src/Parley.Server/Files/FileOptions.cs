@@ -30,6 +30,12 @@ public sealed class FileUploadOptions
     public int ProcessingQueueLength { get; set; } = 32;
 
     /// <summary>
+    /// How many of one user's uploads may be queued or processed at once; another is stored without size or
+    /// thumbnail, so one account cannot take the whole queue from everyone else.
+    /// </summary>
+    public int ProcessingPerUser { get; set; } = 8;
+
+    /// <summary>
     /// How long an upload waits for its image or video to be processed before it answers without the size and the
     /// thumbnail, which then appear later; 0 never waits.
     /// </summary>

@@ -131,7 +131,7 @@ public sealed partial class FileService(
             var now = time.GetUtcNow().ToUnixTimeMilliseconds();
             var blobKey = await StoreBlobAsync(temp, sha256, size, now, cancellationToken);
 
-            var job = Process(contentType, blobKey);
+            var job = Process(ownerId, contentType, blobKey);
             var media = job is null ? MediaInfo.None : await WaitAsync(job, cancellationToken);
             var file = new FileRow
             {
@@ -173,18 +173,18 @@ public sealed partial class FileService(
         }
     }
 
-    /// <summary>Queues the measuring and thumbnailing of an image or a video; null for other files, or when the queue is full.</summary>
-    private MediaJob? Process(string contentType, string blobKey)
+    /// <summary>Queues the measuring and thumbnailing of an image or a video; null for other files, or when the queue (or the owner's share of it) is full.</summary>
+    private MediaJob? Process(long ownerId, string contentType, string blobKey)
     {
         var maxSide = _options.ThumbnailMaxSide;
         if (ContentSniffer.IsImage(contentType) && blobs.LocalPath(blobKey) is { } imagePath)
         {
-            return workers.TryEnqueue(_ => ValueTask.FromResult(images.Process(imagePath, maxSide)));
+            return workers.TryEnqueue(ownerId, _ => ValueTask.FromResult(images.Process(imagePath, maxSide)));
         }
 
         if (ContentSniffer.IsVideo(contentType) && blobs.LocalPath(blobKey) is { } videoPath)
         {
-            return workers.TryEnqueue(async cancellationToken =>
+            return workers.TryEnqueue(ownerId, async cancellationToken =>
             {
                 // Only what ffprobe can read as a video is given to ffmpeg for a frame.
                 if (await videos.TryReadSizeAsync(videoPath, cancellationToken) is not var (width, height))

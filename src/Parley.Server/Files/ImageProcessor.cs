@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Options;
 using NetVips;
 
@@ -18,10 +19,24 @@ public interface IImageProcessor
 /// libvips through NetVips, with the libvips that the NetVips.Native packages ship (nothing to install). Every
 /// image is opened once to read its header (no pixel decoded), refused past the pixel limits, then thumbnailed
 /// with shrink-on-load and sequential access, so memory holds a few rows, not the image; for the images libvips
-/// must decode whole, the lower limit (<see cref="FileUploadOptions.MaxInterlacedPixels"/>) bounds it.
+/// must decode whole, the lower limit (<see cref="FileUploadOptions.MaxInterlacedPixels"/>) bounds it. Two shapes cost
+/// far more than their pixel count: very wide images (rows are held at full width, <see cref="MaxWidth"/>) and JPEGs
+/// of many scans (<see cref="MaxJpegScans"/>): they get their size but no thumbnail, before any pixel is decoded.
 /// </summary>
 public sealed partial class NetVipsImageProcessor : IImageProcessor, IDisposable
 {
+    /// <summary>
+    /// The widest image thumbnailed, but for JPEG. libvips holds rows of the stored width through the whole
+    /// pipeline, so memory grows with the width whatever the pixel count: a 311 KB 10,000,000 x 4 16-bit RGBA PNG
+    /// (40 million pixels) took 7.8 GB and 20 s of CPU, one 1,000,000 pixels wide 0.7 GB; at 16384 (about WebP's own
+    /// maximum, 16383) a 40-million-pixel 16-bit PNG takes about 110 MB. JPEG is exempt: it is shrunk while it is decoded,
+    /// by up to 8, so its rows are at most 65535 / 8 wide.
+    /// </summary>
+    internal const int MaxWidth = 16384;
+
+    /// <summary>The most scans a JPEG thumbnailed may have (see <see cref="JpegScans"/>); encoders write about ten.</summary>
+    internal const int MaxJpegScans = 100;
+
     private readonly FileUploadOptions _options;
     private readonly ILogger<NetVipsImageProcessor> _logger;
 
@@ -61,7 +76,7 @@ public sealed partial class NetVipsImageProcessor : IImageProcessor, IDisposable
 
         using (source)
         {
-            if (ReadHeader(source) is not var (width, height, whole))
+            if (ReadHeader(source) is not var (width, height, whole, jpeg, storedWidth))
             {
                 return MediaInfo.None;
             }
@@ -77,13 +92,28 @@ public sealed partial class NetVipsImageProcessor : IImageProcessor, IDisposable
                 return new MediaInfo(width, height, null);
             }
 
+            if (!jpeg && storedWidth > MaxWidth)
+            {
+                LogTooWide(_logger, width, height, MaxWidth);
+                return new MediaInfo(width, height, null);
+            }
+
+            if (jpeg && CountScans(path) > MaxJpegScans)
+            {
+                LogTooManyScans(_logger, width, height, MaxJpegScans);
+                return new MediaInfo(width, height, null);
+            }
+
             // The header's size is reported even when the pixels turn out to be damaged (a truncated upload).
             return new MediaInfo(width, height, Thumbnail(source, maxSide));
         }
     }
 
-    /// <summary>The displayed size and whether libvips must decode the image whole; null when it is no image of an allowed format.</summary>
-    private (int Width, int Height, bool Whole)? ReadHeader(Source source)
+    /// <summary>
+    /// The displayed size, whether libvips must decode the image whole, whether it is a JPEG and its stored width (the
+    /// rows libvips decodes); null when it is no image of an allowed format.
+    /// </summary>
+    private (int Width, int Height, bool Whole, bool Jpeg, int StoredWidth)? ReadHeader(Source source)
     {
         try
         {
@@ -97,8 +127,9 @@ public sealed partial class NetVipsImageProcessor : IImageProcessor, IDisposable
 
             // libvips sets "interlaced" for Adam7 PNG, progressive JPEG and interlaced GIF: those it decodes at full
             // size into memory before it can shrink them; GIF frames are always decoded whole.
-            var whole = (header.Contains("interlaced") && header.Get("interlaced") is 1)
-                || (header.Get("vips-loader") is string loader && loader.StartsWith("gifload", StringComparison.Ordinal));
+            var loader = header.Get("vips-loader") as string ?? "";
+            var whole = (header.Contains("interlaced") && header.Get("interlaced") is 1) || loader.StartsWith("gifload", StringComparison.Ordinal);
+            var jpeg = loader.StartsWith("jpegload", StringComparison.Ordinal);
 
             // EXIF orientations 5-8 turn the image by 90°, as the thumbnail will be turned.
             if (header.Contains("orientation") && header.Get("orientation") is int orientation and >= 5 and <= 8)
@@ -106,13 +137,28 @@ public sealed partial class NetVipsImageProcessor : IImageProcessor, IDisposable
                 (width, height) = (height, width);
             }
 
-            return (width, height, whole);
+            return (width, height, whole, jpeg, header.Width);
         }
         catch (VipsException e)
         {
             // Not an image, or of a format that is not allowed, or a damaged header.
             LogUnreadable(_logger, FirstLine(e.Message));
             return null;
+        }
+    }
+
+    /// <summary>The JPEG's scans, or one past the limit when there are more or the file cannot be read.</summary>
+    private int CountScans(string path)
+    {
+        try
+        {
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
+            return JpegScans.Count(file, MaxJpegScans);
+        }
+        catch (IOException e)
+        {
+            LogUnreadable(_logger, e.Message);
+            return MaxJpegScans + 1;
         }
     }
 
@@ -154,6 +200,12 @@ public sealed partial class NetVipsImageProcessor : IImageProcessor, IDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "An uploaded image of {Width} x {Height} pixels is over {Setting} ({Limit}): stored without a thumbnail")]
     private static partial void LogTooLarge(ILogger logger, int width, int height, string setting, long limit);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "An uploaded image of {Width} x {Height} pixels is wider than {Limit} pixels: stored without a thumbnail")]
+    private static partial void LogTooWide(ILogger logger, int width, int height, int limit);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "An uploaded JPEG of {Width} x {Height} pixels has more than {Limit} scans: stored without a thumbnail")]
+    private static partial void LogTooManyScans(ILogger logger, int width, int height, int limit);
+
     [LoggerMessage(Level = LogLevel.Debug, Message = "libvips could not read an uploaded image: {Reason}")]
     private static partial void LogUnreadable(ILogger logger, string reason);
 }
@@ -182,6 +234,13 @@ internal static partial class LibVips
 
     public static string Version => IsAvailable ? $"{NetVips.NetVips.Version(0)}.{NetVips.NetVips.Version(1)}.{NetVips.NetVips.Version(2)}" : "none";
 
+    /// <summary>mallopt's M_MMAP_THRESHOLD (glibc's malloc.h).</summary>
+    private const int MmapThreshold = -3;
+
+    [DllImport("libc.so.6", EntryPoint = "mallopt")]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.System32)]
+    private static extern int MallOpt(int parameter, int value);
+
     private static Exception? Initialize()
     {
         try
@@ -206,6 +265,24 @@ internal static partial class LibVips
             Cache.Max = 0;
             Cache.MaxMem = 0;
             Cache.MaxFiles = 0;
+
+            // glibc serves an allocation of 128 KiB or more with its own mmap, given back when freed, until one such
+            // block is freed: from then on it raises that threshold to the block's size (up to 32 MiB) and keeps
+            // what is freed in the freeing thread's arena for reuse. libvips' buffers (strips of rows of up to 16384
+            // pixels at 8 bytes: from 128 KiB to a few MiB) are freed on the media threads and on libvips' own, so
+            // each thread's arena kept what its largest image took: the server's RSS rose from 115 MB to 840 MB over 50
+            // large images and stayed there. A fixed threshold keeps it near 160 MB, at the same CPU.
+            if (OperatingSystem.IsLinux())
+            {
+                try
+                {
+                    _ = MallOpt(MmapThreshold, 128 * 1024);
+                }
+                catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+                {
+                    // musl or another C library: its allocator is left as it is
+                }
+            }
 
             // One libvips worker thread per image: the parallelism is Files:ProcessingConcurrency images at once,
             // so media never takes more cores than that, whatever libvips would start per image (one per core).

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 
@@ -15,8 +16,13 @@ public sealed class MediaJob
     private readonly Func<CancellationToken, ValueTask<MediaInfo>> _work;
     private readonly TaskCompletionSource<MediaInfo> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _cancel = new();
+    private Action? _finished;
 
-    internal MediaJob(Func<CancellationToken, ValueTask<MediaInfo>> work) => _work = work;
+    internal MediaJob(Func<CancellationToken, ValueTask<MediaInfo>> work, Action finished)
+    {
+        _work = work;
+        _finished = finished;
+    }
 
     /// <summary>Completes with the result (never faults: a failed job's result is <see cref="MediaInfo.None"/>), or is canceled.</summary>
     public Task<MediaInfo> Completion => _done.Task;
@@ -41,7 +47,7 @@ public sealed class MediaJob
         {
             if (linked.IsCancellationRequested)
             {
-                _done.TrySetCanceled(linked.Token);
+                Canceled(linked.Token);
                 return;
             }
 
@@ -49,21 +55,37 @@ public sealed class MediaJob
             {
                 // Images are decoded synchronously right here; a video's child processes are awaited, which blocks
                 // this dedicated thread only, never the request thread pool.
-                _done.TrySetResult(_work(linked.Token).AsTask().GetAwaiter().GetResult());
+                Done(_work(linked.Token).AsTask().GetAwaiter().GetResult());
             }
             catch (OperationCanceledException) when (linked.IsCancellationRequested)
             {
-                _done.TrySetCanceled(linked.Token);
+                Canceled(linked.Token);
             }
             catch (Exception e)
             {
                 onFailure(e);
-                _done.TrySetResult(MediaInfo.None);
+                Done(MediaInfo.None);
             }
         }
     }
 
-    internal void Abandon() => _done.TrySetCanceled();
+    internal void Abandon() => Canceled(CancellationToken.None);
+
+    // The owner's share is given back before the outcome is published, so whoever sees the job complete sees it back.
+    private void Done(MediaInfo result)
+    {
+        Finish();
+        _done.TrySetResult(result);
+    }
+
+    private void Canceled(CancellationToken token)
+    {
+        Finish();
+        _done.TrySetCanceled(token);
+    }
+
+    /// <summary>Gives the owner's share back, once, however the job ended.</summary>
+    private void Finish() => Interlocked.Exchange(ref _finished, null)?.Invoke();
 }
 
 /// <summary>
@@ -72,6 +94,9 @@ public sealed class MediaJob
 /// jobs run at once, each on a dedicated thread, and at most <see cref="FileUploadOptions.ProcessingQueueLength"/>
 /// wait in a bounded channel. A request only awaits a job's task; when the queue is full the job is refused
 /// (<see cref="TryEnqueue"/> is null) rather than waited for, so a flood of uploads costs neither threads nor memory.
+/// One user's jobs, queued or running, are at most <see cref="FileUploadOptions.ProcessingPerUser"/>: before that
+/// bound, one account uploading a 124 KB image 40 at a time kept the queue full, and every other user's uploads for
+/// as long were stored without size or thumbnail for good.
 /// </summary>
 public sealed partial class MediaWorkers : IDisposable
 {
@@ -80,6 +105,8 @@ public sealed partial class MediaWorkers : IDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationToken _stopToken;
     private readonly ILogger<MediaWorkers> _logger;
+    private readonly int _perUser;
+    private readonly ConcurrentDictionary<long, int> _jobsPerUser = new();
 
     public MediaWorkers(IOptions<FileUploadOptions> options, ILogger<MediaWorkers> logger)
     {
@@ -94,6 +121,12 @@ public sealed partial class MediaWorkers : IDisposable
             throw new InvalidOperationException($"Files:ProcessingQueueLength must be between 0 and 100000, not {settings.ProcessingQueueLength}.");
         }
 
+        if (settings.ProcessingPerUser < 1)
+        {
+            throw new InvalidOperationException($"Files:ProcessingPerUser must be at least 1, not {settings.ProcessingPerUser}.");
+        }
+
+        _perUser = settings.ProcessingPerUser;
         _logger = logger;
         _stopToken = _stopping.Token; // read once: a disposed source no longer hands out its token
 
@@ -113,17 +146,37 @@ public sealed partial class MediaWorkers : IDisposable
         }
     }
 
-    /// <summary>Queues the work, or returns null when the queue is full (or the server is stopping).</summary>
-    public MediaJob? TryEnqueue(Func<CancellationToken, ValueTask<MediaInfo>> work)
+    /// <summary>
+    /// Queues the work of an upload of <paramref name="userId"/>, or returns null when that user has as many jobs queued
+    /// or running as <see cref="FileUploadOptions.ProcessingPerUser"/>, when the queue is full, or when the server is stopping.
+    /// </summary>
+    public MediaJob? TryEnqueue(long userId, Func<CancellationToken, ValueTask<MediaInfo>> work)
     {
-        var job = new MediaJob(work);
+        if (_jobsPerUser.AddOrUpdate(userId, 1, static (_, count) => count + 1) > _perUser)
+        {
+            Release(userId);
+            LogUserBusy(_logger, _perUser);
+            return null;
+        }
+
+        var job = new MediaJob(work, () => Release(userId));
         if (_queue.Writer.TryWrite(job))
         {
             return job;
         }
 
+        Release(userId);
         LogQueueFull(_logger);
         return null;
+    }
+
+    /// <summary>How many jobs of the user are queued or running (tests).</summary>
+    internal int JobsOf(long userId) => _jobsPerUser.TryGetValue(userId, out var count) ? count : 0;
+
+    private void Release(long userId)
+    {
+        _jobsPerUser.AddOrUpdate(userId, 0, static (_, count) => count - 1);
+        _jobsPerUser.TryRemove(new KeyValuePair<long, int>(userId, 0)); // only if no job came in meanwhile
     }
 
     public void Dispose()
@@ -164,6 +217,10 @@ public sealed partial class MediaWorkers : IDisposable
             // stopping
         }
     }
+
+    // Debug: each upload of a flood would log it (thousands a minute), and it is that user's own uploads that lose out.
+    [LoggerMessage(Level = LogLevel.Debug, Message = "A user has {Limit} uploads being processed already (Files:ProcessingPerUser): another is stored without size or thumbnail")]
+    private static partial void LogUserBusy(ILogger logger, int limit);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Media processing is saturated (Files:ProcessingConcurrency, Files:ProcessingQueueLength): an upload is stored without size or thumbnail")]
     private static partial void LogQueueFull(ILogger logger);

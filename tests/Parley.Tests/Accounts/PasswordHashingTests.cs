@@ -240,6 +240,13 @@ public abstract class PasswordHashingTests(Backend backend) : OwnServerTests(bac
         Assert.Throws<InvalidOperationException>(() => Make(new AuthOptions { Argon2MemoryKiB = 4, Argon2Iterations = 1, AllowWeakPasswordHashes = true }));
         Assert.Throws<InvalidOperationException>(() => Make(new AuthOptions { Argon2Iterations = 0, AllowWeakPasswordHashes = true }));
         Assert.Throws<InvalidOperationException>(() => Make(new AuthOptions { MaxConcurrentHashes = 0 }));
+        var tooMany = Assert.Throws<InvalidOperationException>(() => Make(new AuthOptions { MaxConcurrentHashes = PasswordHashing.MaxBound + 1 }));
+        Assert.Contains("Auth:MaxConcurrentHashes", tooMany.Message, StringComparison.Ordinal);
+        using (var most = Make(new AuthOptions { MaxConcurrentHashes = PasswordHashing.MaxBound }))
+        {
+            Assert.Equal(PasswordHashing.MaxBound, most.Bound);
+        }
+
         Assert.Throws<InvalidOperationException>(() => Make(new AuthOptions { HashQueueWaitMs = -1 }));
 
         using var weak = Make(new AuthOptions { Argon2MemoryKiB = 64, Argon2Iterations = 1, AllowWeakPasswordHashes = true });

@@ -151,6 +151,67 @@ public sealed class ImageProcessorTests : IDisposable
         Assert.NotNull(strict.Process(baselineJpeg, Box).Thumbnail);
     }
 
+    /// <summary>
+    /// libvips holds rows at the stored width, so a 10,000,000 x 4 PNG (40 million pixels, under the limit) took 7.8 GB:
+    /// past <see cref="NetVipsImageProcessor.MaxWidth"/> only the size is given. JPEG, shrunk while decoded, is exempt.
+    /// </summary>
+    [Fact]
+    public void Images_wider_than_the_row_limit_get_their_size_but_no_thumbnail_unless_they_are_jpegs()
+    {
+        const int Limit = NetVipsImageProcessor.MaxWidth;
+        var processor = Processor();
+        var wide = processor.Process(Write("wide.png", TestImages.Png(Limit + 1, 2)), Box);
+        Assert.Equal((Limit + 1, 2), (wide.Width, wide.Height));
+        Assert.Null(wide.Thumbnail);
+        Assert.NotNull(processor.Process(Write("widest.png", TestImages.Png(Limit, 2)), Box).Thumbnail);
+
+        var header = processor.Process(Write("bomb.png", TestImages.PngHeader(10_000_000, 4)), Box);
+        Assert.Equal((10_000_000, 4), (header.Width, header.Height));
+        Assert.Null(header.Thumbnail);
+
+        using var image = Image.NewFromBuffer(TestImages.Png(Limit + 1, 2));
+        Assert.Null(processor.Process(Write("wide.gif", image.GifsaveBuffer()), Box).Thumbnail);
+        var jpeg = processor.Process(Write("wide.jpg", image.JpegsaveBuffer()), Box);
+        Assert.Equal((Limit + 1, 2), (jpeg.Width, jpeg.Height));
+        Assert.NotNull(jpeg.Thumbnail);
+    }
+
+    /// <summary>
+    /// libjpeg passes over every block once per scan, and a scan that only skips blocks takes a few bytes: 100,000 of
+    /// them over a 4000 x 4000 image (3 MB) took 95 s of a media worker's CPU. Past the scan limit only the size is given.
+    /// </summary>
+    [Fact]
+    public void Jpegs_of_more_scans_than_the_limit_get_their_size_but_no_thumbnail()
+    {
+        const int Limit = NetVipsImageProcessor.MaxJpegScans;
+        using var image = Image.NewFromBuffer(TestImages.Png(500, 200));
+        var progressive = image.JpegsaveBuffer(interlace: true);
+        Assert.InRange(JpegScans.Count(new MemoryStream(progressive), int.MaxValue), 2, 20);
+        Assert.Equal(1, JpegScans.Count(new MemoryStream(image.JpegsaveBuffer()), int.MaxValue));
+
+        var processor = Processor();
+        var atLimit = TestImages.ProgressiveJpeg(500, 200, Limit);
+        Assert.Equal(Limit, JpegScans.Count(new MemoryStream(atLimit), int.MaxValue));
+        var media = processor.Process(Write("at-limit.jpg", atLimit), Box);
+        Assert.Equal((500, 200), (media.Width, media.Height));
+        Assert.NotNull(media.Thumbnail);
+
+        var over = TestImages.ProgressiveJpeg(500, 200, Limit + 1);
+        Assert.Equal(Limit + 1, JpegScans.Count(new MemoryStream(over), int.MaxValue));
+        media = processor.Process(Write("over.jpg", over), Box);
+        Assert.Equal((500, 200), (media.Width, media.Height));
+        Assert.Null(media.Thumbnail);
+
+        // Segments are skipped by their length: SOS bytes in a comment (or EXIF, or an ICC profile) are not scans,
+        // and neither are the scans of whatever follows the image's end (a second picture, a trailer).
+        byte[] sos = [0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00];
+        var comment = Enumerable.Repeat(sos, 200).SelectMany(b => b).ToArray();
+        byte[] com = [0xFF, 0xFE, (byte)((comment.Length + 2) >> 8), (byte)(comment.Length + 2), .. comment];
+        var commented = (byte[])[.. atLimit[..2], .. com, .. atLimit[2..], .. Enumerable.Repeat(over, 3).SelectMany(b => b)];
+        Assert.Equal(Limit, JpegScans.Count(new MemoryStream(commented), int.MaxValue));
+        Assert.NotNull(processor.Process(Write("commented.jpg", commented), Box).Thumbnail);
+    }
+
     [Fact]
     public void Only_png_jpeg_gif_and_webp_are_parsed_at_all()
     {

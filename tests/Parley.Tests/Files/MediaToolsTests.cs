@@ -164,15 +164,21 @@ internal static class Ffmpeg
             .FirstOrDefault(File.Exists);
 
     /// <summary>A two-second MPEG-4 test pattern made by ffmpeg itself.</summary>
-    public static async Task<byte[]> MakeVideoAsync(string directory, int width, int height)
+    public static Task<byte[]> MakeVideoAsync(string directory, int width, int height) =>
+        MakeAsync(System.IO.Path.Combine(directory, $"test-video-{width}x{height}.mp4"),
+            "-f", "lavfi", "-i", $"testsrc=size={width}x{height}:rate=10", "-t", "2", "-c:v", "mpeg4", "-pix_fmt", "yuv420p");
+
+    /// <summary>
+    /// A MOV of one black 16-bit RGBA PNG frame: a few hundred KB that decode to 8 bytes a pixel (4000 x 4000 is 128 MB).
+    /// </summary>
+    public static Task<byte[]> MakePngFrameVideoAsync(string directory, int width, int height) =>
+        MakeAsync(System.IO.Path.Combine(directory, $"png-frame-{width}x{height}.mov"),
+            "-f", "lavfi", "-i", $"color=black:size={width}x{height}:rate=1", "-frames:v", "1", "-pix_fmt", "rgba64be", "-c:v", "png");
+
+    private static async Task<byte[]> MakeAsync(string path, params string[] arguments)
     {
-        var path = System.IO.Path.Combine(directory, $"test-video-{width}x{height}.mp4");
         var start = new ProcessStartInfo(Path!) { RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in new[]
-        {
-            "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", $"testsrc=size={width}x{height}:rate=10",
-            "-t", "2", "-c:v", "mpeg4", "-pix_fmt", "yuv420p", path,
-        })
+        foreach (var argument in (string[])["-nostdin", "-hide_banner", "-loglevel", "error", "-y", .. arguments, path])
         {
             start.ArgumentList.Add(argument);
         }

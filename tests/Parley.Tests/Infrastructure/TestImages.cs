@@ -70,7 +70,13 @@ public static class TestImages
     /// zero: each pass's rows are streamed through zlib into IDAT chunks as they are made, so the image is never
     /// held in memory, compressed or not (17000 x 17000 is about 2.2 MB on disk and 2.3 GB decoded).
     /// </summary>
-    public static void WriteInterlacedPng(string path, int width, int height)
+    public static void WriteInterlacedPng(string path, int width, int height) => WriteBlankPng(path, width, height, interlaced: true);
+
+    /// <summary>
+    /// Writes a 16-bit RGBA PNG of the given size whose pixels are all zero, interlaced (Adam7) or not, streamed
+    /// through zlib into IDAT chunks row by row (see <see cref="WriteInterlacedPng"/>).
+    /// </summary>
+    public static void WriteBlankPng(string path, int width, int height, bool interlaced)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(height);
@@ -82,7 +88,7 @@ public static class TestImages
         ihdr[9] = 6;   // RGBA
         ihdr[10] = 0;  // deflate
         ihdr[11] = 0;  // filter method 0
-        ihdr[12] = 1;  // Adam7 interlace
+        ihdr[12] = interlaced ? (byte)1 : (byte)0;  // Adam7 interlace, or none
 
         using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
         file.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
@@ -92,7 +98,10 @@ public static class TestImages
             using var zlib = new ZLibStream(idat, CompressionLevel.Optimal, leaveOpen: true);
             var row = new byte[1 + ((long)width * BytesPerPixel)]; // filter type 0, then zero pixels
             // Adam7: (first column, first row, column step, row step) of each of the seven passes.
-            foreach (var (x0, y0, dx, dy) in new[] { (0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2) })
+            var passes = interlaced
+                ? new[] { (0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2) }
+                : new[] { (0, 0, 1, 1) };
+            foreach (var (x0, y0, dx, dy) in passes)
             {
                 var passWidth = width > x0 ? (width - x0 + dx - 1) / dx : 0;
                 var passHeight = height > y0 ? (height - y0 + dy - 1) / dy : 0;
@@ -109,6 +118,92 @@ public static class TestImages
         }
 
         WriteChunk(file, "IEND"u8, []);
+    }
+
+    /// <summary>
+    /// A black grayscale progressive JPEG of exactly <paramref name="scans"/> scans (at least 2): the DC scan, then AC
+    /// first scans of one coefficient each (1 to 63, round and round), each coded as end-of-band runs over every
+    /// block (32767 blocks a symbol), so a scan takes a few bytes however large the image. A first scan of a coefficient already coded is
+    /// decoded again without a warning, which is what makes it cost libjpeg a pass over the image for a few bytes.
+    /// </summary>
+    public static byte[] ProgressiveJpeg(int width, int height, int scans)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(scans, 2);
+        var blocks = ((width + 7) / 8) * ((height + 7) / 8);
+        using var jpeg = new MemoryStream();
+        jpeg.Write([0xFF, 0xD8]);
+        Segment(jpeg, 0xDB, [0, .. Enumerable.Repeat((byte)1, 64)]);                              // one quantisation table
+        Segment(jpeg, 0xC2, [8, (byte)(height >> 8), (byte)height, (byte)(width >> 8), (byte)width, 1, 1, 0x11, 0]); // SOF2, one component
+        Segment(jpeg, 0xC4, [0x00, 1, .. new byte[15], 0x00]);                                    // DC table 0: category 0 only, code "0"
+        // AC table 1: the 15 end-of-band run symbols EOB0-EOB14 (0x00, 0x10, ... 0xE0), 4-bit codes 0-14 in that order.
+        Segment(jpeg, 0xC4, [0x11, 0, 0, 0, 15, .. new byte[12], .. Enumerable.Range(0, 15).Select(r => (byte)(r << 4))]);
+        Segment(jpeg, 0xDA, [1, 1, 0x01, 0, 0, 0]);                                              // DC first scan, Al = 0
+        var bits = new JpegBits(jpeg);
+        for (var i = 0; i < blocks; i++)
+        {
+            bits.Put(0, 1); // every DC difference is 0
+        }
+
+        bits.Flush();
+        for (var scan = 1; scan < scans; scan++)
+        {
+            var k = (byte)(1 + ((scan - 1) % 63));
+            Segment(jpeg, 0xDA, [1, 1, 0x01, k, k, 0x00]); // coefficient k, first scan, Ah = Al = 0
+            bits = new JpegBits(jpeg);
+            for (var left = blocks; left > 0;)
+            {
+                // EOBr: a run of 2^r to 2^(r+1) - 1 blocks, r extra bits giving run - 2^r.
+                var run = Math.Min(left, 32767);
+                var r = 31 - int.LeadingZeroCount(run);
+                bits.Put(r, 4);
+                bits.Put(run - (1 << r), r);
+                left -= run;
+            }
+
+            bits.Flush();
+        }
+
+        jpeg.Write([0xFF, 0xD9]);
+        return jpeg.ToArray();
+    }
+
+    private static void Segment(Stream output, byte marker, ReadOnlySpan<byte> data)
+    {
+        output.Write([0xFF, marker, (byte)((data.Length + 2) >> 8), (byte)(data.Length + 2)]);
+        output.Write(data);
+    }
+
+    /// <summary>Entropy-coded bits, most significant first, with FF bytes stuffed and the last byte padded with ones.</summary>
+    private sealed class JpegBits(Stream output)
+    {
+        private int _byte;
+        private int _count;
+
+        public void Put(int value, int length)
+        {
+            for (var i = length - 1; i >= 0; i--)
+            {
+                _byte = (_byte << 1) | ((value >> i) & 1);
+                if (++_count == 8)
+                {
+                    output.WriteByte((byte)_byte);
+                    if (_byte == 0xFF)
+                    {
+                        output.WriteByte(0);
+                    }
+
+                    _byte = _count = 0;
+                }
+            }
+        }
+
+        public void Flush()
+        {
+            while (_count != 0)
+            {
+                Put(1, 1);
+            }
+        }
     }
 
     private static byte[] Assemble(int width, int height, byte colourType, ReadOnlySpan<byte> compressedRows)
