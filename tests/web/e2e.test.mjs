@@ -63,7 +63,7 @@ async function http(method, path, body, token) {
 before(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'parley-web-'));
   dataDir = join(tmp, 'data');
-  mkdirSync(shots, { recursive: true });
+  if (shots) mkdirSync(shots, { recursive: true });
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   server = spawn('dotnet', [dll, `--urls=${base}`, `--DataDir=${dataDir}`, '--Auth:RegistrationsPerAddress=100000',
