@@ -37,6 +37,7 @@ public static class Telemetry
         var nodeId = builder.Configuration.GetValue("Cluster:NodeId", 0);
 
         builder.Services.AddSingleton<ParleyMetrics>();
+        builder.Services.AddSingleton(new MetricsAccess(options.MetricsAllowedNetworks));
         // Requests come from clients, not from services of ours: a traceparent they send would put the server's spans
         // into a trace of their choosing and, marked sampled, have them recorded past Telemetry:TraceSampleRatio;
         // their baggage would reach every span and log scope. Each request starts a trace of its own. Both
@@ -151,9 +152,12 @@ public static class Telemetry
         public override IEnumerable<KeyValuePair<string, string?>>? ExtractBaggage(object? carrier, PropagatorGetterCallback? getter) => null;
     }
 
-    /// <summary>Serves the Prometheus text format at <c>GET /metrics</c>.</summary>
-    public static void MapParleyMetrics(this IEndpointRouteBuilder endpoints) =>
-        endpoints.MapPrometheusScrapingEndpoint("/metrics").ExcludeFromDescription();
+    /// <summary>Serves the Prometheus text format at <c>GET /metrics</c>, to loopback and the allowed networks only (<see cref="MetricsAccess"/>).</summary>
+    public static void MapParleyMetrics(this IEndpointRouteBuilder endpoints)
+    {
+        var access = endpoints.ServiceProvider.GetRequiredService<MetricsAccess>();
+        endpoints.MapPrometheusScrapingEndpoint("/metrics", meterProvider: null, configureBranchedPipeline: access.Use, optionsName: null).ExcludeFromDescription();
+    }
 
     private static void ConfigureOtlp(OtlpExporterOptions exporter, TelemetryOptions options, Uri endpoint, string signalPath)
     {

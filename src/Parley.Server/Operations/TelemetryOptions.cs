@@ -29,6 +29,12 @@ public sealed class TelemetryOptions
     /// <summary>The <c>service.name</c> resource attribute of everything exported.</summary>
     public string ServiceName { get; set; } = "parley";
 
+    /// <summary>
+    /// Networks besides loopback (always allowed) whose clients may read <c>GET /metrics</c>, in CIDR form such as
+    /// <c>10.0.0.0/8</c>; everyone else gets 404. Empty (the default): loopback only.
+    /// </summary>
+    public string[] MetricsAllowedNetworks { get; set; } = [];
+
     public bool OtlpEnabled => !string.IsNullOrWhiteSpace(OtlpEndpoint);
 
     /// <summary>The endpoint as a URI; refuses a bad setting at startup with a message that names it.</summary>
