@@ -185,6 +185,7 @@ public static partial class ParleyApp
         app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
         app.MapParleyMetrics();
         app.MapOpenApi("/openapi/{documentName}.json");
+        WebClientHost.UseApiDocsHeaders(app);
         app.UseSwaggerUI(o =>
         {
             o.RoutePrefix = "api/docs";

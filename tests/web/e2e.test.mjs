@@ -367,6 +367,25 @@ test('pages carry a strict Content-Security-Policy and load nothing from elsewhe
   await page.close();
 });
 
+test('the API docs render under their own Content-Security-Policy, name no UI version, load nothing from elsewhere', async () => {
+  const res = await fetch(base + '/api/docs/index.html');
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-security-policy'), /script-src 'self'/);
+  assert.equal(res.headers.get('x-frame-options'), 'DENY');
+  assert.equal(res.headers.get('x-swagger-ui-version'), null);
+  const page = await browser.newPage();
+  const outside = [];
+  page.on('request', (r) => { if (!r.url().startsWith(base) && !r.url().startsWith('data:')) outside.push(r.url()); });
+  const violations = [];
+  page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) violations.push(m.text()); });
+  await page.goto(base + '/api/docs/index.html');
+  await page.locator('.swagger-ui .info .title', { hasText: 'Parley' }).waitFor({ timeout: WAIT });
+  await page.locator('.opblock').first().waitFor({ timeout: WAIT });
+  assert.deepEqual(outside, []);
+  assert.deepEqual(violations, []);
+  await page.close();
+});
+
 test('an access token about to expire is refreshed once for two tabs, and the session lives on', async () => {
   const { bob } = users;
   const second = await bob.context.newPage();

@@ -9,7 +9,7 @@ namespace Parley.Server.WebClient;
 internal static class WebClientHost
 {
     public const string ContentSecurityPolicy =
-        "default-src 'self'; img-src 'self' blob: data:; connect-src 'self' ws: wss:; style-src 'self'; " +
+        "default-src 'self'; img-src 'self' blob: data:; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; " +
         "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
     public static void Use(WebApplication app)
@@ -33,6 +33,30 @@ internal static class WebClientHost
             });
         });
     }
+
+    /// <summary>
+    /// The interactive API documentation (Swagger UI at /api/docs): the same policy as the client's pages, but for
+    /// the style attributes and data: images Swagger UI's bundle uses; its scripts are files of this origin.
+    /// </summary>
+    public const string ApiDocsContentSecurityPolicy =
+        "default-src 'self'; img-src 'self' data:; connect-src 'self'; style-src 'self' 'unsafe-inline'; " +
+        "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+    /// <summary>Security headers for /api/docs, and no version header of the docs UI (it tells an attacker what to look up).</summary>
+    public static void UseApiDocsHeaders(WebApplication app) =>
+        app.UseWhen(context => context.Request.Path.StartsWithSegments("/api/docs"), branch => branch.Use((context, next) =>
+        {
+            context.Response.OnStarting(static state =>
+            {
+                var headers = ((HttpContext)state).Response.Headers;
+                headers.Remove("x-swagger-ui-version");
+                headers.ContentSecurityPolicy = ApiDocsContentSecurityPolicy;
+                headers.XFrameOptions = "DENY";
+                headers["Referrer-Policy"] = "no-referrer";
+                return Task.CompletedTask;
+            }, context);
+            return next(context);
+        }));
 
     private static bool IsClientPath(PathString path) =>
         !path.StartsWithSegments("/api") && !path.StartsWithSegments("/ws") && !path.StartsWithSegments("/health")

@@ -39,6 +39,12 @@ public abstract class OperationsTests(ServerFixture fixture) : BackendTests(fixt
         using var response = await Server.Http.GetAsync("/api/docs/index.html");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Contains("swagger", await response.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("script-src 'self'", response.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+        Assert.Equal("DENY", response.Headers.GetValues("X-Frame-Options").Single());
+        Assert.False(response.Headers.Contains("x-swagger-ui-version"));
+        using var script = await Server.Http.GetAsync("/api/docs/index.js");
+        Assert.Equal(HttpStatusCode.OK, script.StatusCode);
+        Assert.False(script.Headers.Contains("x-swagger-ui-version"));
     }
 
     [Fact]
