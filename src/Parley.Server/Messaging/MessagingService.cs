@@ -242,8 +242,11 @@ public sealed class MessagingService
         var readSeq = Math.Min(seq, view.MaxSeq);
         if (await _messages.MarkReadAsync(view.Id, caller.UserId, readSeq, cancellationToken))
         {
-            // Direct: the peer sees it (read receipts) and my other devices; group: my other devices only.
-            IReadOnlyList<long> recipients = view.PeerOf(caller.UserId) is { } peer ? [caller.UserId, peer] : [caller.UserId];
+            // Direct: the peer sees it (read receipts) and my other devices; group: my other devices only. A peer
+            // who blocked the caller is not told.
+            IReadOnlyList<long> recipients = view.PeerOf(caller.UserId) is { } peer && !await _social.IsBlockedAsync(peer, caller.UserId, cancellationToken)
+                ? [caller.UserId, peer]
+                : [caller.UserId];
             _events.Read(view.Id, caller.UserId, readSeq, recipients, originConnectionId);
         }
 
@@ -259,8 +262,27 @@ public sealed class MessagingService
         }
 
         var others = (await _messages.MemberIdsAsync(view.Id, long.MaxValue, cancellationToken)).Where(id => id != caller.UserId).ToList();
-        _events.Typing(view.Id, caller.UserId, others);
+        _events.Typing(view.Id, caller.UserId, await WithoutBlockersAsync(caller.UserId, others, cancellationToken));
         return null;
+    }
+
+    /// <summary>
+    /// <paramref name="recipients"/> less those who blocked <paramref name="userId"/>: hints about a blocked user
+    /// (typing, read receipts) never reach the one who blocked them. Asked in chunks, by the blocks table's key.
+    /// </summary>
+    private async Task<IReadOnlyList<long>> WithoutBlockersAsync(long userId, List<long> recipients, CancellationToken cancellationToken)
+    {
+        HashSet<long>? blockers = null;
+        foreach (var chunk in recipients.Chunk(500))
+        {
+            var found = await _social.WhoBlockedAsync(userId, chunk, cancellationToken);
+            if (found.Count > 0)
+            {
+                (blockers ??= []).UnionWith(found);
+            }
+        }
+
+        return blockers is null ? recipients : recipients.Where(id => !blockers.Contains(id)).ToList();
     }
 
     /// <summary>Records how far this device holds the conversation; null when done, else why not.</summary>

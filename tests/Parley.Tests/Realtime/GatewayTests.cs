@@ -182,6 +182,34 @@ public abstract class GatewayTests(ServerFixture fixture) : BackendTests(fixture
     }
 
     [Fact]
+    public async Task A_blocked_users_typing_and_read_receipts_never_reach_the_blocker()
+    {
+        var (a, b, direct) = await Server.FriendsWithConversationAsync();
+        var c = await Server.RegisterAsync();
+        var group = (string)(await Server.CreateGroupAsync(b, null, a, c))["conversationId"]!;
+        await Server.SendTextAsync(b, direct, "from the blocker");
+        await Server.SendTextAsync(a, direct, "from the one about to be blocked"); // seq 2: unread for the blocker
+        await Server.Put(b, $"/api/blocks/{a.Id}").Expect(HttpStatusCode.NoContent);
+        await using var wsA = await WsClient.ConnectAsync(Server, a.AccessToken);
+        await using var wsB = await WsClient.ConnectAsync(Server, b.AccessToken);
+        await using var wsC = await WsClient.ConnectAsync(Server, c.AccessToken);
+
+        // The blocked user types in the group and reads the blocker's message; a ping answered means both were handled.
+        await wsA.SendAsync(new JsonObject { ["type"] = "typing", ["conversationId"] = group });
+        await wsA.SendAsync(new JsonObject { ["type"] = "read", ["conversationId"] = direct, ["seq"] = 2 });
+        await wsA.SendAsync(new JsonObject { ["type"] = "ping" });
+        await wsA.NextAsync("pong");
+        Assert.Equal(a.Id, (string?)(await wsC.NextAsync("typing"))["userId"]); // others still see it
+
+        // Barriers: the next typing and read frames the blocker gets are these, not the blocked user's.
+        await wsC.SendAsync(new JsonObject { ["type"] = "typing", ["conversationId"] = group });
+        Assert.Equal(c.Id, (string?)(await wsB.NextAsync("typing"))["userId"]);
+        var bOther = await Server.LoginAsync(b.Username, b.Password);
+        await Server.Post(bOther, $"/api/conversations/{direct}/read", new JsonObject { ["seq"] = 2 }).Expect(HttpStatusCode.NoContent);
+        Assert.Equal(b.Id, (string?)(await wsB.NextAsync("read"))["userId"]);
+    }
+
+    [Fact]
     public async Task Notifications_presence_and_recalls_are_pushed()
     {
         var a = await Server.RegisterAsync();
