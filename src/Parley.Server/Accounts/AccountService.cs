@@ -55,6 +55,7 @@ public sealed partial class AccountService(
         }
 
         throttle.RecordRegistration(clientAddress);
+        throttle.Registered(UserStore.UsernameKey(user.Username), clientAddress);
         LogRegistered(logger, user.Id);
         return await StartSessionAsync(user, user.PasswordHash, device, cancellationToken);
     }

@@ -31,8 +31,18 @@ public sealed class AuthOptions
     /// <summary>How long a register, login or password change waits for a hashing slot before 503 unavailable.</summary>
     public int HashQueueWaitMs { get; set; } = 2000;
 
-    /// <summary>Failed logins allowed per username within the window before 429.</summary>
+    /// <summary>
+    /// Failed logins of one username (from any address) within the window after which attempts from addresses this
+    /// user never logged in from are slowed down: one per 1, 2, 4, ... seconds (up to LoginSlowdownMaxSeconds). Not
+    /// a lockout: the owner on a known address is not slowed, and nobody is refused for good.
+    /// </summary>
     public int LoginFailuresPerUsername { get; set; } = 10;
+
+    /// <summary>Failed logins allowed per username from one client address within the window before 429 (a hard limit).</summary>
+    public int LoginFailuresPerUsernameAndAddress { get; set; } = 10;
+
+    /// <summary>The longest pause a username's growing slow-down imposes between attempts from addresses it never logged in from.</summary>
+    public int LoginSlowdownMaxSeconds { get; set; } = 60;
 
     /// <summary>Failed logins allowed per client address within the window before 429.</summary>
     public int LoginFailuresPerAddress { get; set; } = 50;

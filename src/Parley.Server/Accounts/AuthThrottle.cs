@@ -5,14 +5,30 @@ using Microsoft.Extensions.Options;
 namespace Parley.Server.Accounts;
 
 /// <summary>
-/// Brute-force and sign-up-spam guards, in fixed windows: login attempts per username and per client
-/// address (an attempt is counted before the password is checked, so concurrent guesses cannot slip past
-/// the limit; a success takes its count back), and new accounts per client address. IPv6 clients are
-/// counted per /64, the block one subscriber usually holds.
+/// Brute-force and sign-up-spam guards, in fixed windows. Login attempts are counted before the password is
+/// checked (so concurrent guesses cannot slip past a limit; a success or an attempt never checked takes its count
+/// back) against three things:
+/// <list type="bullet">
+/// <item>the client address (<c>Auth:LoginFailuresPerAddress</c>): a hard limit, 429 until the window ends;</item>
+/// <item>the username from that address (<c>Auth:LoginFailuresPerUsernameAndAddress</c>): a hard limit too;</item>
+/// <item>the username from anywhere (<c>Auth:LoginFailuresPerUsername</c>): beyond it, attempts from addresses the
+/// user never logged in from are slowed down, one per 1, 2, 4, ... seconds (at most <c>Auth:LoginSlowdownMaxSeconds</c>),
+/// never refused for good. A hard per-username limit would let anyone lock any account with ten wrong passwords;
+/// this way an attacker spread over many addresses gets a few guesses a minute, and the owner, on an address they
+/// logged in from before, is not slowed at all.</item>
+/// </list>
+/// Known addresses (the last few an account logged in from) are kept in memory only, so a restart forgets them: then
+/// the owner is slowed like anyone else until they log in once. Sign-ups are counted per address. IPv6 clients
+/// are counted per /64, the block one subscriber usually holds.
 /// </summary>
 public sealed class AuthThrottle : IDisposable
 {
+    /// <summary>Addresses remembered per account, and accounts remembered at most (the oldest are forgotten first).</summary>
+    internal const int KnownAddressesPerUser = 8;
+    internal const int MaxKnownUsers = 100_000;
+
     private readonly ConcurrentDictionary<string, Window> _windows = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, KnownAddresses> _known = new(StringComparer.Ordinal);
     private readonly AuthOptions _options;
     private readonly TimeProvider _time;
     private readonly ITimer _purge;
@@ -32,73 +48,99 @@ public sealed class AuthThrottle : IDisposable
     private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
     /// <summary>
-    /// Counts a login attempt against the username and the address. Returns the seconds to wait when either is
-    /// already at its limit (nothing is counted then), or null when the attempt may go ahead.
+    /// Counts a login attempt. Returns the seconds to wait when a limit or the username's slow-down applies (nothing
+    /// is counted then), or null when the attempt may go ahead.
     /// </summary>
     public int? TryBeginLogin(string usernameKey, string address)
     {
         var now = Now;
+        var addressKey = AddressKey(address);
         var userKey = "u:" + usernameKey;
-        var clientKey = "a:" + AddressKey(address);
+        var pairKey = "p:" + usernameKey + "|" + addressKey;
+        var clientKey = "a:" + addressKey;
+        var known = IsKnown(usernameKey, addressKey);
 
         // A refused attempt adds nothing: before this check, each 429 added a window for its username, so one address
         // sending logins for random usernames grew the table at request rate (1.3 million windows and +360 MB of RSS
         // in a minute, kept for the whole window).
-        if (Math.Max(RetryAfter(userKey, _options.LoginFailuresPerUsername, now), RetryAfter(clientKey, _options.LoginFailuresPerAddress, now)) is var refused and > 0)
+        var refused = Math.Max(
+            Math.Max(RetryAfter(pairKey, _options.LoginFailuresPerUsernameAndAddress, now), RetryAfter(clientKey, _options.LoginFailuresPerAddress, now)),
+            known ? 0 : SlowDown(userKey, now));
+        if (refused > 0)
         {
             return refused;
         }
 
         var user = _windows.GetOrAdd(userKey, static (_, n) => new Window(n), now);
+        var pair = _windows.GetOrAdd(pairKey, static (_, n) => new Window(n), now);
         var client = _windows.GetOrAdd(clientKey, static (_, n) => new Window(n), now);
-        // One lock order (user, then address) everywhere, so two attempts never deadlock.
+        // One lock order (user, pair, address) everywhere, so two attempts never deadlock.
         lock (user)
         {
-            lock (client)
+            lock (pair)
             {
-                var wait = Math.Max(
-                    user.RetryAfter(_options.LoginFailuresPerUsername, LoginWindowMs, now) ?? 0,
-                    client.RetryAfter(_options.LoginFailuresPerAddress, LoginWindowMs, now) ?? 0);
-                if (wait > 0)
+                lock (client)
                 {
-                    return wait;
-                }
+                    var wait = Math.Max(
+                        Math.Max(pair.RetryAfter(_options.LoginFailuresPerUsernameAndAddress, LoginWindowMs, now) ?? 0, client.RetryAfter(_options.LoginFailuresPerAddress, LoginWindowMs, now) ?? 0),
+                        known ? 0 : user.SlowDown(_options.LoginFailuresPerUsername, _options.LoginSlowdownMaxSeconds, LoginWindowMs, now));
+                    if (wait > 0)
+                    {
+                        return wait;
+                    }
 
-                user.Hit(LoginWindowMs, now);
-                client.Hit(LoginWindowMs, now);
-                return null;
+                    user.Hit(LoginWindowMs, now);
+                    user.Last = now;
+                    pair.Hit(LoginWindowMs, now);
+                    client.Hit(LoginWindowMs, now);
+                    return null;
+                }
             }
         }
     }
 
-    /// <summary>A successful login clears the username's failures and takes back the address's count.</summary>
+    /// <summary>
+    /// A successful login takes its attempt back from every count, clears the username's failures from this address,
+    /// and makes this address one the user is known on. Failures from elsewhere stay counted: an attacker does not get
+    /// a fresh allowance because the owner logged in.
+    /// </summary>
     public void LoginSucceeded(string usernameKey, string address)
     {
-        _windows.TryRemove("u:" + usernameKey, out _);
-        if (_windows.TryGetValue("a:" + AddressKey(address), out var client))
+        var addressKey = AddressKey(address);
+        _windows.TryRemove("p:" + usernameKey + "|" + addressKey, out _);
+        TakeBack("u:" + usernameKey);
+        TakeBack("a:" + addressKey);
+        Remember(usernameKey, addressKey);
+    }
+
+    /// <summary>A new account's address is one its owner is known on (nothing else is counted or taken back).</summary>
+    public void Registered(string usernameKey, string address) => Remember(usernameKey, AddressKey(address));
+
+    private void Remember(string usernameKey, string addressKey)
+    {
+        var known = _known.GetOrAdd(usernameKey, static _ => new KnownAddresses());
+        lock (known)
         {
-            lock (client)
+            known.LastSeen = Now;
+            known.Addresses.Remove(addressKey);
+            known.Addresses.Add(addressKey);
+            if (known.Addresses.Count > KnownAddressesPerUser)
             {
-                client.Count = Math.Max(0, client.Count - 1);
+                known.Addresses.RemoveAt(0);
             }
         }
     }
 
     /// <summary>
     /// An attempt that never reached its password check (no hashing slot in time, or the client went away) is
-    /// taken back from both counts: a busy server must not lock anyone out.
+    /// taken back from every count: a busy server must not lock anyone out.
     /// </summary>
     public void LoginNotChecked(string usernameKey, string address)
     {
-        foreach (var key in (ReadOnlySpan<string>)["u:" + usernameKey, "a:" + AddressKey(address)])
+        var addressKey = AddressKey(address);
+        foreach (var key in (ReadOnlySpan<string>)["u:" + usernameKey, "p:" + usernameKey + "|" + addressKey, "a:" + addressKey])
         {
-            if (_windows.TryGetValue(key, out var window))
-            {
-                lock (window)
-                {
-                    window.Count = Math.Max(0, window.Count - 1);
-                }
-            }
+            TakeBack(key);
         }
     }
 
@@ -129,6 +171,47 @@ public sealed class AuthThrottle : IDisposable
 
     /// <summary>How many windows are kept (tests).</summary>
     internal int WindowCount => _windows.Count;
+
+    /// <summary>How many accounts have known addresses (tests).</summary>
+    internal int KnownUserCount => _known.Count;
+
+    private void TakeBack(string key)
+    {
+        if (_windows.TryGetValue(key, out var window))
+        {
+            lock (window)
+            {
+                window.Count = Math.Max(0, window.Count - 1);
+            }
+        }
+    }
+
+    private bool IsKnown(string usernameKey, string addressKey)
+    {
+        if (!_known.TryGetValue(usernameKey, out var known))
+        {
+            return false;
+        }
+
+        lock (known)
+        {
+            return known.Addresses.Contains(addressKey);
+        }
+    }
+
+    /// <summary>The seconds the username's slow-down still asks for, else 0.</summary>
+    private int SlowDown(string userKey, long now)
+    {
+        if (!_windows.TryGetValue(userKey, out var window))
+        {
+            return 0;
+        }
+
+        lock (window)
+        {
+            return window.SlowDown(_options.LoginFailuresPerUsername, _options.LoginSlowdownMaxSeconds, LoginWindowMs, now);
+        }
+    }
 
     /// <summary>The seconds to wait when the login window <paramref name="key"/> exists and is at its limit, else 0.</summary>
     private int RetryAfter(string key, int limit, long now)
@@ -170,6 +253,23 @@ public sealed class AuthThrottle : IDisposable
     private void Purge()
     {
         var now = Now;
+        // Known addresses: forgotten after 30 days without a login, and the least recently used beyond the cap.
+        foreach (var (key, known) in _known)
+        {
+            if (now - Volatile.Read(ref known.LastSeen) > TimeSpan.FromDays(30).TotalMilliseconds)
+            {
+                _known.TryRemove(new KeyValuePair<string, KnownAddresses>(key, known));
+            }
+        }
+
+        if (_known.Count > MaxKnownUsers)
+        {
+            foreach (var (key, known) in _known.OrderBy(p => Volatile.Read(ref p.Value.LastSeen)).Take(_known.Count - MaxKnownUsers).ToList())
+            {
+                _known.TryRemove(new KeyValuePair<string, KnownAddresses>(key, known));
+            }
+        }
+
         foreach (var (key, window) in _windows)
         {
             var length = key[0] == 'r' ? RegistrationWindowMs : LoginWindowMs;
@@ -180,10 +280,35 @@ public sealed class AuthThrottle : IDisposable
         }
     }
 
+    private sealed class KnownAddresses
+    {
+        public readonly List<string> Addresses = new(KnownAddressesPerUser + 1);
+        public long LastSeen;
+    }
+
     private sealed class Window(long start)
     {
         public long Start = start;
         public int Count;
+
+        /// <summary>When the last attempt was let through (username windows).</summary>
+        public long Last;
+
+        /// <summary>
+        /// Beyond <paramref name="limit"/> failures in the window, the n-th further attempt waits 2^n seconds (at most
+        /// <paramref name="maxSeconds"/>) after the last one; the seconds still to wait, else 0. Call under the lock.
+        /// </summary>
+        public int SlowDown(int limit, int maxSeconds, long windowMs, long now)
+        {
+            if (now - Start >= windowMs || Count < limit)
+            {
+                return 0;
+            }
+
+            var gapMs = Math.Min(1000L << Math.Min(Count - limit, 20), Math.Max(1, maxSeconds) * 1000L);
+            var left = Last + gapMs - now;
+            return left <= 0 ? 0 : (int)Math.Max(1, (left + 999) / 1000);
+        }
 
         /// <summary>Seconds until the window ends when it is at the limit, else null. Call under the lock.</summary>
         public int? RetryAfter(int limit, long windowMs, long now) =>
