@@ -113,6 +113,11 @@ public static class AccountEndpoints
         }
 
         v.ThrowIfInvalid();
+        if (nickname is not null && await users.FindByUsernameAsync(nickname, context.RequestAborted) is { } named && named.Id != context.Caller().UserId)
+        {
+            throw ApiException.Invalid("nickname", AccountService.NicknameIsAUsername);
+        }
+
         if (avatar is { } avatarId && !await files.IsUsableImageAsync(context.Caller().UserId, avatarId, context.RequestAborted))
         {
             throw ApiException.Invalid("avatarFileId", "must be an image you uploaded or may use");

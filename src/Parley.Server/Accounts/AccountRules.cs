@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text;
 using System.Text.Json;
 using Parley.Server.Http;
 
@@ -62,7 +64,7 @@ public static class AccountRules
     /// <summary>Trims and checks a nickname; returns the value to store.</summary>
     public static string? CheckNickname(Validation v, string? nickname)
     {
-        var value = nickname?.Trim();
+        var value = nickname is null ? null : WithoutFormatCharacters(nickname).Trim();
         if (string.IsNullOrEmpty(value) || value.Length > MaxNickname || HasControl(value))
         {
             v.Add("nickname", $"must be 1-{MaxNickname} characters without control characters");
@@ -70,6 +72,57 @@ public static class AccountRules
         }
 
         return value;
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> without Unicode format characters (category Cf: bidi overrides and isolates, zero-width
+    /// spaces, the BOM, invisible tags): they let a name look like another or reorder what is shown around it. The
+    /// zero-width joiner and non-joiner stay where they join two visible characters (emoji sequences, Persian and
+    /// Indic scripts need them); anywhere else they go too.
+    /// </summary>
+    public static string WithoutFormatCharacters(string text)
+    {
+        if (!text.Any(IsFormat))
+        {
+            return text;
+        }
+
+        var result = new StringBuilder(text.Length);
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (char.IsSurrogate(c) && i + 1 < text.Length && char.IsSurrogatePair(c, text[i + 1]))
+            {
+                if (CharUnicodeInfo.GetUnicodeCategory(text, i) != UnicodeCategory.Format)
+                {
+                    result.Append(c).Append(text[i + 1]);
+                }
+
+                i++;
+                continue;
+            }
+
+            if (!IsFormat(c) || (c is '\u200C' or '\u200D' && JoinsVisible(text, i)))
+            {
+                result.Append(c);
+            }
+        }
+
+        return result.ToString();
+    }
+
+    private static bool IsFormat(char c) => char.IsSurrogate(c) || CharUnicodeInfo.GetUnicodeCategory(c) == UnicodeCategory.Format;
+
+    private static bool JoinsVisible(string text, int at) =>
+        at > 0 && at + 1 < text.Length && IsVisible(text, at - 1, before: true) && IsVisible(text, at + 1, before: false);
+
+    private static bool IsVisible(string text, int at, bool before)
+    {
+        // The neighbour may be the low or high half of a surrogate pair (an emoji).
+        var start = before && char.IsLowSurrogate(text[at]) && at > 0 ? at - 1 : at;
+        var category = CharUnicodeInfo.GetUnicodeCategory(text, start);
+        return category is not (UnicodeCategory.Format or UnicodeCategory.Control or UnicodeCategory.SpaceSeparator
+            or UnicodeCategory.LineSeparator or UnicodeCategory.ParagraphSeparator);
     }
 
     public static string? CheckEmail(Validation v, string? email)

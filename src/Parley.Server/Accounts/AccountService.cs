@@ -39,6 +39,11 @@ public sealed partial class AccountService(
             throw UsernameTaken();
         }
 
+        if (!string.Equals(nickname, request.Username, StringComparison.OrdinalIgnoreCase) && await users.FindByUsernameAsync(nickname!, cancellationToken) is not null)
+        {
+            throw ApiException.Invalid("nickname", NicknameIsAUsername);
+        }
+
         var passwordHash = await passwords.HashAsync(request.Password!, cancellationToken);
         var user = new UserRow
         {
@@ -59,6 +64,9 @@ public sealed partial class AccountService(
         LogRegistered(logger, user.Id);
         return await StartSessionAsync(user, user.PasswordHash, device, cancellationToken);
     }
+
+    /// <summary>A nickname may not be another user's username (case-insensitively): that is how one passes for someone else.</summary>
+    internal const string NicknameIsAUsername = "is another user's username";
 
     public async Task<AuthResponse> LoginAsync(LoginRequest request, string clientAddress, CancellationToken cancellationToken)
     {

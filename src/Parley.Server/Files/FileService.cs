@@ -333,7 +333,7 @@ public sealed partial class FileService(
     private static string CleanName(string? name)
     {
         var value = Path.GetFileName((name ?? "").Replace('\\', '/')).Trim();
-        value = new string(value.Where(c => !char.IsControl(c)).ToArray());
+        value = Accounts.AccountRules.WithoutFormatCharacters(new string(value.Where(c => !char.IsControl(c)).ToArray())).Trim();
         if (value.Length > 255)
         {
             value = value[..255];

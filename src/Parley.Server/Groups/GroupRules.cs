@@ -16,7 +16,7 @@ public static class GroupRules
 
     public static string? CheckName(Validation v, string? name)
     {
-        var value = name?.Trim();
+        var value = name is null ? null : AccountRules.WithoutFormatCharacters(name).Trim();
         if (string.IsNullOrEmpty(value) || value.Length > MaxName || value.Any(char.IsControl))
         {
             v.Add("name", $"must be 1-{MaxName} characters without control characters");
@@ -28,6 +28,7 @@ public static class GroupRules
 
     public static string CheckText(Validation v, string field, string? text, int max)
     {
+        text = text is null ? null : AccountRules.WithoutFormatCharacters(text);
         if (text is not null && (text.Length > max || AccountRules.HasControl(text, allowLineBreaks: true)))
         {
             v.Add(field, $"must be at most {max} characters without control characters other than line breaks and tabs");

@@ -74,4 +74,26 @@ public sealed class AccountRulesTests
         Assert.False(Ids.TryParse("99999999999999999999", out _));
         Assert.False(Ids.TryParse(null, out _));
     }
+
+    [Theory]
+    [InlineData("admin\u202Egnp.exe", "admingnp.exe")] // right-to-left override
+    [InlineData("\u2066Bob\u2069", "Bob")] // isolates
+    [InlineData("Bo\u200Bb\uFEFF", "Bob")] // zero-width space, BOM
+    [InlineData("\u200D\u200C", "")] // joiners with nothing to join
+    [InlineData("a \u200D b", "a  b")] // a joiner next to spaces joins nothing
+    [InlineData("\U0001F468\u200D\U0001F469\u200D\U0001F467", "\U0001F468\u200D\U0001F469\u200D\U0001F467")] // an emoji family keeps its joiners
+    [InlineData("\u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645", "\u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645")] // Persian keeps its non-joiner
+    [InlineData("flag\U000E0067\U000E0062", "flag")] // invisible tag characters
+    [InlineData("plain", "plain")]
+    public void Format_characters_are_stripped_from_names(string name, string expected) =>
+        Assert.Equal(expected, AccountRules.WithoutFormatCharacters(name));
+
+    [Fact]
+    public void A_nickname_of_only_format_characters_is_refused()
+    {
+        var v = new Validation();
+        Assert.Null(AccountRules.CheckNickname(v, "\u202E\u200B "));
+        Assert.Equal("Bob", AccountRules.CheckNickname(new Validation(), " \u202EBob"));
+        Assert.False(v.IsValid);
+    }
 }

@@ -118,6 +118,23 @@ public abstract class AccountsTests(ServerFixture fixture) : BackendTests(fixtur
     }
 
     [Fact]
+    public async Task Nicknames_lose_format_characters_and_may_not_be_another_users_username()
+    {
+        var victim = await Server.RegisterAsync();
+        var user = await Server.RegisterAsync();
+        var me = await Server.Send(HttpMethod.Patch, "/api/users/me", user.AccessToken, new JsonObject { ["nickname"] = "\u202Eevil\u200B" }).Expect(HttpStatusCode.OK);
+        Assert.Equal("evil", (string?)me["nickname"]);
+        await Server.Send(HttpMethod.Patch, "/api/users/me", user.AccessToken, new JsonObject { ["nickname"] = "\u2066\u200B" }).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        await Server.Send(HttpMethod.Patch, "/api/users/me", user.AccessToken, new JsonObject { ["nickname"] = victim.Username.ToUpperInvariant() }).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        await Server.Send(HttpMethod.Patch, "/api/users/me", user.AccessToken, new JsonObject { ["nickname"] = "\u200B" + victim.Username }).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        // one's own username is fine
+        await Server.Send(HttpMethod.Patch, "/api/users/me", user.AccessToken, new JsonObject { ["nickname"] = user.Username.ToUpperInvariant() }).Expect(HttpStatusCode.OK);
+
+        var body = new JsonObject { ["username"] = "imp" + Guid.NewGuid().ToString("N")[..12], ["password"] = "long enough password", ["nickname"] = victim.Username };
+        await Server.Send(HttpMethod.Post, "/api/auth/register", body: body).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+    }
+
+    [Fact]
     public async Task A_huge_tag_list_is_refused()
     {
         var user = await Server.RegisterAsync();

@@ -280,4 +280,14 @@ public abstract class FilesTests(ServerFixture fixture) : BackendTests(fixture)
             return false;
         }
     }
+
+    [Fact]
+    public async Task File_names_lose_format_characters()
+    {
+        var user = await Server.RegisterAsync();
+        var file = await Server.UploadAsync(user, "hello"u8.ToArray(), "invoice\u202Efdp.exe");
+        Assert.Equal("invoicefdp.exe", (string?)file["name"]);
+        var blank = await Server.UploadAsync(user, "hello"u8.ToArray(), "\u200B\u2066");
+        Assert.Equal("file", (string?)blank["name"]);
+    }
 }

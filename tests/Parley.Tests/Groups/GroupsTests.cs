@@ -865,4 +865,14 @@ public abstract class GroupsTests(ServerFixture fixture) : BackendTests(fixture)
         Assert.IsType<string>((string?)group["ownerId"]);
         Assert.IsType<string>((string?)group["conversationId"]);
     }
+
+    [Fact]
+    public async Task Group_names_and_announcements_lose_format_characters()
+    {
+        var owner = await Server.RegisterAsync();
+        var group = await Server.CreateGroupAsync(owner, new JsonObject { ["name"] = "\u202Eteam\u200B", ["announcement"] = "read \u2066this\u2069" });
+        Assert.Equal("team", (string?)group["name"]);
+        Assert.Equal("read this", (string?)group["announcement"]);
+        await Server.Post(owner, "/api/groups", new JsonObject { ["name"] = "\u200B\u202E" }).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+    }
 }
