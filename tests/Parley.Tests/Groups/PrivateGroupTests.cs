@@ -66,6 +66,32 @@ public abstract partial class PrivateGroupTests(ServerFixture fixture) : Backend
     }
 
     [Fact]
+    public async Task Every_websocket_frame_on_a_private_groups_conversation_is_404_to_a_stranger()
+    {
+        var owner = await Server.RegisterAsync();
+        var conversationId = (string)(await Server.CreateGroupAsync(owner, new JsonObject { ["visibility"] = "private" }))["conversationId"]!;
+        await Server.SendTextAsync(owner, conversationId, "members only");
+        var stranger = await Server.RegisterAsync();
+        await using var ws = await WsClient.ConnectAsync(Server, stranger.AccessToken);
+
+        var frames = new[]
+        {
+            new JsonObject { ["type"] = "send", ["ref"] = "f1", ["conversationId"] = conversationId, ["clientMsgId"] = "c1", ["msgType"] = "text", ["content"] = new JsonObject { ["text"] = "let me in" } },
+            new JsonObject { ["type"] = "sync", ["ref"] = "f2", ["conversationId"] = conversationId, ["afterSeq"] = 0 },
+            new JsonObject { ["type"] = "read", ["ref"] = "f3", ["conversationId"] = conversationId, ["seq"] = 1 },
+            new JsonObject { ["type"] = "ack", ["ref"] = "f4", ["conversationId"] = conversationId, ["seq"] = 1 },
+            new JsonObject { ["type"] = "typing", ["ref"] = "f5", ["conversationId"] = conversationId },
+        };
+        foreach (var frame in frames)
+        {
+            // One frame at a time, so the next error is this frame's (read, ack and typing carry no ref back).
+            await ws.SendAsync(frame);
+            var error = await ws.NextAsync("error");
+            Assert.True((string?)error["code"] == "not_found", $"{frame["type"]} answered {error.ToJsonString()}");
+        }
+    }
+
+    [Fact]
     public async Task A_public_groups_conversation_stays_403_to_outsiders()
     {
         var owner = await Server.RegisterAsync();
