@@ -95,6 +95,7 @@ public static partial class ParleyApp
         services.AddSingleton<SocialService>();
         services.Configure<GroupOptions>(config.GetSection(GroupOptions.Section));
         services.AddSingleton<GroupService>();
+        services.AddSingleton<LookupThrottle>();
         services.AddSingleton<TemporaryGroupSweeper>();
 
         services.Configure<MessagingOptions>(config.GetSection(MessagingOptions.Section));

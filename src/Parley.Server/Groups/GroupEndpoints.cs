@@ -54,6 +54,26 @@ public static class GroupEndpoints
             return Results.Json(await service.JoinAsync(context.Caller().UserId, id, body, context.RequestAborted), ParleyJson.Default.JoinResult);
         }).Accepts<JoinBody>("application/json").Produces<JoinResult>().ProducesErrors(400, 401, 403, 404, 409, 415);
 
+        groups.MapPost("/{id}/invite-codes", async (string id, HttpContext context, GroupService service) =>
+        {
+            var body = context.Request.ContentLength == 0 || (context.Request.ContentLength is null && !context.Request.HasJsonContentType())
+                ? new CreateInviteCodeBody(null, null)
+                : await context.Request.ReadJsonAsync(ParleyJson.Default.CreateInviteCodeBody);
+            return Results.Json(await service.CreateInviteCodeAsync(context.Caller().UserId, id, body, context.RequestAborted), ParleyJson.Default.InviteCodeDto, statusCode: 201);
+        }).Accepts<CreateInviteCodeBody>("application/json").Produces<InviteCodeDto>(201).ProducesErrors(400, 401, 403, 404, 409, 415);
+
+        groups.MapDelete("/{id}/invite-codes/{code}", async (string id, string code, HttpContext context, GroupService service) =>
+        {
+            await service.RevokeInviteCodeAsync(context.Caller().UserId, id, code, context.RequestAborted);
+            return Results.NoContent();
+        }).Produces(204).ProducesErrors(401, 403, 404);
+
+        groups.MapPost("/join-by-code", async (HttpContext context, GroupService service) =>
+        {
+            var body = await context.Request.ReadJsonAsync(ParleyJson.Default.JoinByCodeBody);
+            return Results.Json(await service.JoinByCodeAsync(context.Caller().UserId, body, context.RequestAborted), ParleyJson.Default.JoinResult);
+        }).Accepts<JoinByCodeBody>("application/json").Produces<JoinResult>().ProducesErrors(400, 401, 404, 409, 415, 429);
+
         groups.MapPost("/{id}/leave", async (string id, HttpContext context, GroupService service) =>
         {
             await service.LeaveAsync(context.Caller().UserId, id, context.RequestAborted);

@@ -40,6 +40,13 @@ public sealed record OwnerBody(string? UserId);
 
 public sealed record JoinResult(string Status);
 
+public sealed record CreateInviteCodeBody(long? ExpiresInSeconds, int? MaxUses);
+
+public sealed record JoinByCodeBody(string? Code);
+
+/// <summary>An invite code as its creator gets it; the code itself is shown only then (the server keeps its hash).</summary>
+public sealed record InviteCodeDto(string Code, long ExpiresAt, int? MaxUses, int Uses);
+
 public sealed record GroupDto(
     string Id,
     string ConversationId,

@@ -13,4 +13,17 @@ public sealed class GroupOptions
 
     /// <summary>Most user ids accepted in one create or add-members call.</summary>
     public int MaxMembersPerCall { get; set; } = 100;
+
+    /// <summary>Group or conversation lookups that find nothing (404), and wrong invite codes, per user per minute
+    /// sustained, before 429 (slows the enumeration of ids).</summary>
+    public double LookupMissesPerMinute { get; set; } = 20;
+
+    /// <summary>Such misses allowed at once.</summary>
+    public int LookupMissBurst { get; set; } = 40;
+
+    /// <summary>Default lifetime of an invite code when its creator gives none.</summary>
+    public long InviteCodeDefaultTtlSeconds { get; set; } = 604_800;
+
+    /// <summary>Live (unexpired, not used up) invite codes a group may have at once.</summary>
+    public int MaxInviteCodesPerGroup { get; set; } = 100;
 }

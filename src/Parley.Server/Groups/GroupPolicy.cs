@@ -40,6 +40,8 @@ public static class GroupPolicy
 
     public static bool CanManageRequests(GroupRole? actor) => IsManager(actor);
 
+    public static bool CanManageInviteCodes(GroupRole? actor) => IsManager(actor);
+
     /// <summary>The owner may leave only as the last member (which dissolves the group).</summary>
     public static bool CanLeave(GroupRole? actor, int memberCount) =>
         actor is not null && (actor != GroupRole.Owner || memberCount == 1);

@@ -24,6 +24,7 @@ public sealed class GroupService(
     IdGenerator ids,
     TimeProvider time,
     IFileAccess files,
+    LookupThrottle lookups,
     IOptions<GroupOptions> options)
 {
     private readonly GroupOptions _options = options.Value;
@@ -108,9 +109,9 @@ public sealed class GroupService(
 
     public async Task<GroupDto> UpdateAsync(long callerId, string groupId, GroupPatch patch, CancellationToken cancellationToken)
     {
-        await using var write = await OpenAsync(groupId, cancellationToken);
+        await using var write = await OpenAsync(callerId, groupId, cancellationToken);
         var role = await RoleAsync(write, callerId, cancellationToken);
-        Require(write.Group, role, GroupPolicy.CanUpdate(role), "Only the owner and admins can change the group.");
+        Require(callerId, write.Group, role, GroupPolicy.CanUpdate(role), "Only the owner and admins can change the group.");
 
         var v = new Validation();
         var group = write.Group;
@@ -207,9 +208,9 @@ public sealed class GroupService(
 
     public async Task DissolveAsync(long callerId, string groupId, CancellationToken cancellationToken)
     {
-        await using var write = await OpenAsync(groupId, cancellationToken);
+        await using var write = await OpenAsync(callerId, groupId, cancellationToken);
         var role = await RoleAsync(write, callerId, cancellationToken);
-        Require(write.Group, role, GroupPolicy.CanDissolve(role), "Only the owner can dissolve the group.");
+        Require(callerId, write.Group, role, GroupPolicy.CanDissolve(role), "Only the owner can dissolve the group.");
         await DissolveAsync(write, cancellationToken);
     }
 
@@ -221,10 +222,17 @@ public sealed class GroupService(
             throw ApiException.Invalid("message", "must be at most 200 characters");
         }
 
-        await using var write = await OpenAsync(groupId, cancellationToken);
+        await using var write = await OpenAsync(callerId, groupId, cancellationToken);
         if (await write.GetMemberAsync(callerId, cancellationToken) is not null)
         {
             return new JoinResult("joined");
+        }
+
+        // A private group is joined only by invitation or with an invite code, whatever its join policy:
+        // to anyone else it does not exist.
+        if (write.Group.Visibility == "private")
+        {
+            throw GroupNotFound(callerId);
         }
 
         var now = Now;
@@ -259,17 +267,112 @@ public sealed class GroupService(
             }
 
             default:
-                throw write.Group.Visibility == "private"
-                    ? ApiException.NotFound("Group")
-                    : ApiException.Forbidden("This group is invite-only.");
+                throw ApiException.Forbidden("This group is invite-only.");
         }
+    }
+
+    /// <summary>Makes an invite code (owner and admins): it joins whoever holds it, private groups too, whatever the
+    /// join policy, until it expires, is used up or is revoked.</summary>
+    public async Task<InviteCodeDto> CreateInviteCodeAsync(long callerId, string groupId, CreateInviteCodeBody body, CancellationToken cancellationToken)
+    {
+        var v = new Validation();
+        var ttl = body.ExpiresInSeconds ?? _options.InviteCodeDefaultTtlSeconds;
+        if (ttl is < GroupRules.MinIdleTtlSeconds or > GroupRules.MaxIdleTtlSeconds)
+        {
+            v.Add("expiresInSeconds", $"must be from {GroupRules.MinIdleTtlSeconds} to {GroupRules.MaxIdleTtlSeconds}");
+        }
+
+        if (body.MaxUses is < 1 or > GroupStore.MaxMembers)
+        {
+            v.Add("maxUses", $"must be from 1 to {GroupStore.MaxMembers}, or absent for any number");
+        }
+
+        v.ThrowIfInvalid();
+        await using var write = await OpenAsync(callerId, groupId, cancellationToken);
+        var role = await RoleAsync(write, callerId, cancellationToken);
+        Require(callerId, write.Group, role, GroupPolicy.CanManageInviteCodes(role), "Only the owner and admins make invite codes.");
+        var now = Now;
+        if (await write.PurgeAndCountInviteCodesAsync(now, cancellationToken) >= _options.MaxInviteCodesPerGroup)
+        {
+            throw new ApiException(409, ErrorCodes.Conflict, $"The group has {_options.MaxInviteCodesPerGroup} live invite codes; revoke one first.");
+        }
+
+        var code = InviteCodes.New();
+        var expiresAt = now + (ttl * 1000);
+        await write.CreateInviteCodeAsync(InviteCodes.Hash(code), callerId, now, expiresAt, body.MaxUses, cancellationToken);
+        await write.CommitAsync(cancellationToken);
+        return new InviteCodeDto(code, expiresAt, body.MaxUses, 0);
+    }
+
+    public async Task RevokeInviteCodeAsync(long callerId, string groupId, string code, CancellationToken cancellationToken)
+    {
+        await using var write = await OpenAsync(callerId, groupId, cancellationToken);
+        var role = await RoleAsync(write, callerId, cancellationToken);
+        Require(callerId, write.Group, role, GroupPolicy.CanManageInviteCodes(role), "Only the owner and admins revoke invite codes.");
+        if (!InviteCodes.IsWellFormed(code) || !await write.DeleteInviteCodeAsync(InviteCodes.Hash(code), cancellationToken))
+        {
+            throw ApiException.NotFound("Invite code");
+        }
+
+        await write.CommitAsync(cancellationToken);
+    }
+
+    /// <summary>Joins the group of a live invite code. Unknown, expired, used-up and revoked codes are all the same 404,
+    /// counted by the lookup throttle; once that is exhausted every attempt is a 429, a valid code's too, so the
+    /// answer tells nothing.</summary>
+    public async Task<JoinResult> JoinByCodeAsync(long callerId, JoinByCodeBody body, CancellationToken cancellationToken)
+    {
+        if (body.Code is null)
+        {
+            throw ApiException.Invalid("code", "must be an invite code");
+        }
+
+        if (lookups.Exhausted(callerId) is { } limited)
+        {
+            throw limited.ToException();
+        }
+
+        if (!InviteCodes.IsWellFormed(body.Code))
+        {
+            throw CodeNotFound(callerId);
+        }
+
+        var hash = InviteCodes.Hash(body.Code);
+        var groupId = await store.FindInviteCodeGroupAsync(hash, Now, cancellationToken) ?? throw CodeNotFound(callerId);
+        await using var write = await store.OpenWriteAsync(groupId, cancellationToken) ?? throw CodeNotFound(callerId);
+        if (await write.GetMemberAsync(callerId, cancellationToken) is not null)
+        {
+            return new JoinResult("joined"); // a member uses no use
+        }
+
+        // Under the group's lock, and itself conditional: of two joins racing for a code's last use, one wins.
+        var now = Now;
+        if (!await write.UseInviteCodeAsync(hash, now, cancellationToken))
+        {
+            throw CodeNotFound(callerId);
+        }
+
+        if (!await write.AddMemberAsync(callerId, "member", now, cancellationToken))
+        {
+            throw GroupFull(); // rolled back with the use
+        }
+
+        if (await write.GetPendingRequestAsync(callerId, cancellationToken) is { } pending)
+        {
+            await write.DecideRequestAsync(pending, "approved", null, now, cancellationToken);
+        }
+
+        var managers = await write.ManagerIdsAsync(cancellationToken);
+        await write.CommitAsync(cancellationToken);
+        Publish(NotifyKinds.GroupJoined, new GroupMemberData(Ids.Format(write.Group.Id), Ids.Format(callerId)), ParleyJson.Default.GroupMemberData, [callerId, .. managers]);
+        return new JoinResult("joined");
     }
 
     public async Task LeaveAsync(long callerId, string groupId, CancellationToken cancellationToken)
     {
-        await using var write = await OpenAsync(groupId, cancellationToken);
+        await using var write = await OpenAsync(callerId, groupId, cancellationToken);
         var role = await RoleAsync(write, callerId, cancellationToken);
-        Require(write.Group, role, role is not null, "You are not a member of this group.");
+        Require(callerId, write.Group, role, role is not null, "You are not a member of this group.");
         if (!GroupPolicy.CanLeave(role, write.Group.MemberCount))
         {
             throw new ApiException(409, ErrorCodes.Conflict, "The owner must transfer ownership before leaving.");
@@ -293,9 +396,9 @@ public sealed class GroupService(
         var requested = GroupRules.CheckUserIds(v, "userIds", body.UserIds, _options.MaxMembersPerCall, allowEmpty: false);
         v.ThrowIfInvalid();
 
-        await using var write = await OpenAsync(groupId, cancellationToken);
+        await using var write = await OpenAsync(callerId, groupId, cancellationToken);
         var role = await RoleAsync(write, callerId, cancellationToken);
-        Require(write.Group, role, GroupPolicy.CanAddMembers(role, write.Group.MembersCanInvite), "You may not add members to this group.");
+        Require(callerId, write.Group, role, GroupPolicy.CanAddMembers(role, write.Group.MembersCanInvite), "You may not add members to this group.");
         var existing = await write.ExistingMembersAsync(requested, cancellationToken);
         var candidates = await AddableUsersAsync(callerId, requested.Where(id => !existing.Contains(id)).ToList(), "userIds", cancellationToken);
 
@@ -331,9 +434,9 @@ public sealed class GroupService(
 
     public async Task RemoveMemberAsync(long callerId, string groupId, string userId, CancellationToken cancellationToken)
     {
-        await using var write = await OpenAsync(groupId, cancellationToken);
+        await using var write = await OpenAsync(callerId, groupId, cancellationToken);
         var role = await RoleAsync(write, callerId, cancellationToken);
-        Require(write.Group, role, role is not null, "You are not a member of this group.");
+        Require(callerId, write.Group, role, role is not null, "You are not a member of this group.");
         var target = await TargetAsync(write, userId, cancellationToken);
         var targetRole = GroupPolicy.FromWire(target.Role) ?? GroupRole.Member;
         if (!GroupPolicy.CanRemove(role, targetRole, target.UserId == callerId))
@@ -383,9 +486,9 @@ public sealed class GroupService(
         }
 
         v.ThrowIfInvalid();
-        await using var write = await OpenAsync(groupId, cancellationToken);
+        await using var write = await OpenAsync(callerId, groupId, cancellationToken);
         var role = await RoleAsync(write, callerId, cancellationToken);
-        Require(write.Group, role, role is not null, "You are not a member of this group.");
+        Require(callerId, write.Group, role, role is not null, "You are not a member of this group.");
         var target = await TargetAsync(write, userId, cancellationToken);
         var targetRole = GroupPolicy.FromWire(target.Role) ?? GroupRole.Member;
         var self = target.UserId == callerId;
@@ -429,9 +532,9 @@ public sealed class GroupService(
             throw ApiException.Invalid("userId", "must be a user id");
         }
 
-        await using var write = await OpenAsync(groupId, cancellationToken);
+        await using var write = await OpenAsync(callerId, groupId, cancellationToken);
         var role = await RoleAsync(write, callerId, cancellationToken);
-        Require(write.Group, role, GroupPolicy.CanTransferOwnership(role), "Only the owner can hand over the group.");
+        Require(callerId, write.Group, role, GroupPolicy.CanTransferOwnership(role), "Only the owner can hand over the group.");
         if (newOwnerId == callerId)
         {
             throw ApiException.Invalid("userId", "you already own this group");
@@ -473,7 +576,7 @@ public sealed class GroupService(
     {
         var after = Paging.Id(cursor);
         var (group, role) = await ReadAsMemberAsync(callerId, groupId, cancellationToken);
-        Require(group, role, GroupPolicy.CanManageRequests(role), "Only the owner and admins see join requests.");
+        Require(callerId, group, role, GroupPolicy.CanManageRequests(role), "Only the owner and admins see join requests.");
         var rows = await store.ListPendingRequestsAsync(group.Id, after, limit + 1, cancellationToken);
         var profiles = await users.GetManyAsync(rows.Select(r => r.UserId), cancellationToken);
         return Paging.Page(rows, limit, r => profiles.TryGetValue(r.UserId, out var u) ? ToDto(r, u) : null, r => Ids.Format(r.Id));
@@ -481,9 +584,9 @@ public sealed class GroupService(
 
     public async Task<JoinRequestDto> DecideRequestAsync(long callerId, string groupId, string requestId, bool approve, CancellationToken cancellationToken)
     {
-        await using var write = await OpenAsync(groupId, cancellationToken);
+        await using var write = await OpenAsync(callerId, groupId, cancellationToken);
         var role = await RoleAsync(write, callerId, cancellationToken);
-        Require(write.Group, role, GroupPolicy.CanManageRequests(role), "Only the owner and admins decide join requests.");
+        Require(callerId, write.Group, role, GroupPolicy.CanManageRequests(role), "Only the owner and admins decide join requests.");
         var request = (Ids.TryParse(requestId, out var rid) ? await write.GetRequestAsync(rid, cancellationToken) : null)
             ?? throw ApiException.NotFound("Join request");
         if (request.Status != "pending")
@@ -579,15 +682,25 @@ public sealed class GroupService(
 
     private async Task<(GroupRow Group, GroupRole? Role)> ReadAsMemberAsync(long callerId, string groupId, CancellationToken cancellationToken)
     {
-        var group = (Ids.TryParse(groupId, out var id) ? await store.GetAsync(id, cancellationToken) : null) ?? throw ApiException.NotFound("Group");
+        var group = (Ids.TryParse(groupId, out var id) ? await store.GetAsync(id, cancellationToken) : null) ?? throw GroupNotFound(callerId);
         var member = await store.GetMemberAsync(group.Id, callerId, cancellationToken);
         var role = member is null ? (GroupRole?)null : GroupPolicy.FromWire(member.Role);
-        Require(group, role, GroupPolicy.CanRead(role), "Only members can see this group.");
+        Require(callerId, group, role, GroupPolicy.CanRead(role), "Only members can see this group.");
         return (group, role);
     }
 
-    private async Task<GroupWrite> OpenAsync(string groupId, CancellationToken cancellationToken) =>
-        (Ids.TryParse(groupId, out var id) ? await store.OpenWriteAsync(id, cancellationToken) : null) ?? throw ApiException.NotFound("Group");
+    private async Task<GroupWrite> OpenAsync(long callerId, string groupId, CancellationToken cancellationToken) =>
+        (Ids.TryParse(groupId, out var id) ? await store.OpenWriteAsync(id, cancellationToken) : null) ?? throw GroupNotFound(callerId);
+
+    /// <summary>The 404 of a group that does not exist or is private to the caller, counted by the lookup throttle
+    /// (a 429 once the caller has missed too often).</summary>
+    private ApiException GroupNotFound(long callerId) => lookups.Miss(callerId, GroupNotFoundRefusal).ToException();
+
+    private static readonly Refusal GroupNotFoundRefusal = Refusal.NotFound("Group");
+
+    private ApiException CodeNotFound(long callerId) => lookups.Miss(callerId, CodeNotFoundRefusal).ToException();
+
+    private static readonly Refusal CodeNotFoundRefusal = Refusal.NotFound("Invite code");
 
     private static async Task<GroupRole?> RoleAsync(GroupWrite write, long userId, CancellationToken cancellationToken) =>
         await write.GetMemberAsync(userId, cancellationToken) is { } member ? GroupPolicy.FromWire(member.Role) : null;
@@ -597,14 +710,14 @@ public sealed class GroupService(
 
     /// <summary>Refuses when <paramref name="allowed"/> is false: 404 to outsiders of a private group (its existence
     /// is not revealed), else 403.</summary>
-    private static void Require(GroupRow group, GroupRole? role, bool allowed, string reason)
+    private void Require(long callerId, GroupRow group, GroupRole? role, bool allowed, string reason)
     {
         if (allowed)
         {
             return;
         }
 
-        throw role is null && group.Visibility == "private" ? ApiException.NotFound("Group") : ApiException.Forbidden(reason);
+        throw role is null && group.Visibility == "private" ? GroupNotFound(callerId) : ApiException.Forbidden(reason);
     }
 
     private static ApiException GroupFull() => new(409, ErrorCodes.Conflict, $"The group is full ({GroupStore.MaxMembers} members).");

@@ -29,6 +29,7 @@ public sealed class MessagingService
     private readonly SocialStore _social;
     private readonly IFileAccess _files;
     private readonly SendRateLimiter _rate;
+    private readonly LookupThrottle _lookups;
     private readonly IdGenerator _ids;
     private readonly TimeProvider _time;
     private readonly MessagingOptions _options;
@@ -43,6 +44,7 @@ public sealed class MessagingService
         SocialStore social,
         IFileAccess files,
         SendRateLimiter rate,
+        LookupThrottle lookups,
         IdGenerator ids,
         TimeProvider time,
         IOptions<MessagingOptions> options,
@@ -58,6 +60,7 @@ public sealed class MessagingService
         _social = social;
         _files = files;
         _rate = rate;
+        _lookups = lookups;
         _ids = ids;
         _time = time;
         _options = options.Value;
@@ -93,7 +96,7 @@ public sealed class MessagingService
         // One query gives what the checks need; the committing transaction re-checks membership.
         if (!Ids.TryParse(conversationId, out var id))
         {
-            return Refused(ConversationNotFound);
+            return Refused(_lookups.Miss(caller.UserId, ConversationNotFound));
         }
 
         var view = await _messages.SendCheckAsync(id, caller.UserId, clientMsgId!, cancellationToken);
@@ -355,12 +358,13 @@ public sealed class MessagingService
     private async Task<MemberConversationRow> MemberViewAsync(Caller caller, string conversationId, CancellationToken cancellationToken) =>
         (await TryMemberViewAsync(caller, conversationId, cancellationToken)).ValueOrThrow();
 
-    /// <summary>The conversation as the caller sees it: 404 when it does not exist, 403 when they are not a member.</summary>
+    /// <summary>The conversation as the caller sees it: 404 when it does not exist or is a private group's (outsiders
+    /// cannot tell it exists), 403 when they are not a member of another.</summary>
     private async Task<Result<MemberConversationRow>> TryMemberViewAsync(Caller caller, string conversationId, CancellationToken cancellationToken)
     {
         if (!Ids.TryParse(conversationId, out var id))
         {
-            return ConversationNotFound;
+            return _lookups.Miss(caller.UserId, ConversationNotFound);
         }
 
         if (await _messages.GetForMemberAsync(id, caller.UserId, caller.SessionId, cancellationToken) is { } view)
@@ -368,7 +372,14 @@ public sealed class MessagingService
             return view;
         }
 
-        return await _messages.GetConversationAsync(id, cancellationToken) is null ? ConversationNotFound : NotAMember;
+        var conversation = await _messages.GetConversationAsync(id, cancellationToken);
+        if (conversation is null
+            || (conversation.GroupId is { } groupId && (await _groups.GetAsync(groupId, cancellationToken))?.Visibility is null or "private"))
+        {
+            return _lookups.Miss(caller.UserId, ConversationNotFound);
+        }
+
+        return NotAMember;
     }
 
     private async Task<MessageRow> VisibleMessageAsync(MemberConversationRow view, long seq, CancellationToken cancellationToken) =>

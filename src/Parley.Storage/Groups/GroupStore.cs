@@ -156,6 +156,16 @@ public sealed class GroupStore(Database database, IdGenerator ids, MembershipVer
             cancellationToken: cancellationToken))).AsList();
     }
 
+    /// <summary>The group of a live invite code (not expired at <paramref name="now"/>, not used up), by the code's hash.</summary>
+    public async Task<long?> FindInviteCodeGroupAsync(string codeHash, long now, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<long?>(new CommandDefinition(
+            "SELECT group_id FROM group_invite_codes WHERE code_hash = @codeHash AND expires_at > @now AND (max_uses IS NULL OR uses < max_uses)",
+            new { codeHash, now },
+            cancellationToken: cancellationToken));
+    }
+
     /// <summary>Opens a write transaction and lets <paramref name="start"/> lock or create the group; the connection
     /// and transaction then belong to the returned write (or are released when there is no group).</summary>
     private async Task<GroupWrite?> BeginAsync(Func<DbConnection, DbTransaction, Task<GroupRow?>> start, CancellationToken cancellationToken)
@@ -410,6 +420,36 @@ public sealed class GroupWrite : IAsyncDisposable
             request,
             cancellationToken));
     }
+
+    /// <summary>Drops the group's invite codes that expired or were used up by <paramref name="now"/>, then counts the rest.</summary>
+    public async Task<int> PurgeAndCountInviteCodesAsync(long now, CancellationToken cancellationToken)
+    {
+        await _connection.ExecuteAsync(Command(
+            "DELETE FROM group_invite_codes WHERE group_id = @Id AND (expires_at <= @now OR (max_uses IS NOT NULL AND uses >= max_uses))",
+            new { Group.Id, now },
+            cancellationToken));
+        return await _connection.ExecuteScalarAsync<int>(Command(
+            "SELECT COUNT(*) FROM group_invite_codes WHERE group_id = @Id", new { Group.Id }, cancellationToken));
+    }
+
+    public Task CreateInviteCodeAsync(string codeHash, long createdBy, long now, long expiresAt, int? maxUses, CancellationToken cancellationToken) =>
+        _connection.ExecuteAsync(Command(
+            "INSERT INTO group_invite_codes (code_hash, group_id, created_by, created_at, expires_at, max_uses, uses) VALUES (@codeHash, @Id, @createdBy, @now, @expiresAt, @maxUses, 0)",
+            new { codeHash, Group.Id, createdBy, now, expiresAt, maxUses },
+            cancellationToken));
+
+    /// <summary>Revokes a code of this group; false when it has no such code.</summary>
+    public async Task<bool> DeleteInviteCodeAsync(string codeHash, CancellationToken cancellationToken) =>
+        await _connection.ExecuteAsync(Command(
+            "DELETE FROM group_invite_codes WHERE code_hash = @codeHash AND group_id = @Id", new { codeHash, Group.Id }, cancellationToken)) == 1;
+
+    /// <summary>Counts one use of a live code of this group; false when it is unknown, expired or used up. One
+    /// conditional UPDATE, so two joins racing for the last use cannot both get it.</summary>
+    public async Task<bool> UseInviteCodeAsync(string codeHash, long now, CancellationToken cancellationToken) =>
+        await _connection.ExecuteAsync(Command(
+            "UPDATE group_invite_codes SET uses = uses + 1 WHERE code_hash = @codeHash AND group_id = @Id AND expires_at > @now AND (max_uses IS NULL OR uses < max_uses)",
+            new { codeHash, Group.Id, now },
+            cancellationToken)) == 1;
 
     /// <summary>Deletes the group with everything that hangs on it (members, history, tags, requests).</summary>
     public async Task DeleteAsync(CancellationToken cancellationToken)
