@@ -262,7 +262,8 @@ public sealed partial class Gateway
                     break;
                 case SyncFrame sync:
                     refJson = sync.RefJson;
-                    var history = await _messaging.HistoryAsync(caller, sync.ConversationId, sync.AfterSeq, null, sync.Limit ?? ProtocolLimits.DefaultSyncLimit, cancellationToken);
+                    // Half the queue's budget at most, so the answer fits beside what is queued already.
+                    var history = await _messaging.HistoryAsync(caller, sync.ConversationId, sync.AfterSeq, null, sync.Limit ?? ProtocolLimits.DefaultSyncLimit, cancellationToken, Math.Max(ProtocolLimits.MaxFrameBytes, _options.SendQueueBytes / 2));
                     if (history.TryGetValue(out var page, out refusal))
                     {
                         var items = page.Items.Select(m => (ReadOnlyMemory<byte>)JsonSerializer.SerializeToUtf8Bytes(m, ParleyJson.Default.MessageDto)).ToList();
