@@ -79,6 +79,25 @@ public sealed partial class Gateway
         }
 
         var caller = context.Caller();
+        // Before the upgrade: a refused socket is never accepted, so it holds no buffers or queue.
+        if (!_connections.TryReserve(caller.UserId, _options.MaxConnectionsPerUser))
+        {
+            await new ProblemResult(TooManyConnections(_options.MaxConnectionsPerUser)).ExecuteAsync(context);
+            return;
+        }
+
+        try
+        {
+            await RunAsync(context, caller);
+        }
+        finally
+        {
+            _connections.Release(caller.UserId);
+        }
+    }
+
+    private async Task RunAsync(HttpContext context, Caller caller)
+    {
         // The upgrade request's span (when traces are on): each frame's span links to it.
         var connectionSpan = Activity.Current?.Context ?? default;
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.Zero });
@@ -411,6 +430,9 @@ public sealed partial class Gateway
     }
 
     private static readonly Refusal NotAnUpgrade = Refusal.Invalid("upgrade", "this endpoint takes a WebSocket upgrade");
+    private static Refusal TooManyConnections(int max) =>
+        new(429, ErrorCodes.RateLimited, $"At most {max} open WebSocket connections per user; close one first.");
+
     private static readonly Refusal OriginRefused = Refusal.Forbidden("This origin may not open a WebSocket here.");
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "A {Frame} frame was refused: {Code}")]

@@ -120,6 +120,104 @@ public abstract class SocketBudgetTests(Backend backend) : OwnServerTests(backen
         Assert.False((bool)last["hasMore"]!);
     }
 
+    [Fact]
+    public async Task A_user_holds_at_most_MaxConnectionsPerUser_sockets_and_the_next_upgrade_is_refused_with_429()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ParleyServer.StartAsync(store, null, "--Realtime:MaxConnectionsPerUser=3");
+        var user = await server.RegisterAsync();
+        var other = await server.RegisterAsync();
+        var open = new List<WsClient>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                open.Add(await WsClient.ConnectAsync(server, user.AccessToken));
+            }
+
+            // The new one is refused before the upgrade; the open ones are kept and still answer.
+            Assert.Equal((HttpStatusCode)429, await WsClient.RefusedAsync(server, user.AccessToken));
+            foreach (var ws in open)
+            {
+                await ws.SendAsync(new JsonObject { ["type"] = "ping" });
+                await ws.NextAsync("pong");
+            }
+
+            // The cap is per user: someone else connects.
+            await using (await WsClient.ConnectAsync(server, other.AccessToken))
+            {
+            }
+
+            // Closing one gives its slot back.
+            await open[0].CloseAsync(WebSocketCloseStatus.NormalClosure);
+            await open[0].DisposeAsync();
+            open.RemoveAt(0);
+            open.Add(await ConnectOnceASlotIsFreeAsync(server, user));
+            Assert.Equal((HttpStatusCode)429, await WsClient.RefusedAsync(server, user.AccessToken));
+        }
+        finally
+        {
+            foreach (var ws in open)
+            {
+                await ws.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Upgrades_racing_for_the_last_slots_never_exceed_the_cap()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ParleyServer.StartAsync(store, null, "--Realtime:MaxConnectionsPerUser=4");
+        var user = await server.RegisterAsync();
+        var uri = new UriBuilder(server.BaseUri) { Scheme = "ws", Path = "/ws", Query = "access_token=" + Uri.EscapeDataString(user.AccessToken) }.Uri;
+        var sockets = Enumerable.Range(0, 16).Select(_ => new ClientWebSocket()).ToList();
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            var attempts = sockets.Select(async socket =>
+            {
+                socket.Options.CollectHttpResponseDetails = true;
+                try
+                {
+                    await socket.ConnectAsync(uri, timeout.Token);
+                    return HttpStatusCode.SwitchingProtocols;
+                }
+                catch (WebSocketException)
+                {
+                    return socket.HttpStatusCode;
+                }
+            }).ToList();
+            var statuses = await Task.WhenAll(attempts);
+            Assert.Equal(4, statuses.Count(s => s == HttpStatusCode.SwitchingProtocols));
+            Assert.Equal(12, statuses.Count(s => s == (HttpStatusCode)429));
+        }
+        finally
+        {
+            foreach (var socket in sockets)
+            {
+                socket.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Connects as soon as the server has given back a closed socket's slot (it does so once that socket's handler ends).</summary>
+    private static async Task<WsClient> ConnectOnceASlotIsFreeAsync(ParleyServer server, TestUser user)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            try
+            {
+                return await WsClient.ConnectAsync(server, user.AccessToken);
+            }
+            catch (WebSocketException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20); // refused with 429: the closed socket's handler has not finished yet
+            }
+        }
+    }
+
     /// <summary>Messages of about 64 KiB each (the content limit), as the attack sent them.</summary>
     private static async Task SendBigAsync(ParleyServer server, TestUser sender, string conversationId, int count)
     {
