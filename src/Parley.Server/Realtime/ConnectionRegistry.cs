@@ -46,7 +46,7 @@ public sealed class ConnectionRegistry
     /// <summary>Takes one of the user's <paramref name="max"/> connection slots; false when all are taken.</summary>
     public bool TryReserve(long userId, int max)
     {
-        while (true)
+        while (max > 0)
         {
             if (_slots.TryGetValue(userId, out var taken))
             {
@@ -60,15 +60,13 @@ public sealed class ConnectionRegistry
                     return true;
                 }
             }
-            else if (max > 0 && _slots.TryAdd(userId, 1))
+            else if (_slots.TryAdd(userId, 1))
             {
                 return true;
             }
-            else if (max <= 0)
-            {
-                return false;
-            }
         }
+
+        return false;
     }
 
     /// <summary>Gives back a slot taken with <see cref="TryReserve"/>.</summary>

@@ -430,10 +430,10 @@ public sealed partial class Gateway
     }
 
     private static readonly Refusal NotAnUpgrade = Refusal.Invalid("upgrade", "this endpoint takes a WebSocket upgrade");
+    private static readonly Refusal OriginRefused = Refusal.Forbidden("This origin may not open a WebSocket here.");
+
     private static Refusal TooManyConnections(int max) =>
         new(429, ErrorCodes.RateLimited, $"At most {max} open WebSocket connections per user; close one first.");
-
-    private static readonly Refusal OriginRefused = Refusal.Forbidden("This origin may not open a WebSocket here.");
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "A {Frame} frame was refused: {Code}")]
     private static partial void LogFrameRefused(ILogger logger, string frame, string code);

@@ -328,12 +328,9 @@ public sealed class MessageStore(Database database) : IDisposable
     /// <summary>
     /// Messages visible to the user (seq above <paramref name="visibleAfter"/>, not deleted for them), ascending:
     /// after <paramref name="afterSeq"/>, or when <paramref name="beforeSeq"/> is given the last ones before it.
-    /// </summary>
-    /// <summary>
-    /// A page of visible messages, ascending: at most <paramref name="limit"/> rows and about
-    /// <paramref name="maxBytes"/> of JSON, but always at least one row so a reader makes progress. With
-    /// <paramref name="beforeSeq"/> the page is the newest ones before it. Rows are read one at a time and the
-    /// read stops at the budget, so a page of big messages never holds more than one row over it in memory.
+    /// At most <paramref name="limit"/> rows and about <paramref name="maxBytes"/> of JSON, but always at least one
+    /// row so a reader makes progress. Rows are read one at a time and the read stops at the budget, so a page of
+    /// big messages never holds more than one row over it in memory.
     /// </summary>
     public async Task<(IReadOnlyList<MessageRow> Rows, bool HasMore)> ReadAsync(long conversationId, long userId, long visibleAfter, long afterSeq, long? beforeSeq, int limit, long maxBytes, CancellationToken cancellationToken)
     {
