@@ -25,6 +25,12 @@ public sealed class MessagingOptions
     /// <summary>Days a message is kept; 0 keeps messages forever.</summary>
     public int RetentionDays { get; set; }
 
+    /// <summary>
+    /// About how many bytes of messages one page of history holds (HTTP and a WebSocket <c>sync</c>): a page
+    /// that would be bigger has fewer items and <c>hasMore</c>. It always holds at least one message.
+    /// </summary>
+    public int MaxPageBytes { get; set; } = 1024 * 1024;
+
     /// <summary>Most messages committed in one transaction (group commit).</summary>
     public int MaxBatch { get; set; } = 256;
 }

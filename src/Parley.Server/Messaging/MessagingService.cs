@@ -208,7 +208,11 @@ public sealed class MessagingService
         return Paging.Page(rows, limit, r => byId[Ids.Format(r.Id)], r => Paging.Pair(r.LastActivityAt, r.Id));
     }
 
-    public async Task<Result<MessagePage>> HistoryAsync(Caller caller, string conversationId, long? after, long? before, int limit, CancellationToken cancellationToken)
+    /// <summary>
+    /// A page of history, bounded by <paramref name="limit"/> items and by bytes (<see cref="MessagingOptions.MaxPageBytes"/>,
+    /// or <paramref name="maxBytes"/> when smaller): a page that would be bigger has fewer items and hasMore.
+    /// </summary>
+    public async Task<Result<MessagePage>> HistoryAsync(Caller caller, string conversationId, long? after, long? before, int limit, CancellationToken cancellationToken, long? maxBytes = null)
     {
         if (after is < 0 || before is < 1 || (after is not null && before is not null))
         {
@@ -220,13 +224,11 @@ public sealed class MessagingService
             return refusal;
         }
 
-        var rows = await _messages.ReadAsync(view.Id, caller.UserId, view.JoinedSeq, after ?? 0, before, limit + 1, cancellationToken);
-        var hasMore = rows.Count > limit;
-        // Ascending either way; "before" drops the oldest extra row, "after" the newest.
-        var page = !hasMore ? rows : before is not null ? rows.Skip(1).ToList() : rows.Take(limit).ToList();
+        var budget = Math.Min(_options.MaxPageBytes, maxBytes ?? long.MaxValue);
+        var (rows, hasMore) = await _messages.ReadAsync(view.Id, caller.UserId, view.JoinedSeq, after ?? 0, before, limit, budget, cancellationToken);
         // Messages may have committed between reading the conversation and its rows.
         var maxSeq = Math.Max(view.MaxSeq, rows.Count > 0 ? rows[^1].Seq : 0);
-        return new MessagePage(page.Select(ToDto).ToList(), hasMore, maxSeq);
+        return new MessagePage(rows.Select(ToDto).ToList(), hasMore, maxSeq);
     }
 
     /// <summary>Moves the caller's read marker; null when done, else why not.</summary>

@@ -11,6 +11,7 @@ namespace Parley.Server.Realtime;
 /// </summary>
 public sealed class Connection
 {
+    private const int SendChunkBytes = 64 * 1024;
     private static long _nextId;
     private readonly WebSocket _socket;
     private readonly Channel<byte[]> _outgoing;
@@ -107,7 +108,18 @@ public sealed class Connection
         {
             await foreach (var frame in _outgoing.Reader.ReadAllAsync(cancellationToken))
             {
-                await _socket.SendAsync(frame, WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+                // In fragments: the socket copies what it is given into a buffer rented for that size, and the shared
+                // pool keeps a rented buffer after it is returned; pieces of 64 KiB keep that memory small instead
+                // of holding a megabyte-sized buffer per page sent long after the socket closed.
+                var offset = 0;
+                do
+                {
+                    var count = Math.Min(SendChunkBytes, frame.Length - offset);
+                    await _socket.SendAsync(frame.AsMemory(offset, count), WebSocketMessageType.Text, endOfMessage: offset + count == frame.Length, cancellationToken);
+                    offset += count;
+                }
+                while (offset < frame.Length);
+
                 Interlocked.Add(ref _queuedBytes, -frame.Length);
                 FrameWritten?.Invoke();
             }

@@ -10,6 +10,8 @@ namespace Parley.Server.Realtime;
 public sealed class ConnectionRegistry
 {
     private readonly ConcurrentDictionary<long, ImmutableArray<Connection>> _byUser = new();
+    // Slots per user, taken before the upgrade (so a refused socket costs nothing) and given back when it ends.
+    private readonly ConcurrentDictionary<long, int> _slots = new();
     private int _count;
 
     public int Count => Volatile.Read(ref _count);
@@ -36,6 +38,47 @@ public sealed class ConnectionRegistry
             if (done)
             {
                 Interlocked.Decrement(ref _count);
+                return;
+            }
+        }
+    }
+
+    /// <summary>Takes one of the user's <paramref name="max"/> connection slots; false when all are taken.</summary>
+    public bool TryReserve(long userId, int max)
+    {
+        while (max > 0)
+        {
+            if (_slots.TryGetValue(userId, out var taken))
+            {
+                if (taken >= max)
+                {
+                    return false;
+                }
+
+                if (_slots.TryUpdate(userId, taken + 1, taken))
+                {
+                    return true;
+                }
+            }
+            else if (_slots.TryAdd(userId, 1))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Gives back a slot taken with <see cref="TryReserve"/>.</summary>
+    public void Release(long userId)
+    {
+        while (_slots.TryGetValue(userId, out var taken))
+        {
+            var done = taken <= 1
+                ? _slots.TryRemove(new KeyValuePair<long, int>(userId, taken))
+                : _slots.TryUpdate(userId, taken - 1, taken);
+            if (done)
+            {
                 return;
             }
         }

@@ -79,6 +79,25 @@ public sealed partial class Gateway
         }
 
         var caller = context.Caller();
+        // Before the upgrade: a refused socket is never accepted, so it holds no buffers or queue.
+        if (!_connections.TryReserve(caller.UserId, _options.MaxConnectionsPerUser))
+        {
+            await new ProblemResult(TooManyConnections(_options.MaxConnectionsPerUser)).ExecuteAsync(context);
+            return;
+        }
+
+        try
+        {
+            await RunAsync(context, caller);
+        }
+        finally
+        {
+            _connections.Release(caller.UserId);
+        }
+    }
+
+    private async Task RunAsync(HttpContext context, Caller caller)
+    {
         // The upgrade request's span (when traces are on): each frame's span links to it.
         var connectionSpan = Activity.Current?.Context ?? default;
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.Zero });
@@ -262,7 +281,8 @@ public sealed partial class Gateway
                     break;
                 case SyncFrame sync:
                     refJson = sync.RefJson;
-                    var history = await _messaging.HistoryAsync(caller, sync.ConversationId, sync.AfterSeq, null, sync.Limit ?? ProtocolLimits.DefaultSyncLimit, cancellationToken);
+                    // Half the queue's budget at most, so the answer fits beside what is queued already.
+                    var history = await _messaging.HistoryAsync(caller, sync.ConversationId, sync.AfterSeq, null, sync.Limit ?? ProtocolLimits.DefaultSyncLimit, cancellationToken, Math.Max(ProtocolLimits.MaxFrameBytes, _options.SendQueueBytes / 2));
                     if (history.TryGetValue(out var page, out refusal))
                     {
                         var items = page.Items.Select(m => (ReadOnlyMemory<byte>)JsonSerializer.SerializeToUtf8Bytes(m, ParleyJson.Default.MessageDto)).ToList();
@@ -411,6 +431,9 @@ public sealed partial class Gateway
 
     private static readonly Refusal NotAnUpgrade = Refusal.Invalid("upgrade", "this endpoint takes a WebSocket upgrade");
     private static readonly Refusal OriginRefused = Refusal.Forbidden("This origin may not open a WebSocket here.");
+
+    private static Refusal TooManyConnections(int max) =>
+        new(429, ErrorCodes.RateLimited, $"At most {max} open WebSocket connections per user; close one first.");
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "A {Frame} frame was refused: {Code}")]
     private static partial void LogFrameRefused(ILogger logger, string frame, string code);

@@ -17,6 +17,12 @@ public sealed class RealtimeOptions
     /// <summary>Bytes queued for one connection before it counts as too slow and is disconnected.</summary>
     public int SendQueueBytes { get; set; } = 4 * 1024 * 1024;
 
+    /// <summary>
+    /// Open sockets one user may hold on this node; an upgrade beyond it is refused with 429 <c>rate_limited</c>
+    /// (the sockets already open are kept). 0 or less refuses every socket.
+    /// </summary>
+    public int MaxConnectionsPerUser { get; set; } = 20;
+
     /// <summary>Frames a client may send per second, sustained, before the connection is closed with 4008.</summary>
     public double FramesPerSecond { get; set; } = 50;
 

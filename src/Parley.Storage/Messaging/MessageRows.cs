@@ -1,3 +1,5 @@
+using System.Text;
+
 namespace Parley.Storage.Messaging;
 
 public class ConversationRow
@@ -78,6 +80,13 @@ public sealed class MessageRow
     public long? RecalledAt { get; init; }
 
     public long? RecalledBy { get; init; }
+
+    /// <summary>
+    /// About how many bytes this message takes as JSON (its content and mentions are stored as JSON and sent as
+    /// they are; the rest is ids, numbers and field names): what bounds a page of history by bytes.
+    /// </summary>
+    public int ApproximateJsonBytes() =>
+        256 + Encoding.UTF8.GetByteCount(Content ?? "") + Encoding.UTF8.GetByteCount(Mentions ?? "") + Encoding.UTF8.GetByteCount(ClientMsgId) + Encoding.UTF8.GetByteCount(Type);
 }
 
 /// <summary>A message to append: everything but its seq, which the store assigns.</summary>

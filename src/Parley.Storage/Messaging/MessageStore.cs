@@ -328,25 +328,40 @@ public sealed class MessageStore(Database database) : IDisposable
     /// <summary>
     /// Messages visible to the user (seq above <paramref name="visibleAfter"/>, not deleted for them), ascending:
     /// after <paramref name="afterSeq"/>, or when <paramref name="beforeSeq"/> is given the last ones before it.
+    /// At most <paramref name="limit"/> rows and about <paramref name="maxBytes"/> of JSON, but always at least one
+    /// row so a reader makes progress. Rows are read one at a time and the read stops at the budget, so a page of
+    /// big messages never holds more than one row over it in memory.
     /// </summary>
-    public async Task<IReadOnlyList<MessageRow>> ReadAsync(long conversationId, long userId, long visibleAfter, long afterSeq, long? beforeSeq, int limit, CancellationToken cancellationToken)
+    public async Task<(IReadOnlyList<MessageRow> Rows, bool HasMore)> ReadAsync(long conversationId, long userId, long visibleAfter, long afterSeq, long? beforeSeq, int limit, long maxBytes, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         const string Visible = "conversation_id = @conversationId AND seq > @visibleAfter AND NOT EXISTS (SELECT 1 FROM message_hides h WHERE h.user_id = @userId AND h.conversation_id = messages.conversation_id AND h.seq = messages.seq)";
-        if (beforeSeq is { } before)
+        var read = limit + 1; // one more than the page says whether there is more
+        var sql = beforeSeq is not null
+            ? $"SELECT {MessageColumns} FROM messages WHERE {Visible} AND seq < @before ORDER BY seq DESC LIMIT @read"
+            : $"SELECT {MessageColumns} FROM messages WHERE {Visible} AND seq > @afterSeq ORDER BY seq LIMIT @read";
+        var rows = new List<MessageRow>();
+        var bytes = 0L;
+        var hasMore = false;
+        await foreach (var row in connection.QueryUnbufferedAsync<MessageRow>(sql, new { conversationId, userId, visibleAfter, afterSeq, before = beforeSeq, read }).WithCancellation(cancellationToken))
         {
-            var rows = (await connection.QueryAsync<MessageRow>(new CommandDefinition(
-                $"SELECT {MessageColumns} FROM messages WHERE {Visible} AND seq < @before ORDER BY seq DESC LIMIT @limit",
-                new { conversationId, userId, visibleAfter, before, limit },
-                cancellationToken: cancellationToken))).AsList();
-            rows.Reverse();
-            return rows;
+            var size = row.ApproximateJsonBytes();
+            if (rows.Count == limit || (rows.Count > 0 && bytes + size > maxBytes))
+            {
+                hasMore = true;
+                break;
+            }
+
+            rows.Add(row);
+            bytes += size;
         }
 
-        return (await connection.QueryAsync<MessageRow>(new CommandDefinition(
-            $"SELECT {MessageColumns} FROM messages WHERE {Visible} AND seq > @afterSeq ORDER BY seq LIMIT @limit",
-            new { conversationId, userId, visibleAfter, afterSeq, limit },
-            cancellationToken: cancellationToken))).AsList();
+        if (beforeSeq is not null)
+        {
+            rows.Reverse();
+        }
+
+        return (rows, hasMore);
     }
 
     /// <summary>The message a sender stored under this client id, if any.</summary>

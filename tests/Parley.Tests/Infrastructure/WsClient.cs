@@ -170,6 +170,11 @@ public sealed class WsClient : IAsyncDisposable
                 ValueWebSocketReceiveResult result;
                 do
                 {
+                    if (length == buffer.Length)
+                    {
+                        Array.Resize(ref buffer, buffer.Length * 2); // a page of history can be megabytes
+                    }
+
                     result = await _socket.ReceiveAsync(buffer.AsMemory(length), CancellationToken.None);
                     length += result.Count;
                 }

@@ -190,7 +190,7 @@ public abstract class GatewayLimitsTests(Backend backend) : OwnServerTests(backe
             await greedy.ConnectAsync(uri, connectTimeout.Token);
         }
 
-        // Each answer is about 2.4 MB; the client never reads them.
+        // Each answer is a page of about 500 KB (half the budget); the client never reads them.
         var sync = System.Text.Encoding.UTF8.GetBytes(new JsonObject { ["type"] = "sync", ["conversationId"] = conversationId, ["afterSeq"] = 0, ["limit"] = 200 }.ToJsonString());
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         try
