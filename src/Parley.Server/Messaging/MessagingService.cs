@@ -68,6 +68,8 @@ public sealed class MessagingService
 
     private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
+    private readonly TypingGate _typing = new();
+
     /// <summary>
     /// Sends a message; Created is false when this clientMsgId was already stored (the original is returned).
     /// A refused send (invalid, not a member, rate limited, muted, blocked...) is a <see cref="Refusal"/>, not an
@@ -264,6 +266,13 @@ public sealed class MessagingService
         if (!(await TryMemberViewAsync(caller, conversationId, cancellationToken)).TryGetValue(out var view, out var refusal))
         {
             return refusal;
+        }
+
+        // A hint, passed on at most once a second per user and conversation across all of the user's sockets
+        // (each socket also drops its own repeats): ten sockets must not make ten times the typing traffic.
+        if (!_typing.TryPass(caller.UserId, view.Id, Now))
+        {
+            return null;
         }
 
         var others = (await _messages.MemberIdsAsync(view.Id, long.MaxValue, cancellationToken)).Where(id => id != caller.UserId).ToList();

@@ -213,4 +213,51 @@ public abstract class GatewayLimitsTests(Backend backend) : OwnServerTests(backe
 
         Assert.Equal(0, registry.Count);
     }
+
+    [Fact]
+    public async Task Typing_from_many_sockets_of_one_user_is_passed_on_once_a_second()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        var time = new ManualTime(); // stands still unless moved: "within a second" whatever the machine's speed
+        await using var server = await ParleyServer.StartAsync(store, time);
+        var (a, b, direct) = await server.FriendsWithConversationAsync();
+        var sockets = new List<WsClient>();
+        try
+        {
+            for (var i = 0; i < 6; i++)
+            {
+                var device = await server.LoginAsync(a.Username, a.Password);
+                sockets.Add(await WsClient.ConnectAsync(server, device.AccessToken));
+            }
+
+            await using var wsB = await WsClient.ConnectAsync(server, b.AccessToken);
+            foreach (var socket in sockets)
+            {
+                await socket.SendAsync(new JsonObject { ["type"] = "typing", ["conversationId"] = direct });
+                await socket.SendAsync(new JsonObject { ["type"] = "ping" });
+                await socket.NextAsync("pong"); // handled
+            }
+
+            Assert.Equal(a.Id, (string?)(await wsB.NextAsync("typing"))["userId"]);
+            // Barrier: a message pushed to B after all six were handled; any second typing frame would be ahead of it.
+            await server.SendTextAsync(a, direct, "sentinel");
+            await wsB.NextAsync("message");
+            Assert.True(await wsB.NoneAsync("typing", TimeSpan.Zero), "a second typing frame arrived before the sentinel");
+
+            // A second later the user's typing passes again (from a socket of its own: each socket also drops its own
+            // repeats within a second of real time).
+            time.Advance(TimeSpan.FromSeconds(1));
+            var another = await server.LoginAsync(a.Username, a.Password);
+            sockets.Add(await WsClient.ConnectAsync(server, another.AccessToken));
+            await sockets[^1].SendAsync(new JsonObject { ["type"] = "typing", ["conversationId"] = direct });
+            Assert.Equal(a.Id, (string?)(await wsB.NextAsync("typing"))["userId"]);
+        }
+        finally
+        {
+            foreach (var socket in sockets)
+            {
+                await socket.DisposeAsync();
+            }
+        }
+    }
 }
