@@ -15,7 +15,7 @@ namespace Parley.Server.Http;
     ReadCommentHandling = JsonCommentHandling.Disallow,
     AllowTrailingCommas = false,
     UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip,
-    Converters = [typeof(NulFreeStringConverter)])]
+    Converters = [typeof(NulFreeStringConverter), typeof(TextCheckedElementConverter)])]
 [JsonSerializable(typeof(Problem))]
 [JsonSerializable(typeof(RegisterRequest))]
 [JsonSerializable(typeof(LoginRequest))]
