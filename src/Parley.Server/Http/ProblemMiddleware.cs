@@ -60,13 +60,7 @@ public sealed partial class ProblemMiddleware(RequestDelegate next, ILogger<Prob
     public static Task WriteBareStatusAsync(HttpContext context)
     {
         var status = context.Response.StatusCode;
-        var detail = status switch
-        {
-            404 => "No such resource.",
-            405 => "Method not allowed on this resource.",
-            _ => null,
-        };
-        return ProblemWriter.WriteAsync(context, status, ErrorCodes.ForStatus(status), detail);
+        return ProblemWriter.WriteAsync(context, status, ErrorCodes.ForStatus(status), ProblemWriter.DefaultDetail(status));
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Database refused a request value ({SqlState}) for {Method} {Path}")]

@@ -9,7 +9,8 @@ namespace Parley.Server.Http;
 /// JsonElement members (PATCH bodies that tell absent from null, message content) are kept raw and their strings
 /// decoded later, where a string that is no Unicode text (invalid UTF-8 bytes, an escaped lone surrogate) would
 /// throw outside the serializer. Checking every string and member name while the element is read makes it a 400
-/// naming the field, as for string members, and nothing that is not text is ever stored or pushed.
+/// naming the field, as for string members, and nothing that is not text is ever stored or pushed. Member names
+/// given twice in an object are refused here too, as the serializer refuses them in typed objects.
 /// </summary>
 public sealed class TextCheckedElementConverter : JsonConverter<JsonElement>
 {
@@ -19,11 +20,22 @@ public sealed class TextCheckedElementConverter : JsonConverter<JsonElement>
         // walk it and leave the original where it is.
         var scan = reader;
         var depth = scan.CurrentDepth;
+        List<HashSet<string>?>? names = null; // per open object (null for an array), the member names seen
         while (true)
         {
-            if (scan.TokenType is JsonTokenType.String or JsonTokenType.PropertyName && !IsText(ref scan))
+            switch (scan.TokenType)
             {
-                throw new JsonTextException("must be valid Unicode text");
+                case JsonTokenType.String or JsonTokenType.PropertyName when !IsText(ref scan):
+                    throw new JsonTextException("must be valid Unicode text");
+                case JsonTokenType.StartObject or JsonTokenType.StartArray:
+                    (names ??= []).Add(scan.TokenType == JsonTokenType.StartObject ? new HashSet<string>(StringComparer.Ordinal) : null);
+                    break;
+                case JsonTokenType.EndObject or JsonTokenType.EndArray:
+                    names!.RemoveAt(names.Count - 1);
+                    break;
+                case JsonTokenType.PropertyName when !names![^1]!.Add(scan.GetString()!):
+                    // The same as the serializer refuses for typed members: readers disagree on which one counts.
+                    throw new JsonTextException("must not give a member name twice");
             }
 
             // Done at a primitive value, or at the token that closes the object or array we started on.
