@@ -124,7 +124,7 @@ public sealed partial class FileService(
             string sha256;
             using (var hash = hasher.Begin())
             {
-                await using (var output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, FileOptions.Asynchronous))
+                await using (var output = PrivateFiles.CreateNew(temp, 64 * 1024, FileOptions.Asynchronous))
                 {
                     var buffer = new byte[64 * 1024];
                     int read;
@@ -310,7 +310,11 @@ public sealed partial class FileService(
         var temp = blobs.NewTempPath();
         try
         {
-            await File.WriteAllBytesAsync(temp, thumbnail, cancellationToken);
+            await using (var output = PrivateFiles.CreateNew(temp, 4096, FileOptions.Asynchronous))
+            {
+                await output.WriteAsync(thumbnail, cancellationToken);
+            }
+
             using var hash = hasher.Begin();
             hash.Append(thumbnail);
             return await StoreBlobAsync(temp, hash.Finish(), thumbnail.Length, now, cancellationToken);
