@@ -321,6 +321,7 @@ public static class FrameParser
             }
 
             var probe = reader;
+            var names = new List<HashSet<string>?>(); // per open object (null for an array), the member names seen
             do
             {
                 // Only an escaped string can hold NUL or a lone surrogate; GetString throws on the latter.
@@ -329,6 +330,20 @@ public static class FrameParser
                 {
                     Fail($"{MemberNames[(int)member]} must not contain NUL characters.");
                     return default;
+                }
+
+                switch (probe.TokenType)
+                {
+                    case JsonTokenType.StartObject or JsonTokenType.StartArray:
+                        names.Add(probe.TokenType == JsonTokenType.StartObject ? new HashSet<string>(StringComparer.Ordinal) : null);
+                        break;
+                    case JsonTokenType.EndObject or JsonTokenType.EndArray:
+                        names.RemoveAt(names.Count - 1);
+                        break;
+                    case JsonTokenType.PropertyName when !names[^1]!.Add(probe.GetString()!):
+                        // As HTTP refuses it: readers of the stored content would disagree on which one counts.
+                        Fail($"{MemberNames[(int)member]} must not give a member name twice.");
+                        return default;
                 }
             }
             while (probe.Read() && !(probe.TokenType == JsonTokenType.EndObject && probe.CurrentDepth == 0));

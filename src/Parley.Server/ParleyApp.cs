@@ -68,7 +68,7 @@ public static partial class ParleyApp
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
 
         var dataDir = Path.GetFullPath(config["DataDir"] is { Length: > 0 } dir ? dir : "data", Environment.CurrentDirectory);
-        Directory.CreateDirectory(dataDir);
+        PrivateFiles.CreateDirectory(dataDir);
         services.AddSingleton(new ParleyPaths(dataDir));
 
         var storage = config.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
@@ -128,7 +128,7 @@ public static partial class ParleyApp
         services.AddHostedService(sp => sp.GetRequiredService<TemporaryGroupSweeper>());
         services.AddMemoryCache();
         // ASP.NET Core's own key ring (antiforgery, auth helpers) lives with the rest of Parley's keys, not in $HOME.
-        services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDir, "keys", "data-protection")));
+        services.AddDataProtection().PersistKeysToFileSystem(PrivateFiles.CreateDirectory(Path.Combine(dataDir, "keys", "data-protection")));
 
         services.AddAuthentication(BearerAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, BearerAuthenticationHandler>(BearerAuthenticationHandler.SchemeName, null);

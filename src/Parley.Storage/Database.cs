@@ -72,7 +72,15 @@ public sealed class Database : IAsyncDisposable
                 var dir = Path.GetDirectoryName(Path.GetFullPath(builder.DataSource));
                 if (!string.IsNullOrEmpty(dir))
                 {
-                    Directory.CreateDirectory(dir);
+                    PrivateFiles.CreateDirectory(dir);
+                }
+
+                // SQLite would create the database 0644 (less the umask), and gives its -wal and -shm files the
+                // database file's mode: an empty 0600 file first (a valid empty database) makes all three private.
+                if (builder.DataSource is { Length: > 0 } source && source != ":memory:"
+                    && !source.StartsWith("file:", StringComparison.OrdinalIgnoreCase))
+                {
+                    PrivateFiles.EnsureFile(Path.GetFullPath(source));
                 }
 
                 return new Database(provider, builder.ToString(), null) { SqlitePath = Path.GetFullPath(builder.DataSource) };

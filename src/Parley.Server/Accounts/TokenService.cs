@@ -156,12 +156,12 @@ public sealed class SigningKey
         var path = Path.Combine(dir, "jwt-signing.key");
         if (!File.Exists(path))
         {
-            Directory.CreateDirectory(dir);
+            PrivateFiles.CreateDirectory(dir);
             var temp = Path.Combine(dir, $".jwt-signing.{Guid.NewGuid():N}.tmp");
-            File.WriteAllText(temp, Convert.ToBase64String(RandomNumberGenerator.GetBytes(64)));
-            if (!OperatingSystem.IsWindows())
+            // 0600 from its creation: written first and restricted after, the key was readable for a moment.
+            using (var output = new StreamWriter(PrivateFiles.CreateNew(temp)))
             {
-                File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                output.Write(Convert.ToBase64String(RandomNumberGenerator.GetBytes(64)));
             }
 
             try

@@ -1,3 +1,5 @@
+using Parley.Storage;
+
 namespace Parley.Server.Files;
 
 /// <summary>Where file bytes live, by blob key. An interface so an S3-compatible store can be added.</summary>
@@ -33,15 +35,15 @@ public sealed class LocalBlobStore : IBlobStore
     {
         _root = Path.Combine(dataDir, "blobs");
         _temp = Path.Combine(dataDir, "uploads");
-        Directory.CreateDirectory(_root);
-        Directory.CreateDirectory(_temp);
+        PrivateFiles.CreateDirectory(_root);
+        PrivateFiles.CreateDirectory(_temp);
     }
 
     public Task PutAsync(string blobKey, string tempPath, CancellationToken cancellationToken)
     {
         var path = PathOf(blobKey);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        File.Move(tempPath, path, overwrite: true);
+        PrivateFiles.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.Move(tempPath, path, overwrite: true); // keeps the temporary file's 0600
         return Task.CompletedTask;
     }
 

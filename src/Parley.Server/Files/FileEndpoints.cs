@@ -17,7 +17,9 @@ public static class FileEndpoints
             .ProducesErrors(400, 401, 413, 415)
             .DisableAntiforgery();
 
-        files.MapGet("/{id}", async (string id, HttpContext context, FileService service, IBlobStore blobs) =>
+        // HEAD as GET (Kestrel sends the headers and no body): a client can learn type, length and ETag cheaply.
+        string[] getOrHead = [HttpMethods.Get, HttpMethods.Head];
+        files.MapMethods("/{id}", getOrHead, async (string id, HttpContext context, FileService service, IBlobStore blobs) =>
         {
             var file = await service.ReadableAsync(id, context.Caller().UserId, context.RequestAborted);
             var path = blobs.LocalPath(file.BlobKey) ?? throw ApiException.NotFound("File");
@@ -32,7 +34,7 @@ public static class FileEndpoints
                 enableRangeProcessing: true);
         }).Produces(200).Produces(206).ProducesErrors(401, 404, 416);
 
-        files.MapGet("/{id}/thumbnail", async (string id, HttpContext context, FileService service, IBlobStore blobs) =>
+        files.MapMethods("/{id}/thumbnail", getOrHead, async (string id, HttpContext context, FileService service, IBlobStore blobs) =>
         {
             var file = await service.ReadableAsync(id, context.Caller().UserId, context.RequestAborted);
             var path = (file.ThumbnailKey is { } key ? blobs.LocalPath(key) : null) ?? throw ApiException.NotFound("Thumbnail");

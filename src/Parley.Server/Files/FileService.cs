@@ -57,7 +57,7 @@ public sealed partial class FileService(
         }
 
         var reader = new MultipartReader(boundary, request.Body) { HeadersLengthLimit = 16 * 1024 };
-        while (await reader.ReadNextSectionAsync(cancellationToken) is { } section)
+        while (await Multipart(reader.ReadNextSectionAsync(cancellationToken)) is { } section)
         {
             if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition)
                 || !disposition.DispositionType.Equals("form-data")
@@ -72,6 +72,32 @@ public sealed partial class FileService(
 
         throw ApiException.Invalid("file", "a multipart field named file is required");
     }
+
+    /// <summary>
+    /// A read of the multipart body, where MultipartReader's complaints about the client's body (empty, only a
+    /// preamble, cut off before the closing boundary, part headers over the limits) become 400 <c>invalid</c>.
+    /// Kestrel's own (413, a client that went away) derive from IOException too and are left to the middleware.
+    /// </summary>
+    private static async Task<T> Multipart<T>(Task<T> read)
+    {
+        try
+        {
+            return await read;
+        }
+        catch (InvalidDataException e)
+        {
+            throw ApiException.Invalid("body", MalformedReason(e));
+        }
+        catch (IOException e) when (e.GetType() == typeof(IOException))
+        {
+            throw ApiException.Invalid("body", "the multipart body ends before its closing boundary");
+        }
+    }
+
+    private static string MalformedReason(InvalidDataException e) =>
+        e.Message.Contains("limit", StringComparison.Ordinal)
+            ? "the headers of a multipart part may be at most 16 KiB and 16 lines"
+            : "is not a well-formed multipart body";
 
     public async Task<FileRow> ReadableAsync(string id, long userId, CancellationToken cancellationToken) =>
         Ids.TryParse(id, out var fileId) && await files.GetAsync(fileId, cancellationToken) is { } file && await files.CanReadAsync(fileId, userId, cancellationToken)
@@ -98,11 +124,11 @@ public sealed partial class FileService(
             string sha256;
             using (var hash = hasher.Begin())
             {
-                await using (var output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 64 * 1024, FileOptions.Asynchronous))
+                await using (var output = PrivateFiles.CreateNew(temp, 64 * 1024, FileOptions.Asynchronous))
                 {
                     var buffer = new byte[64 * 1024];
                     int read;
-                    while ((read = await body.ReadAsync(buffer, cancellationToken)) > 0)
+                    while ((read = await Multipart(body.ReadAsync(buffer, cancellationToken).AsTask())) > 0)
                     {
                         size += read;
                         if (size > _options.MaxBytes)
@@ -284,7 +310,11 @@ public sealed partial class FileService(
         var temp = blobs.NewTempPath();
         try
         {
-            await File.WriteAllBytesAsync(temp, thumbnail, cancellationToken);
+            await using (var output = PrivateFiles.CreateNew(temp, 4096, FileOptions.Asynchronous))
+            {
+                await output.WriteAsync(thumbnail, cancellationToken);
+            }
+
             using var hash = hasher.Begin();
             hash.Append(thumbnail);
             return await StoreBlobAsync(temp, hash.Finish(), thumbnail.Length, now, cancellationToken);

@@ -15,7 +15,12 @@ namespace Parley.Server.Http;
     ReadCommentHandling = JsonCommentHandling.Disallow,
     AllowTrailingCommas = false,
     UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip,
-    Converters = [typeof(NulFreeStringConverter)])]
+    // Web defaults read "3" as 3; the contract's numbers are numbers, and ids are strings, so neither is guessed.
+    NumberHandling = JsonNumberHandling.Strict,
+    // A member given twice is refused rather than "last wins", as on the WebSocket, so no two readers of one
+    // body disagree; JsonElement members are checked by TextCheckedElementConverter.
+    AllowDuplicateProperties = false,
+    Converters = [typeof(NulFreeStringConverter), typeof(TextCheckedElementConverter)])]
 [JsonSerializable(typeof(Problem))]
 [JsonSerializable(typeof(RegisterRequest))]
 [JsonSerializable(typeof(LoginRequest))]

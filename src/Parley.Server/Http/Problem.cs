@@ -8,7 +8,7 @@ public sealed record Problem(
     string Type,
     string Title,
     int Status,
-    string? Detail,
+    string Detail,
     string Code,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyDictionary<string, string[]>? Errors,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? TraceId);
@@ -31,8 +31,25 @@ public static class ProblemWriter
         _ => status >= 500 ? "Internal Server Error" : "Error",
     };
 
+    /// <summary>What a status means when nothing more specific was said: every problem carries a <c>detail</c>.</summary>
+    public static string DefaultDetail(int status) => status switch
+    {
+        400 => "The request could not be read.",
+        401 => "An access token is required.",
+        403 => "Not allowed.",
+        404 => "No such resource.",
+        405 => "Method not allowed on this resource.",
+        411 => "The request needs a Content-Length.",
+        413 => "The request body is too large.",
+        415 => "The content type of the body is not accepted here.",
+        429 => "Too many requests; retry later.",
+        >= 500 => "An unexpected error occurred.",
+        _ => Title(status) + ".",
+    };
+
     public static Task WriteAsync(HttpContext context, int status, string code, string? detail, IReadOnlyDictionary<string, string[]>? errors = null)
     {
+        detail = string.IsNullOrEmpty(detail) ? DefaultDetail(status) : detail;
         var response = context.Response;
         response.StatusCode = status;
         response.ContentType = ContentType;

@@ -36,9 +36,11 @@ public sealed partial class ProblemMiddleware(RequestDelegate next, ILogger<Prob
         }
         catch (InvalidOperationException e) when (!context.Response.HasStarted && IsJsonTextError(e))
         {
-            // A JsonElement's GetString on an escaped lone surrogate ("\ud800") throws this rather than a
-            // JsonException: the body is the client's mistake, whichever field it was read for.
-            await ProblemWriter.WriteAsync(context, 400, ErrorCodes.Invalid, "A string in the body is not Unicode text (an escaped lone surrogate).");
+            // A safety net: the JSON converters refuse strings that are no Unicode text as a body is read, but a
+            // JsonElement decoded later (GetString, GetRawText) throws this rather than a JsonException. Either
+            // way the body is the client's mistake, whichever field it was read for.
+            LogJsonTextError(logger, context.Request.Method, context.Request.Path);
+            await ProblemWriter.WriteAsync(context, 400, ErrorCodes.Invalid, "A string in the body is not valid Unicode text.");
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {
@@ -58,17 +60,14 @@ public sealed partial class ProblemMiddleware(RequestDelegate next, ILogger<Prob
     public static Task WriteBareStatusAsync(HttpContext context)
     {
         var status = context.Response.StatusCode;
-        var detail = status switch
-        {
-            404 => "No such resource.",
-            405 => "Method not allowed on this resource.",
-            _ => null,
-        };
-        return ProblemWriter.WriteAsync(context, status, ErrorCodes.ForStatus(status), detail);
+        return ProblemWriter.WriteAsync(context, status, ErrorCodes.ForStatus(status), ProblemWriter.DefaultDetail(status));
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Database refused a request value ({SqlState}) for {Method} {Path}")]
     private static partial void LogDataException(ILogger logger, string sqlState, string method, string path);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "A string that is not Unicode text reached a handler for {Method} {Path}; answered 400")]
+    private static partial void LogJsonTextError(ILogger logger, string method, string path);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled exception for {Method} {Path}")]
     private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string path);

@@ -21,6 +21,14 @@ public static class RequestReader
             throw new ApiException(415, ErrorCodes.UnsupportedMediaType, "The body must be application/json.");
         }
 
+        // JSON is UTF-8 (RFC 8259); a body declared in another charset would be read as UTF-8 all the same.
+        if (Microsoft.Net.Http.Headers.MediaTypeHeaderValue.TryParse(request.ContentType, out var mediaType)
+            && mediaType.Charset.HasValue
+            && !Microsoft.Net.Http.Headers.HeaderUtilities.RemoveQuotes(mediaType.Charset).Equals("utf-8", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ApiException(415, ErrorCodes.UnsupportedMediaType, "The body must be application/json in UTF-8 (no other charset).");
+        }
+
         if (request.ContentLength > MaxJsonBody)
         {
             throw new ApiException(413, ErrorCodes.TooLarge, $"The body may be at most {MaxJsonBody} bytes.");
@@ -40,7 +48,7 @@ public static class RequestReader
         catch (JsonException e)
         {
             var path = string.IsNullOrEmpty(e.Path) || e.Path == "$" ? "body" : e.Path.TrimStart('$', '.');
-            throw ApiException.Invalid(path, "is not valid JSON of the expected shape");
+            throw ApiException.Invalid(path, e is JsonTextException text ? text.Reason : "is not valid JSON of the expected shape");
         }
 
         return value ?? throw ApiException.Invalid("body", "a JSON object is required");

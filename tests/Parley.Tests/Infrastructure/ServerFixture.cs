@@ -20,6 +20,9 @@ public abstract class ServerFixture : IAsyncLifetime
     /// <summary>Every notification this class's server published.</summary>
     public NotificationRecorder Notifications { get; } = new();
 
+    /// <summary>What this class's server logged at Warning and above.</summary>
+    public LogRecorder Logs { get; } = new();
+
     public async ValueTask InitializeAsync()
     {
         if (Available)
@@ -31,7 +34,7 @@ public abstract class ServerFixture : IAsyncLifetime
             _server = await ParleyServer.StartAsync(
                 _store,
                 null,
-                services => services.AddSingleton<Parley.Server.Events.INotificationSink>(Notifications),
+                services => services.AddSingleton<Parley.Server.Events.INotificationSink>(Notifications).AddSingleton<Microsoft.Extensions.Logging.ILoggerProvider>(Logs),
                 "--Auth:LoginFailuresPerAddress=1000000",
                 "--Auth:RegistrationsPerAddress=1000000",
                 "--Messaging:SendBurst=1000000",
@@ -75,6 +78,8 @@ public abstract class BackendTests(ServerFixture fixture) : IAsyncLifetime
     protected Backend Backend => fixture.Backend;
 
     protected NotificationRecorder Notifications => fixture.Notifications;
+
+    protected LogRecorder Logs => fixture.Logs;
 
     public virtual ValueTask InitializeAsync()
     {

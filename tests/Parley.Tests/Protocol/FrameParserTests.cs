@@ -145,6 +145,9 @@ public sealed class FrameParserTests
         // duplicates of a known member
         """{"type":"ping","type":"ping"}""",
         """{"type":"ack","conversationId":"1","seq":1,"seq":2}""",
+        // ... and of any member of the content, at any depth, as on HTTP
+        """{"type":"send","conversationId":"1","clientMsgId":"c","msgType":"text","content":{"text":"a","text":"b"}}""",
+        """{"type":"send","conversationId":"1","clientMsgId":"c","msgType":"custom","content":{"a":[{"x":1,"x":2}]}}""",
         // conversationId
         """{"type":"typing"}""",
         """{"type":"typing","conversationId":5}""",
@@ -405,6 +408,13 @@ public sealed class FrameParserTests
 
         // Some mutations (inside strings, extra whitespace) leave a valid frame: the fuzz covers both outcomes.
         Assert.InRange(parsed, 1, 1_999);
+    }
+
+    [Fact]
+    public void The_same_member_name_in_sibling_objects_of_the_content_is_no_repetition()
+    {
+        var send = Assert.IsType<SendFrame>(Parse("""{"type":"send","conversationId":"1","clientMsgId":"c","msgType":"custom","content":{"a":[{"x":1},{"x":2}],"x":{"x":3}}}"""));
+        Assert.Equal(3, send.Content.GetProperty("x").GetProperty("x").GetInt32());
     }
 
     private static ClientFrame Parse(string json)
