@@ -110,6 +110,7 @@ public static partial class ParleyApp
         services.AddSingleton<IImageProcessor, NetVipsImageProcessor>();
         services.AddSingleton<IVideoProcessor, FfmpegVideoProcessor>();
         services.AddSingleton<MediaWorkers>();
+        services.AddSingleton<UploadGuard>();
         services.AddSingleton<FileService>();
         services.AddSingleton<IFileAccess>(sp => sp.GetRequiredService<FileService>());
         services.AddSingleton<FileSweeper>();

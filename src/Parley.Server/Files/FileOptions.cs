@@ -8,6 +8,15 @@ public sealed class FileUploadOptions
     /// <summary>Largest upload in bytes (413 <c>too_large</c> above it).</summary>
     public long MaxBytes { get; set; } = 100L * 1024 * 1024;
 
+    /// <summary>Uploads one user may start per minute (a burst of as many, refilled evenly); beyond it 429.</summary>
+    public int UploadsPerMinute { get; set; } = 30;
+
+    /// <summary>Uploads of one user that may stream at once; beyond it 429 (so the daily quota cannot be overrun in parallel).</summary>
+    public int ConcurrentUploadsPerUser { get; set; } = 4;
+
+    /// <summary>Bytes one user may upload in any 24 hours (0 = no quota); beyond it 429 with Retry-After.</summary>
+    public long DailyBytesPerUser { get; set; } = 2L * 1024 * 1024 * 1024;
+
     /// <summary>Longest side of a thumbnail, in pixels.</summary>
     public int ThumbnailMaxSide { get; set; } = 320;
 

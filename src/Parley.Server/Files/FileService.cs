@@ -28,6 +28,7 @@ public sealed partial class FileService(
     IImageProcessor images,
     IVideoProcessor videos,
     MediaWorkers workers,
+    UploadGuard guard,
     IdGenerator ids,
     TimeProvider time,
     IOptions<FileUploadOptions> options,
@@ -37,6 +38,47 @@ public sealed partial class FileService(
     private readonly FileUploadOptions _options = options.Value;
 
     public async Task<FileDto> UploadAsync(HttpRequest request, long ownerId, CancellationToken cancellationToken)
+    {
+        // One user cannot fill the disk: a start rate, a bound on uploads streaming at once, and a byte quota over
+        // any 24 hours, counted from the files table (so it holds across restarts and nodes).
+        if (guard.TryStart(ownerId) is { } wait)
+        {
+            throw new ApiException(429, ErrorCodes.RateLimited, wait.Message) { RetryAfterSeconds = wait.Seconds };
+        }
+
+        try
+        {
+            var allowance = _options.MaxBytes;
+            if (_options.DailyBytesPerUser > 0)
+            {
+                var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+                var (used, oldest) = await files.UploadedSinceAsync(ownerId, now - DayMs, cancellationToken);
+                var left = _options.DailyBytesPerUser - used;
+                if (left <= 0 || request.ContentLength - MultipartOverhead > left)
+                {
+                    throw QuotaExceeded(oldest, now);
+                }
+
+                allowance = Math.Min(allowance, left);
+            }
+
+            return await UploadWithinAsync(request, ownerId, allowance, cancellationToken);
+        }
+        finally
+        {
+            guard.Done(ownerId);
+        }
+    }
+
+    private const long DayMs = 24 * 3600 * 1000;
+
+    private ApiException QuotaExceeded(long? oldest, long now) =>
+        new(429, ErrorCodes.RateLimited, $"At most {_options.DailyBytesPerUser} bytes of uploads per 24 hours; try again later.")
+        {
+            RetryAfterSeconds = (int)Math.Clamp(((oldest ?? now) + DayMs - now + 999) / 1000, 1, DayMs / 1000),
+        };
+
+    private async Task<FileDto> UploadWithinAsync(HttpRequest request, long ownerId, long allowance, CancellationToken cancellationToken)
     {
         if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var mediaType)
             || !mediaType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
@@ -67,7 +109,7 @@ public sealed partial class FileService(
             }
 
             var name = CleanName(HeaderUtilities.RemoveQuotes(disposition.FileNameStar.HasValue ? disposition.FileNameStar : disposition.FileName).Value);
-            return await StoreAsync(section.Body, name, ownerId, cancellationToken);
+            return await StoreAsync(section.Body, name, ownerId, allowance, cancellationToken);
         }
 
         throw ApiException.Invalid("file", "a multipart field named file is required");
@@ -113,7 +155,7 @@ public sealed partial class FileService(
         && ContentSniffer.IsImage(file.ContentType)
         && await files.CanReadAsync(fileId, userId, cancellationToken);
 
-    private async Task<FileDto> StoreAsync(Stream body, string name, long ownerId, CancellationToken cancellationToken)
+    private async Task<FileDto> StoreAsync(Stream body, string name, long ownerId, long allowance, CancellationToken cancellationToken)
     {
         var temp = blobs.NewTempPath();
         try
@@ -131,9 +173,10 @@ public sealed partial class FileService(
                     while ((read = await Multipart(body.ReadAsync(buffer, cancellationToken).AsTask())) > 0)
                     {
                         size += read;
-                        if (size > _options.MaxBytes)
+                        if (size > allowance)
                         {
-                            throw TooLarge();
+                            // Past the size limit it is too large; short of it, past what is left of the day's quota.
+                            throw size > _options.MaxBytes ? TooLarge() : QuotaExceeded(null, time.GetUtcNow().ToUnixTimeMilliseconds());
                         }
 
                         if (headLength < head.Length)

@@ -129,6 +129,17 @@ public sealed class FileStore(Database database)
         AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.avatar_file_id = {file}.id)
         """;
 
+    /// <summary>The bytes <paramref name="ownerId"/> uploaded since <paramref name="since"/>, and when the oldest of them was.</summary>
+    public async Task<(long Bytes, long? Oldest)> UploadedSinceAsync(long ownerId, long since, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var row = await connection.QuerySingleAsync<(long Bytes, long? Oldest)>(new CommandDefinition(
+            "SELECT COALESCE(SUM(size), 0) AS Bytes, MIN(created_at) AS Oldest FROM files WHERE owner_id = @ownerId AND created_at >= @since",
+            new { ownerId, since },
+            cancellationToken: cancellationToken));
+        return row;
+    }
+
     public async Task CreateAsync(FileRow file, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);

@@ -164,7 +164,8 @@ public sealed class MediaLimitsTests() : OwnServerTests(Backend.Sqlite)
         }
 
         await using var server = await ParleyServer.StartAsync(
-            store, null, $"--Files:Ffmpeg={Path.Combine(tools, "ffmpeg")}", $"--Files:ProcessingConcurrency={Bound}", "--Files:ProcessingWaitSeconds=600");
+            store, null, $"--Files:Ffmpeg={Path.Combine(tools, "ffmpeg")}", $"--Files:ProcessingConcurrency={Bound}", "--Files:ProcessingWaitSeconds=600",
+            "--Files:ConcurrentUploadsPerUser=8"); // one user uploads all eight at once
         var user = await server.RegisterAsync();
         var video = await Ffmpeg.MakeVideoAsync(store.DataDir, 320, 180);
 

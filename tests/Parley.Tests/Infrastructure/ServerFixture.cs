@@ -39,6 +39,8 @@ public abstract class ServerFixture : IAsyncLifetime
                 "--Auth:RegistrationsPerAddress=1000000",
                 "--Messaging:SendBurst=1000000",
                 "--Messaging:SendRatePerSecond=1000000",
+                "--Files:UploadsPerMinute=1000000",
+                "--Files:ConcurrentUploadsPerUser=1000",
                 // An upload waits for its thumbnail however busy the machine, so upload answers are the same every run.
                 "--Files:ProcessingWaitSeconds=600");
         }
