@@ -120,7 +120,7 @@ public static class AccountEndpoints
 
         if (avatar is { } avatarId && !await files.IsUsableImageAsync(context.Caller().UserId, avatarId, context.RequestAborted))
         {
-            throw ApiException.Invalid("avatarFileId", "must be an image you uploaded or may use");
+            throw ApiException.Invalid("avatarFileId", "must be an image you uploaded yourself");
         }
 
         var user = await users.UpdateProfileAsync(

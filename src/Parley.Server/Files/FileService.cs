@@ -149,11 +149,15 @@ public sealed partial class FileService(
     public async ValueTask<bool> CanUseAsync(long userId, long fileId, CancellationToken cancellationToken) =>
         await files.CanReadAsync(fileId, userId, cancellationToken);
 
-    /// <summary>True when the file exists, the user may use it and it is an image (avatars).</summary>
+    /// <summary>
+    /// True when the file is an image the user uploaded (avatars). Only one's own upload: an avatar is readable by
+    /// every signed-in user, so a file received in a chat must never become one (it would outlive the chat's
+    /// access rules, recall and retention).
+    /// </summary>
     public async Task<bool> IsUsableImageAsync(long userId, long fileId, CancellationToken cancellationToken) =>
         await files.GetAsync(fileId, cancellationToken) is { } file
-        && ContentSniffer.IsImage(file.ContentType)
-        && await files.CanReadAsync(fileId, userId, cancellationToken);
+        && file.OwnerId == userId
+        && ContentSniffer.IsImage(file.ContentType);
 
     private async Task<FileDto> StoreAsync(Stream body, string name, long ownerId, long allowance, CancellationToken cancellationToken)
     {

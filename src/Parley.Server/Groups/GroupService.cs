@@ -732,7 +732,7 @@ public sealed class GroupService(
     {
         if (fileId is { } id && !await files.IsUsableImageAsync(callerId, id, cancellationToken))
         {
-            throw ApiException.Invalid("avatarFileId", "must be an image you uploaded or may use");
+            throw ApiException.Invalid("avatarFileId", "must be an image you uploaded yourself");
         }
     }
 }

@@ -239,6 +239,24 @@ public abstract class FilesTests(ServerFixture fixture) : BackendTests(fixture)
     }
 
     [Fact]
+    public async Task An_image_received_in_a_chat_cannot_become_an_avatar_and_so_public()
+    {
+        var (a, b, direct) = await Server.FriendsWithConversationAsync();
+        var stranger = await Server.RegisterAsync();
+        var secret = await Server.UploadAsync(a, TestImages.Png(32, 32), "private.png");
+        await Server.Post(a, $"/api/conversations/{direct}/messages", new JsonObject
+        {
+            ["clientMsgId"] = "img", ["type"] = "image", ["content"] = new JsonObject { ["fileId"] = secret.Id() },
+        }).Expect(HttpStatusCode.Created);
+        (await Server.Download(b, $"/api/files/{secret.Id()}")).EnsureSuccessStatusCode(); // b may read it in the chat...
+
+        // ...but not make it an avatar (which every signed-in user may read), for themselves or for a group.
+        await Server.Patch(b, "/api/users/me", new JsonObject { ["avatarFileId"] = secret.Id() }).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        await Server.Post(b, "/api/groups", new JsonObject { ["name"] = "g", ["avatarFileId"] = secret.Id() }).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        Assert.Equal(HttpStatusCode.NotFound, (await Server.Download(stranger, $"/api/files/{secret.Id()}")).StatusCode);
+    }
+
+    [Fact]
     public async Task Group_avatars_must_be_images_the_admin_may_use_and_every_signed_in_user_can_read_them()
     {
         var owner = await Server.RegisterAsync();
