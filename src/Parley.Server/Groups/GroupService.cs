@@ -269,6 +269,12 @@ public sealed class GroupService(
                     return new JoinResult("pending");
                 }
 
+                // Only a new request counts; the write is rolled back if this throws.
+                if (quotas.JoinRequests.TryTake(callerId) is { } wait)
+                {
+                    throw UserQuotas.Limited($"At most {_options.JoinRequestsPerHour} join requests per hour; try again later.", wait);
+                }
+
                 var request = await write.CreateRequestAsync(callerId, string.IsNullOrEmpty(message) ? null : message, now, cancellationToken);
                 var managers = await write.ManagerIdsAsync(cancellationToken);
                 await write.CommitAsync(cancellationToken);

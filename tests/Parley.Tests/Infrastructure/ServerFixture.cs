@@ -41,6 +41,7 @@ public abstract class ServerFixture : IAsyncLifetime
                 "--Messaging:SendRatePerSecond=1000000",
                 "--Groups:CreationsPerHour=1000000",
                 "--Social:FriendRequestsPerHour=1000000",
+                "--Groups:JoinRequestsPerHour=1000000",
                 // An upload waits for its thumbnail however busy the machine, so upload answers are the same every run.
                 "--Files:ProcessingWaitSeconds=600");
         }
