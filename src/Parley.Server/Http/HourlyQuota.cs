@@ -86,7 +86,7 @@ public sealed class HourlyQuota : IDisposable
         }
     }
 
-    private void Purge()
+    internal void Purge()
     {
         var now = Now;
         foreach (var (userId, stamps) in _users)
