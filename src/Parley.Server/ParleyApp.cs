@@ -93,6 +93,8 @@ public static partial class ParleyApp
         services.AddSingleton<Notifier>();
         services.AddSingleton<PresenceTracker>();
         services.AddSingleton<SocialService>();
+        services.Configure<SocialOptions>(config.GetSection(SocialOptions.Section));
+        services.AddSingleton<UserQuotas>();
         services.Configure<GroupOptions>(config.GetSection(GroupOptions.Section));
         services.AddSingleton<GroupService>();
         services.AddSingleton<LookupThrottle>();

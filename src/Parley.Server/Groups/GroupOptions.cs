@@ -26,4 +26,10 @@ public sealed class GroupOptions
 
     /// <summary>Live (unexpired, not used up) invite codes a group may have at once.</summary>
     public int MaxInviteCodesPerGroup { get; set; } = 100;
+
+    /// <summary>Groups one user may create in any hour before 429 <c>rate_limited</c> (0: no limit).</summary>
+    public int CreationsPerHour { get; set; } = 20;
+
+    /// <summary>Join requests (to groups that need approval) one user may make in any hour before 429 (0: no limit).</summary>
+    public int JoinRequestsPerHour { get; set; } = 30;
 }

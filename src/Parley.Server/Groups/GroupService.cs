@@ -25,6 +25,7 @@ public sealed class GroupService(
     TimeProvider time,
     IFileAccess files,
     LookupThrottle lookups,
+    UserQuotas quotas,
     IOptions<GroupOptions> options)
 {
     private readonly GroupOptions _options = options.Value;
@@ -60,6 +61,10 @@ public sealed class GroupService(
         v.ThrowIfInvalid();
         await CheckAvatarAsync(callerId, avatar, cancellationToken);
         var invitees = await AddableUsersAsync(callerId, memberIds, "memberIds", cancellationToken);
+        if (quotas.GroupCreations.TryTake(callerId) is { } wait)
+        {
+            throw UserQuotas.Limited($"At most {_options.CreationsPerHour} new groups per hour; try again later.", wait);
+        }
 
         var now = Now;
         var group = new GroupRow
@@ -83,8 +88,9 @@ public sealed class GroupService(
             AvatarFileId = avatar,
         };
         var added = new List<long>();
-        await using (var write = await store.CreateAsync(group, callerId, cancellationToken))
+        try
         {
+            await using var write = await store.CreateAsync(group, callerId, cancellationToken);
             foreach (var userId in invitees)
             {
                 if (await write.AddMemberAsync(userId, "member", now, cancellationToken))
@@ -94,6 +100,11 @@ public sealed class GroupService(
             }
 
             await write.CommitAsync(cancellationToken);
+        }
+        catch
+        {
+            quotas.GroupCreations.Refund(callerId); // nothing was created
+            throw;
         }
 
         var dto = GroupDto.From(group);
@@ -256,6 +267,12 @@ public sealed class GroupService(
                 if (await write.GetPendingRequestAsync(callerId, cancellationToken) is not null)
                 {
                     return new JoinResult("pending");
+                }
+
+                // Only a new request counts; the write is rolled back if this throws.
+                if (quotas.JoinRequests.TryTake(callerId) is { } wait)
+                {
+                    throw UserQuotas.Limited($"At most {_options.JoinRequestsPerHour} join requests per hour; try again later.", wait);
                 }
 
                 var request = await write.CreateRequestAsync(callerId, string.IsNullOrEmpty(message) ? null : message, now, cancellationToken);

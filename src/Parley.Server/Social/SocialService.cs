@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.Extensions.Options;
 using Parley.Server.Accounts;
 using Parley.Server.Events;
 using Parley.Server.Http;
@@ -9,7 +10,15 @@ using Parley.Storage.Social;
 namespace Parley.Server.Social;
 
 /// <summary>Friend requests, friendships and blocks: rules, storage and the events they publish.</summary>
-public sealed class SocialService(SocialStore store, UserStore users, PresenceTracker presence, Notifier notifier, IdGenerator ids, TimeProvider time)
+public sealed class SocialService(
+    SocialStore store,
+    UserStore users,
+    PresenceTracker presence,
+    Notifier notifier,
+    IdGenerator ids,
+    TimeProvider time,
+    UserQuotas quotas,
+    IOptions<SocialOptions> options)
 {
     public const int MaxRequestMessage = 200;
     public const int MaxRemark = 64;
@@ -36,9 +45,38 @@ public sealed class SocialService(SocialStore store, UserStore users, PresenceTr
         }
 
         v.ThrowIfInvalid();
-        var (outcome, request) = await store.SendRequestAsync(callerId, targetId, string.IsNullOrEmpty(message) ? null : message, ids.Next(), Now, cancellationToken);
+        // Counted before the write so concurrent requests cannot overrun it; given back unless a request was made.
+        if (quotas.FriendRequests.TryTake(callerId) is { } wait)
+        {
+            throw UserQuotas.Limited($"At most {options.Value.FriendRequestsPerHour} friend requests per hour; try again later.", wait);
+        }
+
+        var now = Now;
+        var cooldownMs = (long)(Math.Max(0, options.Value.RerequestCooldownHours) * 3_600_000);
+        FriendRequestOutcome outcome;
+        FriendRequestRow? request;
+        try
+        {
+            (outcome, request) = await store.SendRequestAsync(
+                callerId, targetId, string.IsNullOrEmpty(message) ? null : message, ids.Next(), now, cooldownMs == 0 ? long.MaxValue : now - cooldownMs, cancellationToken);
+        }
+        catch
+        {
+            quotas.FriendRequests.Refund(callerId);
+            throw;
+        }
+
+        if (outcome != FriendRequestOutcome.Created)
+        {
+            quotas.FriendRequests.Refund(callerId);
+        }
+
         switch (outcome)
         {
+            case FriendRequestOutcome.RecentlyDeclined:
+                throw UserQuotas.Limited(
+                    "This user declined your last request recently; try again later.",
+                    Math.Max(1, (int)Math.Ceiling((request!.UpdatedAt + cooldownMs - now) / 1000.0)));
             case FriendRequestOutcome.UserNotFound:
                 throw ApiException.NotFound("User");
             case FriendRequestOutcome.BlockedByTarget:

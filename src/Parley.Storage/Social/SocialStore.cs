@@ -49,6 +49,9 @@ public enum FriendRequestOutcome
     /// <summary>The sender has blocked the target.</summary>
     SenderBlocksTarget,
     UserNotFound,
+    /// <summary>The target declined the sender's last request after the cooldown's start: that request, whose
+    /// <c>UpdatedAt</c> is when it was declined.</summary>
+    RecentlyDeclined,
 }
 
 public enum DecisionOutcome
@@ -68,8 +71,10 @@ public sealed class SocialStore(Database database)
 {
     private const string RequestColumns = "id, from_user_id, to_user_id, message, status, created_at, updated_at";
 
+    /// <summary>Sends a request, accepts theirs, or refuses. A request to someone who declined one of the sender's
+    /// after <paramref name="declinedSince"/> is refused (<see cref="FriendRequestOutcome.RecentlyDeclined"/>).</summary>
     public async Task<(FriendRequestOutcome Outcome, FriendRequestRow? Request)> SendRequestAsync(
-        long fromUserId, long toUserId, string? message, long newId, long now, CancellationToken cancellationToken)
+        long fromUserId, long toUserId, string? message, long newId, long now, long declinedSince, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
@@ -105,6 +110,20 @@ public sealed class SocialStore(Database database)
         if (mine is not null)
         {
             return (FriendRequestOutcome.AlreadyPending, mine);
+        }
+
+        var declined = await connection.QueryFirstOrDefaultAsync<FriendRequestRow>(new CommandDefinition(
+            $"""
+            SELECT {RequestColumns} FROM friend_requests
+            WHERE from_user_id = @fromUserId AND to_user_id = @toUserId AND status = 'declined' AND updated_at > @declinedSince
+            ORDER BY updated_at DESC LIMIT 1
+            """,
+            new { fromUserId, toUserId, declinedSince },
+            transaction,
+            cancellationToken: cancellationToken));
+        if (declined is not null)
+        {
+            return (FriendRequestOutcome.RecentlyDeclined, declined);
         }
 
         var request = new FriendRequestRow

@@ -28,7 +28,7 @@ public abstract class ServerFixture : IAsyncLifetime
         if (Available)
         {
             _store = await TestStore.CreateAsync(Backend);
-            // Every test of the class comes from 127.0.0.1 and sends in bursts: per-address and send-rate limits
+            // Every test of the class comes from 127.0.0.1 and sends in bursts: per-address, send-rate and hourly per-user limits
             // are raised so that tests do not throttle each other; the limits themselves are tested on servers
             // of their own.
             _server = await ParleyServer.StartAsync(
@@ -41,6 +41,9 @@ public abstract class ServerFixture : IAsyncLifetime
                 "--Messaging:SendRatePerSecond=1000000",
                 "--Files:UploadsPerMinute=1000000",
                 "--Files:ConcurrentUploadsPerUser=1000",
+                "--Groups:CreationsPerHour=1000000",
+                "--Social:FriendRequestsPerHour=1000000",
+                "--Groups:JoinRequestsPerHour=1000000",
                 // An upload waits for its thumbnail however busy the machine, so upload answers are the same every run.
                 "--Files:ProcessingWaitSeconds=600");
         }

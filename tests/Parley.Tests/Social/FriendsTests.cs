@@ -210,7 +210,7 @@ public abstract class FriendsTests(ServerFixture fixture) : BackendTests(fixture
     }
 
     [Fact]
-    public async Task Decline_sets_declined_sends_nothing_and_a_new_request_may_follow()
+    public async Task Decline_sets_declined_sends_nothing_and_holds_off_a_new_request()
     {
         var a = await Server.RegisterAsync();
         var b = await Server.RegisterAsync();
@@ -230,10 +230,13 @@ public abstract class FriendsTests(ServerFixture fixture) : BackendTests(fixture
 
         await Server.Post(b, $"/api/friends/requests/{request.Id()}/accept").ExpectProblem(HttpStatusCode.Conflict, "conflict");
 
-        // A declined request does not stop a new one.
-        var second = await Server.SendFriendRequestAsync(a, b, "please?");
-        Assert.NotEqual(request.Id(), second.Id());
-        Assert.Equal(2, Notifications.For(b.Id, FriendRequest).Count);
+        // The sender may not ask again during the cooldown (Social:RerequestCooldownHours, 24 by default; its end is
+        // tested in FriendLimitsTests); the one who declined may still ask.
+        await Server.RequestFriend(a, b, "please?").ExpectRateLimited();
+        Assert.Single(Notifications.For(b.Id, FriendRequest));
+        var theirs = await Server.SendFriendRequestAsync(b, a);
+        Assert.NotEqual(request.Id(), theirs.Id());
+        Assert.Single(Notifications.For(a.Id, FriendRequest));
     }
 
     [Fact]

@@ -1,0 +1,104 @@
+using System.Collections.Concurrent;
+
+namespace Parley.Server.Http;
+
+/// <summary>
+/// At most <c>perHour</c> actions of one kind per user in any sliding hour (group creations, friend requests,
+/// join requests). Exact: each user keeps the times of the actions of the last hour, so a user holds at most
+/// <c>perHour</c> stamps, and a timer drops users whose last action is over an hour old; memory is bounded by
+/// the users active within the hour times the limit. A limit of 0 or less turns the quota off. Reads
+/// <see cref="TimeProvider.GetUtcNow"/>, so tests move it with a manual clock.
+/// </summary>
+public sealed class HourlyQuota : IDisposable
+{
+    private const long WindowMs = 3_600_000;
+
+    private readonly ConcurrentDictionary<long, LinkedList<long>> _users = new();
+    private readonly int _perHour;
+    private readonly TimeProvider _time;
+    private readonly ITimer _purge;
+
+    public HourlyQuota(int perHour, TimeProvider time)
+    {
+        _perHour = perHour;
+        _time = time;
+        _purge = time.CreateTimer(_ => Purge(), null, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+    }
+
+    internal int UserCount => _users.Count;
+
+    private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>Counts one action by <paramref name="userId"/>: null when it is allowed (and counted), else the
+    /// seconds until the oldest action of the hour leaves the window.</summary>
+    public int? TryTake(long userId)
+    {
+        if (_perHour <= 0)
+        {
+            return null;
+        }
+
+        var now = Now;
+        while (true)
+        {
+            var stamps = _users.GetOrAdd(userId, static _ => new LinkedList<long>());
+            lock (stamps)
+            {
+                if (!_users.TryGetValue(userId, out var current) || !ReferenceEquals(current, stamps))
+                {
+                    continue; // purged meanwhile: take the new list
+                }
+
+                Expire(stamps, now);
+                if (stamps.Count >= _perHour)
+                {
+                    return Math.Max(1, (int)Math.Ceiling((stamps.First!.Value + WindowMs - now) / 1000.0));
+                }
+
+                stamps.AddLast(now);
+                return null;
+            }
+        }
+    }
+
+    /// <summary>Gives back the last action taken (it did not happen after all: refused, or nothing new).</summary>
+    public void Refund(long userId)
+    {
+        if (_perHour > 0 && _users.TryGetValue(userId, out var stamps))
+        {
+            lock (stamps)
+            {
+                if (stamps.Count > 0)
+                {
+                    stamps.RemoveLast();
+                }
+            }
+        }
+    }
+
+    public void Dispose() => _purge.Dispose();
+
+    private static void Expire(LinkedList<long> stamps, long now)
+    {
+        while (stamps.First is { } first && first.Value + WindowMs <= now)
+        {
+            stamps.RemoveFirst();
+        }
+    }
+
+    internal void Purge()
+    {
+        var now = Now;
+        foreach (var (userId, stamps) in _users)
+        {
+            lock (stamps)
+            {
+                Expire(stamps, now);
+                if (stamps.Count == 0)
+                {
+                    _users.TryRemove(new KeyValuePair<long, LinkedList<long>>(userId, stamps));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,13 @@
+namespace Parley.Server.Social;
+
+/// <summary>Settings section <c>Social</c>.</summary>
+public sealed class SocialOptions
+{
+    public const string Section = "Social";
+
+    /// <summary>New friend requests one user may send in any hour before 429 <c>rate_limited</c> (0: no limit).</summary>
+    public int FriendRequestsPerHour { get; set; } = 30;
+
+    /// <summary>Hours after a user declined a request before its sender may ask them again (0: no cooldown).</summary>
+    public double RerequestCooldownHours { get; set; } = 24;
+}
