@@ -30,6 +30,7 @@ public abstract class FuzzTests(ServerFixture fixture) : BackendTests(fixture)
         "membersCanInvite", "idleTtlSeconds", "role", "mutedUntil", "clientMsgId", "type", "content", "text", "url",
         "title", "fileId", "width", "height", "latitude", "longitude", "size", "durationMs", "replyTo", "mentions",
         "seq", "userId", "userIds", "username", "password", "email", "device", "refreshToken", "message", "remark",
+        "expiresInSeconds", "maxUses", "code", "currentPassword", "newPassword", "memberIds",
     ];
 
     private static readonly string[] Words =
@@ -74,6 +75,10 @@ public abstract class FuzzTests(ServerFixture fixture) : BackendTests(fixture)
             (HttpMethod.Patch, $"/api/friends/{member.Id}", ["remark"]),
             (HttpMethod.Post, "/api/auth/login", ["username", "password", "device"]),
             (HttpMethod.Post, "/api/auth/refresh", ["refreshToken"]),
+            (HttpMethod.Post, "/api/auth/logout", ["refreshToken"]),
+            (HttpMethod.Post, "/api/auth/register", ["username", "password", "nickname", "email", "device"]),
+            (HttpMethod.Post, $"/api/groups/{group.Id()}/invite-codes", ["expiresInSeconds", "maxUses"]),
+            (HttpMethod.Post, "/api/groups/join-by-code", ["code"]),
         };
 
         var contentTypes = new[] { "application/json", "application/json; charset=utf-8", "application/json; charset=iso-8859-1", "text/plain" };
