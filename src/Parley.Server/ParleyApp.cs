@@ -126,6 +126,7 @@ public static partial class ParleyApp
         services.AddSingleton<Fanout>();
         services.AddSingleton<IMessageEvents>(sp => sp.GetRequiredService<Fanout>());
         services.AddSingleton<INotificationSink>(sp => sp.GetRequiredService<Fanout>());
+        services.AddSingleton<FrameDispatcher>();
         services.AddSingleton<Gateway>();
         services.AddHostedService<HeartbeatMonitor>();
         services.AddHostedService(sp => sp.GetRequiredService<TemporaryGroupSweeper>());

@@ -15,15 +15,15 @@ using Parley.Storage.Social;
 namespace Parley.Server.Realtime;
 
 /// <summary>
-/// The WebSocket gateway at /ws: transport (zero-byte reads while idle, one writer per connection) ->
-/// <see cref="FrameParser.TryParse"/> -> a switch on the frame -> the messaging feature. Frames of one
-/// connection are handled one after another, so its sends keep their order. A bad frame is answered with
-/// an <c>error</c> frame and the connection lives on.
+/// The WebSocket gateway at /ws: the connection's life (admission, registration, hello, presence, revocation)
+/// and its transport loop (zero-byte reads while idle, one writer per connection). Each complete text frame
+/// goes to the <see cref="FrameDispatcher"/>; frames of one connection are handled one after another, so its
+/// sends keep their order. A bad frame is answered with an <c>error</c> frame and the connection lives on.
 /// </summary>
 public sealed partial class Gateway
 {
     private readonly ConnectionRegistry _connections;
-    private readonly MessagingService _messaging;
+    private readonly FrameDispatcher _dispatcher;
     private readonly PresenceTracker _presence;
     private readonly SocialStore _social;
     private readonly Fanout _fanout;
@@ -37,7 +37,7 @@ public sealed partial class Gateway
 
     public Gateway(
         ConnectionRegistry connections,
-        MessagingService messaging,
+        FrameDispatcher dispatcher,
         PresenceTracker presence,
         SocialStore social,
         Fanout fanout,
@@ -48,7 +48,7 @@ public sealed partial class Gateway
         ILogger<Gateway> logger)
     {
         _connections = connections;
-        _messaging = messaging;
+        _dispatcher = dispatcher;
         _presence = presence;
         _social = social;
         _fanout = fanout;
@@ -149,7 +149,7 @@ public sealed partial class Gateway
     private async Task<WebSocketCloseStatus?> ReceiveLoopAsync(WebSocket socket, Connection connection, Caller caller, ActivityContext connectionSpan, CancellationToken cancellationToken)
     {
         var frames = new TokenBucket(_options.FramesPerSecond, _options.FrameBurst);
-        var lastTyping = new Dictionary<string, long>(StringComparer.Ordinal);
+        var session = new ClientSession(connection, caller, connectionSpan);
         while (socket.State == WebSocketState.Open)
         {
             // Zero-byte read: an idle connection holds no receive buffer, only this pending read.
@@ -215,18 +215,7 @@ public sealed partial class Gateway
                     continue;
                 }
 
-                if (!FrameParser.TryParse(buffer.AsSpan(0, length), out var frame, out var error))
-                {
-                    connection.TrySend(ServerFrames.Error(error.RefJson, error.Code, error.Message));
-                    continue;
-                }
-
-                if (frame is TypingFrame typing && !TypingAllowed(lastTyping, typing.ConversationId))
-                {
-                    continue; // typing is a hint: at most one per conversation per second is passed on
-                }
-
-                await DispatchAsync(frame, connection, caller, connectionSpan, cancellationToken);
+                await _dispatcher.HandleTextAsync(session, buffer.AsMemory(0, length), cancellationToken);
             }
             finally
             {
@@ -243,147 +232,6 @@ public sealed partial class Gateway
         var status = connection.CloseStatus is null ? socket.CloseStatus ?? WebSocketCloseStatus.Empty : (WebSocketCloseStatus?)null;
         connection.Close(WebSocketCloseStatus.NormalClosure, "bye");
         return status;
-    }
-
-    /// <summary>
-    /// Hands a frame to the messaging feature. Refusals (invalid, not a member, rate limited, muted...) come
-    /// back as values and leave as <c>error</c> frames: a client's mistake costs no exception.
-    /// </summary>
-    private async Task DispatchAsync(ClientFrame frame, Connection connection, Caller caller, ActivityContext connectionSpan, CancellationToken cancellationToken)
-    {
-        if (frame is PingFrame)
-        {
-            connection.TrySend(ServerFrames.Pong());
-            return;
-        }
-
-        using var span = StartFrameSpan(frame, connectionSpan);
-        string? refJson = null;
-        try
-        {
-            Refusal? refusal;
-            switch (frame)
-            {
-                case SendFrame send:
-                    refJson = send.RefJson;
-                    var sent = await _messaging.SendAsync(
-                        caller,
-                        send.ConversationId,
-                        new SendMessageBody(send.ClientMsgId, send.MsgType, send.Content, send.ReplyTo, send.Mentions),
-                        cancellationToken,
-                        connection.Id);
-                    if (sent.TryGetValue(out var message, out refusal))
-                    {
-                        span?.SetTag("parley.message.seq", message.Message.Seq);
-                        connection.TrySend(ServerFrames.Sent(send.RefJson, JsonSerializer.SerializeToUtf8Bytes(message.Message, ParleyJson.Default.MessageDto)));
-                    }
-
-                    break;
-                case SyncFrame sync:
-                    refJson = sync.RefJson;
-                    // Half the queue's budget at most, so the answer fits beside what is queued already.
-                    var history = await _messaging.HistoryAsync(caller, sync.ConversationId, sync.AfterSeq, null, sync.Limit ?? ProtocolLimits.DefaultSyncLimit, cancellationToken, Math.Max(ProtocolLimits.MaxFrameBytes, _options.SendQueueBytes / 2));
-                    if (history.TryGetValue(out var page, out refusal))
-                    {
-                        var items = page.Items.Select(m => (ReadOnlyMemory<byte>)JsonSerializer.SerializeToUtf8Bytes(m, ParleyJson.Default.MessageDto)).ToList();
-                        connection.TrySend(ServerFrames.Messages(sync.RefJson, sync.ConversationId, items, page.HasMore, page.MaxSeq));
-                    }
-
-                    break;
-                case AckFrame ack:
-                    refusal = await _messaging.AckAsync(caller, ack.ConversationId, ack.Seq, cancellationToken);
-                    break;
-                case ReadFrame read:
-                    refusal = await _messaging.MarkReadAsync(caller, read.ConversationId, new ReadBody(read.Seq), cancellationToken, connection.Id);
-                    break;
-                case TypingFrame typing:
-                    refusal = await _messaging.TypingAsync(caller, typing.ConversationId, cancellationToken);
-                    break;
-                default:
-                    refusal = null;
-                    break;
-            }
-
-            if (refusal is not null)
-            {
-                LogFrameRefused(_logger, frame.GetType().Name, refusal.Code);
-                span?.SetTag("parley.error.code", refusal.Code);
-                connection.TrySend(ServerFrames.Error(refJson, refusal.Code, refusal.Detail));
-            }
-        }
-        catch (ApiException e)
-        {
-            // Nothing on the frame path throws these for a client's mistake any more; kept so one that does is still answered.
-            span?.SetTag("parley.error.code", e.Code);
-            connection.TrySend(ServerFrames.Error(refJson, e.Code, e.Message));
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            span?.SetStatus(ActivityStatusCode.Error);
-            LogFrameFailed(_logger, e, frame.GetType().Name);
-            connection.TrySend(ServerFrames.Error(refJson, ErrorCodes.Internal, "The frame could not be handled."));
-        }
-    }
-
-    /// <summary>
-    /// A span per frame handled (traces on only; typing hints get none). Each is the root of its own trace,
-    /// linked to the connection's upgrade request: that request's span lasts as long as the socket (hours),
-    /// and a trace holding every frame of a connection would be neither complete nor readable until it closed.
-    /// </summary>
-    private static Activity? StartFrameSpan(ClientFrame frame, ActivityContext connectionSpan)
-    {
-        if (!Telemetry.Source.HasListeners())
-        {
-            return null;
-        }
-
-        var (name, conversationId) = frame switch
-        {
-            SendFrame f => ("ws send", f.ConversationId),
-            SyncFrame f => ("ws sync", f.ConversationId),
-            ReadFrame f => ("ws read", f.ConversationId),
-            AckFrame f => ("ws ack", f.ConversationId),
-            _ => (null, null),
-        };
-        if (name is null)
-        {
-            return null;
-        }
-
-        // Not the connection's span as parent (see above). The caller's async context is the frame's alone,
-        // so this change ends with the frame.
-        var previous = Activity.Current;
-        Activity.Current = null;
-        var span = Telemetry.Source.StartActivity(
-            name,
-            ActivityKind.Server,
-            default(ActivityContext),
-            links: connectionSpan == default ? null : [new ActivityLink(connectionSpan)]);
-        if (span is null)
-        {
-            Activity.Current = previous; // not sampled: log lines keep the connection's ids
-            return null;
-        }
-
-        span.SetTag("parley.conversation.id", conversationId);
-        return span;
-    }
-
-    private static bool TypingAllowed(Dictionary<string, long> lastTyping, string conversationId)
-    {
-        var now = Environment.TickCount64;
-        if (lastTyping.TryGetValue(conversationId, out var last) && now - last < 1000)
-        {
-            return false;
-        }
-
-        if (lastTyping.Count > 1000)
-        {
-            lastTyping.Clear();
-        }
-
-        lastTyping[conversationId] = now;
-        return true;
     }
 
     private async Task AnnouncePresenceAsync(long userId, bool online, long? lastSeenAt)
@@ -434,12 +282,6 @@ public sealed partial class Gateway
 
     private static Refusal TooManyConnections(int max) =>
         new(429, ErrorCodes.RateLimited, $"At most {max} open WebSocket connections per user; close one first.");
-
-    [LoggerMessage(Level = LogLevel.Debug, Message = "A {Frame} frame was refused: {Code}")]
-    private static partial void LogFrameRefused(ILogger logger, string frame, string code);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Handling a {Frame} frame failed")]
-    private static partial void LogFrameFailed(ILogger logger, Exception exception, string frame);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Presence for user {UserId} could not be announced")]
     private static partial void LogPresenceFailed(ILogger logger, Exception exception, long userId);

@@ -1,0 +1,197 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Parley.Protocol;
+using Parley.Server.Accounts;
+using Parley.Server.Http;
+using Parley.Server.Messaging;
+using Parley.Server.Operations;
+
+namespace Parley.Server.Realtime;
+
+/// <summary>What the dispatcher keeps per connection: who it is, its upgrade's span, and its typing repeats.</summary>
+public sealed class ClientSession(Connection connection, Caller caller, ActivityContext connectionSpan)
+{
+    public Connection Connection { get; } = connection;
+
+    public Caller Caller { get; } = caller;
+
+    public ActivityContext ConnectionSpan { get; } = connectionSpan;
+
+    internal Dictionary<string, long> LastTyping { get; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>
+/// One complete text frame of a connection -> <see cref="FrameParser.TryParse"/> -> a switch on the frame -> the
+/// messaging feature (SignalR's dispatcher beside its connection handler). Knows frames and features, never
+/// sockets: the transport hands it bytes and it answers through <see cref="Connection.TrySend"/>.
+/// </summary>
+public sealed partial class FrameDispatcher(MessagingService messaging, Microsoft.Extensions.Options.IOptions<RealtimeOptions> options, ILogger<FrameDispatcher> logger)
+{
+    private readonly MessagingService _messaging = messaging;
+    private readonly RealtimeOptions _options = options.Value;
+    private readonly ILogger<FrameDispatcher> _logger = logger;
+
+    /// <summary>Parses and handles one text frame; a bad frame is answered with an <c>error</c> frame.</summary>
+    public ValueTask HandleTextAsync(ClientSession session, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        if (!FrameParser.TryParse(payload.Span, out var frame, out var error))
+        {
+            session.Connection.TrySend(ServerFrames.Error(error.RefJson, error.Code, error.Message));
+            return ValueTask.CompletedTask;
+        }
+
+        if (frame is TypingFrame typing && !TypingAllowed(session.LastTyping, typing.ConversationId))
+        {
+            return ValueTask.CompletedTask; // typing is a hint: at most one per conversation per second is passed on
+        }
+
+        return DispatchAsync(frame, session.Connection, session.Caller, session.ConnectionSpan, cancellationToken);
+    }
+
+    /// <summary>
+    /// Hands a frame to the messaging feature. Refusals (invalid, not a member, rate limited, muted...) come
+    /// back as values and leave as <c>error</c> frames: a client's mistake costs no exception.
+    /// </summary>
+    private async ValueTask DispatchAsync(ClientFrame frame, Connection connection, Caller caller, ActivityContext connectionSpan, CancellationToken cancellationToken)
+    {
+        if (frame is PingFrame)
+        {
+            connection.TrySend(ServerFrames.Pong());
+            return;
+        }
+
+        using var span = StartFrameSpan(frame, connectionSpan);
+        string? refJson = null;
+        try
+        {
+            Refusal? refusal;
+            switch (frame)
+            {
+                case SendFrame send:
+                    refJson = send.RefJson;
+                    var sent = await _messaging.SendAsync(
+                        caller,
+                        send.ConversationId,
+                        new SendMessageBody(send.ClientMsgId, send.MsgType, send.Content, send.ReplyTo, send.Mentions),
+                        cancellationToken,
+                        connection.Id);
+                    if (sent.TryGetValue(out var message, out refusal))
+                    {
+                        span?.SetTag("parley.message.seq", message.Message.Seq);
+                        connection.TrySend(ServerFrames.Sent(send.RefJson, JsonSerializer.SerializeToUtf8Bytes(message.Message, ParleyJson.Default.MessageDto)));
+                    }
+
+                    break;
+                case SyncFrame sync:
+                    refJson = sync.RefJson;
+                    // Half the queue's budget at most, so the answer fits beside what is queued already.
+                    var history = await _messaging.HistoryAsync(caller, sync.ConversationId, sync.AfterSeq, null, sync.Limit ?? ProtocolLimits.DefaultSyncLimit, cancellationToken, Math.Max(ProtocolLimits.MaxFrameBytes, _options.SendQueueBytes / 2));
+                    if (history.TryGetValue(out var page, out refusal))
+                    {
+                        var items = page.Items.Select(m => (ReadOnlyMemory<byte>)JsonSerializer.SerializeToUtf8Bytes(m, ParleyJson.Default.MessageDto)).ToList();
+                        connection.TrySend(ServerFrames.Messages(sync.RefJson, sync.ConversationId, items, page.HasMore, page.MaxSeq));
+                    }
+
+                    break;
+                case AckFrame ack:
+                    refusal = await _messaging.AckAsync(caller, ack.ConversationId, ack.Seq, cancellationToken);
+                    break;
+                case ReadFrame read:
+                    refusal = await _messaging.MarkReadAsync(caller, read.ConversationId, new ReadBody(read.Seq), cancellationToken, connection.Id);
+                    break;
+                case TypingFrame typing:
+                    refusal = await _messaging.TypingAsync(caller, typing.ConversationId, cancellationToken);
+                    break;
+                default:
+                    refusal = null;
+                    break;
+            }
+
+            if (refusal is not null)
+            {
+                LogFrameRefused(_logger, frame.GetType().Name, refusal.Code);
+                span?.SetTag("parley.error.code", refusal.Code);
+                connection.TrySend(ServerFrames.Error(refJson, refusal.Code, refusal.Detail));
+            }
+        }
+        catch (ApiException e)
+        {
+            // Nothing on the frame path throws these for a client's mistake any more; kept so one that does is still answered.
+            span?.SetTag("parley.error.code", e.Code);
+            connection.TrySend(ServerFrames.Error(refJson, e.Code, e.Message));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            span?.SetStatus(ActivityStatusCode.Error);
+            LogFrameFailed(_logger, e, frame.GetType().Name);
+            connection.TrySend(ServerFrames.Error(refJson, ErrorCodes.Internal, "The frame could not be handled."));
+        }
+    }
+
+    /// <summary>
+    /// A span per frame handled (traces on only; typing hints get none). Each is the root of its own trace,
+    /// linked to the connection's upgrade request: that request's span lasts as long as the socket (hours),
+    /// and a trace holding every frame of a connection would be neither complete nor readable until it closed.
+    /// </summary>
+    private static Activity? StartFrameSpan(ClientFrame frame, ActivityContext connectionSpan)
+    {
+        if (!Telemetry.Source.HasListeners())
+        {
+            return null;
+        }
+
+        var (name, conversationId) = frame switch
+        {
+            SendFrame f => ("ws send", f.ConversationId),
+            SyncFrame f => ("ws sync", f.ConversationId),
+            ReadFrame f => ("ws read", f.ConversationId),
+            AckFrame f => ("ws ack", f.ConversationId),
+            _ => (null, null),
+        };
+        if (name is null)
+        {
+            return null;
+        }
+
+        // Not the connection's span as parent (see above). The caller's async context is the frame's alone,
+        // so this change ends with the frame.
+        var previous = Activity.Current;
+        Activity.Current = null;
+        var span = Telemetry.Source.StartActivity(
+            name,
+            ActivityKind.Server,
+            default(ActivityContext),
+            links: connectionSpan == default ? null : [new ActivityLink(connectionSpan)]);
+        if (span is null)
+        {
+            Activity.Current = previous; // not sampled: log lines keep the connection's ids
+            return null;
+        }
+
+        span.SetTag("parley.conversation.id", conversationId);
+        return span;
+    }
+
+    internal static bool TypingAllowed(Dictionary<string, long> lastTyping, string conversationId)
+    {
+        var now = Environment.TickCount64;
+        if (lastTyping.TryGetValue(conversationId, out var last) && now - last < 1000)
+        {
+            return false;
+        }
+
+        if (lastTyping.Count > 1000)
+        {
+            lastTyping.Clear();
+        }
+
+        lastTyping[conversationId] = now;
+        return true;
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "A {Frame} frame was refused: {Code}")]
+    private static partial void LogFrameRefused(ILogger logger, string frame, string code);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Handling a {Frame} frame failed")]
+    private static partial void LogFrameFailed(ILogger logger, Exception exception, string frame);
+}
