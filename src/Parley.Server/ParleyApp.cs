@@ -65,7 +65,14 @@ public static partial class ParleyApp
     {
         var config = builder.Configuration;
         var services = builder.Services;
-        builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            if (config.GetValue($"{RealtimeOptions.Section}:{nameof(RealtimeOptions.LeanWebSockets)}", true))
+            {
+                LeanWebSockets.Use(k);
+            }
+        });
 
         var dataDir = Path.GetFullPath(config["DataDir"] is { Length: > 0 } dir ? dir : "data", Environment.CurrentDirectory);
         PrivateFiles.CreateDirectory(dataDir);

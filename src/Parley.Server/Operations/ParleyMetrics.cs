@@ -91,6 +91,8 @@ public sealed class ParleyMetrics
 
     public void FrameDelivered() => _delivered.Add(1);
 
+    public void FramesDelivered(int count) => _delivered.Add(count);
+
     public void DeliveryLatency(double seconds) => _deliveryLatency.Record(seconds);
 
     public void SlowConsumerDisconnected() => _slowConsumers.Add(1);

@@ -31,9 +31,9 @@ public sealed partial class Gateway
     private readonly RealtimeOptions _options;
     private readonly ILogger<Gateway> _logger;
     private readonly ParleyMetrics _metrics;
-    private readonly Action _frameDelivered;
-    private readonly Action _slowConsumerDropped;
+    private readonly ConnectionShared _shared;
     private readonly SessionGuard _sessions;
+    private readonly TokenService _tokens;
 
     public Gateway(
         ConnectionRegistry connections,
@@ -42,6 +42,7 @@ public sealed partial class Gateway
         SocialStore social,
         Fanout fanout,
         SessionGuard sessions,
+        TokenService tokens,
         TimeProvider time,
         IOptions<RealtimeOptions> options,
         ParleyMetrics metrics,
@@ -57,9 +58,9 @@ public sealed partial class Gateway
         _logger = logger;
         _sessions = sessions;
         _metrics = metrics;
-        // Made once, shared by every connection: a connection costs no delegate of its own for these.
-        _frameDelivered = metrics.FrameDelivered;
-        _slowConsumerDropped = metrics.SlowConsumerDisconnected;
+        _tokens = tokens;
+        // Made once, shared by every connection: a connection costs no delegate or settings copy of its own.
+        _shared = new ConnectionShared(_options, time, metrics.FramesDelivered, metrics.SlowConsumerDisconnected, logger);
         sessions.Revoked += CloseSessions;
     }
 
@@ -101,137 +102,153 @@ public sealed partial class Gateway
         // The upgrade request's span (when traces are on): each frame's span links to it.
         var connectionSpan = Activity.Current?.Context ?? default;
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.Zero });
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-        var connection = new Connection(socket, caller.UserId, caller.SessionId, _options.SendQueueFrames, _options.SendQueueBytes, stop)
+        var connection = new WebSocketConnection(socket, _shared, caller.UserId, caller.SessionId);
+        await RunConnectionAsync(connection, caller, connectionSpan, "aspnetcore", context.RequestAborted);
+    }
+
+    /// <summary>
+    /// The lean path's admission, from the upgrade's head: a valid token of a live session, an allowed origin and
+    /// a free connection slot (taken here, given back by <see cref="RunLeanAsync"/>). Null: refused, and the stock
+    /// endpoint answers the same request with the refusal (401, 403 or 429), exactly as without the lean path.
+    /// </summary>
+    internal async ValueTask<Caller?> AdmitAsync(UpgradeRequest request, string scheme, CancellationToken cancellationToken)
+    {
+        var token = UpgradeToken(request);
+        if (token is null)
         {
-            FrameWritten = _frameDelivered,
-            SlowConsumerDropped = _slowConsumerDropped,
-        };
+            return null;
+        }
+
+        var check = await _tokens.ValidateAccessTokenAsync(token);
+        if (check.Status != AccessTokenStatus.Valid || !await _sessions.IsActiveAsync(check.SessionId, check.UserId, cancellationToken))
+        {
+            return null;
+        }
+
+        if (!OriginAllowed(request.Origin ?? "", request.Host, scheme, _options.AllowedOrigins)
+            || !_connections.TryReserve(check.UserId, _options.MaxConnectionsPerUser))
+        {
+            return null;
+        }
+
+        return new Caller(check.UserId, check.SessionId);
+    }
+
+    /// <summary>The token as <see cref="BearerAuthenticationHandler.ReadToken"/> reads it: the Bearer header, else ?access_token=.</summary>
+    private static string? UpgradeToken(UpgradeRequest request)
+    {
+        if (request.Authorization is { } header && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            var value = header["Bearer ".Length..].Trim();
+            return value.Length == 0 ? null : value;
+        }
+
+        if (request.Query is { } query
+            && Microsoft.AspNetCore.WebUtilities.QueryHelpers.ParseQuery(query).TryGetValue("access_token", out var values)
+            && values.Count == 1)
+        {
+            return values[0];
+        }
+
+        return null; // none, or another scheme: refused, by the stock endpoint
+    }
+
+    /// <summary>Upgrades an admitted connection on the lean path and runs it; the caller's slot is given back at the end.</summary>
+    internal async Task RunLeanAsync(Microsoft.AspNetCore.Connections.ConnectionContext context, UpgradeRequest request, Caller caller)
+    {
+        Activity? span = null;
+        try
+        {
+            span = StartUpgradeSpan(request);
+            if (!await LeanWebSocketMiddleware.AcceptAsync(context, request))
+            {
+                return;
+            }
+
+            var connection = new LeanWebSocketConnection(context, _shared, caller.UserId, caller.SessionId);
+            await RunConnectionAsync(connection, caller, span?.Context ?? default, "lean", context.ConnectionClosed);
+        }
+        catch (Exception e) when (e is IOException or Microsoft.AspNetCore.Connections.ConnectionResetException or Microsoft.AspNetCore.Connections.ConnectionAbortedException or OperationCanceledException)
+        {
+            // The client went away during the upgrade.
+        }
+        finally
+        {
+            span?.Dispose();
+            _connections.Release(caller.UserId);
+        }
+    }
+
+    /// <summary>
+    /// The span the stock path gets from ASP.NET Core's hosting for the upgrade request (traces on only): the
+    /// frames' spans link to it; it lasts as long as the socket, as that request does.
+    /// </summary>
+    private static Activity? StartUpgradeSpan(UpgradeRequest request)
+    {
+        if (!Telemetry.Source.HasListeners())
+        {
+            return null;
+        }
+
+        ActivityContext.TryParse(request.TraceParent, request.TraceState, isRemote: true, out var parent);
+        var span = Telemetry.Source.StartActivity("GET /ws", ActivityKind.Server, parent);
+        span?.SetTag("http.request.method", "GET");
+        span?.SetTag("url.path", "/ws");
+        span?.SetTag("url.scheme", "http");
+        span?.SetTag("http.route", "/ws");
+        span?.SetTag("network.protocol.version", "1.1");
+        span?.SetTag("http.response.status_code", 101);
+        return span;
+    }
+
+    /// <summary>
+    /// A connection's life, whatever its transport: registered, greeted, announced, its frames read and handled
+    /// one after another until it ends, then unregistered with what is queued given up to 5 s to leave.
+    /// </summary>
+    private async Task RunConnectionAsync(Connection connection, Caller caller, ActivityContext connectionSpan, string transport, CancellationToken aborted)
+    {
         var opened = _time.GetTimestamp();
         WebSocketCloseStatus? clientClose = null;
         _connections.Add(connection);
-        // A revocation between authentication and registration would have missed this socket.
-        if (!await _sessions.IsActiveAsync(caller.SessionId, caller.UserId, stop.Token))
-        {
-            connection.Close(CloseCodes.SessionRevoked, "session revoked");
-        }
-
-        var writer = connection.RunWriterAsync(stop.Token);
+        LogOpened(_logger, connection.Id, caller.UserId, transport);
         try
         {
+            // A revocation between authentication and registration would have missed this socket.
+            if (!await _sessions.IsActiveAsync(caller.SessionId, caller.UserId, aborted))
+            {
+                connection.Close(CloseCodes.SessionRevoked, "session revoked");
+            }
+
             connection.TrySend(ServerFrames.Hello(Ids.Format(caller.UserId), Ids.Format(caller.SessionId), _time.GetUtcNow().ToUnixTimeMilliseconds(), _options.HeartbeatMs));
             if (_presence.Connected(caller.UserId))
             {
                 await AnnouncePresenceAsync(caller.UserId, online: true, null);
             }
 
-            clientClose = await ReceiveLoopAsync(socket, connection, caller, connectionSpan, stop.Token);
+            var session = new ClientSession(connection, caller, connectionSpan);
+            clientClose = connection switch
+            {
+                LeanWebSocketConnection lean => await lean.ReceiveAsync(session, _dispatcher, aborted),
+                WebSocketConnection socket => await socket.ReceiveAsync(session, _dispatcher, aborted),
+                _ => null,
+            };
         }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException)
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException or Microsoft.AspNetCore.Connections.ConnectionResetException)
         {
             // The client went away.
         }
         finally
         {
             _connections.Remove(connection);
-            connection.Complete();
-            stop.CancelAfter(TimeSpan.FromSeconds(5)); // what is queued gets a moment to leave
-            await writer;
+            await connection.CompleteAsync(); // what is queued gets a moment to leave (the close timeout bounds it)
             _metrics.WebSocketClosed(connection.CloseStatus, clientClose, _time.GetElapsedTime(opened));
+            var code = clientClose ?? connection.CloseStatus;
+            LogClosed(_logger, connection.Id, caller.UserId, code is { } c ? (int)c : 1006, clientClose is not null ? "client" : connection.CloseStatus is not null ? "server" : "none");
             if (_presence.Disconnected(caller.UserId))
             {
                 await AnnouncePresenceAsync(caller.UserId, online: false, _time.GetUtcNow().ToUnixTimeMilliseconds());
             }
         }
-    }
-
-    /// <summary>Reads frames until the socket closes; returns the client's close status when the client closed first.</summary>
-    private async Task<WebSocketCloseStatus?> ReceiveLoopAsync(WebSocket socket, Connection connection, Caller caller, ActivityContext connectionSpan, CancellationToken cancellationToken)
-    {
-        var frames = new TokenBucket(_options.FramesPerSecond, _options.FrameBurst);
-        var session = new ClientSession(connection, caller, connectionSpan);
-        while (socket.State == WebSocketState.Open)
-        {
-            // Zero-byte read: an idle connection holds no receive buffer, only this pending read.
-            var peek = await socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken);
-            if (peek.MessageType == WebSocketMessageType.Close)
-            {
-                return AnswerClose(socket, connection);
-            }
-
-            if (!frames.TryTake())
-            {
-                connection.Close(CloseCodes.RateLimited, "too many frames");
-                return null;
-            }
-
-            if (peek.EndOfMessage)
-            {
-                connection.Touch();
-                connection.TrySend(ServerFrames.Error(null, ErrorCodes.Invalid, "Empty frame."));
-                continue;
-            }
-
-            var buffer = ArrayPool<byte>.Shared.Rent(4096);
-            try
-            {
-                var length = 0;
-                ValueWebSocketReceiveResult result;
-                do
-                {
-                    if (length == buffer.Length)
-                    {
-                        if (buffer.Length >= ProtocolLimits.MaxFrameBytes)
-                        {
-                            connection.Close(CloseCodes.MessageTooBig, "frame too large");
-                            return null;
-                        }
-
-                        var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, ProtocolLimits.MaxFrameBytes));
-                        buffer.AsSpan(0, length).CopyTo(bigger);
-                        ArrayPool<byte>.Shared.Return(buffer);
-                        buffer = bigger;
-                    }
-
-                    result = await socket.ReceiveAsync(buffer.AsMemory(length, Math.Min(buffer.Length, ProtocolLimits.MaxFrameBytes) - length), cancellationToken);
-                    length += result.Count;
-                    if (length > ProtocolLimits.MaxFrameBytes)
-                    {
-                        connection.Close(CloseCodes.MessageTooBig, "frame too large");
-                        return null;
-                    }
-                }
-                while (!result.EndOfMessage && result.MessageType != WebSocketMessageType.Close);
-
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    return AnswerClose(socket, connection);
-                }
-
-                connection.Touch();
-                if (result.MessageType != WebSocketMessageType.Text)
-                {
-                    connection.TrySend(ServerFrames.Error(null, ErrorCodes.Invalid, "Frames are JSON text."));
-                    continue;
-                }
-
-                await _dispatcher.HandleTextAsync(session, buffer.AsMemory(0, length), cancellationToken);
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>Answers the client's close; its status is the connection's when the server had not closed first.</summary>
-    private static WebSocketCloseStatus? AnswerClose(WebSocket socket, Connection connection)
-    {
-        var status = connection.CloseStatus is null ? socket.CloseStatus ?? WebSocketCloseStatus.Empty : (WebSocketCloseStatus?)null;
-        connection.Close(WebSocketCloseStatus.NormalClosure, "bye");
-        return status;
     }
 
     private async Task AnnouncePresenceAsync(long userId, bool online, long? lastSeenAt)
@@ -258,23 +275,25 @@ public sealed partial class Gateway
         }
     }
 
+    private bool OriginAllowed(HttpRequest request) =>
+        OriginAllowed(request.Headers.Origin.ToString(), request.Host.Value ?? "", request.Scheme, _options.AllowedOrigins);
+
     /// <summary>No Origin (not a browser) is fine; a browser's Origin must be listed, or be this server itself.</summary>
-    private bool OriginAllowed(HttpRequest request)
+    internal static bool OriginAllowed(string origin, string host, string scheme, string[] allowed)
     {
-        var origin = request.Headers.Origin.ToString();
         if (origin.Length == 0)
         {
             return true;
         }
 
-        if (_options.AllowedOrigins.Length > 0)
+        if (allowed.Length > 0)
         {
-            return _options.AllowedOrigins.Contains(origin, StringComparer.OrdinalIgnoreCase);
+            return allowed.Contains(origin, StringComparer.OrdinalIgnoreCase);
         }
 
         return Uri.TryCreate(origin, UriKind.Absolute, out var uri)
-            && string.Equals(uri.Authority, request.Host.Value, StringComparison.OrdinalIgnoreCase)
-            && string.Equals(uri.Scheme, request.Scheme, StringComparison.OrdinalIgnoreCase);
+            && string.Equals(uri.Authority, host, StringComparison.OrdinalIgnoreCase)
+            && string.Equals(uri.Scheme, scheme, StringComparison.OrdinalIgnoreCase);
     }
 
     private static readonly Refusal NotAnUpgrade = Refusal.Invalid("upgrade", "this endpoint takes a WebSocket upgrade");
@@ -283,27 +302,12 @@ public sealed partial class Gateway
     private static Refusal TooManyConnections(int max) =>
         new(429, ErrorCodes.RateLimited, $"At most {max} open WebSocket connections per user; close one first.");
 
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Connection {ConnectionId} of user {UserId} opened ({Transport})")]
+    private static partial void LogOpened(ILogger logger, long connectionId, long userId, string transport);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Connection {ConnectionId} of user {UserId} closed with {CloseCode} (closed by: {ClosedBy})")]
+    private static partial void LogClosed(ILogger logger, long connectionId, long userId, int closeCode, string closedBy);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Presence for user {UserId} could not be announced")]
     private static partial void LogPresenceFailed(ILogger logger, Exception exception, long userId);
-
-    /// <summary>Frames per connection: a sustained rate with a burst; used on the connection's own loop only.</summary>
-    private sealed class TokenBucket(double rate, int burst)
-    {
-        private double _tokens = burst;
-        private long _stamp = Environment.TickCount64;
-
-        public bool TryTake()
-        {
-            var now = Environment.TickCount64;
-            _tokens = Math.Min(burst, _tokens + ((now - _stamp) / 1000.0 * rate));
-            _stamp = now;
-            if (_tokens < 1)
-            {
-                return false;
-            }
-
-            _tokens -= 1;
-            return true;
-        }
-    }
 }

@@ -28,4 +28,10 @@ public sealed class RealtimeOptions
 
     /// <summary>Frames a client may send in a burst above the sustained rate.</summary>
     public int FrameBurst { get; set; } = 200;
+
+    /// <summary>
+    /// Serve plain HTTP/1.1 upgrades of /ws on the lean transport (own RFC 6455 framing on Kestrel's pipes, no
+    /// HTTP state under the socket); false: every socket on ASP.NET Core's WebSockets.
+    /// </summary>
+    public bool LeanWebSockets { get; set; } = true;
 }

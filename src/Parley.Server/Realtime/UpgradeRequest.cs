@@ -1,0 +1,234 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Parley.Server.Realtime;
+
+/// <summary>What the peek at a connection's first bytes found.</summary>
+public enum UpgradePeek
+{
+    /// <summary>Could still become <c>GET /ws</c>: read more.</summary>
+    Incomplete,
+
+    /// <summary>A complete, well-formed WebSocket upgrade of <c>/ws</c> that the lean path takes.</summary>
+    Upgrade,
+
+    /// <summary>Anything else (another request, TLS, HTTP/2, an unusual or malformed head): Kestrel's HTTP stack gets it untouched.</summary>
+    NotLean,
+}
+
+/// <summary>
+/// The head of a <c>GET /ws</c> WebSocket upgrade, parsed from a connection's first bytes. Strict on purpose:
+/// only the plain, common shape is taken by the lean path; everything unusual (a duplicated header, a body,
+/// line folding, HTTP/1.0, another path) is left to Kestrel, so any refusal is Kestrel's and ASP.NET Core's own.
+/// </summary>
+public sealed class UpgradeRequest
+{
+    private static readonly byte[] Prefix = "GET /ws"u8.ToArray();
+
+    private UpgradeRequest(int headLength, string? query, string host, string key)
+    {
+        HeadLength = headLength;
+        Query = query;
+        Host = host;
+        Key = key;
+    }
+
+    /// <summary>Bytes of the request line and headers, the blank line included.</summary>
+    public int HeadLength { get; }
+
+    /// <summary>The query string with its '?', or null.</summary>
+    public string? Query { get; }
+
+    public string Host { get; }
+
+    public string Key { get; }
+
+    public string? Origin { get; private set; }
+
+    public string? Authorization { get; private set; }
+
+    public string? TraceParent { get; private set; }
+
+    public string? TraceState { get; private set; }
+
+    /// <summary>Looks at the start of a connection; <paramref name="maxHeadBytes"/> bounds what is looked at.</summary>
+    public static UpgradePeek TryParse(ReadOnlySequence<byte> buffer, int maxHeadBytes, out UpgradeRequest? request)
+    {
+        request = null;
+        var prefix = (int)Math.Min(Prefix.Length, buffer.Length);
+        Span<byte> start = stackalloc byte[Prefix.Length];
+        buffer.Slice(0, prefix).CopyTo(start);
+        if (!start[..prefix].SequenceEqual(Prefix.AsSpan(0, prefix)))
+        {
+            return UpgradePeek.NotLean;
+        }
+
+        var window = buffer.Length > maxHeadBytes ? buffer.Slice(0, maxHeadBytes) : buffer;
+        var reader = new SequenceReader<byte>(window);
+        if (!reader.TryReadTo(out ReadOnlySequence<byte> head, "\r\n\r\n"u8, advancePastDelimiter: true))
+        {
+            return buffer.Length >= maxHeadBytes ? UpgradePeek.NotLean : UpgradePeek.Incomplete;
+        }
+
+        var headLength = (int)reader.Consumed;
+        request = Parse(Encoding.Latin1.GetString(head), headLength);
+        return request is null ? UpgradePeek.NotLean : UpgradePeek.Upgrade;
+    }
+
+    private static UpgradeRequest? Parse(string head, int headLength)
+    {
+        var lines = head.Split("\r\n");
+        // Request line: exactly "GET /ws[?query] HTTP/1.1".
+        var line = lines[0];
+        if (!line.StartsWith("GET /ws", StringComparison.Ordinal) || !line.EndsWith(" HTTP/1.1", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var target = line[4..^9];
+        if (target.Contains(' ', StringComparison.Ordinal) || (target.Length > 3 && target[3] != '?'))
+        {
+            return null; // /wsx, /ws/, /ws#...: the stock route decides
+        }
+
+        string? host = null, upgrade = null, connection = null, key = null, version = null, origin = null, authorization = null, traceParent = null, traceState = null;
+        for (var i = 1; i < lines.Length; i++)
+        {
+            var header = lines[i];
+            var colon = header.IndexOf(':', StringComparison.Ordinal);
+            if (colon <= 0 || header[0] is ' ' or '\t' || header[colon - 1] is ' ' or '\t')
+            {
+                return null; // folding or whitespace before the colon: left to Kestrel's parser
+            }
+
+            var name = header[..colon];
+            var value = header[(colon + 1)..].Trim(' ', '\t');
+            foreach (var c in value)
+            {
+                if (c is '\0' or '\r' or '\n')
+                {
+                    return null;
+                }
+            }
+
+            if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) || name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
+            {
+                return null; // an upgrade has no body
+            }
+
+            ref var slot = ref Slot(name, ref host, ref upgrade, ref connection, ref key, ref version, ref origin, ref authorization, ref traceParent, ref traceState, out var known);
+            if (!known)
+            {
+                continue;
+            }
+
+            if (slot is not null)
+            {
+                return null; // a repeated header: ASP.NET Core's reading of it decides
+            }
+
+            slot = value;
+        }
+
+        if (host is null || upgrade is null || connection is null || key is null || version != "13"
+            || !HasToken(upgrade, "websocket") || !HasToken(connection, "upgrade") || !IsValidKey(key))
+        {
+            return null; // not a valid upgrade: the stock endpoint answers it (400) exactly as it does today
+        }
+
+        return new UpgradeRequest(headLength, target.Length > 3 ? target[3..] : null, host, key)
+        {
+            Origin = origin,
+            Authorization = authorization,
+            TraceParent = traceParent,
+            TraceState = traceState,
+        };
+    }
+
+    private static ref string? Slot(
+        string name,
+        ref string? host,
+        ref string? upgrade,
+        ref string? connection,
+        ref string? key,
+        ref string? version,
+        ref string? origin,
+        ref string? authorization,
+        ref string? traceParent,
+        ref string? traceState,
+        out bool known)
+    {
+        known = true;
+        if (name.Equals("Host", StringComparison.OrdinalIgnoreCase))
+        {
+            return ref host;
+        }
+
+        if (name.Equals("Upgrade", StringComparison.OrdinalIgnoreCase))
+        {
+            return ref upgrade;
+        }
+
+        if (name.Equals("Connection", StringComparison.OrdinalIgnoreCase))
+        {
+            return ref connection;
+        }
+
+        if (name.Equals("Sec-WebSocket-Key", StringComparison.OrdinalIgnoreCase))
+        {
+            return ref key;
+        }
+
+        if (name.Equals("Sec-WebSocket-Version", StringComparison.OrdinalIgnoreCase))
+        {
+            return ref version;
+        }
+
+        if (name.Equals("Origin", StringComparison.OrdinalIgnoreCase))
+        {
+            return ref origin;
+        }
+
+        if (name.Equals("Authorization", StringComparison.OrdinalIgnoreCase))
+        {
+            return ref authorization;
+        }
+
+        if (name.Equals("traceparent", StringComparison.OrdinalIgnoreCase))
+        {
+            return ref traceParent;
+        }
+
+        known = name.Equals("tracestate", StringComparison.OrdinalIgnoreCase);
+        return ref traceState;
+    }
+
+    private static bool HasToken(string value, string token)
+    {
+        foreach (var part in value.Split(','))
+        {
+            if (part.Trim(' ', '\t').Equals(token, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>RFC 6455 4.2.1: the key is 16 random bytes in base64.</summary>
+    private static bool IsValidKey(string key)
+    {
+        Span<byte> bytes = stackalloc byte[18];
+        return key.Length == 24 && Convert.TryFromBase64String(key, bytes, out var written) && written == 16;
+    }
+
+    /// <summary>The Sec-WebSocket-Accept answer to a key (RFC 6455 4.2.2).</summary>
+    public static string AcceptKey(string key)
+    {
+        Span<byte> hash = stackalloc byte[20];
+        SHA1.HashData(Encoding.ASCII.GetBytes(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"), hash);
+        return Convert.ToBase64String(hash);
+    }
+}
