@@ -26,7 +26,7 @@ public abstract partial class Connection : IThreadPoolWorkItem
     private bool _writerScheduled;
     private bool _completed; // the receive side ended: no more frames, the writer finishes and stops
     private bool _dropped;
-    private byte[]? _pong; // the latest ping's payload, answered before the next batch
+    private List<byte[]>? _pongs; // payloads of pings not answered yet (made on the first ping), answered before the next batch
     private WebSocketCloseStatus? _closeStatus;
     private string _closeReason = "";
     private bool _closeWritten;
@@ -131,7 +131,7 @@ public abstract partial class Connection : IThreadPoolWorkItem
         ScheduleWriter();
     }
 
-    /// <summary>The transport answers a ping with this payload (it replaces an unanswered earlier one: RFC 6455 5.5.3).</summary>
+    /// <summary>The transport answers a ping with this payload (each ping its pong, up to 16 waiting; beyond, the latest only: RFC 6455 5.5.3).</summary>
     private protected void QueuePong(byte[] payload)
     {
         lock (this)
@@ -141,7 +141,13 @@ public abstract partial class Connection : IThreadPoolWorkItem
                 return;
             }
 
-            _pong = payload;
+            _pongs ??= [];
+            if (_pongs.Count >= 16)
+            {
+                _pongs.RemoveAt(_pongs.Count - 1);
+            }
+
+            _pongs.Add(payload);
         }
 
         ScheduleWriter();
@@ -169,8 +175,8 @@ public abstract partial class Connection : IThreadPoolWorkItem
     /// <summary>Ends the connection at once (slow consumer, close timeout, shutdown).</summary>
     public abstract void Abort();
 
-    /// <summary>Writes every frame of the batch (and the pong first, if any) in as few socket writes as the transport allows.</summary>
-    private protected abstract ValueTask WriteAsync(byte[]? pong, byte[][] frames, int count);
+    /// <summary>Writes every frame of the batch (and the pongs first, if any) in as few socket writes as the transport allows.</summary>
+    private protected abstract ValueTask WriteAsync(byte[][]? pongs, byte[][] frames, int count);
 
     /// <summary>Writes the close frame.</summary>
     private protected abstract ValueTask WriteCloseAsync(WebSocketCloseStatus status, string reason);
@@ -220,7 +226,7 @@ public abstract partial class Connection : IThreadPoolWorkItem
             {
                 byte[][]? batch;
                 int count;
-                byte[]? pong;
+                byte[][]? pong = null;
                 WebSocketCloseStatus? close = null;
                 string reason = "";
                 lock (this)
@@ -236,8 +242,12 @@ public abstract partial class Connection : IThreadPoolWorkItem
                         return;
                     }
 
-                    pong = _pong;
-                    _pong = null;
+                    if (_pongs is { Count: > 0 })
+                    {
+                        pong = [.. _pongs];
+                        _pongs.Clear();
+                    }
+
                     batch = _queue;
                     count = _queueCount;
                     if (count > 0)
@@ -323,6 +333,7 @@ public abstract partial class Connection : IThreadPoolWorkItem
 
         _queue = null;
         _writing = null;
+        _pongs = null;
         _closeTimer?.Dispose();
         _closeTimer = null;
         WriterStopped();

@@ -26,10 +26,10 @@ internal sealed class LeanWebSocketConnection(ConnectionContext context, Connect
 
     public override void Abort() => context.Abort();
 
-    private protected override async ValueTask WriteAsync(byte[]? pong, byte[][] frames, int count)
+    private protected override async ValueTask WriteAsync(byte[][]? pongs, byte[][] frames, int count)
     {
         var output = context.Transport.Output;
-        if (pong is not null)
+        foreach (var pong in pongs ?? [])
         {
             WriteFrame(output, WebSocketOpcode.Pong, pong);
         }

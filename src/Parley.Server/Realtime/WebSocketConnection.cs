@@ -16,9 +16,9 @@ internal sealed class WebSocketConnection(WebSocket socket, ConnectionShared sha
 
     public override void Abort() => socket.Abort();
 
-    private protected override async ValueTask WriteAsync(byte[]? pong, byte[][] frames, int count)
+    private protected override async ValueTask WriteAsync(byte[][]? pongs, byte[][] frames, int count)
     {
-        // The socket answers pings itself; pong is only ever set by the lean transport.
+        // The socket answers pings itself; pongs are only ever queued by the lean transport.
         for (var i = 0; i < count; i++)
         {
             var frame = frames[i];

@@ -1,0 +1,288 @@
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using Parley.Protocol;
+using Parley.Server.Realtime;
+using Parley.Tests.Infrastructure;
+
+namespace Parley.Tests.Realtime;
+
+/// <summary>Framing is storage-independent: these run on SQLite only.</summary>
+public sealed class LeanTransportTestsSqlite(SqliteFixture fixture) : LeanTransportTests(fixture), IClassFixture<SqliteFixture>;
+
+/// <summary>
+/// RFC 6455 conformance of the lean transport against a real server over a raw TCP socket, in the spirit of
+/// Autobahn's fuzzing client: fragmentation, control frames between fragments, masking, RSV bits, opcodes,
+/// close codes, UTF-8 across fragments, size limits; and the HTTP traffic that shares the port.
+/// </summary>
+public abstract class LeanTransportTests(ServerFixture fixture) : BackendTests(fixture)
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
+
+    private static JsonObject SendFrame(string conversationId, string text, string reference) => new()
+    {
+        ["type"] = "send",
+        ["ref"] = reference,
+        ["conversationId"] = conversationId,
+        ["clientMsgId"] = Guid.NewGuid().ToString("N"),
+        ["msgType"] = "text",
+        ["content"] = new JsonObject { ["text"] = text },
+    };
+
+    private ConnectionRegistry Registry => Server.Service<ConnectionRegistry>();
+
+    private async Task<(TestUser User, RawWebSocket Socket)> ConnectAsync()
+    {
+        var user = await Server.RegisterAsync();
+        return (user, await RawWebSocket.ConnectAsync(Server, user.AccessToken));
+    }
+
+    /// <summary>Waits (bounded) until the user holds <paramref name="count"/> registered connections.</summary>
+    private async Task WaitForConnectionsAsync(TestUser user, int count)
+    {
+        var userId = long.Parse(user.Id, System.Globalization.CultureInfo.InvariantCulture);
+        var deadline = DateTime.UtcNow + Deadline;
+        while (Registry.ForUser(userId).Length != count)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the user still holds {Registry.ForUser(userId).Length} connections, not {count}");
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+    }
+
+    [Fact]
+    public async Task A_plain_upgrade_is_served_by_the_lean_transport()
+    {
+        var (user, socket) = await ConnectAsync();
+        await using var _ = socket;
+        await WaitForConnectionsAsync(user, 1);
+        var userId = long.Parse(user.Id, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.IsType<LeanWebSocketConnection>(Assert.Single(Registry.ForUser(userId)));
+        await socket.WriteAsync(RawWebSocket.Text("{\"type\":\"ping\"}"));
+        Assert.Contains("\"pong\"", (await socket.ReadFrameAsync()).Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_fragmented_message_with_a_split_character_and_pings_between_fragments()
+    {
+        var (a, b, conversationId) = await Server.FriendsWithConversationAsync();
+        await using var socket = await RawWebSocket.ConnectAsync(Server, a.AccessToken);
+        var text = "caf\u00e9 \U0001F600 done";
+        var bytes = Encoding.UTF8.GetBytes(SendFrame(conversationId, text, "frag").ToJsonString());
+        // Split inside the 4-byte emoji and inside the 2-byte é.
+        var emoji = Encoding.UTF8.GetBytes("\U0001F600");
+        var at = IndexOf(bytes, emoji) + 2;
+        var eAt = IndexOf(bytes, Encoding.UTF8.GetBytes("\u00e9")) + 1;
+        await socket.WriteAsync(RawWebSocket.Frame(1, bytes.AsSpan(0, eAt), fin: false));
+        await socket.WriteAsync(RawWebSocket.Frame(9, "p1"u8));
+        await socket.WriteAsync(RawWebSocket.Frame(0, bytes.AsSpan(eAt, at - eAt), fin: false));
+        await socket.WriteAsync(RawWebSocket.Frame(10, "unsolicited"u8));
+        await socket.WriteAsync(RawWebSocket.Frame(9, "p2"u8));
+        await socket.WriteAsync(RawWebSocket.Frame(0, bytes.AsSpan(at)));
+
+        var pong1 = await socket.ReadFrameAsync();
+        Assert.Equal((10, "p1"), (pong1.Opcode, pong1.Text));
+        var pong2 = await socket.ReadFrameAsync();
+        Assert.Equal((10, "p2"), (pong2.Opcode, pong2.Text));
+        var sent = JsonNode.Parse((await socket.ReadFrameAsync()).Text)!;
+        Assert.Equal("sent", (string?)sent["type"]);
+        Assert.Equal(text, (string?)sent["message"]!["content"]!["text"]);
+        _ = b;
+    }
+
+    [Fact]
+    public async Task Lengths_in_the_16_and_64_bit_forms_are_read()
+    {
+        var (_, socket) = await ConnectAsync();
+        await using var _s = socket;
+        await socket.WriteAsync(RawWebSocket.Frame(1, "{\"type\":\"ping\"}"u8, lengthBytes: 2));
+        Assert.Contains("\"pong\"", (await socket.ReadFrameAsync()).Text, StringComparison.Ordinal);
+        await socket.WriteAsync(RawWebSocket.Frame(1, "{\"type\":\"ping\"}"u8, lengthBytes: 8));
+        Assert.Contains("\"pong\"", (await socket.ReadFrameAsync()).Text, StringComparison.Ordinal);
+        // A real 64-bit length: 70,000 bytes of (refused) JSON, answered with an error frame on a live connection.
+        var big = Encoding.UTF8.GetBytes("{\"type\":\"ping\",\"pad\":\"" + new string('x', 70_000) + "\"}");
+        await socket.WriteAsync(RawWebSocket.Frame(1, big));
+        Assert.Equal(1, (await socket.ReadFrameAsync()).Opcode);
+        await socket.WriteAsync(RawWebSocket.Text("{\"type\":\"ping\"}"));
+        Assert.Contains("\"pong\"", (await socket.ReadFrameAsync()).Text, StringComparison.Ordinal);
+    }
+
+    public static TheoryData<string, byte[], int> Violations() => new()
+    {
+        { "unmasked", RawWebSocket.Frame(1, "{\"type\":\"ping\"}"u8, mask: false), 1002 },
+        { "rsv1", RawWebSocket.Frame(1, "{\"type\":\"ping\"}"u8, rsv: 4), 1002 },
+        { "rsv3", RawWebSocket.Frame(1, "{\"type\":\"ping\"}"u8, rsv: 1), 1002 },
+        { "opcode 3", RawWebSocket.Frame(3, "x"u8), 1002 },
+        { "opcode 11", RawWebSocket.Frame(11, ""u8), 1002 },
+        { "ping of 126 bytes", RawWebSocket.Frame(9, new byte[126]), 1002 },
+        { "fragmented ping", RawWebSocket.Frame(9, "x"u8, fin: false), 1002 },
+        { "continuation without a message", RawWebSocket.Frame(0, "{}"u8), 1002 },
+        { "text inside a fragmented text", [.. RawWebSocket.Text("{\"type\":", fin: false), .. RawWebSocket.Text("\"ping\"}")], 1002 },
+        { "invalid UTF-8", RawWebSocket.Frame(1, [0x7B, 0xC3, 0x28, 0x7D]), 1007 },
+        { "invalid UTF-8 across fragments", [.. RawWebSocket.Frame(1, [0x22, 0xF0, 0x9F], fin: false), .. RawWebSocket.Frame(0, [0x41, 0x22])], 1007 },
+        { "too big", RawWebSocket.Frame(1, new byte[ProtocolLimits.MaxFrameBytes + 1]), 1009 },
+        { "too big in fragments", [.. RawWebSocket.Frame(1, new byte[ProtocolLimits.MaxFrameBytes], fin: false), .. RawWebSocket.Frame(0, new byte[10])], 1009 },
+        { "close code 1005", RawWebSocket.CloseFrame(1005), 1002 },
+        { "close code 999", RawWebSocket.CloseFrame(999), 1002 },
+        { "close code 1004", RawWebSocket.CloseFrame(1004), 1002 },
+        { "close code 2000", RawWebSocket.CloseFrame(2000), 1002 },
+        { "close of one byte", RawWebSocket.Frame(8, [0x03]), 1002 },
+        { "close reason not UTF-8", RawWebSocket.Frame(8, [0x03, 0xE8, 0xFF]), 1007 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Violations))]
+    public async Task A_protocol_violation_closes_with_its_code(string what, byte[] bytes, int code)
+    {
+        var (user, socket) = await ConnectAsync();
+        await using var _ = socket;
+        await socket.WriteAsync(bytes);
+        var close = await socket.ReadCloseAsync();
+        Assert.True(code == close.CloseCode, $"{what}: closed with {close.CloseCode}, expected {code}");
+        await socket.WriteAsync(RawWebSocket.CloseFrame(1000));
+        Assert.True(await socket.ServerClosedAsync(), $"{what}: the server kept the TCP connection");
+        await WaitForConnectionsAsync(user, 0);
+    }
+
+    [Theory]
+    [InlineData(1000)]
+    [InlineData(1001)]
+    [InlineData(3000)]
+    [InlineData(4999)]
+    public async Task The_clients_close_code_is_echoed(int code)
+    {
+        var (user, socket) = await ConnectAsync();
+        await using var _ = socket;
+        await socket.WriteAsync(RawWebSocket.CloseFrame(code, "bye"));
+        Assert.Equal(code, (await socket.ReadCloseAsync()).CloseCode);
+        Assert.True(await socket.ServerClosedAsync());
+        await WaitForConnectionsAsync(user, 0);
+    }
+
+    [Fact]
+    public async Task An_empty_close_is_answered_with_an_empty_close()
+    {
+        var (user, socket) = await ConnectAsync();
+        await using var _ = socket;
+        await socket.WriteAsync(RawWebSocket.Frame(8, []));
+        Assert.Empty((await socket.ReadCloseAsync()).Payload);
+        await WaitForConnectionsAsync(user, 0);
+    }
+
+    [Fact]
+    public async Task A_peer_that_never_answers_the_close_is_cut_off()
+    {
+        var (user, socket) = await ConnectAsync();
+        await using var _ = socket;
+        await socket.WriteAsync(RawWebSocket.Frame(0, "{}"u8));
+        Assert.Equal(1002, (await socket.ReadCloseAsync()).CloseCode);
+        // No close frame back: the server ends the connection itself (after its 5 s close timeout).
+        await WaitForConnectionsAsync(user, 0);
+        Assert.True(await socket.ServerClosedAsync());
+    }
+
+    [Fact]
+    public async Task A_half_sent_frame_header_then_a_disconnect_leaves_nothing_behind()
+    {
+        var (user, socket) = await ConnectAsync();
+        await WaitForConnectionsAsync(user, 1);
+        await socket.WriteAsync([0x81, 0xFE, 0x01]); // text, masked, 16-bit length... and no more
+        await socket.DisposeAsync();
+        await WaitForConnectionsAsync(user, 0);
+        await Server.ScrapeUntilAsync(m => m.Sum("parley_connections_open") == Registry.Count, "the open-connections gauge follows");
+    }
+
+    [Fact]
+    public async Task A_half_sent_upgrade_head_then_a_disconnect_and_the_server_still_serves()
+    {
+        var user = await Server.RegisterAsync();
+        var head = RawWebSocket.UpgradeHead(Server, "/ws?access_token=" + user.AccessToken);
+        await using (var half = await RawWebSocket.OpenAsync(Server))
+        {
+            await half.WriteAsync(head[..(head.Length / 2)]);
+        }
+
+        await using var socket = await RawWebSocket.ConnectAsync(Server, user.AccessToken);
+        await WaitForConnectionsAsync(user, 1);
+    }
+
+    [Fact]
+    public async Task Plain_http_on_the_same_port_and_a_later_upgrade_on_a_kept_alive_connection()
+    {
+        var user = await Server.RegisterAsync();
+        await using var socket = await RawWebSocket.OpenAsync(Server);
+        var live = Encoding.ASCII.GetBytes($"GET /health/live HTTP/1.1\r\nHost: {Server.BaseUri.Authority}\r\n\r\n");
+        await socket.WriteAsync(live);
+        var (first, _) = await socket.ReadResponseAsync();
+        Assert.StartsWith("HTTP/1.1 200 ", first, StringComparison.Ordinal);
+        await socket.WriteAsync(live);
+        var (second, _) = await socket.ReadResponseAsync();
+        Assert.StartsWith("HTTP/1.1 200 ", second, StringComparison.Ordinal);
+
+        // The connection's first request was not an upgrade: its later upgrade is the stock path's, behind the same Connection.
+        await socket.WriteAsync(RawWebSocket.UpgradeHead(Server, "/ws?access_token=" + Uri.EscapeDataString(user.AccessToken)));
+        Assert.StartsWith("HTTP/1.1 101 ", await socket.ReadHeadAsync(), StringComparison.Ordinal);
+        Assert.Contains("\"hello\"", (await socket.ReadFrameAsync()).Text, StringComparison.Ordinal);
+        await WaitForConnectionsAsync(user, 1);
+        var userId = long.Parse(user.Id, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.IsType<WebSocketConnection>(Assert.Single(Registry.ForUser(userId)));
+        await socket.WriteAsync(RawWebSocket.Text("{\"type\":\"ping\"}"));
+        Assert.Contains("\"pong\"", (await socket.ReadFrameAsync()).Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_refused_lean_upgrade_gets_the_stock_answer()
+    {
+        await using var socket = await RawWebSocket.OpenAsync(Server);
+        await socket.WriteAsync(RawWebSocket.UpgradeHead(Server, "/ws?access_token=garbage"));
+        var (head, body) = await socket.ReadResponseAsync();
+        Assert.StartsWith("HTTP/1.1 401 ", head, StringComparison.Ordinal);
+        Assert.Contains("WWW-Authenticate: Bearer", head, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("application/problem+json", head, StringComparison.OrdinalIgnoreCase);
+        Assert.Equal("unauthorized", (string?)JsonNode.Parse(body)!["code"]);
+
+        // And the connection lives on for a next request, as any HTTP/1.1 connection does.
+        await socket.WriteAsync(Encoding.ASCII.GetBytes($"GET /health/live HTTP/1.1\r\nHost: {Server.BaseUri.Authority}\r\n\r\n"));
+        Assert.StartsWith("HTTP/1.1 200 ", (await socket.ReadResponseAsync()).Head, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Frames_queued_together_arrive_in_order()
+    {
+        var (_, socket) = await ConnectAsync();
+        await using var _s = socket;
+        // One write of many frames from the client: handled one after another, answered in order.
+        var batch = Enumerable.Range(0, 50).SelectMany(i => RawWebSocket.Text("{\"type\":\"sync\",\"ref\":\"r" + i + "\",\"conversationId\":\"1\",\"afterSeq\":0}")).ToArray();
+        await socket.WriteAsync(batch);
+        for (var i = 0; i < 50; i++)
+        {
+            var frame = JsonNode.Parse((await socket.ReadFrameAsync()).Text)!;
+            Assert.Equal("r" + i, (string?)frame["ref"]);
+        }
+    }
+
+    private static int IndexOf(byte[] haystack, byte[] needle) => haystack.AsSpan().IndexOf(needle);
+}
+
+/// <summary>With <c>Realtime:LeanWebSockets=false</c> every socket is ASP.NET Core's.</summary>
+public sealed class LeanTransportOffTests() : OwnServerTests(Backend.Sqlite)
+{
+    [Fact]
+    public async Task The_setting_turns_the_lean_path_off()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ParleyServer.StartAsync(store, null, "--Realtime:LeanWebSockets=false");
+        var user = await server.RegisterAsync();
+        await using var socket = await RawWebSocket.ConnectAsync(server, user.AccessToken);
+        var registry = server.Service<ConnectionRegistry>();
+        var userId = long.Parse(user.Id, System.Globalization.CultureInfo.InvariantCulture);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (registry.ForUser(userId).Length == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+
+        Assert.IsType<WebSocketConnection>(Assert.Single(registry.ForUser(userId)));
+        await using var client = await WsClient.ConnectAsync(server, user.AccessToken);
+        await client.CloseAsync(WebSocketCloseStatus.NormalClosure);
+    }
+}
