@@ -267,6 +267,9 @@ public abstract partial class Connection : IThreadPoolWorkItem
                         }
                         else
                         {
+                            // Idle: one queue array is kept (it is empty), the other goes.
+                            _queue ??= _writing;
+                            _writing = null;
                             _writerScheduled = false;
                             if (_completed || _closeWritten || _dropped)
                             {

@@ -17,7 +17,8 @@ public sealed class ClientSession(Connection connection, Caller caller, Activity
 
     public ActivityContext ConnectionSpan { get; } = connectionSpan;
 
-    internal Dictionary<string, long> LastTyping { get; } = new(StringComparer.Ordinal);
+    // Made on the first typing frame: an idle connection holds no dictionary.
+    internal Dictionary<string, long> LastTyping => field ??= new(StringComparer.Ordinal);
 }
 
 /// <summary>

@@ -103,12 +103,26 @@ public sealed partial class Gateway
         var connectionSpan = Activity.Current?.Context ?? default;
         using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = TimeSpan.Zero });
         var connection = new WebSocketConnection(socket, _shared, caller.UserId, caller.SessionId);
-        await RunConnectionAsync(connection, caller, connectionSpan, "aspnetcore", context.RequestAborted);
+        var opened = _time.GetTimestamp();
+        WebSocketCloseStatus? clientClose = null;
+        try
+        {
+            var session = await OpenAsync(connection, caller, connectionSpan, "aspnetcore", context.RequestAborted);
+            clientClose = await connection.ReceiveAsync(session, _dispatcher, context.RequestAborted);
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException)
+        {
+            // The client went away.
+        }
+        finally
+        {
+            await CloseAsync(connection, caller, clientClose, opened);
+        }
     }
 
     /// <summary>
     /// The lean path's admission, from the upgrade's head: a valid token of a live session, an allowed origin and
-    /// a free connection slot (taken here, given back by <see cref="RunLeanAsync"/>). Null: refused, and the stock
+    /// a free connection slot (taken here, given back with <see cref="Release"/>). Null: refused, and the stock
     /// endpoint answers the same request with the refusal (401, 403 or 429), exactly as without the lean path.
     /// </summary>
     internal async ValueTask<Caller?> AdmitAsync(UpgradeRequest request, string scheme, CancellationToken cancellationToken)
@@ -153,37 +167,20 @@ public sealed partial class Gateway
         return null; // none, or another scheme: refused, by the stock endpoint
     }
 
-    /// <summary>Upgrades an admitted connection on the lean path and runs it; the caller's slot is given back at the end.</summary>
-    internal async Task RunLeanAsync(Microsoft.AspNetCore.Connections.ConnectionContext context, UpgradeRequest request, Caller caller)
-    {
-        Activity? span = null;
-        try
-        {
-            span = StartUpgradeSpan(request);
-            if (!await LeanWebSocketMiddleware.AcceptAsync(context, request))
-            {
-                return;
-            }
+    /// <summary>Gives back the connection slot taken by <see cref="AdmitAsync"/>.</summary>
+    internal void Release(Caller caller) => _connections.Release(caller.UserId);
 
-            var connection = new LeanWebSocketConnection(context, _shared, caller.UserId, caller.SessionId);
-            await RunConnectionAsync(connection, caller, span?.Context ?? default, "lean", context.ConnectionClosed);
-        }
-        catch (Exception e) when (e is IOException or Microsoft.AspNetCore.Connections.ConnectionResetException or Microsoft.AspNetCore.Connections.ConnectionAbortedException or OperationCanceledException)
-        {
-            // The client went away during the upgrade.
-        }
-        finally
-        {
-            span?.Dispose();
-            _connections.Release(caller.UserId);
-        }
-    }
+    internal FrameDispatcher Dispatcher => _dispatcher;
+
+    internal ConnectionShared Shared => _shared;
+
+    internal TimeProvider Time => _time;
 
     /// <summary>
     /// The span the stock path gets from ASP.NET Core's hosting for the upgrade request (traces on only): the
     /// frames' spans link to it; it lasts as long as the socket, as that request does.
     /// </summary>
-    private static Activity? StartUpgradeSpan(UpgradeRequest request)
+    internal static Activity? StartUpgradeSpan(UpgradeRequest request)
     {
         if (!Telemetry.Source.HasListeners())
         {
@@ -202,52 +199,40 @@ public sealed partial class Gateway
     }
 
     /// <summary>
-    /// A connection's life, whatever its transport: registered, greeted, announced, its frames read and handled
-    /// one after another until it ends, then unregistered with what is queued given up to 5 s to leave.
+    /// The start of a connection's life, whatever its transport: registered, greeted, announced. The transport then
+    /// reads its frames (handing each to the dispatcher, one after another) and ends it with <see cref="CloseAsync"/>,
+    /// which must run even when this throws.
     /// </summary>
-    private async Task RunConnectionAsync(Connection connection, Caller caller, ActivityContext connectionSpan, string transport, CancellationToken aborted)
+    internal async ValueTask<ClientSession> OpenAsync(Connection connection, Caller caller, ActivityContext connectionSpan, string transport, CancellationToken aborted)
     {
-        var opened = _time.GetTimestamp();
-        WebSocketCloseStatus? clientClose = null;
         _connections.Add(connection);
         LogOpened(_logger, connection.Id, caller.UserId, transport);
-        try
+        // A revocation between authentication and registration would have missed this socket.
+        if (!await _sessions.IsActiveAsync(caller.SessionId, caller.UserId, aborted))
         {
-            // A revocation between authentication and registration would have missed this socket.
-            if (!await _sessions.IsActiveAsync(caller.SessionId, caller.UserId, aborted))
-            {
-                connection.Close(CloseCodes.SessionRevoked, "session revoked");
-            }
-
-            connection.TrySend(ServerFrames.Hello(Ids.Format(caller.UserId), Ids.Format(caller.SessionId), _time.GetUtcNow().ToUnixTimeMilliseconds(), _options.HeartbeatMs));
-            if (_presence.Connected(caller.UserId))
-            {
-                await AnnouncePresenceAsync(caller.UserId, online: true, null);
-            }
-
-            var session = new ClientSession(connection, caller, connectionSpan);
-            clientClose = connection switch
-            {
-                LeanWebSocketConnection lean => await lean.ReceiveAsync(session, _dispatcher, aborted),
-                WebSocketConnection socket => await socket.ReceiveAsync(session, _dispatcher, aborted),
-                _ => null,
-            };
+            connection.Close(CloseCodes.SessionRevoked, "session revoked");
         }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException or IOException or Microsoft.AspNetCore.Connections.ConnectionResetException)
+
+        connection.TrySend(ServerFrames.Hello(Ids.Format(caller.UserId), Ids.Format(caller.SessionId), _time.GetUtcNow().ToUnixTimeMilliseconds(), _options.HeartbeatMs));
+        if (_presence.Connected(caller.UserId))
         {
-            // The client went away.
+            await AnnouncePresenceAsync(caller.UserId, online: true, null);
         }
-        finally
+
+        return new ClientSession(connection, caller, connectionSpan);
+    }
+
+    /// <summary>The end of a connection's life: unregistered, what is queued given up to 5 s to leave, counted, announced.</summary>
+    internal async Task CloseAsync(Connection connection, Caller caller, WebSocketCloseStatus? clientClose, long opened)
+    {
+        _connections.Remove(connection);
+        await connection.CompleteAsync(); // bounded by the close timeout
+        _metrics.WebSocketClosed(connection.CloseStatus, clientClose, _time.GetElapsedTime(opened));
+        var code = clientClose ?? connection.CloseStatus;
+        LogClosed(_logger, connection.Id, caller.UserId, code is { } c ? (int)c : 1006, clientClose is not null ? "client" : connection.CloseStatus is not null ? "server" : "none");
+        if (_presence.Disconnected(caller.UserId))
         {
-            _connections.Remove(connection);
-            await connection.CompleteAsync(); // what is queued gets a moment to leave (the close timeout bounds it)
-            _metrics.WebSocketClosed(connection.CloseStatus, clientClose, _time.GetElapsedTime(opened));
-            var code = clientClose ?? connection.CloseStatus;
-            LogClosed(_logger, connection.Id, caller.UserId, code is { } c ? (int)c : 1006, clientClose is not null ? "client" : connection.CloseStatus is not null ? "server" : "none");
-            if (_presence.Disconnected(caller.UserId))
-            {
-                await AnnouncePresenceAsync(caller.UserId, online: false, _time.GetUtcNow().ToUnixTimeMilliseconds());
-            }
+            await AnnouncePresenceAsync(caller.UserId, online: false, _time.GetUtcNow().ToUnixTimeMilliseconds());
         }
     }
 

@@ -112,7 +112,8 @@ internal sealed class LeanWebSocketConnection(ConnectionContext context, Connect
                 ReadResult result;
                 try
                 {
-                    result = await input.ReadAsync(cancellationToken);
+                    // No token: a registration on it would be held by every idle socket; the pipe ends with the connection.
+                    result = await input.ReadAsync();
                 }
                 catch (Exception e) when (e is OperationCanceledException or IOException or ConnectionResetException or ConnectionAbortedException)
                 {

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net.WebSockets;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
@@ -56,7 +57,38 @@ public sealed partial class LeanWebSocketMiddleware
             return;
         }
 
-        await _gateway.RunLeanAsync(connection, request, caller);
+        // The connection's whole life runs in this one method (one state machine parked per idle socket, with the
+        // receive loop's): what the upgrade needed is dropped once it is answered.
+        var opened = _time.GetTimestamp();
+        LeanWebSocketConnection? lean = null;
+        WebSocketCloseStatus? clientClose = null;
+        var span = Gateway.StartUpgradeSpan(request);
+        try
+        {
+            if (!await AcceptAsync(connection, request))
+            {
+                return;
+            }
+
+            request = null;
+            lean = new LeanWebSocketConnection(connection, _gateway.Shared, caller.UserId, caller.SessionId);
+            var session = await _gateway.OpenAsync(lean, caller, span?.Context ?? default, "lean", connection.ConnectionClosed);
+            clientClose = await lean.ReceiveAsync(session, _gateway.Dispatcher, connection.ConnectionClosed);
+        }
+        catch (Exception e) when (e is IOException or ConnectionResetException or ConnectionAbortedException or OperationCanceledException)
+        {
+            // The client went away.
+        }
+        finally
+        {
+            if (lean is not null)
+            {
+                await _gateway.CloseAsync(lean, caller, clientClose, opened);
+            }
+
+            span?.Dispose();
+            _gateway.Release(caller);
+        }
     }
 
     /// <summary>
