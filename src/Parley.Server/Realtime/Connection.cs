@@ -343,7 +343,7 @@ public abstract partial class Connection : IThreadPoolWorkItem
         _writerDone?.TrySetResult();
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Connection {ConnectionId} of user {UserId} dropped: its send queue was full (slow consumer)")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Connection {ConnectionId} of user {UserId} dropped: its send queue was full (slow consumer)")]
     private static partial void LogSlowConsumer(ILogger logger, long connectionId, long userId);
 }
 
