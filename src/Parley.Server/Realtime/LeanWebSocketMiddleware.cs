@@ -42,7 +42,12 @@ public sealed partial class LeanWebSocketMiddleware
 
     public async Task OnConnectionAsync(ConnectionContext connection)
     {
-        var request = await PeekAsync(connection);
+        var (request, closed) = await PeekAsync(connection);
+        if (closed)
+        {
+            return; // timed out: answered (or not) and closed, as Kestrel would
+        }
+
         if (request is null)
         {
             await _next(connection);
@@ -96,7 +101,7 @@ public sealed partial class LeanWebSocketMiddleware
     /// Null: let Kestrel have the connection. A connection that sends nothing, or too little, in Kestrel's time
     /// limits is closed (with 408 once it sent part of a head), as Kestrel would have closed it.
     /// </summary>
-    private async Task<UpgradeRequest?> PeekAsync(ConnectionContext connection)
+    private async Task<(UpgradeRequest? Request, bool Closed)> PeekAsync(ConnectionContext connection)
     {
         var input = connection.Transport.Input;
         using var timer = _time.CreateTimer(static state => ((PipeReader)state!).CancelPendingRead(), input, _firstByteTimeout, Timeout.InfiniteTimeSpan);
@@ -110,7 +115,7 @@ public sealed partial class LeanWebSocketMiddleware
             }
             catch (Exception e) when (e is IOException or ConnectionResetException or ConnectionAbortedException or OperationCanceledException)
             {
-                return null;
+                return (null, true);
             }
 
             var buffer = result.Buffer;
@@ -122,13 +127,13 @@ public sealed partial class LeanWebSocketMiddleware
             if (peek == UpgradePeek.Upgrade)
             {
                 input.AdvanceTo(buffer.Start);
-                return request;
+                return (request, false);
             }
 
             if (peek == UpgradePeek.NotLean || result.IsCompleted)
             {
                 input.AdvanceTo(buffer.Start);
-                return null; // Kestrel answers it (or sees the connection end) from the same bytes
+                return (null, false); // Kestrel answers it (or sees the connection end) from the same bytes
             }
 
             if (timedOut)
@@ -136,7 +141,7 @@ public sealed partial class LeanWebSocketMiddleware
                 input.AdvanceTo(buffer.Start);
                 LogPeekTimedOut(_logger, connection.ConnectionId, buffer.Length);
                 await AnswerTimeoutAsync(connection, buffer.IsEmpty);
-                return null;
+                return (null, true);
             }
 
             input.AdvanceTo(buffer.Start, buffer.End);
@@ -156,7 +161,6 @@ public sealed partial class LeanWebSocketMiddleware
         }
 
         await connection.Transport.Output.CompleteAsync();
-        connection.Abort();
     }
 
     /// <summary>The 101 answer (no subprotocol, no extension: none is offered, as on the stock path).</summary>

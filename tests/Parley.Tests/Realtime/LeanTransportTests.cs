@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Parley.Protocol;
 using Parley.Server.Realtime;
+using Microsoft.Extensions.DependencyInjection;
 using Parley.Tests.Infrastructure;
 
 namespace Parley.Tests.Realtime;
@@ -284,5 +285,41 @@ public sealed class LeanTransportOffTests() : OwnServerTests(Backend.Sqlite)
         Assert.IsType<WebSocketConnection>(Assert.Single(registry.ForUser(userId)));
         await using var client = await WsClient.ConnectAsync(server, user.AccessToken);
         await client.CloseAsync(WebSocketCloseStatus.NormalClosure);
+    }
+}
+
+/// <summary>The peek at a connection's first bytes is bounded in time by Kestrel's own limits (here made short).</summary>
+public sealed class LeanTransportPeekTests() : OwnServerTests(Backend.Sqlite)
+{
+    private static Task<ParleyServer> StartAsync(TestStore store) =>
+        ParleyServer.StartAsync(store, null, services => services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(o =>
+        {
+            o.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(1);
+            o.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(1);
+        }));
+
+    [Fact]
+    public async Task A_connection_that_sends_nothing_is_closed()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await StartAsync(store);
+        await using var silent = await RawWebSocket.OpenAsync(server);
+        Assert.True(await silent.ServerClosedAsync(), "a silent connection was held open");
+    }
+
+    [Fact]
+    public async Task A_half_sent_upgrade_head_is_answered_408_and_closed()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await StartAsync(store);
+        var user = await server.RegisterAsync();
+        await using var slow = await RawWebSocket.OpenAsync(server);
+        var head = RawWebSocket.UpgradeHead(server, "/ws?access_token=" + user.AccessToken);
+        await slow.WriteAsync(head[..(head.Length - 10)]);
+        Assert.StartsWith("HTTP/1.1 408 ", await slow.ReadHeadAsync(), StringComparison.Ordinal);
+        Assert.True(await slow.ServerClosedAsync(), "the connection was held open after the 408");
+
+        // The server still serves.
+        await using var socket = await RawWebSocket.ConnectAsync(server, user.AccessToken);
     }
 }
