@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
+using Parley.Server.Accounts;
 
 namespace Parley.Server.Realtime;
 
@@ -55,7 +56,22 @@ public sealed partial class LeanWebSocketMiddleware
         }
 
         var scheme = connection.Features.Get<ITlsHandshakeFeature>() is null ? "http" : "https";
-        var admitted = await _gateway.AdmitAsync(request, scheme, connection.ConnectionClosed);
+        Caller? admitted;
+        try
+        {
+            admitted = await _gateway.AdmitAsync(request, scheme, connection.ConnectionClosed);
+        }
+        catch (OperationCanceledException)
+        {
+            return; // the client went away while its token was checked
+        }
+        catch (Exception e)
+        {
+            // The session store failing, say: the stock endpoint meets the same trouble and answers it as it does.
+            LogAdmissionFailed(_logger, e, connection.ConnectionId);
+            admitted = null;
+        }
+
         if (admitted is not { } caller)
         {
             await _next(connection); // refused: the stock endpoint gives the refusal, from the untouched bytes
@@ -181,6 +197,9 @@ public sealed partial class LeanWebSocketMiddleware
         var flushed = await connection.Transport.Output.WriteAsync(response);
         return !flushed.IsCompleted && !flushed.IsCanceled;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Connection {ConnectionId}: the lean upgrade's admission failed; the stock endpoint answers it")]
+    private static partial void LogAdmissionFailed(ILogger logger, Exception exception, string connectionId);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Connection {ConnectionId} sent no complete request head in time ({Bytes} bytes); closed")]
     private static partial void LogPeekTimedOut(ILogger logger, string connectionId, long bytes);
