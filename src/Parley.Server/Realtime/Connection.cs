@@ -35,7 +35,7 @@ public abstract partial class Connection : IThreadPoolWorkItem
 
     private long _lastReceived;
 
-    protected Connection(ConnectionShared shared, long userId, long sessionId)
+    private protected Connection(ConnectionShared shared, long userId, long sessionId)
     {
         _shared = shared;
         UserId = userId;
