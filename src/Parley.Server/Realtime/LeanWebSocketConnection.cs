@@ -307,18 +307,19 @@ internal sealed class LeanWebSocketConnection(ConnectionContext context, Connect
 
             buffer = buffer.Slice(frameBytes);
             consumed = buffer.Start;
+            if (state.Type == WebSocketOpcode.Text && !ValidateText(ref state, header.Fin))
+            {
+                return Fail(ref state, WebSocketCloseStatus.InvalidPayloadData, "invalid UTF-8", buffer, 0, out consumed);
+            }
+
             if (!header.Fin)
             {
                 continue;
             }
 
             state.InMessage = false;
+            state.Validated = 0;
             state.Message ??= [];
-            if (state.Type == WebSocketOpcode.Text && !Utf8.IsValid(state.Message.AsSpan(0, state.Length)))
-            {
-                return Fail(ref state, WebSocketCloseStatus.InvalidPayloadData, "invalid UTF-8", buffer, 0, out consumed);
-            }
-
             return ReceiveStep.Message;
         }
     }
@@ -373,10 +374,49 @@ internal sealed class LeanWebSocketConnection(ConnectionContext context, Connect
 
         state.Message = null;
         state.Length = 0;
+        state.Validated = 0;
         state.InMessage = false;
         state.Draining = true;
         state.Skip = frameBytes;
         return Step(buffer, ref state, out consumed);
+    }
+
+    /// <summary>
+    /// Checks the text received since the last check, fragment by fragment, so a bad message fails at once (as
+    /// Autobahn's strict cases want); a character split across fragments is checked when its last byte has come.
+    /// </summary>
+    private static bool ValidateText(ref ReceiveState state, bool final)
+    {
+        var text = state.Message.AsSpan(state.Validated, state.Length - state.Validated);
+        var checkedUpTo = text.Length;
+        if (!final)
+        {
+            // Leave out a trailing sequence whose last bytes are still to come.
+            for (var i = text.Length - 1; i >= Math.Max(0, text.Length - 3); i--)
+            {
+                var b = text[i];
+                if ((b & 0xC0) == 0x80)
+                {
+                    continue;
+                }
+
+                var needed = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+                if (i + needed > text.Length)
+                {
+                    checkedUpTo = i;
+                }
+
+                break;
+            }
+        }
+
+        if (!Utf8.IsValid(text[..checkedUpTo]))
+        {
+            return false;
+        }
+
+        state.Validated += checkedUpTo;
+        return true;
     }
 
     private static void Grow(ref ReceiveState state, int needed)
@@ -441,6 +481,7 @@ internal sealed class LeanWebSocketConnection(ConnectionContext context, Connect
         public FrameBucket Frames;
         public byte[]? Message;
         public int Length;
+        public int Validated; // bytes of a text message known to be UTF-8 so far
         public WebSocketOpcode Type;
         public bool InMessage;
         public bool Draining;

@@ -120,6 +120,8 @@ public abstract class LeanTransportTests(ServerFixture fixture) : BackendTests(f
         { "text inside a fragmented text", [.. RawWebSocket.Text("{\"type\":", fin: false), .. RawWebSocket.Text("\"ping\"}")], 1002 },
         { "invalid UTF-8", RawWebSocket.Frame(1, [0x7B, 0xC3, 0x28, 0x7D]), 1007 },
         { "invalid UTF-8 across fragments", [.. RawWebSocket.Frame(1, [0x22, 0xF0, 0x9F], fin: false), .. RawWebSocket.Frame(0, [0x41, 0x22])], 1007 },
+        { "invalid UTF-8 in a first fragment (fails at once)", RawWebSocket.Frame(1, [0x22, 0xC3, 0x28], fin: false), 1007 },
+        { "a surrogate in UTF-8", RawWebSocket.Frame(1, [0x22, 0xED, 0xA0, 0x80, 0x22]), 1007 },
         { "too big", RawWebSocket.Frame(1, new byte[ProtocolLimits.MaxFrameBytes + 1]), 1009 },
         { "too big in fragments", [.. RawWebSocket.Frame(1, new byte[ProtocolLimits.MaxFrameBytes], fin: false), .. RawWebSocket.Frame(0, new byte[10])], 1009 },
         { "close code 1005", RawWebSocket.CloseFrame(1005), 1002 },
