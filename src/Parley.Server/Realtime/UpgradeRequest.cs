@@ -131,7 +131,7 @@ public sealed class UpgradeRequest
             slot = value;
         }
 
-        if (host is null || upgrade is null || connection is null || key is null || version != "13"
+        if (host is null || !IsPlainHost(host) || upgrade is null || connection is null || key is null || version != "13"
             || !HasToken(upgrade, "websocket") || !HasToken(connection, "upgrade") || !IsValidKey(key))
         {
             return null; // not a valid upgrade: the stock endpoint answers it (400) exactly as it does today
@@ -202,6 +202,25 @@ public sealed class UpgradeRequest
 
         known = name.Equals("tracestate", StringComparison.OrdinalIgnoreCase);
         return ref traceState;
+    }
+
+    /// <summary>A host[:port] of the plain characters Kestrel accepts without question; anything else is Kestrel's to judge.</summary>
+    private static bool IsPlainHost(string host)
+    {
+        if (host.Length == 0)
+        {
+            return false;
+        }
+
+        foreach (var c in host)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or ':' or '[' or ']' or '_'))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static bool HasToken(string value, string token)

@@ -91,6 +91,30 @@ public abstract class LeanTransportTests(ServerFixture fixture) : BackendTests(f
     }
 
     [Fact]
+    public async Task Frames_sent_with_the_upgrade_in_one_write_are_read_after_it()
+    {
+        var user = await Server.RegisterAsync();
+        await using var socket = await RawWebSocket.OpenAsync(Server);
+        byte[] bytes = [.. RawWebSocket.UpgradeHead(Server, "/ws?access_token=" + Uri.EscapeDataString(user.AccessToken)), .. RawWebSocket.Text("{\"type\":\"ping\"}")];
+        await socket.WriteAsync(bytes);
+        Assert.StartsWith("HTTP/1.1 101 ", await socket.ReadHeadAsync(), StringComparison.Ordinal);
+        Assert.Contains("\"hello\"", (await socket.ReadFrameAsync()).Text, StringComparison.Ordinal);
+        Assert.Contains("\"pong\"", (await socket.ReadFrameAsync()).Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_token_may_come_in_the_authorization_header()
+    {
+        var user = await Server.RegisterAsync();
+        await using var socket = await RawWebSocket.OpenAsync(Server);
+        await socket.WriteAsync(RawWebSocket.UpgradeHead(Server, "/ws", extra: "Authorization: Bearer " + user.AccessToken + "\r\n"));
+        Assert.StartsWith("HTTP/1.1 101 ", await socket.ReadHeadAsync(), StringComparison.Ordinal);
+        Assert.Contains("\"hello\"", (await socket.ReadFrameAsync()).Text, StringComparison.Ordinal);
+        await WaitForConnectionsAsync(user, 1);
+        Assert.IsType<LeanWebSocketConnection>(Assert.Single(Registry.ForUser(long.Parse(user.Id, System.Globalization.CultureInfo.InvariantCulture))));
+    }
+
+    [Fact]
     public async Task Lengths_in_the_16_and_64_bit_forms_are_read()
     {
         var (_, socket) = await ConnectAsync();

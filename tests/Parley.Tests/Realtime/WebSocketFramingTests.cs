@@ -157,6 +157,8 @@ public sealed class WebSocketFramingTests
     [InlineData("keep-alive, Upgrade", "keep-alive")]
     [InlineData("dGhlIHNhbXBsZSBub25jZQ==", "short")]
     [InlineData("Host: h:1\r\n", "")]
+    [InlineData("Host: h:1\r\n", "Host: h/x\r\n")]
+    [InlineData("Host: h:1\r\n", "Host: \r\n")]
     [InlineData("Origin: http://h:1\r\n", "Origin: http://h:1\r\nOrigin: http://x\r\n")]
     [InlineData("Origin: http://h:1\r\n", "Content-Length: 0\r\n")]
     [InlineData("Origin: http://h:1\r\n", "Origin : http://h:1\r\n")]
