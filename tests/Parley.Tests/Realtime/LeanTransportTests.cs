@@ -63,6 +63,26 @@ public abstract class LeanTransportTests(ServerFixture fixture) : BackendTests(f
     }
 
     [Fact]
+    public async Task The_test_client_and_the_dotnet_client_are_served_by_the_lean_transport()
+    {
+        var user = await Server.RegisterAsync();
+        var userId = long.Parse(user.Id, System.Globalization.CultureInfo.InvariantCulture);
+        await using (var ws = await WsClient.ConnectAsync(Server, user.AccessToken))
+        {
+            await WaitForConnectionsAsync(user, 1);
+            Assert.IsType<LeanWebSocketConnection>(Assert.Single(Registry.ForUser(userId)));
+            await ws.CloseAsync(WebSocketCloseStatus.NormalClosure);
+        }
+
+        await WaitForConnectionsAsync(user, 0);
+        await using (var client = await Parley.Client.ParleySocket.ConnectAsync(Server.BaseUri, user.AccessToken))
+        {
+            await WaitForConnectionsAsync(user, 1);
+            Assert.IsType<LeanWebSocketConnection>(Assert.Single(Registry.ForUser(userId)));
+        }
+    }
+
+    [Fact]
     public async Task A_fragmented_message_with_a_split_character_and_pings_between_fragments()
     {
         var (a, b, conversationId) = await Server.FriendsWithConversationAsync();
