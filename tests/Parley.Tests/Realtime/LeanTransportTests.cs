@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -367,5 +368,49 @@ public sealed class LeanTransportPeekTests() : OwnServerTests(Backend.Sqlite)
 
         // The server still serves.
         await using var socket = await RawWebSocket.ConnectAsync(server, user.AccessToken);
+    }
+}
+
+/// <summary>On Kestrel's own TLS the middleware sees encrypted bytes: they go on untouched, and sockets take the stock path.</summary>
+public sealed class LeanTransportTlsTests() : OwnServerTests(Backend.Sqlite)
+{
+    [Fact]
+    public async Task A_tls_endpoint_serves_http_and_sockets_through_the_stock_path()
+    {
+        using var key = System.Security.Cryptography.RSA.Create(2048);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=127.0.0.1", key, System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ParleyServer.StartAsync(
+            store,
+            null,
+            services => services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(o => o.ConfigureHttpsDefaults(h => h.ServerCertificate = certificate)),
+            "--urls=https://127.0.0.1:0");
+        Assert.Equal("https", server.BaseUri.Scheme);
+        using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, _, _, _) => true };
+        using var http = new HttpClient(handler) { BaseAddress = server.BaseUri, Timeout = TimeSpan.FromSeconds(30) };
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync("/health/live", TestContext.Current.CancellationToken)).StatusCode);
+
+        var user = await RegisterAsync(http);
+        using var socket = new ClientWebSocket();
+        socket.Options.RemoteCertificateValidationCallback = (_, _, _, _) => true;
+        socket.Options.SetRequestHeader("Authorization", "Bearer " + user.Token);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await socket.ConnectAsync(new UriBuilder(server.BaseUri) { Scheme = "wss", Path = "/ws" }.Uri, timeout.Token);
+        var buffer = new byte[4096];
+        var hello = await socket.ReceiveAsync(buffer, timeout.Token);
+        Assert.Contains("\"hello\"", Encoding.UTF8.GetString(buffer, 0, hello.Count), StringComparison.Ordinal);
+        var registry = server.Service<ConnectionRegistry>();
+        Assert.IsType<WebSocketConnection>(Assert.Single(registry.ForUser(user.Id)));
+        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", timeout.Token);
+    }
+
+    private static async Task<(long Id, string Token)> RegisterAsync(HttpClient http)
+    {
+        var name = "tls" + Guid.NewGuid().ToString("N")[..10];
+        var response = await http.PostAsJsonAsync("/api/auth/register", new JsonObject { ["username"] = name, ["password"] = "correct horse battery" }, TestContext.Current.CancellationToken);
+        var body = JsonNode.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken))!;
+        Assert.True(response.IsSuccessStatusCode, body.ToJsonString());
+        return (long.Parse((string)body["user"]!["id"]!, System.Globalization.CultureInfo.InvariantCulture), (string)body["tokens"]!["accessToken"]!);
     }
 }
