@@ -310,9 +310,14 @@ public abstract partial class Connection : IThreadPoolWorkItem
                 _shared.FramesDelivered(count);
             }
         }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException or InvalidOperationException)
+        catch (Exception e)
         {
-            // The peer is gone; the receive side ends too.
+            if (e is not (WebSocketException or OperationCanceledException or ObjectDisposedException or IOException or InvalidOperationException))
+            {
+                LogWriterFailed(_shared.Logger, e, Id);
+            }
+
+            // The peer is gone (or the writer broke): the receive side ends too, and nothing waits on this writer.
             Abort();
             lock (this)
             {
@@ -342,6 +347,9 @@ public abstract partial class Connection : IThreadPoolWorkItem
         WriterStopped();
         _writerDone?.TrySetResult();
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The writer of connection {ConnectionId} failed; the connection is dropped")]
+    private static partial void LogWriterFailed(ILogger logger, Exception exception, long connectionId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Connection {ConnectionId} of user {UserId} dropped: its send queue was full (slow consumer)")]
     private static partial void LogSlowConsumer(ILogger logger, long connectionId, long userId);

@@ -226,7 +226,15 @@ public sealed partial class Gateway
     internal async Task CloseAsync(Connection connection, Caller caller, WebSocketCloseStatus? clientClose, long opened)
     {
         _connections.Remove(connection);
-        await connection.CompleteAsync(); // bounded by the close timeout
+        try
+        {
+            // The close timeout aborts a writer the peer does not drain; this bound is only a backstop.
+            await connection.CompleteAsync().WaitAsync(2 * ConnectionShared.CloseTimeout, _time);
+        }
+        catch (TimeoutException)
+        {
+            connection.Abort();
+        }
         _metrics.WebSocketClosed(connection.CloseStatus, clientClose, _time.GetElapsedTime(opened));
         var code = clientClose ?? connection.CloseStatus;
         LogClosed(_logger, connection.Id, caller.UserId, code is { } c ? (int)c : 1006, clientClose is not null ? "client" : connection.CloseStatus is not null ? "server" : "none");
