@@ -1,87 +1,87 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Options;
+using Parley.Server.Http;
 
 namespace Parley.Server.Files;
 
 /// <summary>
-/// Per user: uploads started per minute (a token bucket of <see cref="FileUploadOptions.UploadsPerMinute"/>) and
-/// uploads streaming at once (<see cref="FileUploadOptions.ConcurrentUploadsPerUser"/>). In memory and per node;
-/// the byte quota, which must hold across restarts and nodes, is counted from the files table instead.
+/// Per user: uploads started per minute (a token bucket of <see cref="FileUploadOptions.UploadsPerMinute"/>, the
+/// shared <see cref="TokenBuckets"/>) and uploads streaming at once (<see cref="FileUploadOptions.ConcurrentUploadsPerUser"/>).
+/// In memory and per node; the byte quota, which must hold across restarts and nodes, is counted from the files
+/// table instead. Memory: a bucket per user who started an upload recently (dropped when full again) and a
+/// counter per user with an upload streaming (dropped when it is back to none).
 /// </summary>
-public sealed class UploadGuard
+public sealed class UploadGuard : IDisposable
 {
-    private readonly ConcurrentDictionary<long, State> _users = new();
-    private readonly FileUploadOptions _options;
-    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<long, Streaming> _streaming = new();
+    private readonly TokenBuckets _starts;
+    private readonly int _perMinute;
+    private readonly int _atOnce;
 
     public UploadGuard(IOptions<FileUploadOptions> options, TimeProvider time)
     {
-        _options = options.Value;
-        _time = time;
+        _perMinute = Math.Max(1, options.Value.UploadsPerMinute);
+        _atOnce = Math.Max(1, options.Value.ConcurrentUploadsPerUser);
+        _starts = new TokenBuckets(_perMinute / 60.0, _perMinute, time);
     }
+
+    internal int UsersStreaming => _streaming.Count;
 
     /// <summary>Null when the upload may start (then <see cref="Done"/> must follow), else why not and for how long.</summary>
     public (string Message, int Seconds)? TryStart(long userId)
     {
-        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
-        var perMinute = Math.Max(1, _options.UploadsPerMinute);
-        if (_users.Count > 100_000)
+        while (true)
         {
-            Trim(now);
-        }
-
-        var state = _users.GetOrAdd(userId, static (_, start) => new State(start), (perMinute, now));
-        lock (state)
-        {
-            state.Tokens = Math.Min(perMinute, state.Tokens + ((now - state.Stamp) * perMinute / 60_000.0));
-            state.Stamp = now;
-            if (state.InFlight >= Math.Max(1, _options.ConcurrentUploadsPerUser))
+            var streaming = _streaming.GetOrAdd(userId, static _ => new Streaming());
+            lock (streaming)
             {
-                return ($"At most {_options.ConcurrentUploadsPerUser} uploads at once; wait for one to finish.", 1);
-            }
+                if (!_streaming.TryGetValue(userId, out var current) || !ReferenceEquals(current, streaming))
+                {
+                    continue; // dropped meanwhile by Done: take the new one
+                }
 
-            if (state.Tokens < 1)
-            {
-                return ($"At most {perMinute} uploads per minute; try again shortly.", (int)Math.Ceiling((1 - state.Tokens) * 60.0 / perMinute));
-            }
+                if (streaming.Count >= _atOnce)
+                {
+                    return ($"At most {_atOnce} uploads at once; wait for one to finish.", 1);
+                }
 
-            state.Tokens -= 1;
-            state.InFlight++;
-            return null;
+                if (!_starts.TryTake(userId, out var left))
+                {
+                    Forget(userId, streaming);
+                    return ($"At most {_perMinute} uploads per minute; try again shortly.", _starts.SecondsUntilToken(left));
+                }
+
+                streaming.Count++;
+                return null;
+            }
         }
     }
 
     public void Done(long userId)
     {
-        if (_users.TryGetValue(userId, out var state))
+        if (_streaming.TryGetValue(userId, out var streaming))
         {
-            lock (state)
+            lock (streaming)
             {
-                state.InFlight = Math.Max(0, state.InFlight - 1);
+                streaming.Count = Math.Max(0, streaming.Count - 1);
+                Forget(userId, streaming);
             }
         }
     }
 
-    /// <summary>Drops users with a full bucket and nothing in flight: they are as if never seen.</summary>
-    private void Trim(long now)
+    public void Dispose() => _starts.Dispose();
+
+    /// <summary>Drops the user's counter when nothing streams (called under its lock).</summary>
+    private void Forget(long userId, Streaming streaming)
     {
-        var perMinute = Math.Max(1, _options.UploadsPerMinute);
-        foreach (var (userId, state) in _users)
+        if (streaming.Count == 0)
         {
-            lock (state)
-            {
-                if (state.InFlight == 0 && state.Tokens + ((now - state.Stamp) * perMinute / 60_000.0) >= perMinute)
-                {
-                    _users.TryRemove(new KeyValuePair<long, State>(userId, state));
-                }
-            }
+            _streaming.TryRemove(new KeyValuePair<long, Streaming>(userId, streaming));
         }
     }
 
-    private sealed class State((int Tokens, long Now) start)
+    private sealed class Streaming
     {
-        public double Tokens = start.Tokens;
-        public long Stamp = start.Now;
-        public int InFlight;
+        public int Count;
     }
 }

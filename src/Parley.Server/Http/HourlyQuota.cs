@@ -6,28 +6,27 @@ namespace Parley.Server.Http;
 /// At most <c>perHour</c> actions of one kind per user in any sliding hour (group creations, friend requests,
 /// join requests). Exact: each user keeps the times of the actions of the last hour, so a user holds at most
 /// <c>perHour</c> stamps, and a timer drops users whose last action is over an hour old; memory is bounded by
-/// the users active within the hour times the limit. A limit of 0 or less turns the quota off. Reads
-/// <see cref="TimeProvider.GetUtcNow"/>, so tests move it with a manual clock.
+/// the users active within the hour times the limit. A limit of 0 or less turns the quota off. Stamps are
+/// <see cref="TimeProvider.GetTimestamp"/> (monotonic: a wall clock set back or forward neither frees nor holds
+/// anyone), which a fake clock in tests moves too.
 /// </summary>
 public sealed class HourlyQuota : IDisposable
 {
-    private const long WindowMs = 3_600_000;
-
     private readonly ConcurrentDictionary<long, LinkedList<long>> _users = new();
     private readonly int _perHour;
     private readonly TimeProvider _time;
     private readonly ITimer _purge;
+    private readonly long _window;
 
     public HourlyQuota(int perHour, TimeProvider time)
     {
         _perHour = perHour;
         _time = time;
+        _window = time.TimestampFrequency * 3600;
         _purge = time.CreateTimer(_ => Purge(), null, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
     }
 
     internal int UserCount => _users.Count;
-
-    private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
     /// <summary>Counts one action by <paramref name="userId"/>: null when it is allowed (and counted), else the
     /// seconds until the oldest action of the hour leaves the window.</summary>
@@ -38,7 +37,7 @@ public sealed class HourlyQuota : IDisposable
             return null;
         }
 
-        var now = Now;
+        var now = _time.GetTimestamp();
         while (true)
         {
             var stamps = _users.GetOrAdd(userId, static _ => new LinkedList<long>());
@@ -52,7 +51,7 @@ public sealed class HourlyQuota : IDisposable
                 Expire(stamps, now);
                 if (stamps.Count >= _perHour)
                 {
-                    return Math.Max(1, (int)Math.Ceiling((stamps.First!.Value + WindowMs - now) / 1000.0));
+                    return Math.Max(1, (int)Math.Ceiling(_time.GetElapsedTime(now, stamps.First!.Value + _window).TotalSeconds));
                 }
 
                 stamps.AddLast(now);
@@ -78,9 +77,9 @@ public sealed class HourlyQuota : IDisposable
 
     public void Dispose() => _purge.Dispose();
 
-    private static void Expire(LinkedList<long> stamps, long now)
+    private void Expire(LinkedList<long> stamps, long now)
     {
-        while (stamps.First is { } first && first.Value + WindowMs <= now)
+        while (stamps.First is { } first && first.Value + _window <= now)
         {
             stamps.RemoveFirst();
         }
@@ -88,7 +87,7 @@ public sealed class HourlyQuota : IDisposable
 
     internal void Purge()
     {
-        var now = Now;
+        var now = _time.GetTimestamp();
         foreach (var (userId, stamps) in _users)
         {
             lock (stamps)

@@ -432,6 +432,7 @@ public abstract class AccountsTests(ServerFixture fixture) : BackendTests(fixtur
         var user = await Server.RegisterAsync();
         using var stop = new CancellationTokenSource();
         var tokens = new System.Collections.Concurrent.ConcurrentBag<string>();
+        var loggedIn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var loginLoops = Enumerable.Range(0, 3).Select(async _ =>
         {
             for (var i = 0; i < 50 && !stop.IsCancellationRequested; i++)
@@ -443,10 +444,11 @@ public abstract class AccountsTests(ServerFixture fixture) : BackendTests(fixtur
                 }
 
                 tokens.Add((string)(await response.Json())["tokens"]!["accessToken"]!);
+                loggedIn.TrySetResult();
             }
         }).ToList();
 
-        await Task.Delay(100);
+        await loggedIn.Task.WaitAsync(TimeSpan.FromSeconds(30)); // the race is on: logins are going through
         await Server.Send(HttpMethod.Put, "/api/users/me/password", user.AccessToken, new JsonObject { ["currentPassword"] = user.Password, ["newPassword"] = "a different password" })
             .Expect(HttpStatusCode.NoContent);
         await stop.CancelAsync();

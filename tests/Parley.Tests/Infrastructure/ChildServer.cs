@@ -89,7 +89,7 @@ public sealed class ChildServer : ApiHost, IAsyncDisposable
                 // not listening yet
             }
 
-            await Task.Delay(100);
+            await Task.Delay(100); // the next look at /health/ready: a child process announces no readiness event
         }
 
         await child.DisposeAsync();

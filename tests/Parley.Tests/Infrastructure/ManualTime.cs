@@ -1,11 +1,17 @@
+using Microsoft.Extensions.Time.Testing;
+
 namespace Parley.Tests.Infrastructure;
 
-/// <summary>A clock that tests move by hand; starts at the real time so tokens look ordinary.</summary>
-public sealed class ManualTime : TimeProvider
+/// <summary>
+/// A clock that tests move by hand (<see cref="FakeTimeProvider.Advance"/>): <see cref="TimeProvider.GetUtcNow"/>,
+/// <see cref="TimeProvider.GetTimestamp"/> and so <see cref="TimeProvider.GetElapsedTime(long)"/> all move with
+/// it and stand still otherwise. Starts at the real time so tokens look ordinary. Its timers are the system's:
+/// a server's housekeeping loops (sweepers every minutes or hours) keep running on real time, so moving the clock
+/// by days does not start a sweep behind a test that calls <c>SweepOnceAsync</c> itself and counts what it
+/// removed. A test that wants timers fired by <c>Advance</c> uses a <see cref="FakeTimeProvider"/> itself.
+/// </summary>
+public sealed class ManualTime() : FakeTimeProvider(DateTimeOffset.UtcNow)
 {
-    private long _utcTicks = DateTimeOffset.UtcNow.UtcTicks;
-
-    public override DateTimeOffset GetUtcNow() => new(Interlocked.Read(ref _utcTicks), TimeSpan.Zero);
-
-    public void Advance(TimeSpan by) => Interlocked.Add(ref _utcTicks, by.Ticks);
+    public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+        System.CreateTimer(callback, state, dueTime, period);
 }

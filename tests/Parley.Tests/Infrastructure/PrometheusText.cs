@@ -32,7 +32,7 @@ public static class PrometheusText
             }
 
             Assert.True(DateTime.UtcNow < deadline, $"/metrics did not show {what} in time:\n{text}");
-            await Task.Delay(50);
+            await Task.Delay(50); // the next scrape: a measurement landing announces itself to no one
         }
     }
 

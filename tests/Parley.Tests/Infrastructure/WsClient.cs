@@ -83,18 +83,17 @@ public sealed class WsClient : IAsyncDisposable
         }
     }
 
-    /// <summary>True when no frame of <paramref name="type"/> arrives within <paramref name="wait"/>.</summary>
-    public async Task<bool> NoneAsync(string type, TimeSpan wait, Func<JsonNode, bool>? where = null)
+    /// <summary>
+    /// "Nothing of <paramref name="type"/> arrives", asserted with a barrier instead of a quiet window: waits for the
+    /// sentinel (the next frame of <paramref name="sentinelType"/> matching <paramref name="sentinel"/>, which the
+    /// caller arranges to come through the same ordered route after the unwanted frame would have) and tells
+    /// whether no frame of <paramref name="type"/> matching <paramref name="where"/> came before it. Frames after
+    /// the sentinel stay unread for later calls.
+    /// </summary>
+    public async Task<bool> NoneBeforeAsync(string type, string sentinelType, Func<JsonNode, bool>? sentinel = null, Func<JsonNode, bool>? where = null)
     {
-        try
-        {
-            await NextAsync(type, wait, where);
-            return false;
-        }
-        catch (TimeoutException)
-        {
-            return true;
-        }
+        await NextAsync(sentinelType, where: sentinel);
+        return !_unread.Exists(f => (string?)f["type"] == type && (where is null || where(f)));
     }
 
     /// <summary>Waits for the server to close the connection and returns its close status.</summary>

@@ -13,8 +13,6 @@ public sealed class GatewayTestsPostgres(PostgresFixture fixture) : GatewayTests
 /// <summary>The WebSocket protocol with real clients: every frame, both directions.</summary>
 public abstract class GatewayTests(ServerFixture fixture) : BackendTests(fixture)
 {
-    private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(400);
-
     private static JsonObject Send(string conversationId, string text, string? clientMsgId = null, JsonNode? reference = null) => new()
     {
         ["type"] = "send",
@@ -71,23 +69,25 @@ public abstract class GatewayTests(ServerFixture fixture) : BackendTests(fixture
             var pushed = await device.NextAsync("message");
             Assert.Equal(1, (long)pushed["message"]!["seq"]!);
             Assert.Equal(a.Id, (string?)pushed["message"]!["senderId"]);
-            Assert.True(await device.NoneAsync("message", Quiet));
         }
-
-        Assert.True(await sender.NoneAsync("message", Quiet)); // the sending connection got "sent" instead
 
         // a retry over the socket gives the original again, and nothing new is pushed
         await sender.SendAsync(Send(conversationId, "hi again", "c-1", JsonValue.Create("retry")));
         var again = await sender.NextAsync("sent");
         Assert.Equal("retry", (string?)again["ref"]);
         Assert.Equal(1, (long)again["message"]!["seq"]!);
-        Assert.True(await peer.NoneAsync("message", Quiet));
 
-        // and HTTP sends are pushed too, to all of the sender's devices
+        // HTTP sends are pushed too, to all of the sender's devices. Seq 2 is also the barrier for what must not
+        // come: pushes of one conversation leave in seq order, so a second copy of seq 1 (to a device that had it,
+        // to the sending connection, which got "sent" instead, or for the retry) would arrive before it.
         await Server.SendTextAsync(b, conversationId, "by http");
-        Assert.Equal(2, (long)(await sender.NextAsync("message"))["message"]!["seq"]!);
-        Assert.Equal(2, (long)(await peer.NextAsync("message"))["message"]!["seq"]!);
+        foreach (var device in new[] { sender, senderOther, peer })
+        {
+            Assert.True(await device.NoneBeforeAsync("message", "message", IsSeq(2)), "a second copy of seq 1 came before seq 2");
+        }
     }
+
+    private static Func<JsonNode, bool> IsSeq(long seq) => f => (long?)f["message"]?["seq"] == seq;
 
     [Fact]
     public async Task Bad_frames_get_errors_and_the_connection_lives_on()
@@ -170,7 +170,10 @@ public abstract class GatewayTests(ServerFixture fixture) : BackendTests(fixture
 
         await wsA.SendAsync(new JsonObject { ["type"] = "typing", ["conversationId"] = conversationId });
         Assert.Equal(a.Id, (string?)(await wsB.NextAsync("typing"))["userId"]);
-        Assert.True(await wsA.NoneAsync("typing", Quiet));
+        // Barrier: a connection's frames are handled in order, so an echo of A's typing to A would be queued
+        // before the answer to A's next frame.
+        await wsA.SendAsync(new JsonObject { ["type"] = "ping" });
+        Assert.True(await wsA.NoneBeforeAsync("typing", "pong"), "the typing user got its own typing frame");
 
         await wsB.SendAsync(new JsonObject { ["type"] = "ack", ["conversationId"] = conversationId, ["seq"] = 1 });
         await wsB.SendAsync(new JsonObject { ["type"] = "ping" });
@@ -266,8 +269,13 @@ public abstract class GatewayTests(ServerFixture fixture) : BackendTests(fixture
         await Server.Delete(owner, $"/api/groups/{group.Id()}/members/{members[1].Id}").Expect(HttpStatusCode.NoContent);
         Assert.Equal("group.removed", (string?)(await removed.NextAsync("notify"))["kind"]);
         await Server.SendTextAsync(owner, conversationId, "after");
-        Assert.Equal("after", (string?)(await stays.NextAsync("message", where: f => (long)f["message"]!["seq"]! == 2))["message"]!["content"]!["text"]);
-        Assert.True(await removed.NoneAsync("message", Quiet));
+        Assert.Equal("after", (string?)(await stays.NextAsync("message", where: IsSeq(2)))["message"]!["content"]!["text"]);
+
+        // Barrier: added back, the member gets seq 3; pushes of one conversation leave in seq order, so seq 2 would
+        // have arrived before it.
+        await Server.Post(owner, $"/api/groups/{group.Id()}/members", new JsonObject { ["userIds"] = new JsonArray(members[1].Id) }).Expect(HttpStatusCode.OK);
+        await Server.SendTextAsync(owner, conversationId, "back");
+        Assert.True(await removed.NoneBeforeAsync("message", "message", IsSeq(3)), "the removed member got seq 2");
     }
 
     [Fact]
