@@ -1,5 +1,6 @@
 using System.Net.WebSockets;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
 using System.Diagnostics.Metrics;
 using Parley.Server.Operations;
 using Parley.Server.Realtime;
@@ -7,15 +8,15 @@ using Parley.Server.Realtime;
 namespace Parley.Bench.Micro;
 
 /// <summary>
-/// Registered connections, one per member, each with its writer running over a WebSocket on
-/// <see cref="Stream.Null"/>: everything the server does per recipient but the kernel's send. The only file that
+/// Registered connections, one per member, each the stock transport's connection over a WebSocket on
+/// <see cref="Stream.Null"/> (its writer is scheduled when a frame is queued): everything the server does per
+/// recipient but the kernel's send. The only file that
 /// knows how a <see cref="Connection"/> is built, so a new transport changes this file alone.
 /// </summary>
 internal sealed class LiveConnections : IDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Connection> _all = [];
-    private readonly List<Task> _writers = [];
     private readonly ServiceProvider _services;
     private readonly ManualResetEventSlim _written = new();
     private int _remaining;
@@ -24,18 +25,16 @@ internal sealed class LiveConnections : IDisposable
     {
         _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
         Registry = new ConnectionRegistry();
+        var options = new RealtimeOptions { SendQueueFrames = 1024, SendQueueBytes = 4 * 1024 * 1024 };
+        var shared = new ConnectionShared(options, TimeProvider.System, OnWritten, static () => { }, NullLogger.Instance);
         var ids = new long[members];
         for (var i = 0; i < members; i++)
         {
             ids[i] = 1_000_000 + i;
             var socket = WebSocket.CreateFromStream(Stream.Null, new WebSocketCreationOptions { IsServer = true, KeepAliveInterval = TimeSpan.Zero });
-            var connection = new Connection(socket, ids[i], ids[i], 1024, 4 * 1024 * 1024, new CancellationTokenSource())
-            {
-                FrameWritten = OnWritten,
-            };
+            var connection = new WebSocketConnection(socket, shared, ids[i], ids[i]);
             Registry.Add(connection);
             _all.Add(connection);
-            _writers.Add(Task.Run(() => connection.RunWriterAsync(_stop.Token)));
         }
 
         MemberIds = ids;
@@ -65,21 +64,16 @@ internal sealed class LiveConnections : IDisposable
 
     public void Dispose()
     {
-        foreach (var connection in _all)
-        {
-            connection.Complete();
-        }
-
+        Task.WhenAll(_all.Select(c => c.CompleteAsync())).Wait(TimeSpan.FromSeconds(10));
         _stop.Cancel();
-        Task.WhenAll(_writers).Wait(TimeSpan.FromSeconds(10));
         _services.Dispose();
         _written.Dispose();
         _stop.Dispose();
     }
 
-    private void OnWritten()
+    private void OnWritten(int frames)
     {
-        if (Interlocked.Decrement(ref _remaining) == 0)
+        if (Interlocked.Add(ref _remaining, -frames) == 0)
         {
             _written.Set();
         }
