@@ -26,7 +26,7 @@ public sealed partial class Gateway
     private readonly FrameDispatcher _dispatcher;
     private readonly PresenceTracker _presence;
     private readonly SocialStore _social;
-    private readonly Fanout _fanout;
+    private readonly PostCommitRoute _route;
     private readonly TimeProvider _time;
     private readonly RealtimeOptions _options;
     private readonly ILogger<Gateway> _logger;
@@ -40,7 +40,7 @@ public sealed partial class Gateway
         FrameDispatcher dispatcher,
         PresenceTracker presence,
         SocialStore social,
-        Fanout fanout,
+        PostCommitRoute route,
         SessionGuard sessions,
         TimeProvider time,
         IOptions<RealtimeOptions> options,
@@ -51,7 +51,7 @@ public sealed partial class Gateway
         _dispatcher = dispatcher;
         _presence = presence;
         _social = social;
-        _fanout = fanout;
+        _route = route;
         _time = time;
         _options = options.Value;
         _logger = logger;
@@ -238,7 +238,7 @@ public sealed partial class Gateway
     {
         try
         {
-            _fanout.Presence(userId, online, lastSeenAt, await _social.FriendIdsAsync(userId, CancellationToken.None));
+            _route.Presence(userId, online, lastSeenAt, await _social.FriendIdsAsync(userId, CancellationToken.None));
         }
         catch (Exception e)
         {
