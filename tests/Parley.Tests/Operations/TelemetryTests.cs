@@ -283,8 +283,8 @@ public abstract class TelemetryTests(Backend backend) : OwnServerTests(backend)
             null,
             services => services.AddSingleton<ILoggerProvider>(logs),
             $"--Telemetry:OtlpEndpoint={receiver.Endpoint}",
-            "--Logging:LogLevel:Parley.Server.Realtime.Gateway=Debug",
-            "--Logging:Console:LogLevel:Parley.Server.Realtime.Gateway=Warning");
+            "--Logging:LogLevel:Parley.Server.Realtime.FrameDispatcher=Debug",
+            "--Logging:Console:LogLevel:Parley.Server.Realtime.FrameDispatcher=Warning");
         var password = "pw-" + Guid.NewGuid().ToString("N");
         var httpText = "http-text-" + Guid.NewGuid().ToString("N");
         var socketText = "socket-text-" + Guid.NewGuid().ToString("N");
