@@ -103,14 +103,20 @@ public sealed class MessagingService
             return Refusal.Invalid(after is not null && before is not null ? "before" : after is < 0 ? "after" : "before", "give either after (>= 0) or before (>= 1)");
         }
 
-        if (!(await TryMemberViewAsync(caller, conversationId, cancellationToken)).TryGetValue(out var view, out var refusal))
+        if (!Ids.TryParse(conversationId, out var id))
+        {
+            return _lookups.Miss(caller.UserId, MessageSender.ConversationNotFound);
+        }
+
+        // The view, not the member's conversation row: a page needs no unread count.
+        if (!(await MemberAsync(caller, id, cancellationToken)).TryGetValue(out var view, out var refusal))
         {
             return refusal;
         }
 
         var budget = Math.Min(_options.MaxPageBytes, maxBytes ?? long.MaxValue);
-        var (rows, hasMore) = await _messages.ReadAsync(view.Id, caller.UserId, view.JoinedSeq, after ?? 0, before, limit, budget, cancellationToken);
-        // Messages may have committed between reading the conversation and its rows.
+        var (rows, hasMore) = await _messages.ReadAsync(view.Id, caller.UserId, view.Members[caller.UserId].JoinedSeq, after ?? 0, before, limit, budget, cancellationToken);
+        // Messages may have committed between reading the view and the rows (and other nodes' commits lag in the view).
         var maxSeq = Math.Max(view.MaxSeq, rows.Count > 0 ? rows[^1].Seq : 0);
         return new MessagePage(rows.Select(ToDto).ToList(), hasMore, maxSeq);
     }
