@@ -41,6 +41,12 @@ public sealed record PresenceChanged(long UserId, bool Online, long? LastSeenAt,
 
 public sealed record SessionsRevoked(IReadOnlyList<long> SessionIds) : PostCommitEvent;
 
+/// <summary>A conversation's members, roles, mutes or group changed (this node's views are already stale).</summary>
+public sealed record MembershipChanged(long ConversationId) : PostCommitEvent;
+
+/// <summary>Friendship or blocks between two users changed (this node's views are already stale).</summary>
+public sealed record PairChanged(long UserA, long UserB) : PostCommitEvent;
+
 /// <summary>
 /// Where the route delivers: the local fan-out (<c>Realtime/Fanout</c>) and, with a cluster, the bus. Called from
 /// the route's one consumer, one event at a time and in order; an implementation must not block (it queues).
@@ -62,28 +68,34 @@ public interface IPostCommitSink
     void Presence(long userId, bool online, long? lastSeenAt, IReadOnlyList<long> friends);
 
     void SessionsRevoked(IReadOnlyList<long> sessionIds);
+
+    /// <summary>What cached views depend on changed; this node's versions were bumped already (other nodes' are the bus's to bump).</summary>
+    void MembershipChanged(long conversationId);
+
+    void PairChanged(long userA, long userB);
 }
 
 /// <summary>
 /// The one ordered route for everything published after a commit: messages, recalls, read markers, typing hints,
-/// notifications, presence and revocations go into one stream, consumed in order by one consumer that resolves
+/// notifications, presence, revocations and the changes cached views depend on go into one stream, consumed in order by one consumer that resolves
 /// recipients (from the <see cref="ConversationViews"/>) and hands each event to every <see cref="IPostCommitSink"/>.
 /// The pipeline publishes a committed batch here before it completes its senders' tasks, and every other change
 /// publishes after its commit, so nothing a client does after its answer can overtake what it was answered for:
 /// a recall never reaches a device before the message it recalls. Publishing never blocks.
 /// </summary>
-public sealed partial class PostCommitRoute : BackgroundService, INotificationSink
+public sealed partial class PostCommitRoute : BackgroundService, INotificationSink, IMembershipChanges
 {
     private readonly Channel<PostCommitEvent> _events = Channel.CreateUnbounded<PostCommitEvent>(new UnboundedChannelOptions { SingleReader = true });
     private readonly IPostCommitSink[] _sinks;
     private readonly ConversationViews _views;
     private readonly ILogger<PostCommitRoute> _logger;
 
-    public PostCommitRoute(IEnumerable<IPostCommitSink> sinks, ConversationViews views, ILogger<PostCommitRoute> logger)
+    public PostCommitRoute(IEnumerable<IPostCommitSink> sinks, ConversationViews views, MembershipVersions versions, ILogger<PostCommitRoute> logger)
     {
         _sinks = sinks.ToArray();
         _views = views;
         _logger = logger;
+        versions.Changes = this;
     }
 
     public void Publish(PostCommitEvent e) => _events.Writer.TryWrite(e);
@@ -107,6 +119,10 @@ public sealed partial class PostCommitRoute : BackgroundService, INotificationSi
         Publish(new PresenceChanged(userId, online, lastSeenAt, friends));
 
     public void Revoked(IReadOnlyList<long> sessionIds) => Publish(new SessionsRevoked(sessionIds));
+
+    void IMembershipChanges.ConversationChanged(long conversationId) => Publish(new MembershipChanged(conversationId));
+
+    void IMembershipChanges.PairChanged(long userA, long userB) => Publish(new PairChanged(userA, userB));
 
     /// <summary>Notifications join the route too (<see cref="Notifier"/> calls this after the change committed).</summary>
     void INotificationSink.Publish(Notification notification) => Publish(new NotificationPublished(notification));
@@ -197,6 +213,20 @@ public sealed partial class PostCommitRoute : BackgroundService, INotificationSi
                 foreach (var sink in _sinks)
                 {
                     sink.SessionsRevoked(revoked.SessionIds);
+                }
+
+                break;
+            case MembershipChanged changed:
+                foreach (var sink in _sinks)
+                {
+                    sink.MembershipChanged(changed.ConversationId);
+                }
+
+                break;
+            case PairChanged pair:
+                foreach (var sink in _sinks)
+                {
+                    sink.PairChanged(pair.UserA, pair.UserB);
                 }
 
                 break;

@@ -83,6 +83,15 @@ public sealed class Fanout : IPostCommitSink
         // The gateway closes revoked sessions' sockets itself (SessionGuard.Revoked); nothing is sent here.
     }
 
+    public void MembershipChanged(long conversationId)
+    {
+        // This node's views were invalidated when the change committed; nothing to send.
+    }
+
+    public void PairChanged(long userA, long userB)
+    {
+    }
+
     private void SendToUsers(byte[] frame, IReadOnlyList<long> userIds, long? exceptConnectionId)
     {
         foreach (var userId in userIds)

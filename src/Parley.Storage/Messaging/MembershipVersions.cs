@@ -6,8 +6,9 @@ namespace Parley.Storage.Messaging;
 /// committed change between two users (friendship made or ended, a block or unblock in either direction) moves
 /// the pair's version. Striped (4096 counters each), so memory stays bounded and a change reloads at most a few
 /// unrelated entries. A cache records the versions it read before loading, and an entry is good while they are
-/// unchanged. Bumped after the commit and before the changing request returns. In-process: a cluster must
-/// broadcast these bumps between nodes.
+/// unchanged. Bumped after the commit and before the changing request returns. Each bump is also told to
+/// <see cref="Changes"/> (the server's post-commit route, the seam through which a cluster carries it to other
+/// nodes, which then bump their own).
 /// </summary>
 public sealed class MembershipVersions
 {
@@ -15,16 +16,27 @@ public sealed class MembershipVersions
     private readonly long[] _versions = new long[Stripes];
     private readonly long[] _pairs = new long[Stripes];
 
+    /// <summary>Told of every bump, right after it.</summary>
+    public IMembershipChanges? Changes { get; set; }
+
     public long Current(long conversationId) => Volatile.Read(ref _versions[Stripe((ulong)conversationId)]);
 
     /// <summary>Call after the change has committed.</summary>
-    public void Bump(long conversationId) => Interlocked.Increment(ref _versions[Stripe((ulong)conversationId)]);
+    public void Bump(long conversationId)
+    {
+        Interlocked.Increment(ref _versions[Stripe((ulong)conversationId)]);
+        Changes?.ConversationChanged(conversationId);
+    }
 
     /// <summary>The version of what stands between two users (in either order): friendship and blocks.</summary>
     public long CurrentPair(long userA, long userB) => Volatile.Read(ref _pairs[PairStripe(userA, userB)]);
 
     /// <summary>Call after a friendship or block between the two has committed.</summary>
-    public void BumpPair(long userA, long userB) => Interlocked.Increment(ref _pairs[PairStripe(userA, userB)]);
+    public void BumpPair(long userA, long userB)
+    {
+        Interlocked.Increment(ref _pairs[PairStripe(userA, userB)]);
+        Changes?.PairChanged(userA, userB);
+    }
 
     private static int PairStripe(long a, long b)
     {
@@ -33,4 +45,12 @@ public sealed class MembershipVersions
     }
 
     private static int Stripe(ulong key) => (int)(key * 0x9E3779B97F4A7C15UL >> 52);
+}
+
+/// <summary>What is told of each committed change that <see cref="MembershipVersions"/> records.</summary>
+public interface IMembershipChanges
+{
+    void ConversationChanged(long conversationId);
+
+    void PairChanged(long userA, long userB);
 }

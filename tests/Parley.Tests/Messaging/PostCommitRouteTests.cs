@@ -67,14 +67,17 @@ public abstract class PostCommitRouteTests(Backend backend) : OwnServerTests(bac
         var second = await server.SendTextAsync(b, direct, "two");
         await server.Post(a, $"/api/conversations/{direct}/read", new JsonObject { ["seq"] = second.Seq() }).Expect(HttpStatusCode.NoContent);
         await server.Post(a, $"/api/conversations/{direct}/messages/{first.Seq()}/recall").Expect(HttpStatusCode.OK);
-        await server.CreateGroupAsync(groupOwner, null, a); // a notification (group.invited) joins the same route
+        await server.CreateGroupAsync(groupOwner, null, a); // the group's membership change and its notification join the same route
+        await server.Delete(b, $"/api/friends/{a.Id}").Expect(HttpStatusCode.NoContent); // a pair change, then its notifications
+        await server.MakeFriendsAsync(a, b);
         await server.SendTextAsync(a, direct, "sentinel");
 
         Assert.True(probe.Sentinel.Wait(Wait), "the sentinel never arrived");
         Assert.Empty(probe.Failures);
         Assert.Equal(
-            ["message 1", "message 2", "read 2", "recalled 1", "notify group.invited", "message 3"],
-            probe.Seen.Where(e => !e.StartsWith("presence", StringComparison.Ordinal) && !e.StartsWith("notify friend.", StringComparison.Ordinal)).ToArray());
+            ["message 1", "message 2", "read 2", "recalled 1", "membership", "notify group.invited", "pair", "notify friend.removed", "notify friend.removed", "pair", "message 3"],
+            probe.Seen.SkipWhile(e => !e.StartsWith("message", StringComparison.Ordinal))
+                .Where(e => !e.StartsWith("presence", StringComparison.Ordinal) && e is not "notify friend.request" and not "notify friend.accepted").ToArray());
     }
 
     /// <summary>Holds the route at the first message of one conversation until released, and records what passes.</summary>
@@ -128,6 +131,14 @@ public abstract class PostCommitRouteTests(Backend backend) : OwnServerTests(bac
         }
 
         public void SessionsRevoked(IReadOnlyList<long> sessionIds)
+        {
+        }
+
+        public void MembershipChanged(long conversationId)
+        {
+        }
+
+        public void PairChanged(long userA, long userB)
         {
         }
     }
@@ -187,6 +198,10 @@ public abstract class PostCommitRouteTests(Backend backend) : OwnServerTests(bac
         public void Presence(long userId, bool online, long? lastSeenAt, IReadOnlyList<long> friends) => Seen.Enqueue("presence");
 
         public void SessionsRevoked(IReadOnlyList<long> sessionIds) => Seen.Enqueue("revoked");
+
+        public void MembershipChanged(long conversationId) => Seen.Enqueue("membership");
+
+        public void PairChanged(long userA, long userB) => Seen.Enqueue(Users.ContainsKey(userA) && Users.ContainsKey(userB) ? "pair" : "other pair");
 
         private void Check(string what, IReadOnlyList<(long UserId, long JoinedSeq)> members, Func<TestUser, Task<bool>> visible)
         {
