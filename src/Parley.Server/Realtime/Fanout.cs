@@ -78,9 +78,17 @@ public sealed class Fanout : IPostCommitSink
     public void Presence(long userId, bool online, long? lastSeenAt, IReadOnlyList<long> friends) =>
         SendToUsers(ServerFrames.Presence(Ids.Format(userId), online, lastSeenAt), friends, null);
 
+    /// <summary>Closes the revoked sessions' sockets (a socket registered later is refused by the gateway's own check).</summary>
     public void SessionsRevoked(IReadOnlyList<long> sessionIds)
     {
-        // The gateway closes revoked sessions' sockets itself (SessionGuard.Revoked); nothing is sent here.
+        var revoked = sessionIds.ToHashSet();
+        foreach (var connection in _connections.All())
+        {
+            if (revoked.Contains(connection.SessionId))
+            {
+                connection.Close(CloseCodes.SessionRevoked, "session revoked");
+            }
+        }
     }
 
     public void MembershipChanged(long conversationId)

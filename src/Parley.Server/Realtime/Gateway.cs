@@ -60,7 +60,8 @@ public sealed partial class Gateway
         // Made once, shared by every connection: a connection costs no delegate of its own for these.
         _frameDelivered = metrics.FrameDelivered;
         _slowConsumerDropped = metrics.SlowConsumerDisconnected;
-        sessions.Revoked += CloseSessions;
+        // Revocations reach the sockets through the one post-commit route (its local sink closes them).
+        sessions.Revoked += route.Revoked;
     }
 
     public async Task HandleAsync(HttpContext context)
@@ -243,18 +244,6 @@ public sealed partial class Gateway
         catch (Exception e)
         {
             LogPresenceFailed(_logger, e, userId);
-        }
-    }
-
-    private void CloseSessions(IReadOnlyList<long> sessionIds)
-    {
-        var revoked = sessionIds.ToHashSet();
-        foreach (var connection in _connections.All())
-        {
-            if (revoked.Contains(connection.SessionId))
-            {
-                connection.Close(CloseCodes.SessionRevoked, "session revoked");
-            }
         }
     }
 
