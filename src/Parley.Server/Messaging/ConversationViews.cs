@@ -140,7 +140,7 @@ public sealed class ConversationViews(MessageStore store, MembershipVersions ver
         return LoadAsync(conversationId, version, cached, cancellationToken);
     }
 
-    /// <summary>The view when it is held and current, else null (no load): for callers that can do without.</summary>
+    /// <summary>The view when one is held, current or not (no load): for callers that can do without, such as raising its seq.</summary>
     public ConversationView? Peek(long conversationId) => _views.TryGetValue(conversationId, out var view) ? view : null;
 
     private async ValueTask<ConversationView?> LoadAsync(long conversationId, long version, ConversationView? stale, CancellationToken cancellationToken)

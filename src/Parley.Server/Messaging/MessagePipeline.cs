@@ -173,12 +173,21 @@ public sealed partial class MessagePipeline : BackgroundService
             if (view is null || view.Temporary)
             {
                 // Unknown (the view was dropped): touching a conversation that is no temporary group's changes nothing.
-                _activity.AddOrUpdate(row.ConversationId, row.SentAt, (_, earlier) => Math.Max(earlier, row.SentAt));
+                _activity.AddOrUpdate(row.ConversationId, static (_, at) => at, static (_, earlier, at) => Math.Max(earlier, at), row.SentAt);
             }
         }
 
         if (created is not null)
         {
+            if (created.Count > 1)
+            {
+                // Seq order within each conversation whatever order the appender assigned them in (conversations are
+                // independent of one another).
+                created.Sort(static (x, y) => x.Item1.Row.ConversationId != y.Item1.Row.ConversationId
+                    ? x.Item1.Row.ConversationId.CompareTo(y.Item1.Row.ConversationId)
+                    : x.Item1.Row.Seq.CompareTo(y.Item1.Row.Seq));
+            }
+
             _metrics.MessagesAccepted(created.Count);
             _route.MessagesCommitted(created);
         }
