@@ -122,6 +122,9 @@ public sealed class ConversationView
 public sealed class ConversationViews(MessageStore store, MembershipVersions versions, IOptions<MessagingOptions> options)
 {
     private readonly ConcurrentDictionary<long, ConversationView> _views = new();
+
+    /// <summary>Reloads of groups in flight, each with the version it read first: concurrent misses share one.</summary>
+    private readonly ConcurrentDictionary<long, (long Version, Task<ConversationView?> Load)> _reloads = new();
     private readonly int _capacity = Math.Max(1, options.Value.ViewCacheConversations);
 
     /// <summary>How many views are held (tests, diagnostics).</summary>
@@ -137,7 +140,42 @@ public sealed class ConversationViews(MessageStore store, MembershipVersions ver
             return ValueTask.FromResult<ConversationView?>(cached);
         }
 
-        return LoadAsync(conversationId, version, cached, cancellationToken);
+        return cached is { IsDirect: false } ? ReloadGroupAsync(conversationId, version, cached, cancellationToken) : LoadAsync(conversationId, version, cached, cancellationToken);
+    }
+
+    /// <summary>
+    /// A group's view after a change: every sender of a busy group misses at once, and one load (of possibly many
+    /// members) serves all who read the same version; it is not cancelled by any one of them.
+    /// </summary>
+    private async ValueTask<ConversationView?> ReloadGroupAsync(long conversationId, long version, ConversationView stale, CancellationToken cancellationToken)
+    {
+        if (_reloads.TryGetValue(conversationId, out var running) && running.Version == version)
+        {
+            return await running.Load.WaitAsync(cancellationToken);
+        }
+
+        var load = new TaskCompletionSource<ConversationView?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var entry = (version, load.Task);
+        if (!_reloads.TryAdd(conversationId, entry))
+        {
+            return await LoadAsync(conversationId, version, stale, cancellationToken); // another version's reload is running
+        }
+
+        try
+        {
+            var view = await LoadAsync(conversationId, version, stale, CancellationToken.None);
+            load.SetResult(view);
+        }
+        catch (Exception e)
+        {
+            load.SetException(e);
+        }
+        finally
+        {
+            _reloads.TryRemove(new KeyValuePair<long, (long, Task<ConversationView?>)>(conversationId, entry));
+        }
+
+        return await load.Task.WaitAsync(cancellationToken);
     }
 
     /// <summary>The view when one is held, current or not (no load): for callers that can do without, such as raising its seq.</summary>
