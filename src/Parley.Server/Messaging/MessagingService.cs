@@ -114,10 +114,13 @@ public sealed class MessagingService
             return refusal;
         }
 
+        // The view's seq is read before the rows: every seq up to it has committed, so the rows hold all of them. Read
+        // after, it could name a message committed after the rows were read, which the client would then skip.
+        var knownMaxSeq = view.MaxSeq;
         var budget = Math.Min(_options.MaxPageBytes, maxBytes ?? long.MaxValue);
         var (rows, hasMore) = await _messages.ReadAsync(view.Id, caller.UserId, view.Members[caller.UserId].JoinedSeq, after ?? 0, before, limit, budget, cancellationToken);
         // Messages may have committed between reading the view and the rows (and other nodes' commits lag in the view).
-        var maxSeq = Math.Max(view.MaxSeq, rows.Count > 0 ? rows[^1].Seq : 0);
+        var maxSeq = Math.Max(knownMaxSeq, rows.Count > 0 ? rows[^1].Seq : 0);
         return new MessagePage(rows.Select(ToDto).ToList(), hasMore, maxSeq);
     }
 
