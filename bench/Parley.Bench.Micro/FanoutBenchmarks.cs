@@ -5,14 +5,15 @@ using Parley.Server.Realtime;
 namespace Parley.Bench.Micro;
 
 /// <summary>
-/// <see cref="Fanout.MessageCommitted"/> of one message to a group of <see cref="Members"/> members, one connection
+/// <see cref="Fanout.Message"/> of one committed message to a group of <see cref="Members"/> members, one connection
 /// each: serialized once, queued on every connection, and written by each connection's writer. An operation ends
 /// when every connection has written it, so a writer falling behind is measured, not hidden in a growing queue.
 /// </summary>
 [MemoryDiagnoser]
 public class FanoutBenchmarks
 {
-    private readonly MessageDto _message = Samples.TextMessage();
+    private readonly CommittedMessage _message = Samples.CommittedText();
+    private (long UserId, long JoinedSeq)[] _members = [];
     private LiveConnections _connections = null!;
     private Fanout _fanout = null!;
 
@@ -24,6 +25,7 @@ public class FanoutBenchmarks
     {
         _connections = new LiveConnections(Members);
         _fanout = _connections.NewFanout();
+        _members = _connections.MemberIds.Select(id => (id, 0L)).ToArray();
     }
 
     [GlobalCleanup]
@@ -33,7 +35,7 @@ public class FanoutBenchmarks
     public void DeliverOne()
     {
         _connections.Expect(Members);
-        _fanout.MessageCommitted(_message, _connections.MemberIds, null);
+        _fanout.Message(_message, _members, null);
         _connections.WaitAllWritten();
     }
 }

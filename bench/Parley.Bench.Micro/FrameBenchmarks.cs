@@ -36,6 +36,18 @@ public class FrameBenchmarks
 
 internal static class Samples
 {
+    /// <summary>The same message as a committed row, as the post-commit route hands it to the fan-out.</summary>
+    public static CommittedMessage CommittedText() => new(new Parley.Storage.Messaging.MessageRow
+    {
+        ConversationId = 121259871747178496,
+        Seq = 4711,
+        SenderId = 121259871751372800,
+        ClientMsgId = "5b0c4e0e2d7f4a8c9e1f3a5b7c9d1e2f",
+        Type = "text",
+        Content = """{"text":"on my way, see you at the station in ten minutes"}""",
+        SentAt = 1_796_000_000_000,
+    });
+
     public static MessageDto TextMessage() => new(
         "121259871747178496",
         4711,

@@ -12,16 +12,9 @@ namespace Parley.Protocol;
 /// </remarks>
 public abstract record ClientFrame;
 
-/// <summary><c>{type:"send", ref, conversationId, clientMsgId, msgType, content, replyTo?, mentions?}</c>.</summary>
-/// <param name="Content">Always a JSON object, detached from the frame's buffer (safe to keep).</param>
-public sealed record SendFrame(
-    string? RefJson,
-    string ConversationId,
-    string ClientMsgId,
-    string MsgType,
-    JsonElement Content,
-    long? ReplyTo,
-    IReadOnlyList<string>? Mentions) : ClientFrame;
+/// <summary><c>{type:"send", ref, conversationId, clientMsgId, msgType, content, replyTo?, mentions?}</c>: the send
+/// command with the client's <c>ref</c>.</summary>
+public sealed record SendFrame(string? RefJson, SendCommand Command) : ClientFrame;
 
 /// <summary><c>{type:"sync", ref, conversationId, afterSeq, limit?}</c>; a null <paramref name="Limit"/> means the default page.</summary>
 public sealed record SyncFrame(string? RefJson, string ConversationId, long AfterSeq, int? Limit) : ClientFrame;

@@ -43,14 +43,7 @@ public static class FrameParser
             {
                 frame = kind switch
                 {
-                    Kind.Send => new SendFrame(
-                        p.RefJson(),
-                        p.Id(Member.ConversationId),
-                        p.Text(Member.ClientMsgId, ProtocolLimits.MaxClientMsgIdLength),
-                        p.Text(Member.MsgType, ProtocolLimits.MaxMsgTypeLength),
-                        p.Object(Member.Content),
-                        p.OptionalPositive(Member.ReplyTo),
-                        p.OptionalTexts(Member.Mentions, ProtocolLimits.MaxMentions, ProtocolLimits.MaxIdLength)),
+                    Kind.Send => p.Send(),
                     Kind.Sync => new SyncFrame(
                         p.RefJson(),
                         p.Id(Member.ConversationId),
@@ -228,6 +221,30 @@ public static class FrameParser
         /// <summary>The <c>ref</c> exactly as the client wrote it (the scan validated it), or null when absent.</summary>
         public readonly string? RefJson() =>
             _refEnd == 0 ? null : Encoding.UTF8.GetString(_json[(_at[(int)Member.Ref] - 1).._refEnd]);
+
+        /// <summary>A <c>send</c> frame: its members read, then checked by <see cref="SendCommand.TryCreate"/> (the rules HTTP applies too).</summary>
+        public SendFrame? Send()
+        {
+            var refJson = RefJson();
+            var conversationId = Id(Member.ConversationId);
+            var clientMsgId = Text(Member.ClientMsgId, ProtocolLimits.MaxClientMsgIdLength);
+            var msgType = Text(Member.MsgType, ProtocolLimits.MaxMsgTypeLength);
+            var content = Object(Member.Content);
+            var replyTo = OptionalPositive(Member.ReplyTo);
+            var mentions = OptionalTexts(Member.Mentions, ProtocolLimits.MaxMentions, ProtocolLimits.MaxIdLength);
+            if (Problem is not null)
+            {
+                return null;
+            }
+
+            if (!SendCommand.TryCreate(long.Parse(conversationId, NumberStyles.None, CultureInfo.InvariantCulture), clientMsgId, msgType, content, replyTo, mentions, out var command, out var problems))
+            {
+                Fail($"{problems![0].Member} {problems[0].Problem}.");
+                return null;
+            }
+
+            return new SendFrame(refJson, command!);
+        }
 
         /// <summary>A positive 64-bit number in canonical decimal form: what every id of the server is.</summary>
         public string Id(Member member)

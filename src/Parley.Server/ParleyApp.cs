@@ -109,6 +109,10 @@ public static partial class ParleyApp
 
         services.Configure<MessagingOptions>(config.GetSection(MessagingOptions.Section));
         services.AddSingleton<MessageStore>();
+        services.AddSingleton<ConversationViews>();
+        services.AddSingleton<PostCommitRoute>();
+        services.AddHostedService(sp => sp.GetRequiredService<PostCommitRoute>());
+        services.AddSingleton<INotificationSink>(sp => sp.GetRequiredService<PostCommitRoute>());
         services.AddSingleton<MessagePipeline>();
         services.AddHostedService(sp => sp.GetRequiredService<MessagePipeline>());
         services.AddSingleton<SendRateLimiter>();
@@ -124,6 +128,7 @@ public static partial class ParleyApp
         services.AddSingleton<IFileAccess>(sp => sp.GetRequiredService<FileService>());
         services.AddSingleton<FileSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<FileSweeper>());
+        services.AddSingleton<MessageSender>();
         services.AddSingleton<MessagingService>();
         services.AddSingleton<RetentionSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<RetentionSweeper>());
@@ -131,8 +136,7 @@ public static partial class ParleyApp
         services.Configure<RealtimeOptions>(config.GetSection(RealtimeOptions.Section));
         services.AddSingleton<ConnectionRegistry>();
         services.AddSingleton<Fanout>();
-        services.AddSingleton<IMessageEvents>(sp => sp.GetRequiredService<Fanout>());
-        services.AddSingleton<INotificationSink>(sp => sp.GetRequiredService<Fanout>());
+        services.AddSingleton<IPostCommitSink>(sp => sp.GetRequiredService<Fanout>());
         services.AddSingleton<FrameDispatcher>();
         services.AddSingleton<Gateway>();
         services.AddHostedService<HeartbeatMonitor>();

@@ -1,6 +1,8 @@
 using System.Globalization;
+using Parley.Protocol;
 using Parley.Server.Accounts;
 using Parley.Server.Http;
+using Parley.Storage;
 
 namespace Parley.Server.Messaging;
 
@@ -42,11 +44,30 @@ public static class ConversationEndpoints
                 : new ProblemResult(refusal);
         }).Produces<MessagePage>().ProducesErrors(400, 401, 403, 404);
 
-        conversations.MapPost("/{id}/messages", async (string id, HttpContext context, MessagingService messaging) =>
+        conversations.MapPost("/{id}/messages", async Task<IResult> (string id, HttpContext context, MessageSender sender) =>
         {
             var body = await context.Request.ReadJsonAsync(ParleyJson.Default.SendMessageBody);
-            return (await messaging.SendAsync(context.Caller(), id, body, context.RequestAborted)).TryGetValue(out var sent, out var refusal)
-                ? Results.Json(sent.Message, ParleyJson.Default.MessageDto, statusCode: sent.Created ? 201 : 200)
+            var caller = context.Caller();
+            // The body's members first (400), then the id (404), as the contract answers them.
+            var known = Ids.TryParse(id, out var conversationId);
+            if (!SendCommand.TryCreate(conversationId, body.ClientMsgId, body.Type, body.Content, body.ReplyTo, body.Mentions, out var command, out var problems))
+            {
+                var v = new Validation();
+                foreach (var (member, problem) in problems!)
+                {
+                    v.Add(member, problem);
+                }
+
+                return new ProblemResult(v.ToRefusal()!);
+            }
+
+            if (!known)
+            {
+                return new ProblemResult(sender.NotFound(caller));
+            }
+
+            return (await sender.SendAsync(caller, command!, null, context.RequestAborted)).TryGetValue(out var sent, out var refusal)
+                ? new JsonBytesResult(sent.Message.Json, sent.Created ? 201 : 200)
                 : new ProblemResult(refusal);
         }).Accepts<SendMessageBody>("application/json").Produces<MessageDto>(201).Produces<MessageDto>().ProducesErrors(400, 401, 403, 404, 413, 415, 429);
 
@@ -93,5 +114,17 @@ public static class ConversationEndpoints
 
         seq = value;
         return null;
+    }
+}
+
+/// <summary>JSON already serialized (a message's shared bytes), written as the body with its status.</summary>
+internal sealed class JsonBytesResult(byte[] json, int statusCode) : IResult
+{
+    public Task ExecuteAsync(HttpContext httpContext)
+    {
+        httpContext.Response.StatusCode = statusCode;
+        httpContext.Response.ContentType = "application/json; charset=utf-8";
+        httpContext.Response.ContentLength = json.Length;
+        return httpContext.Response.Body.WriteAsync(json).AsTask();
     }
 }

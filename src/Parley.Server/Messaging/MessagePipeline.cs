@@ -11,8 +11,9 @@ namespace Parley.Server.Messaging;
 /// The write path of every message: sends queue here and one writer commits them in batches (group
 /// commit), so throughput is not bounded by one fsync per message. A send completes only after its batch
 /// has committed. If a batch fails, its messages are retried one by one so one bad send cannot fail others.
-/// Committed batches then go, in commit order, to one fan-out stage, so live pushes leave in seq order and
-/// only to the members who could see each message.
+/// A committed batch's new messages go to the <see cref="PostCommitRoute"/> (in commit order, so live pushes leave
+/// in seq order) before any of its senders is answered, so nothing a client does after its answer (a recall, a
+/// read) can overtake the message on the route.
 /// </summary>
 public sealed partial class MessagePipeline : BackgroundService
 {
@@ -22,32 +23,31 @@ public sealed partial class MessagePipeline : BackgroundService
         FullMode = BoundedChannelFullMode.Wait,
     });
 
-    private readonly Channel<List<Pending>> _committed = Channel.CreateUnbounded<List<Pending>>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly MessageStore _store;
-    private readonly IMessageEvents _events;
+    private readonly PostCommitRoute _route;
+    private readonly ConversationViews _views;
     private readonly ILogger<MessagePipeline> _logger;
     private readonly int _maxBatch;
     private readonly ParleyMetrics _metrics;
-    private readonly MembershipVersions _versions;
-
-    /// <summary>Member lists by conversation, each with the membership version read before it was loaded.</summary>
-    private readonly ConcurrentDictionary<long, MemberList> _members = new();
 
     /// <summary>Temporary groups' latest message times, written to the database once a second (not per message).</summary>
     private readonly ConcurrentDictionary<long, long> _activity = new();
 
-    public MessagePipeline(MessageStore store, MembershipVersions versions, IMessageEvents events, IOptions<MessagingOptions> options, ParleyMetrics metrics, ILogger<MessagePipeline> logger)
+    public MessagePipeline(MessageStore store, ConversationViews views, PostCommitRoute route, IOptions<MessagingOptions> options, ParleyMetrics metrics, ILogger<MessagePipeline> logger)
     {
         _store = store;
-        _versions = versions;
-        _events = events;
+        _views = views;
+        _route = route;
         _logger = logger;
         _maxBatch = Math.Max(1, options.Value.MaxBatch);
         _metrics = metrics;
     }
 
-    /// <summary>Appends a message; the task completes after the message is durably committed.</summary>
-    public async Task<AppendResult> AppendAsync(NewMessage message, long? originConnectionId, CancellationToken cancellationToken)
+    /// <summary>
+    /// Appends a message; the task completes after the message is durably committed and published to the route.
+    /// Message is null when the sender was no member at commit time; Created is false for a retry (the original).
+    /// </summary>
+    public async Task<(CommittedMessage? Message, bool Created)> AppendAsync(NewMessage message, long? originConnectionId, CancellationToken cancellationToken)
     {
         // The send's own view of its commit, a child of the send's span: from queueing until its batch has
         // committed, which is most of a send's latency. The batch itself is one span linked to all of these.
@@ -77,7 +77,6 @@ public sealed partial class MessagePipeline : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var fanout = Task.Run(FanOutAsync, CancellationToken.None);
         var toucher = Task.Run(() => TouchLoopAsync(stoppingToken), CancellationToken.None);
         var batch = new List<Pending>(_maxBatch);
         try
@@ -97,7 +96,12 @@ public sealed partial class MessagePipeline : BackgroundService
                 }
 
                 _metrics.Committed(batch.Count, Stopwatch.GetElapsedTime(started));
-                _committed.Writer.TryWrite(batch);
+                Publish(batch);
+                foreach (var pending in batch)
+                {
+                    pending.Finish();
+                }
+
                 batch = new List<Pending>(_maxBatch);
             }
         }
@@ -112,8 +116,6 @@ public sealed partial class MessagePipeline : BackgroundService
         }
         finally
         {
-            _committed.Writer.TryComplete();
-            await fanout;
             await toucher;
             await FlushActivityAsync();
         }
@@ -126,7 +128,7 @@ public sealed partial class MessagePipeline : BackgroundService
             var results = await _store.AppendAsync(batch.ConvertAll(p => p.Message), CancellationToken.None);
             for (var i = 0; i < batch.Count; i++)
             {
-                batch[i].Complete(results[i]);
+                batch[i].Set(results[i]);
             }
         }
         catch (Exception batchError) when (batch.Count > 1)
@@ -136,83 +138,59 @@ public sealed partial class MessagePipeline : BackgroundService
             {
                 try
                 {
-                    pending.Complete((await _store.AppendAsync([pending.Message], CancellationToken.None))[0]);
+                    pending.Set((await _store.AppendAsync([pending.Message], CancellationToken.None))[0]);
                 }
                 catch (Exception e)
                 {
-                    pending.TrySetException(e);
+                    pending.Fail(e);
                 }
             }
         }
         catch (Exception e)
         {
-            batch[0].TrySetException(e);
-        }
-    }
-
-    /// <summary>The single fan-out consumer: batches in commit order, messages in seq order within them.</summary>
-    private async Task FanOutAsync()
-    {
-        await foreach (var batch in _committed.Reader.ReadAllAsync())
-        {
-            try
-            {
-                var created = batch.Where(p => p.Result is { Created: true, Message: not null }).ToList();
-                _metrics.MessagesAccepted(created.Count);
-                foreach (var conversation in created.GroupBy(p => p.Message.ConversationId))
-                {
-                    var members = await MembersAsync(conversation.Key);
-                    foreach (var pending in conversation.OrderBy(p => p.Result.Message!.Seq))
-                    {
-                        var message = pending.Result.Message!;
-                        var visible = new List<long>(members.Members.Count);
-                        foreach (var (userId, joinedSeq) in members.Members)
-                        {
-                            if (joinedSeq < message.Seq)
-                            {
-                                visible.Add(userId);
-                            }
-                        }
-
-                        _events.MessageCommitted(MessagingService.ToDto(message), visible, pending.OriginConnectionId);
-                    }
-
-                    if (members.Temporary)
-                    {
-                        var sentAt = conversation.Max(p => p.Message.SentAt);
-                        _activity.AddOrUpdate(conversation.Key, sentAt, (_, earlier) => Math.Max(earlier, sentAt));
-                    }
-                }
-            }
-            catch (Exception e)
-            {
-                // Live delivery is best effort; clients catch up by after=.
-                LogFanOutFailed(_logger, e, batch.Count);
-            }
+            batch[0].Fail(e);
         }
     }
 
     /// <summary>
-    /// The conversation's members from the cache while its membership version is unchanged; else loaded (the
-    /// version is read first, so a change committed during the load makes the entry stale at once).
+    /// A committed batch, before its senders are answered: each conversation's view learns its new seqs, temporary
+    /// groups their activity, and the new messages go to the route in commit order (seq order per conversation).
     /// </summary>
-    private async Task<MemberList> MembersAsync(long conversationId)
+    private void Publish(List<Pending> batch)
     {
-        var version = _versions.Current(conversationId);
-        if (_members.TryGetValue(conversationId, out var cached) && cached.Version == version)
+        List<(CommittedMessage, long?)>? created = null;
+        foreach (var pending in batch)
         {
-            return cached;
+            if (pending is not { Created: true, Committed: { } message })
+            {
+                continue;
+            }
+
+            (created ??= new List<(CommittedMessage, long?)>(batch.Count)).Add((message, pending.OriginConnectionId));
+            var row = message.Row;
+            var view = _views.Peek(row.ConversationId);
+            view?.RaiseMaxSeq(row.Seq);
+            if (view is null || view.Temporary)
+            {
+                // Unknown (the view was dropped): touching a conversation that is no temporary group's changes nothing.
+                _activity.AddOrUpdate(row.ConversationId, static (_, at) => at, static (_, earlier, at) => Math.Max(earlier, at), row.SentAt);
+            }
         }
 
-        var (members, temporary) = await _store.FanoutMembersAsync(conversationId, CancellationToken.None);
-        if (_members.Count >= MaxCachedConversations)
+        if (created is not null)
         {
-            _members.Clear(); // bounded: the hot conversations come back on their next message
-        }
+            if (created.Count > 1)
+            {
+                // Seq order within each conversation whatever order the appender assigned them in (conversations are
+                // independent of one another).
+                created.Sort(static (x, y) => x.Item1.Row.ConversationId != y.Item1.Row.ConversationId
+                    ? x.Item1.Row.ConversationId.CompareTo(y.Item1.Row.ConversationId)
+                    : x.Item1.Row.Seq.CompareTo(y.Item1.Row.Seq));
+            }
 
-        var list = new MemberList(version, members, temporary);
-        _members[conversationId] = list;
-        return list;
+            _metrics.MessagesAccepted(created.Count);
+            _route.MessagesCommitted(created);
+        }
     }
 
     private async Task TouchLoopAsync(CancellationToken stoppingToken)
@@ -257,8 +235,6 @@ public sealed partial class MessagePipeline : BackgroundService
         }
     }
 
-    private const int MaxCachedConversations = 100_000;
-
     /// <summary>The OpenTelemetry SDK keeps at most 128 links per span by default.</summary>
     private const int MaxBatchLinks = 128;
 
@@ -296,19 +272,17 @@ public sealed partial class MessagePipeline : BackgroundService
         return span;
     }
 
-    private sealed record MemberList(long Version, IReadOnlyList<(long UserId, long JoinedSeq)> Members, bool Temporary);
-
     [LoggerMessage(Level = LogLevel.Warning, Message = "Marking activity of {Count} temporary groups failed; their idle time runs from the previous message")]
     private static partial void LogTouchFailed(ILogger logger, Exception exception, int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "A batch of {Count} messages failed; committing them one by one")]
     private static partial void LogBatchFailed(ILogger logger, Exception exception, int count);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Live delivery of a batch of {Count} messages failed")]
-    private static partial void LogFanOutFailed(ILogger logger, Exception exception, int count);
 
-    private sealed class Pending(NewMessage message, long? originConnectionId, Activity? span) : TaskCompletionSource<AppendResult>(TaskCreationOptions.RunContinuationsAsynchronously)
+    private sealed class Pending(NewMessage message, long? originConnectionId, Activity? span) : TaskCompletionSource<(CommittedMessage? Message, bool Created)>(TaskCreationOptions.RunContinuationsAsynchronously)
     {
+        private Exception? _error;
+
         public NewMessage Message { get; } = message;
 
         public long? OriginConnectionId { get; } = originConnectionId;
@@ -321,12 +295,32 @@ public sealed partial class MessagePipeline : BackgroundService
 
         public int BatchSize { get; set; }
 
-        public AppendResult Result { get; private set; }
+        /// <summary>The stored message (new or the original of a retry); null when the sender was no member.</summary>
+        public CommittedMessage? Committed { get; private set; }
 
-        public void Complete(AppendResult result)
+        public bool Created { get; private set; }
+
+        /// <summary>Records the append's result; the send is answered by <see cref="Finish"/>, after the route has it.</summary>
+        public void Set(AppendResult result)
         {
-            Result = result;
-            TrySetResult(result);
+            var row = result.Message;
+            Committed = row is null ? null : new CommittedMessage(row);
+            Created = result.Created && row is not null;
+            _error = null;
+        }
+
+        public void Fail(Exception error) => _error = error;
+
+        public void Finish()
+        {
+            if (_error is not null)
+            {
+                TrySetException(_error);
+            }
+            else
+            {
+                TrySetResult((Committed, Created));
+            }
         }
     }
 }

@@ -53,8 +53,11 @@ public static class MessageValidator
         switch (type)
         {
             case "text":
-                var text = RequiredString(v, content, "text");
-                if (text is not null && (text.Length == 0 || Encoding.UTF8.GetByteCount(text) > options.MaxTextBytes))
+                if (!content.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String)
+                {
+                    v.Add("content.text", "is required and must be a string");
+                }
+                else if (TextBytes(text) is var bytes && (bytes == 0 || bytes > options.MaxTextBytes))
                 {
                     v.Add("content.text", $"must be 1 to {options.MaxTextBytes} bytes");
                 }
@@ -118,6 +121,21 @@ public static class MessageValidator
     }
 
     public const int MaxDepth = 16;
+
+    /// <summary>
+    /// The UTF-8 bytes of a JSON string's value. Without escapes they are the raw bytes between the quotes (no copy);
+    /// with escapes the value is decoded to count them.
+    /// </summary>
+    private static int TextBytes(JsonElement value)
+    {
+        var raw = JsonMarshal.GetRawUtf8Value(value);
+        if (raw.Length >= 2 && raw[0] == (byte)'"' && raw[^1] == (byte)'"')
+        {
+            raw = raw[1..^1];
+        }
+
+        return raw.IndexOf((byte)'\\') < 0 ? raw.Length : Encoding.UTF8.GetByteCount(value.GetString()!);
+    }
 
     /// <summary>How deep <paramref name="element"/> nests; sets <paramref name="unstorable"/> when a string or name in it is not storable text.</summary>
     private static int Depth(JsonElement element, int depth, ref bool unstorable)

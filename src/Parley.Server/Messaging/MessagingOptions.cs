@@ -33,4 +33,10 @@ public sealed class MessagingOptions
 
     /// <summary>Most messages committed in one transaction (group commit).</summary>
     public int MaxBatch { get; set; } = 256;
+
+    /// <summary>
+    /// Conversations whose send-check view (members, roles, mutes, friendship and blocks) is held in memory; past
+    /// this the cache is emptied and refills as conversations are used.
+    /// </summary>
+    public int ViewCacheConversations { get; set; } = 100_000;
 }

@@ -14,52 +14,41 @@ using Parley.Storage.Social;
 namespace Parley.Server.Messaging;
 
 /// <summary>
-/// Conversations and messages: who may read and write where, message rules, and the shapes the contract
-/// gives them. The same calls serve HTTP and (with the gateway) WebSocket, so both have identical semantics.
+/// Conversations and messages besides sending (<see cref="MessageSender"/>): who may read where, history, read
+/// markers, acks, typing, recalls, and the shapes the contract gives them. The same calls serve HTTP and (with
+/// the frame dispatcher) WebSocket, so both have identical semantics.
 /// </summary>
 public sealed class MessagingService
 {
-    public const int MaxClientMsgId = 64;
-    public const int MaxMentions = 100;
-
     private readonly MessageStore _messages;
-    private readonly MessagePipeline _pipeline;
+    private readonly ConversationViews _views;
+    private readonly PostCommitRoute _route;
     private readonly UserStore _users;
     private readonly GroupStore _groups;
     private readonly SocialStore _social;
-    private readonly IFileAccess _files;
-    private readonly SendRateLimiter _rate;
     private readonly LookupThrottle _lookups;
     private readonly IdGenerator _ids;
     private readonly TimeProvider _time;
     private readonly MessagingOptions _options;
-    private readonly IMessageEvents _events;
-    private readonly ParleyMetrics _metrics;
 
     public MessagingService(
         MessageStore messages,
-        MessagePipeline pipeline,
+        ConversationViews views,
+        PostCommitRoute route,
         UserStore users,
         GroupStore groups,
         SocialStore social,
-        IFileAccess files,
-        SendRateLimiter rate,
         LookupThrottle lookups,
         IdGenerator ids,
         TimeProvider time,
-        IOptions<MessagingOptions> options,
-        IMessageEvents events,
-        ParleyMetrics metrics)
+        IOptions<MessagingOptions> options)
     {
-        _events = events;
-        _metrics = metrics;
         _messages = messages;
-        _pipeline = pipeline;
+        _views = views;
+        _route = route;
         _users = users;
         _groups = groups;
         _social = social;
-        _files = files;
-        _rate = rate;
         _lookups = lookups;
         _ids = ids;
         _time = time;
@@ -69,113 +58,6 @@ public sealed class MessagingService
     private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
     private readonly TypingGate _typing = new();
-
-    /// <summary>
-    /// Sends a message; Created is false when this clientMsgId was already stored (the original is returned).
-    /// A refused send (invalid, not a member, rate limited, muted, blocked...) is a <see cref="Refusal"/>, not an
-    /// exception: HTTP and WebSocket both come through here, and refusals are ordinary traffic.
-    /// </summary>
-    public async Task<Result<(MessageDto Message, bool Created)>> SendAsync(Caller caller, string conversationId, SendMessageBody body, CancellationToken cancellationToken, long? originConnectionId = null)
-    {
-        var v = new Validation();
-        var clientMsgId = body.ClientMsgId?.Trim();
-        if (string.IsNullOrEmpty(clientMsgId) || clientMsgId.Length > MaxClientMsgId || clientMsgId.Any(char.IsControl))
-        {
-            v.Add("clientMsgId", $"must be 1-{MaxClientMsgId} characters without control characters");
-        }
-
-        if (body.ReplyTo is < 1)
-        {
-            v.Add("replyTo", "must be the seq of a message in this conversation");
-        }
-
-        var (mentionIds, mentionsAll) = ParseMentions(v, body.Mentions);
-        if (v.ToRefusal() is { } invalid)
-        {
-            return Refused(invalid);
-        }
-
-        // One query gives what the checks need; the committing transaction re-checks membership.
-        if (!Ids.TryParse(conversationId, out var id))
-        {
-            return Refused(_lookups.Miss(caller.UserId, ConversationNotFound));
-        }
-
-        var view = await _messages.SendCheckAsync(id, caller.UserId, clientMsgId!, cancellationToken);
-        if (view is null)
-        {
-            // The right 404 or 403.
-            return Refused((await TryMemberViewAsync(caller, conversationId, cancellationToken)).Refusal ?? NotAMember);
-        }
-
-        // A retry returns the original whatever happened since (rate, mute, unfriending).
-        if (view.ExistingSeq is not null && await _messages.FindByClientIdAsync(caller.UserId, clientMsgId!, cancellationToken) is { } original)
-        {
-            return original.ConversationId == view.Id ? (ToDto(original), false) : Refused(ClientMsgIdUsedElsewhere);
-        }
-
-        if (!MessageValidator.Validate(body.Type, body.Content, _options).TryGetValue(out var content, out var badContent))
-        {
-            return Refused(badContent);
-        }
-
-        if (!_rate.TryTake(caller.UserId))
-        {
-            return Refused(SendingTooFast);
-        }
-
-        if (MaySend(view, mentionsAll) is { } notAllowed)
-        {
-            return Refused(notAllowed);
-        }
-
-        if (body.ReplyTo is { } replyTo && (replyTo > view.MaxSeq || replyTo <= view.JoinedSeq))
-        {
-            return Refused(Refusal.Invalid("replyTo", "must be the seq of a message in this conversation"));
-        }
-
-        foreach (var fileId in content.FileIds)
-        {
-            if (!await _files.CanUseAsync(caller.UserId, fileId, cancellationToken))
-            {
-                return Refused(Refusal.Invalid("content.fileId", "is not a file you may use"));
-            }
-        }
-
-        var result = await _pipeline.AppendAsync(
-            new NewMessage(
-                view.Id,
-                caller.UserId,
-                clientMsgId!,
-                body.Type!,
-                content.Json,
-                body.ReplyTo,
-                body.Mentions is { Count: > 0 } ? JsonSerializer.Serialize(body.Mentions, ParleyJson.Default.IReadOnlyListString) : null,
-                mentionIds,
-                mentionsAll,
-                Now,
-                content.FileIds),
-            originConnectionId,
-            cancellationToken);
-        if (result.Message is null)
-        {
-            return Refused(NoLongerAMember);
-        }
-
-        if (result.Message.ConversationId != view.Id)
-        {
-            return Refused(ClientMsgIdUsedElsewhere);
-        }
-
-        return (ToDto(result.Message), result.Created);
-    }
-
-    /// <summary>Counts a refused send by its reason, and returns the refusal.</summary>
-    private Refusal Refused(Refusal refusal)
-    {
-        _metrics.SendRefused(refusal.Code);
-        return refusal;
-    }
 
     public async Task<ConversationDto> GetOrCreateDirectAsync(Caller caller, DirectBody body, CancellationToken cancellationToken)
     {
@@ -221,19 +103,28 @@ public sealed class MessagingService
             return Refusal.Invalid(after is not null && before is not null ? "before" : after is < 0 ? "after" : "before", "give either after (>= 0) or before (>= 1)");
         }
 
-        if (!(await TryMemberViewAsync(caller, conversationId, cancellationToken)).TryGetValue(out var view, out var refusal))
+        if (!Ids.TryParse(conversationId, out var id))
+        {
+            return _lookups.Miss(caller.UserId, MessageSender.ConversationNotFound);
+        }
+
+        // The view, not the member's conversation row: a page needs no unread count.
+        if (!(await MemberAsync(caller, id, cancellationToken)).TryGetValue(out var view, out var refusal))
         {
             return refusal;
         }
 
+        // The view's seq is read before the rows: every seq up to it has committed, so the rows hold all of them. Read
+        // after, it could name a message committed after the rows were read, which the client would then skip.
+        var knownMaxSeq = view.MaxSeq;
         var budget = Math.Min(_options.MaxPageBytes, maxBytes ?? long.MaxValue);
-        var (rows, hasMore) = await _messages.ReadAsync(view.Id, caller.UserId, view.JoinedSeq, after ?? 0, before, limit, budget, cancellationToken);
-        // Messages may have committed between reading the conversation and its rows.
-        var maxSeq = Math.Max(view.MaxSeq, rows.Count > 0 ? rows[^1].Seq : 0);
+        var (rows, hasMore) = await _messages.ReadAsync(view.Id, caller.UserId, view.Members[caller.UserId].JoinedSeq, after ?? 0, before, limit, budget, cancellationToken);
+        // Messages may have committed between reading the view and the rows (and other nodes' commits lag in the view).
+        var maxSeq = Math.Max(knownMaxSeq, rows.Count > 0 ? rows[^1].Seq : 0);
         return new MessagePage(rows.Select(ToDto).ToList(), hasMore, maxSeq);
     }
 
-    /// <summary>Moves the caller's read marker; null when done, else why not.</summary>
+    /// <summary>Moves the caller's read marker; null when done, else why not. Checked against the conversation's view.</summary>
     public async Task<Refusal?> MarkReadAsync(Caller caller, string conversationId, ReadBody body, CancellationToken cancellationToken, long? originConnectionId = null)
     {
         if (body.Seq is not { } seq || seq < 0)
@@ -241,29 +132,37 @@ public sealed class MessagingService
             return Refusal.Invalid("seq", "must be a seq (a whole number >= 0)");
         }
 
-        if (!(await TryMemberViewAsync(caller, conversationId, cancellationToken)).TryGetValue(out var view, out var refusal))
+        return Ids.TryParse(conversationId, out var id)
+            ? await MarkReadAsync(caller, id, seq, cancellationToken, originConnectionId)
+            : _lookups.Miss(caller.UserId, MessageSender.ConversationNotFound);
+    }
+
+    /// <summary>Moves the caller's read marker to <paramref name="seq"/> (at most the conversation's latest); null when done, else why not.</summary>
+    public async Task<Refusal?> MarkReadAsync(Caller caller, long conversationId, long seq, CancellationToken cancellationToken, long? originConnectionId = null)
+    {
+        if (!(await MemberAsync(caller, conversationId, cancellationToken)).TryGetValue(out var view, out var refusal))
         {
             return refusal;
         }
 
-        var readSeq = Math.Min(seq, view.MaxSeq);
+        var readSeq = Math.Min(seq, await MaxSeqAsync(view, seq, cancellationToken));
         if (await _messages.MarkReadAsync(view.Id, caller.UserId, readSeq, cancellationToken))
         {
             // Direct: the peer sees it (read receipts) and my other devices; group: my other devices only. A peer
             // who blocked the caller is not told.
-            IReadOnlyList<long> recipients = view.PeerOf(caller.UserId) is { } peer && !await _social.IsBlockedAsync(peer, caller.UserId, cancellationToken)
+            IReadOnlyList<long> recipients = view.PeerOf(caller.UserId) is { } peer && !view.Blocks(peer)
                 ? [caller.UserId, peer]
                 : [caller.UserId];
-            _events.Read(view.Id, caller.UserId, readSeq, recipients, originConnectionId);
+            _route.Read(view.Id, caller.UserId, readSeq, recipients, originConnectionId);
         }
 
         return null;
     }
 
     /// <summary>Tells the other members that the caller is typing; nothing is stored. Null when done, else why not.</summary>
-    public async Task<Refusal?> TypingAsync(Caller caller, string conversationId, CancellationToken cancellationToken)
+    public async Task<Refusal?> TypingAsync(Caller caller, long conversationId, CancellationToken cancellationToken)
     {
-        if (!(await TryMemberViewAsync(caller, conversationId, cancellationToken)).TryGetValue(out var view, out var refusal))
+        if (!(await MemberAsync(caller, conversationId, cancellationToken)).TryGetValue(out var view, out var refusal))
         {
             return refusal;
         }
@@ -275,8 +174,27 @@ public sealed class MessagingService
             return null;
         }
 
-        var others = (await _messages.MemberIdsAsync(view.Id, long.MaxValue, cancellationToken)).Where(id => id != caller.UserId).ToList();
-        _events.Typing(view.Id, caller.UserId, await WithoutBlockersAsync(caller.UserId, others, cancellationToken));
+        if (view.PeerOf(caller.UserId) is { } peer)
+        {
+            // A peer who blocked the caller hears nothing of them.
+            if (!view.Blocks(peer))
+            {
+                _route.Typing(view.Id, caller.UserId, [peer]);
+            }
+
+            return null;
+        }
+
+        var others = new List<long>(view.MemberList.Count);
+        foreach (var (userId, _) in view.MemberList)
+        {
+            if (userId != caller.UserId)
+            {
+                others.Add(userId);
+            }
+        }
+
+        _route.Typing(view.Id, caller.UserId, await WithoutBlockersAsync(caller.UserId, others, cancellationToken));
         return null;
     }
 
@@ -300,15 +218,42 @@ public sealed class MessagingService
     }
 
     /// <summary>Records how far this device holds the conversation; null when done, else why not.</summary>
-    public async Task<Refusal?> AckAsync(Caller caller, string conversationId, long seq, CancellationToken cancellationToken)
+    public async Task<Refusal?> AckAsync(Caller caller, long conversationId, long seq, CancellationToken cancellationToken)
     {
-        if (!(await TryMemberViewAsync(caller, conversationId, cancellationToken)).TryGetValue(out var view, out var refusal))
+        if (!(await MemberAsync(caller, conversationId, cancellationToken)).TryGetValue(out var view, out var refusal))
         {
             return refusal;
         }
 
-        await _messages.AckAsync(caller.SessionId, view.Id, Math.Min(Math.Max(seq, 0), view.MaxSeq), cancellationToken);
+        seq = Math.Max(seq, 0);
+        await _messages.AckAsync(caller.SessionId, view.Id, Math.Min(seq, await MaxSeqAsync(view, seq, cancellationToken)), cancellationToken);
         return null;
+    }
+
+    /// <summary>
+    /// The conversation's view when the caller is a member: 404 when it does not exist or is a private group's
+    /// (outsiders cannot tell it exists), 403 when they are not a member of another. No database read when held.
+    /// </summary>
+    private async ValueTask<Result<ConversationView>> MemberAsync(Caller caller, long conversationId, CancellationToken cancellationToken)
+    {
+        var view = await _views.GetAsync(conversationId, cancellationToken);
+        if (view is not null && view.Members.ContainsKey(caller.UserId))
+        {
+            return view;
+        }
+
+        return view is null || view.Hidden ? _lookups.Miss(caller.UserId, MessageSender.ConversationNotFound) : MessageSender.NotAMember;
+    }
+
+    /// <summary>The view's latest seq, asked of the database only when <paramref name="wanted"/> is beyond it (another node's commits).</summary>
+    private async ValueTask<long> MaxSeqAsync(ConversationView view, long wanted, CancellationToken cancellationToken)
+    {
+        if (wanted > view.MaxSeq)
+        {
+            view.RaiseMaxSeq(await _messages.MaxSeqAsync(view.Id, cancellationToken));
+        }
+
+        return view.MaxSeq;
     }
 
     public async Task<MessageDto> RecallAsync(Caller caller, string conversationId, long seq, CancellationToken cancellationToken)
@@ -333,7 +278,8 @@ public sealed class MessagingService
 
         if (await _messages.RecallAsync(view.Id, seq, caller.UserId, Now, cancellationToken))
         {
-            _events.Recalled(view.Id, seq, caller.UserId, await _messages.MemberIdsAsync(view.Id, seq, CancellationToken.None));
+            // Through the route, behind the message itself (published before its sender was answered).
+            _route.Recalled(view.Id, seq, caller.UserId);
         }
 
         return ToDto((await _messages.GetMessageAsync(view.Id, seq, cancellationToken))!);
@@ -375,7 +321,7 @@ public sealed class MessagingService
     {
         if (!Ids.TryParse(conversationId, out var id))
         {
-            return _lookups.Miss(caller.UserId, ConversationNotFound);
+            return _lookups.Miss(caller.UserId, MessageSender.ConversationNotFound);
         }
 
         if (await _messages.GetForMemberAsync(id, caller.UserId, caller.SessionId, cancellationToken) is { } view)
@@ -387,10 +333,10 @@ public sealed class MessagingService
         if (conversation is null
             || (conversation.GroupId is { } groupId && (await _groups.GetAsync(groupId, cancellationToken))?.Visibility is null or "private"))
         {
-            return _lookups.Miss(caller.UserId, ConversationNotFound);
+            return _lookups.Miss(caller.UserId, MessageSender.ConversationNotFound);
         }
 
-        return NotAMember;
+        return MessageSender.NotAMember;
     }
 
     private async Task<MessageRow> VisibleMessageAsync(MemberConversationRow view, long seq, CancellationToken cancellationToken) =>
@@ -398,95 +344,13 @@ public sealed class MessagingService
             ? message
             : throw ApiException.NotFound("Message");
 
-    /// <summary>Null when the caller may send here (with these mentions), else why not.</summary>
-    private Refusal? MaySend(SendCheckRow view, bool mentionsAll)
-    {
-        if (view.Type == "direct")
-        {
-            return DirectRefusal(view.Blocked, view.Friends);
-        }
-
-        if (view.Role is null)
-        {
-            return NotAGroupMember;
-        }
-
-        if (view.MutedUntil is { } until && until > Now)
-        {
-            return Muted;
-        }
-
-        if (mentionsAll && !GroupPolicy.IsManager(GroupPolicy.FromWire(view.Role)))
-        {
-            return MentionAllForbidden;
-        }
-
-        return null;
-    }
-
     private async Task CheckDirectAllowedAsync(long userId, long peerId, CancellationToken cancellationToken)
     {
         var blocked = await _social.IsBlockedAsync(peerId, userId, cancellationToken);
-        if (DirectRefusal(blocked, blocked || _options.DirectMessages == "anyone" || await _social.AreFriendsAsync(userId, peerId, cancellationToken)) is { } refusal)
+        if (MessageSender.DirectRefusal(blocked, blocked || _options.DirectMessages == "anyone" || await _social.AreFriendsAsync(userId, peerId, cancellationToken), _options) is { } refusal)
         {
             throw refusal.ToException();
         }
-    }
-
-    /// <summary>The direct-message rule: the peer must not block the sender, and (by default) they must be friends.</summary>
-    private Refusal? DirectRefusal(bool blocked, bool friends)
-    {
-        if (blocked)
-        {
-            return Blocked;
-        }
-
-        return _options.DirectMessages != "anyone" && !friends ? NotFriends : null;
-    }
-
-    // The refusals of the hot path, made once: a refused send allocates nothing for its answer.
-    private static readonly Refusal ConversationNotFound = Refusal.NotFound("Conversation");
-    private static readonly Refusal NotAMember = Refusal.Forbidden("You are not a member of this conversation.");
-    private static readonly Refusal NoLongerAMember = Refusal.Forbidden("You are no longer a member of this conversation.");
-    private static readonly Refusal NotAGroupMember = Refusal.Forbidden("You are not a member of this group.");
-    private static readonly Refusal Muted = Refusal.Forbidden("You are muted in this group.", ErrorCodes.Muted);
-    private static readonly Refusal MentionAllForbidden = Refusal.Forbidden("Only the owner and admins can mention everyone.");
-    private static readonly Refusal Blocked = Refusal.Forbidden("This user does not accept your messages.", ErrorCodes.Blocked);
-    private static readonly Refusal NotFriends = Refusal.Forbidden("Direct messages need friendship.", ErrorCodes.NotFriends);
-    private static readonly Refusal SendingTooFast = new(429, ErrorCodes.RateLimited, "You are sending too fast.") { RetryAfterSeconds = 1 };
-    private static readonly Refusal ClientMsgIdUsedElsewhere = new(409, ErrorCodes.Conflict, "This clientMsgId was already used for a message in another conversation.");
-
-    private static (IReadOnlyList<long> Ids, bool All) ParseMentions(Validation v, IReadOnlyList<string>? mentions)
-    {
-        if (mentions is null || mentions.Count == 0)
-        {
-            return ([], false);
-        }
-
-        if (mentions.Count > MaxMentions)
-        {
-            v.Add("mentions", $"at most {MaxMentions}");
-            return ([], false);
-        }
-
-        if (mentions is ["all"])
-        {
-            return ([], true);
-        }
-
-        var ids = new List<long>(mentions.Count);
-        foreach (var mention in mentions)
-        {
-            if (!Ids.TryParse(mention, out var id))
-            {
-                v.Add("mentions", "must be user ids, or [\"all\"]");
-                return ([], false);
-            }
-
-            ids.Add(id);
-        }
-
-        return (ids, false);
     }
 
     private async Task<IReadOnlyList<ConversationDto>> ToDtosAsync(long userId, IReadOnlyList<MemberConversationRow> rows, CancellationToken cancellationToken)

@@ -1,7 +1,5 @@
-using System.Text.Json;
 using Parley.Protocol;
 using Parley.Server.Events;
-using Parley.Server.Http;
 using Parley.Server.Messaging;
 using Parley.Server.Operations;
 using Parley.Storage;
@@ -9,10 +7,11 @@ using Parley.Storage;
 namespace Parley.Server.Realtime;
 
 /// <summary>
-/// Delivers committed changes to live sockets: each frame is serialized once and the same bytes are queued
-/// on every recipient connection. Best effort by design: a device that misses a frame catches up by after=.
+/// Delivers committed changes to live sockets, as the post-commit route's local sink: each frame is serialized once
+/// and the same bytes are queued on every recipient connection. Best effort by design: a device that misses a frame
+/// catches up by after=.
 /// </summary>
-public sealed class Fanout : IMessageEvents, INotificationSink
+public sealed class Fanout : IPostCommitSink
 {
     private readonly ConnectionRegistry _connections;
     private readonly TimeProvider _time;
@@ -25,15 +24,21 @@ public sealed class Fanout : IMessageEvents, INotificationSink
         _metrics = metrics;
     }
 
-    public void MessageCommitted(MessageDto message, IReadOnlyList<long> memberIds, long? originConnectionId)
+    public void Message(CommittedMessage message, IReadOnlyList<(long UserId, long JoinedSeq)> members, long? originConnectionId)
     {
-        var frame = ServerFrames.Message(JsonSerializer.SerializeToUtf8Bytes(message, ParleyJson.Default.MessageDto));
+        var seq = message.Row.Seq;
+        byte[]? frame = null;
         var queued = 0;
-        foreach (var userId in memberIds)
+        foreach (var (userId, joinedSeq) in members)
         {
+            if (joinedSeq >= seq)
+            {
+                continue; // joined after it: not theirs to see
+            }
+
             foreach (var connection in _connections.ForUser(userId))
             {
-                if (connection.Id != originConnectionId && connection.TrySend(frame))
+                if (connection.Id != originConnectionId && connection.TrySend(frame ??= ServerFrames.Message(message.Json)))
                 {
                     queued++;
                 }
@@ -42,12 +47,24 @@ public sealed class Fanout : IMessageEvents, INotificationSink
 
         if (queued > 0)
         {
-            _metrics.DeliveryLatency(Math.Max(0, _time.GetUtcNow().ToUnixTimeMilliseconds() - message.SentAt) / 1000.0);
+            _metrics.DeliveryLatency(Math.Max(0, _time.GetUtcNow().ToUnixTimeMilliseconds() - message.Row.SentAt) / 1000.0);
         }
     }
 
-    public void Recalled(long conversationId, long seq, long by, IReadOnlyList<long> memberIds) =>
-        SendToUsers(ServerFrames.Recalled(Ids.Format(conversationId), seq, Ids.Format(by)), memberIds, null);
+    public void Recalled(long conversationId, long seq, long by, IReadOnlyList<(long UserId, long JoinedSeq)> members)
+    {
+        byte[]? frame = null;
+        foreach (var (userId, joinedSeq) in members)
+        {
+            if (joinedSeq < seq)
+            {
+                foreach (var connection in _connections.ForUser(userId))
+                {
+                    connection.TrySend(frame ??= ServerFrames.Recalled(Ids.Format(conversationId), seq, Ids.Format(by)));
+                }
+            }
+        }
+    }
 
     public void Read(long conversationId, long userId, long seq, IReadOnlyList<long> recipients, long? originConnectionId) =>
         SendToUsers(ServerFrames.Read(Ids.Format(conversationId), Ids.Format(userId), seq), recipients, originConnectionId);
@@ -55,11 +72,33 @@ public sealed class Fanout : IMessageEvents, INotificationSink
     public void Typing(long conversationId, long userId, IReadOnlyList<long> recipients) =>
         SendToUsers(ServerFrames.Typing(Ids.Format(conversationId), Ids.Format(userId)), recipients, null);
 
-    public void Publish(Notification notification) =>
+    public void Notify(Notification notification) =>
         SendToUsers(ServerFrames.Notify(notification.Kind, notification.Data), notification.UserIds, null);
 
     public void Presence(long userId, bool online, long? lastSeenAt, IReadOnlyList<long> friends) =>
         SendToUsers(ServerFrames.Presence(Ids.Format(userId), online, lastSeenAt), friends, null);
+
+    /// <summary>Closes the revoked sessions' sockets (a socket registered later is refused by the gateway's own check).</summary>
+    public void SessionsRevoked(IReadOnlyList<long> sessionIds)
+    {
+        var revoked = sessionIds.ToHashSet();
+        foreach (var connection in _connections.All())
+        {
+            if (revoked.Contains(connection.SessionId))
+            {
+                connection.Close(CloseCodes.SessionRevoked, "session revoked");
+            }
+        }
+    }
+
+    public void MembershipChanged(long conversationId)
+    {
+        // This node's views were invalidated when the change committed; nothing to send.
+    }
+
+    public void PairChanged(long userA, long userB)
+    {
+    }
 
     private void SendToUsers(byte[] frame, IReadOnlyList<long> userIds, long? exceptConnectionId)
     {

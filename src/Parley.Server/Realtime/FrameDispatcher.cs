@@ -26,8 +26,9 @@ public sealed class ClientSession(Connection connection, Caller caller, Activity
 /// messaging feature (SignalR's dispatcher beside its connection handler). Knows frames and features, never
 /// sockets: the transport hands it bytes and it answers through <see cref="Connection.TrySend"/>.
 /// </summary>
-public sealed partial class FrameDispatcher(MessagingService messaging, Microsoft.Extensions.Options.IOptions<RealtimeOptions> options, ILogger<FrameDispatcher> logger)
+public sealed partial class FrameDispatcher(MessageSender sender, MessagingService messaging, Microsoft.Extensions.Options.IOptions<RealtimeOptions> options, ILogger<FrameDispatcher> logger)
 {
+    private readonly MessageSender _sender = sender;
     private readonly MessagingService _messaging = messaging;
     private readonly RealtimeOptions _options = options.Value;
     private readonly ILogger<FrameDispatcher> _logger = logger;
@@ -70,16 +71,11 @@ public sealed partial class FrameDispatcher(MessagingService messaging, Microsof
             {
                 case SendFrame send:
                     refJson = send.RefJson;
-                    var sent = await _messaging.SendAsync(
-                        caller,
-                        send.ConversationId,
-                        new SendMessageBody(send.ClientMsgId, send.MsgType, send.Content, send.ReplyTo, send.Mentions),
-                        cancellationToken,
-                        connection.Id);
+                    var sent = await _sender.SendAsync(caller, send.Command, connection.Id, cancellationToken);
                     if (sent.TryGetValue(out var message, out refusal))
                     {
-                        span?.SetTag("parley.message.seq", message.Message.Seq);
-                        connection.TrySend(ServerFrames.Sent(send.RefJson, JsonSerializer.SerializeToUtf8Bytes(message.Message, ParleyJson.Default.MessageDto)));
+                        span?.SetTag("parley.message.seq", message.Message.Row.Seq);
+                        connection.TrySend(ServerFrames.Sent(send.RefJson, message.Message.Json));
                     }
 
                     break;
@@ -95,13 +91,13 @@ public sealed partial class FrameDispatcher(MessagingService messaging, Microsof
 
                     break;
                 case AckFrame ack:
-                    refusal = await _messaging.AckAsync(caller, ack.ConversationId, ack.Seq, cancellationToken);
+                    refusal = await _messaging.AckAsync(caller, Id(ack.ConversationId), ack.Seq, cancellationToken);
                     break;
                 case ReadFrame read:
-                    refusal = await _messaging.MarkReadAsync(caller, read.ConversationId, new ReadBody(read.Seq), cancellationToken, connection.Id);
+                    refusal = await _messaging.MarkReadAsync(caller, Id(read.ConversationId), read.Seq, cancellationToken, connection.Id);
                     break;
                 case TypingFrame typing:
-                    refusal = await _messaging.TypingAsync(caller, typing.ConversationId, cancellationToken);
+                    refusal = await _messaging.TypingAsync(caller, Id(typing.ConversationId), cancellationToken);
                     break;
                 default:
                     refusal = null;
@@ -143,7 +139,7 @@ public sealed partial class FrameDispatcher(MessagingService messaging, Microsof
 
         var (name, conversationId) = frame switch
         {
-            SendFrame f => ("ws send", f.ConversationId),
+            SendFrame f => ("ws send", Parley.Storage.Ids.Format(f.Command.ConversationId)),
             SyncFrame f => ("ws sync", f.ConversationId),
             ReadFrame f => ("ws read", f.ConversationId),
             AckFrame f => ("ws ack", f.ConversationId),
@@ -172,6 +168,9 @@ public sealed partial class FrameDispatcher(MessagingService messaging, Microsof
         span.SetTag("parley.conversation.id", conversationId);
         return span;
     }
+
+    /// <summary>An id the parser has already checked (a positive decimal number that fits 64 bits).</summary>
+    private static long Id(string conversationId) => long.Parse(conversationId, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture);
 
     internal static bool TypingAllowed(Dictionary<string, long> lastTyping, string conversationId)
     {

@@ -26,7 +26,7 @@ public sealed partial class Gateway
     private readonly FrameDispatcher _dispatcher;
     private readonly PresenceTracker _presence;
     private readonly SocialStore _social;
-    private readonly Fanout _fanout;
+    private readonly PostCommitRoute _route;
     private readonly TimeProvider _time;
     private readonly RealtimeOptions _options;
     private readonly ILogger<Gateway> _logger;
@@ -40,7 +40,7 @@ public sealed partial class Gateway
         FrameDispatcher dispatcher,
         PresenceTracker presence,
         SocialStore social,
-        Fanout fanout,
+        PostCommitRoute route,
         SessionGuard sessions,
         TokenService tokens,
         TimeProvider time,
@@ -52,7 +52,7 @@ public sealed partial class Gateway
         _dispatcher = dispatcher;
         _presence = presence;
         _social = social;
-        _fanout = fanout;
+        _route = route;
         _time = time;
         _options = options.Value;
         _logger = logger;
@@ -61,7 +61,8 @@ public sealed partial class Gateway
         _tokens = tokens;
         // Made once, shared by every connection: a connection costs no delegate or settings copy of its own.
         _shared = new ConnectionShared(_options, time, metrics.FramesDelivered, metrics.SlowConsumerDisconnected, logger);
-        sessions.Revoked += CloseSessions;
+        // Revocations reach the sockets through the one post-commit route (its local sink closes them).
+        sessions.Revoked += route.Revoked;
     }
 
     public async Task HandleAsync(HttpContext context)
@@ -248,23 +249,11 @@ public sealed partial class Gateway
     {
         try
         {
-            _fanout.Presence(userId, online, lastSeenAt, await _social.FriendIdsAsync(userId, CancellationToken.None));
+            _route.Presence(userId, online, lastSeenAt, await _social.FriendIdsAsync(userId, CancellationToken.None));
         }
         catch (Exception e)
         {
             LogPresenceFailed(_logger, e, userId);
-        }
-    }
-
-    private void CloseSessions(IReadOnlyList<long> sessionIds)
-    {
-        var revoked = sessionIds.ToHashSet();
-        foreach (var connection in _connections.All())
-        {
-            if (revoked.Contains(connection.SessionId))
-            {
-                connection.Close(CloseCodes.SessionRevoked, "session revoked");
-            }
         }
     }
 

@@ -24,17 +24,44 @@ public class ConversationRow
     public long? PeerOf(long me) => Type == "direct" ? (UserLow == me ? UserHigh : UserLow) : null;
 }
 
-/// <summary>What a send needs to know, read in one query: the conversation as the sender's membership sees it,
-/// whether the clientMsgId was used, and the sender's standing (direct: blocked, friends; group: mute, role).</summary>
-public sealed class SendCheckRow : ConversationRow
+/// <summary>A conversation as the send, ack, read and typing checks see it (<see cref="MessageStore.LoadViewAsync"/>).</summary>
+public sealed class ConversationViewRow
 {
+    public long Id { get; init; }
+
+    public string Type { get; init; } = "";
+
+    public long? GroupId { get; init; }
+
+    public long? UserLow { get; init; }
+
+    public long? UserHigh { get; init; }
+
+    public long MaxSeq { get; init; }
+
+    /// <summary>The group's visibility (null for a direct conversation).</summary>
+    public string? Visibility { get; init; }
+
+    public long? Temporary { get; init; }
+
+    public bool LowFriendsHigh { get; init; }
+
+    public bool HighFriendsLow { get; init; }
+
+    public bool LowBlocksHigh { get; init; }
+
+    public bool HighBlocksLow { get; init; }
+
+    /// <summary>Every member, by user id.</summary>
+    public IReadOnlyList<ViewMemberRow> Members { get; set; } = [];
+}
+
+/// <summary>One member of a conversation: where they joined, and for a group their role and mute.</summary>
+public sealed class ViewMemberRow
+{
+    public long UserId { get; init; }
+
     public long JoinedSeq { get; init; }
-
-    public long? ExistingSeq { get; init; }
-
-    public bool Blocked { get; init; }
-
-    public bool Friends { get; init; }
 
     public string? Role { get; init; }
 

@@ -233,43 +233,49 @@ public sealed class MessageStore(Database database) : IDisposable
     }
 
     /// <summary>
-    /// Everything the send path checks, in one query (the hot path of every message); null when the user is no
-    /// member (or the conversation does not exist). The committing transaction re-checks membership.
+    /// Everything the send path and the ack, read and typing checks need of a conversation, in one round trip (two
+    /// statements): the conversation (with its group's visibility and whether it is temporary; for a direct one the
+    /// friendship and blocks between its two users) and every member with their join position, role and mute. Null
+    /// when the conversation does not exist. Cached by the caller against <see cref="MembershipVersions"/>; the
+    /// committing transaction still re-checks membership.
     /// </summary>
-    public async Task<SendCheckRow?> SendCheckAsync(long conversationId, long userId, string clientMsgId, CancellationToken cancellationToken)
+    public async Task<ConversationViewRow?> LoadViewAsync(long conversationId, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        return await connection.QuerySingleOrDefaultAsync<SendCheckRow>(new CommandDefinition(
+        await using var results = await connection.QueryMultipleAsync(new CommandDefinition(
             """
-            SELECT c.id, c.type, c.group_id, c.user_low, c.user_high, c.max_seq, c.last_activity_at, c.created_at, m.joined_seq,
-                   (SELECT x.seq FROM messages x WHERE x.sender_id = @userId AND x.client_msg_id = @clientMsgId) AS existing_seq,
-                   CASE WHEN c.type = 'direct' AND EXISTS (SELECT 1 FROM blocks b
-                        WHERE b.blocker_id = (CASE WHEN c.user_low = @userId THEN c.user_high ELSE c.user_low END) AND b.blocked_id = @userId)
-                        THEN 1 ELSE 0 END AS blocked,
-                   CASE WHEN c.type = 'direct' AND EXISTS (SELECT 1 FROM friendships f
-                        WHERE f.user_id = @userId AND f.friend_id = (CASE WHEN c.user_low = @userId THEN c.user_high ELSE c.user_low END))
-                        THEN 1 ELSE 0 END AS friends,
-                   gm.role, gm.muted_until
+            SELECT c.id, c.type, c.group_id, c.user_low, c.user_high, c.max_seq, g.visibility, g.temporary,
+                   CASE WHEN c.type = 'direct' AND EXISTS (SELECT 1 FROM friendships f WHERE f.user_id = c.user_low AND f.friend_id = c.user_high) THEN 1 ELSE 0 END AS low_friends_high,
+                   CASE WHEN c.type = 'direct' AND EXISTS (SELECT 1 FROM friendships f WHERE f.user_id = c.user_high AND f.friend_id = c.user_low) THEN 1 ELSE 0 END AS high_friends_low,
+                   CASE WHEN c.type = 'direct' AND EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = c.user_low AND b.blocked_id = c.user_high) THEN 1 ELSE 0 END AS low_blocks_high,
+                   CASE WHEN c.type = 'direct' AND EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = c.user_high AND b.blocked_id = c.user_low) THEN 1 ELSE 0 END AS high_blocks_low
+            FROM conversations c LEFT JOIN groups g ON g.id = c.group_id
+            WHERE c.id = @conversationId;
+            SELECT m.user_id, m.joined_seq, gm.role, gm.muted_until
             FROM conversation_members m
             JOIN conversations c ON c.id = m.conversation_id
-            LEFT JOIN group_members gm ON gm.group_id = c.group_id AND gm.user_id = @userId
-            WHERE m.user_id = @userId AND c.id = @conversationId
+            LEFT JOIN group_members gm ON gm.group_id = c.group_id AND gm.user_id = m.user_id
+            WHERE m.conversation_id = @conversationId
+            ORDER BY m.user_id
             """,
-            new { conversationId, userId, clientMsgId },
+            new { conversationId },
             cancellationToken: cancellationToken));
+        var conversation = await results.ReadSingleOrDefaultAsync<ConversationViewRow>();
+        var members = (await results.ReadAsync<ViewMemberRow>()).AsList();
+        if (conversation is not null)
+        {
+            conversation.Members = members;
+        }
+
+        return conversation;
     }
 
-    /// <summary>The members of a conversation with their join positions, for fanning out (cached by the caller), and whether it is a temporary group's.</summary>
-    public async Task<(IReadOnlyList<(long UserId, long JoinedSeq)> Members, bool Temporary)> FanoutMembersAsync(long conversationId, CancellationToken cancellationToken)
+    /// <summary>The conversation's latest seq (0 when it has none or does not exist).</summary>
+    public async Task<long> MaxSeqAsync(long conversationId, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
-        var members = (await connection.QueryAsync<(long, long)>(new CommandDefinition(
-            "SELECT user_id, joined_seq FROM conversation_members WHERE conversation_id = @conversationId ORDER BY user_id",
-            new { conversationId },
-            cancellationToken: cancellationToken))).AsList();
-        var temporary = await connection.ExecuteScalarAsync<long?>(new CommandDefinition(
-            "SELECT temporary FROM groups WHERE conversation_id = @conversationId", new { conversationId }, cancellationToken: cancellationToken));
-        return (members, temporary == 1);
+        return await connection.ExecuteScalarAsync<long?>(new CommandDefinition(
+            "SELECT max_seq FROM conversations WHERE id = @conversationId", new { conversationId }, cancellationToken: cancellationToken)) ?? 0;
     }
 
     /// <summary>Marks activity of temporary groups (one statement per group, after the appends' commits).</summary>

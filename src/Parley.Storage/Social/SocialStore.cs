@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Dapper;
+using Parley.Storage.Messaging;
 
 namespace Parley.Storage.Social;
 
@@ -65,9 +66,11 @@ public enum DecisionOutcome
 
 /// <summary>
 /// Friend requests, friendships and blocks. Every change takes a lock on both users' rows first (in id
-/// order), so concurrent calls on one pair run one after the other and a friendship is never half made.
+/// order), so concurrent calls on one pair run one after the other and a friendship is never half made. A
+/// committed change between two users moves their pair's version (<see cref="MembershipVersions"/>), so cached
+/// send checks of their direct conversation reload.
 /// </summary>
-public sealed class SocialStore(Database database)
+public sealed class SocialStore(Database database, MembershipVersions versions)
 {
     private const string RequestColumns = "id, from_user_id, to_user_id, message, status, created_at, updated_at";
 
@@ -103,6 +106,7 @@ public sealed class SocialStore(Database database)
         {
             await AcceptAsync(connection, transaction, theirs, now, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
+            versions.BumpPair(fromUserId, toUserId);
             return (FriendRequestOutcome.AcceptedTheirs, theirs);
         }
 
@@ -180,6 +184,7 @@ public sealed class SocialStore(Database database)
         }
 
         await transaction.CommitAsync(cancellationToken);
+        versions.BumpPair(request.FromUserId, request.ToUserId);
         return (DecisionOutcome.Done, request);
     }
 
@@ -242,6 +247,7 @@ public sealed class SocialStore(Database database)
             transaction,
             cancellationToken: cancellationToken));
         await transaction.CommitAsync(cancellationToken);
+        versions.BumpPair(userId, friendId);
         return removed > 0;
     }
 
@@ -269,6 +275,7 @@ public sealed class SocialStore(Database database)
             transaction,
             cancellationToken: cancellationToken));
         await transaction.CommitAsync(cancellationToken);
+        versions.BumpPair(blockerId, blockedId);
         return true;
     }
 
@@ -279,6 +286,7 @@ public sealed class SocialStore(Database database)
             "DELETE FROM blocks WHERE blocker_id = @blockerId AND blocked_id = @blockedId",
             new { blockerId, blockedId },
             cancellationToken: cancellationToken));
+        versions.BumpPair(blockerId, blockedId);
     }
 
     public async Task<IReadOnlyList<BlockRow>> ListBlocksAsync(long blockerId, long afterBlockedId, int limit, CancellationToken cancellationToken)

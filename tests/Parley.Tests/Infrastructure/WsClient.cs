@@ -96,6 +96,13 @@ public sealed class WsClient : IAsyncDisposable
         return !_unread.Exists(f => (string?)f["type"] == type && (where is null || where(f)));
     }
 
+    /// <summary>
+    /// Whether a frame of <paramref name="type"/> has already arrived and is unread, without waiting: for checks
+    /// made right after a sentinel that the frame, had it been sent, would have preceded.
+    /// </summary>
+    public bool Has(string type, Func<JsonNode, bool>? where = null) =>
+        _unread.Exists(f => (string?)f["type"] == type && (where is null || where(f)));
+
     /// <summary>Waits for the server to close the connection and returns its close status.</summary>
     public async Task<WebSocketCloseStatus?> ClosedAsync(TimeSpan? wait = null)
     {

@@ -8,20 +8,22 @@ namespace Parley.Tests.Protocol;
 public sealed class FrameParserTests
 {
     [Theory]
-    [InlineData("""{"type":"send","ref":"r1","conversationId":"42","clientMsgId":"c-1","msgType":"text","content":{"text":"hi"},"replyTo":7,"mentions":["5","all"]}""")]
-    [InlineData("""{"mentions":["5","all"],"replyTo":7,"content":{"text":"hi"},"msgType":"text","clientMsgId":"c-1","conversationId":"42","ref":"r1","type":"send"}""")]
-    [InlineData("""  { "content" : { "text" : "hi" } , "type" : "send" , "clientMsgId" : "c-1" , "extra" : [1, {"type":"ping"}] , "ref" : "r1" , "conversationId" : "42" , "msgType" : "text" , "replyTo" : 7 , "mentions" : [ "5" , "all" ] }  """)]
+    [InlineData("""{"type":"send","ref":"r1","conversationId":"42","clientMsgId":"c-1","msgType":"text","content":{"text":"hi"},"replyTo":7,"mentions":["5","6"]}""")]
+    [InlineData("""{"mentions":["5","6"],"replyTo":7,"content":{"text":"hi"},"msgType":"text","clientMsgId":"c-1","conversationId":"42","ref":"r1","type":"send"}""")]
+    [InlineData("""  { "content" : { "text" : "hi" } , "type" : "send" , "clientMsgId" : "c-1" , "extra" : [1, {"type":"ping"}] , "ref" : "r1" , "conversationId" : "42" , "msgType" : "text" , "replyTo" : 7 , "mentions" : [ "5" , "6" ] }  """)]
     public void Send_parses_in_any_member_order(string json)
     {
         var send = Assert.IsType<SendFrame>(Parse(json));
         Assert.Equal("\"r1\"", send.RefJson);
-        Assert.Equal("42", send.ConversationId);
-        Assert.Equal("c-1", send.ClientMsgId);
-        Assert.Equal("text", send.MsgType);
-        Assert.Equal(JsonValueKind.Object, send.Content.ValueKind);
-        Assert.Equal("hi", send.Content.GetProperty("text").GetString());
-        Assert.Equal(7, send.ReplyTo);
-        Assert.Equal(["5", "all"], send.Mentions!);
+        Assert.Equal(42, send.Command.ConversationId);
+        Assert.Equal("c-1", send.Command.ClientMsgId);
+        Assert.Equal("text", send.Command.MsgType);
+        Assert.Equal(JsonValueKind.Object, send.Command.Content.ValueKind);
+        Assert.Equal("hi", send.Command.Content.GetProperty("text").GetString());
+        Assert.Equal(7, send.Command.ReplyTo);
+        Assert.Equal([5L, 6L], send.Command.MentionIds);
+        Assert.False(send.Command.MentionsAll);
+        Assert.Equal("""["5","6"]""", send.Command.MentionsJson());
     }
 
     [Theory]
@@ -31,25 +33,26 @@ public sealed class FrameParserTests
     {
         var send = Assert.IsType<SendFrame>(Parse(json));
         Assert.Null(send.RefJson);
-        Assert.Null(send.ReplyTo);
-        Assert.Null(send.Mentions);
-        Assert.Equal("{}", send.Content.GetRawText());
+        Assert.Null(send.Command.ReplyTo);
+        Assert.Empty(send.Command.MentionIds);
+        Assert.Null(send.Command.MentionsJson());
+        Assert.Equal("{}", send.Command.Content.GetRawText());
     }
 
     [Fact]
     public void Send_accepts_every_limit_exactly()
     {
-        var mentions = string.Join(",", Enumerable.Range(0, ProtocolLimits.MaxMentions).Select(_ => $"\"{new string('9', 20)}\""));
+        var mentions = string.Join(",", Enumerable.Range(0, ProtocolLimits.MaxMentions).Select(_ => "\"9223372036854775807\""));
         var json = $$"""
             {"type":"send","conversationId":"9223372036854775807","clientMsgId":"{{new string('c', 64)}}",
              "msgType":"{{new string('t', 32)}}","content":{"a":[1,2,{"b":null}]},"replyTo":9223372036854775807,"mentions":[{{mentions}}]}
             """;
         var send = Assert.IsType<SendFrame>(Parse(json));
-        Assert.Equal("9223372036854775807", send.ConversationId);
-        Assert.Equal(64, send.ClientMsgId.Length);
-        Assert.Equal(32, send.MsgType.Length);
-        Assert.Equal(long.MaxValue, send.ReplyTo);
-        Assert.Equal(ProtocolLimits.MaxMentions, send.Mentions!.Count);
+        Assert.Equal(long.MaxValue, send.Command.ConversationId);
+        Assert.Equal(64, send.Command.ClientMsgId.Length);
+        Assert.Equal(32, send.Command.MsgType.Length);
+        Assert.Equal(long.MaxValue, send.Command.ReplyTo);
+        Assert.Equal(ProtocolLimits.MaxMentions, send.Command.MentionIds.Count);
     }
 
     [Fact]
@@ -60,8 +63,8 @@ public sealed class FrameParserTests
         Array.Fill(bytes, (byte)'#');
 
         var send = Assert.IsType<SendFrame>(frame);
-        Assert.Equal("""{ "x" : [1, 2.50, "\u00e9"] , "y":{"z":true}}""", send.Content.GetRawText());
-        Assert.Equal("é", send.Content.GetProperty("x")[2].GetString());
+        Assert.Equal("""{ "x" : [1, 2.50, "\u00e9"] , "y":{"z":true}}""", send.Command.Content.GetRawText());
+        Assert.Equal("é", send.Command.Content.GetProperty("x")[2].GetString());
     }
 
     [Fact]
@@ -69,7 +72,7 @@ public sealed class FrameParserTests
     {
         var text = new string('x', 100_000);
         var send = Assert.IsType<SendFrame>(Parse($$$"""{"type":"send","conversationId":"1","clientMsgId":"c","msgType":"text","content":{"text":"{{{text}}}"}}"""));
-        Assert.Equal(text, send.Content.GetProperty("text").GetString());
+        Assert.Equal(text, send.Command.Content.GetProperty("text").GetString());
     }
 
     [Theory]
@@ -343,7 +346,7 @@ public sealed class FrameParserTests
     {
         string[] seeds =
         [
-            """{"type":"send","ref":{"k":[1,"2"]},"conversationId":"42","clientMsgId":"c-1","msgType":"text","content":{"text":"hi \u00e9","n":[1,2.5,null,true]},"replyTo":7,"mentions":["5","all"]}""",
+            """{"type":"send","ref":{"k":[1,"2"]},"conversationId":"42","clientMsgId":"c-1","msgType":"text","content":{"text":"hi \u00e9","n":[1,2.5,null,true]},"replyTo":7,"mentions":["5","6"]}""",
             """{"type":"sync","ref":"s","conversationId":"42","afterSeq":10,"limit":50}""",
             """{"type":"ack","conversationId":"42","seq":9}""",
             """{"type":"read","conversationId":"42","seq":9}""",
@@ -387,7 +390,7 @@ public sealed class FrameParserTests
                 Assert.Equal(default, error);
                 if (frame is SendFrame send)
                 {
-                    Assert.Equal(JsonValueKind.Object, send.Content.ValueKind);
+                    Assert.Equal(JsonValueKind.Object, send.Command.Content.ValueKind);
                 }
             }
             else
@@ -414,7 +417,7 @@ public sealed class FrameParserTests
     public void The_same_member_name_in_sibling_objects_of_the_content_is_no_repetition()
     {
         var send = Assert.IsType<SendFrame>(Parse("""{"type":"send","conversationId":"1","clientMsgId":"c","msgType":"custom","content":{"a":[{"x":1},{"x":2}],"x":{"x":3}}}"""));
-        Assert.Equal(3, send.Content.GetProperty("x").GetProperty("x").GetInt32());
+        Assert.Equal(3, send.Command.Content.GetProperty("x").GetProperty("x").GetInt32());
     }
 
     private static ClientFrame Parse(string json)

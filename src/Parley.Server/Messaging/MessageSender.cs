@@ -1,0 +1,184 @@
+using Microsoft.Extensions.Options;
+using Parley.Protocol;
+using Parley.Server.Accounts;
+using Parley.Server.Groups;
+using Parley.Server.Http;
+using Parley.Server.Operations;
+using Parley.Storage.Messaging;
+
+namespace Parley.Server.Messaging;
+
+/// <summary>A sent message and whether this send stored it (false: a retry, answered with the original).</summary>
+public readonly record struct SentMessage(CommittedMessage Message, bool Created);
+
+/// <summary>
+/// The one sender of messages, for HTTP and WebSocket alike: a <see cref="SendCommand"/> (already checked member by
+/// member by <see cref="SendCommand.TryCreate"/>) is checked against the conversation's in-memory view (membership,
+/// role, mute, friendship and blocks; no database read in the steady state), its content against its type's rules,
+/// then appended through the pipeline. Refusals are values, never exceptions. A retry (a clientMsgId already stored)
+/// gets the original message with its seq whatever changed since (rate, mute, unfriending): the writer finds it
+/// in the committing transaction, and a send about to be refused first asks the database for it.
+/// </summary>
+public sealed class MessageSender(
+    ConversationViews views,
+    MessageStore messages,
+    MessagePipeline pipeline,
+    IFileAccess files,
+    SendRateLimiter rate,
+    LookupThrottle lookups,
+    TimeProvider time,
+    IOptions<MessagingOptions> options,
+    ParleyMetrics metrics)
+{
+    private readonly MessagingOptions _options = options.Value;
+
+    /// <summary>Sends; <paramref name="originConnectionId"/> is the socket that gets <c>sent</c> (the fan-out skips it).</summary>
+    public async ValueTask<Result<SentMessage>> SendAsync(Caller caller, SendCommand command, long? originConnectionId, CancellationToken cancellationToken)
+    {
+        var view = await views.GetAsync(command.ConversationId, cancellationToken);
+        if (view is null)
+        {
+            return NotFound(caller);
+        }
+
+        // Outsiders of a private group cannot tell it exists; of anything else, they are told they are no member.
+        if (!view.Members.TryGetValue(caller.UserId, out var me))
+        {
+            return view.Hidden ? NotFound(caller) : Refused(NotAMember);
+        }
+
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var (content, refusal) = await CheckAsync(caller, command, view, me, now, cancellationToken);
+        if (refusal is not null)
+        {
+            // A retry returns the original whatever happened since (rate, mute, unfriending).
+            if (await messages.FindByClientIdAsync(caller.UserId, command.ClientMsgId, cancellationToken) is { } original)
+            {
+                return original.ConversationId == view.Id ? new SentMessage(new CommittedMessage(original), false) : Refused(ClientMsgIdUsedElsewhere);
+            }
+
+            return Refused(refusal);
+        }
+
+        var appended = await pipeline.AppendAsync(
+            new NewMessage(
+                view.Id,
+                caller.UserId,
+                command.ClientMsgId,
+                command.MsgType,
+                content!.Json,
+                command.ReplyTo,
+                command.MentionsJson(),
+                command.MentionIds,
+                command.MentionsAll,
+                now,
+                content.FileIds),
+            originConnectionId,
+            cancellationToken);
+        if (appended.Message is not { } message)
+        {
+            return Refused(NoLongerAMember);
+        }
+
+        return message.Row.ConversationId == view.Id ? new SentMessage(message, appended.Created) : Refused(ClientMsgIdUsedElsewhere);
+    }
+
+    /// <summary>The 404 of a conversation the caller cannot know (a lookup miss, counted against enumeration).</summary>
+    public Refusal NotFound(Caller caller) => Refused(lookups.Miss(caller.UserId, ConversationNotFound));
+
+    /// <summary>The content validated, or why this send may not be made (in the order the contract answers them).</summary>
+    private async ValueTask<(ValidatedContent? Content, Refusal? Refusal)> CheckAsync(Caller caller, SendCommand command, ConversationView view, ViewMember me, long now, CancellationToken cancellationToken)
+    {
+        if (!MessageValidator.Validate(command.MsgType, command.Content, _options).TryGetValue(out var content, out var badContent))
+        {
+            return (null, badContent);
+        }
+
+        if (!rate.TryTake(caller.UserId))
+        {
+            return (null, SendingTooFast);
+        }
+
+        if (MaySend(view, me, caller.UserId, command.MentionsAll, now) is { } notAllowed)
+        {
+            return (null, notAllowed);
+        }
+
+        if (command.ReplyTo is { } replyTo)
+        {
+            // The view's seq may lag another node's commits: ask the database before refusing.
+            if (replyTo > view.MaxSeq)
+            {
+                view.RaiseMaxSeq(await messages.MaxSeqAsync(view.Id, cancellationToken));
+            }
+
+            if (replyTo > view.MaxSeq || replyTo <= me.JoinedSeq)
+            {
+                return (null, BadReplyTo);
+            }
+        }
+
+        foreach (var fileId in content.FileIds)
+        {
+            if (!await files.CanUseAsync(caller.UserId, fileId, cancellationToken))
+            {
+                return (null, BadFile);
+            }
+        }
+
+        return (content, null);
+    }
+
+    /// <summary>Null when the caller may send here (with these mentions), else why not.</summary>
+    private Refusal? MaySend(ConversationView view, ViewMember me, long userId, bool mentionsAll, long now)
+    {
+        if (view.IsDirect)
+        {
+            return DirectRefusal(view.Blocks(view.PeerOf(userId)!.Value), view.Befriends(userId), _options);
+        }
+
+        if (me.Role is not { } role)
+        {
+            return NotAGroupMember;
+        }
+
+        if (me.MutedUntil is { } until && until > now)
+        {
+            return Muted;
+        }
+
+        return mentionsAll && !GroupPolicy.IsManager(role) ? MentionAllForbidden : null;
+    }
+
+    /// <summary>The direct-message rule: the peer must not block the sender, and (by default) they must be friends.</summary>
+    internal static Refusal? DirectRefusal(bool blocked, bool friends, MessagingOptions options)
+    {
+        if (blocked)
+        {
+            return Blocked;
+        }
+
+        return options.DirectMessages != "anyone" && !friends ? NotFriends : null;
+    }
+
+    /// <summary>Counts a refused send by its reason, and returns the refusal.</summary>
+    private Refusal Refused(Refusal refusal)
+    {
+        metrics.SendRefused(refusal.Code);
+        return refusal;
+    }
+
+    // The refusals of the hot path, made once: a refused send allocates nothing for its answer.
+    internal static readonly Refusal ConversationNotFound = Refusal.NotFound("Conversation");
+    internal static readonly Refusal NotAMember = Refusal.Forbidden("You are not a member of this conversation.");
+    private static readonly Refusal NoLongerAMember = Refusal.Forbidden("You are no longer a member of this conversation.");
+    private static readonly Refusal NotAGroupMember = Refusal.Forbidden("You are not a member of this group.");
+    private static readonly Refusal Muted = Refusal.Forbidden("You are muted in this group.", ErrorCodes.Muted);
+    private static readonly Refusal MentionAllForbidden = Refusal.Forbidden("Only the owner and admins can mention everyone.");
+    private static readonly Refusal Blocked = Refusal.Forbidden("This user does not accept your messages.", ErrorCodes.Blocked);
+    private static readonly Refusal NotFriends = Refusal.Forbidden("Direct messages need friendship.", ErrorCodes.NotFriends);
+    private static readonly Refusal SendingTooFast = new(429, ErrorCodes.RateLimited, "You are sending too fast.") { RetryAfterSeconds = 1 };
+    private static readonly Refusal ClientMsgIdUsedElsewhere = new(409, ErrorCodes.Conflict, "This clientMsgId was already used for a message in another conversation.");
+    private static readonly Refusal BadReplyTo = Refusal.Invalid("replyTo", "must be the seq of a message in this conversation");
+    private static readonly Refusal BadFile = Refusal.Invalid("content.fileId", "is not a file you may use");
+}
