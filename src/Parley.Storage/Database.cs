@@ -1,7 +1,9 @@
 using System.Data.Common;
 using Dapper;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
 using Npgsql;
+using Parley.Storage.Sqlite;
 
 namespace Parley.Storage;
 
@@ -44,6 +46,9 @@ public sealed class Database : IAsyncDisposable
 
     public StorageProvider Provider { get; }
 
+    /// <summary>SQLite in a file: WAL checkpoints on their own connection (every connection has the automatic ones off).</summary>
+    internal SqliteCheckpointer? Checkpointer { get; private init; }
+
     /// <summary>
     /// Appended to a SELECT inside a write transaction to lock the rows read: PostgreSQL needs FOR UPDATE;
     /// SQLite already holds the database's write lock for the whole IMMEDIATE transaction.
@@ -53,7 +58,7 @@ public sealed class Database : IAsyncDisposable
     /// <summary>Where the SQLite file lives; null on PostgreSQL.</summary>
     public string? SqlitePath { get; private init; }
 
-    public static Database Create(StorageProvider provider, string? connectionString, string dataDir)
+    public static Database Create(StorageProvider provider, string? connectionString, string dataDir, SqliteCheckpointOptions? checkpoints = null, ILogger? logger = null)
     {
         switch (provider)
         {
@@ -77,13 +82,18 @@ public sealed class Database : IAsyncDisposable
 
                 // SQLite would create the database 0644 (less the umask), and gives its -wal and -shm files the
                 // database file's mode: an empty 0600 file first (a valid empty database) makes all three private.
-                if (builder.DataSource is { Length: > 0 } source && source != ":memory:"
-                    && !source.StartsWith("file:", StringComparison.OrdinalIgnoreCase))
+                var file = builder.DataSource is { Length: > 0 } source && source != ":memory:"
+                    && !source.StartsWith("file:", StringComparison.OrdinalIgnoreCase);
+                if (file)
                 {
-                    PrivateFiles.EnsureFile(Path.GetFullPath(source));
+                    PrivateFiles.EnsureFile(Path.GetFullPath(builder.DataSource));
                 }
 
-                return new Database(provider, builder.ToString(), null) { SqlitePath = Path.GetFullPath(builder.DataSource) };
+                return new Database(provider, builder.ToString(), null)
+                {
+                    SqlitePath = Path.GetFullPath(builder.DataSource),
+                    Checkpointer = file ? new SqliteCheckpointer(builder.ToString(), checkpoints, logger) : null,
+                };
             }
 
             case StorageProvider.Postgres:
@@ -143,8 +153,12 @@ public sealed class Database : IAsyncDisposable
             await using var pragma = connection.CreateCommand();
             // A writer that finds the write lock taken waits inside SQLite (short sleeps) instead of surfacing
             // SQLITE_BUSY to Microsoft.Data.Sqlite, whose retry loop sleeps 150 ms at a time.
-            pragma.CommandText = "PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;";
+            // Checkpoints run on the checkpointer's own connection, never inside a commit here.
+            pragma.CommandText = Checkpointer is null
+                ? "PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;"
+                : "PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000; PRAGMA wal_autocheckpoint=0;";
             await pragma.ExecuteNonQueryAsync(cancellationToken);
+            Checkpointer?.Start();
             Initialized.AddOrUpdate(connection.Handle!, Marker);
             return connection;
         }
@@ -191,6 +205,11 @@ public sealed class Database : IAsyncDisposable
         }
         else
         {
+            if (Checkpointer is not null)
+            {
+                await Checkpointer.DisposeAsync();
+            }
+
             SqliteConnection.ClearAllPools();
         }
     }
