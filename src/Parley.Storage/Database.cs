@@ -47,7 +47,7 @@ public sealed class Database : IAsyncDisposable
     public StorageProvider Provider { get; }
 
     /// <summary>SQLite in a file: WAL checkpoints on their own connection (every connection has the automatic ones off).</summary>
-    internal SqliteCheckpointer? Checkpointer { get; private init; }
+    public SqliteCheckpointer? Checkpointer { get; private init; }
 
     /// <summary>
     /// Appended to a SELECT inside a write transaction to lock the rows read: PostgreSQL needs FOR UPDATE;

@@ -21,7 +21,7 @@ public sealed record SqliteCheckpointOptions(int Pages = 1000, int MaxPages = 16
 /// readers or the writer, when the writer reports enough pages written, and a periodic one for the other
 /// connections' writes; a RESTART one when the WAL stays too big. Stopped when the database is disposed.
 /// </summary>
-internal sealed partial class SqliteCheckpointer : IAsyncDisposable
+public sealed partial class SqliteCheckpointer : IAsyncDisposable
 {
     private readonly string _connectionString;
     private readonly SqliteCheckpointOptions _options;
@@ -32,7 +32,7 @@ internal sealed partial class SqliteCheckpointer : IAsyncDisposable
     private Task? _loop;
     private int _pagesSince;
 
-    public SqliteCheckpointer(string connectionString, SqliteCheckpointOptions? options, ILogger? logger)
+    internal SqliteCheckpointer(string connectionString, SqliteCheckpointOptions? options, ILogger? logger)
     {
         _connectionString = connectionString;
         _options = options ?? new SqliteCheckpointOptions();
@@ -45,14 +45,19 @@ internal sealed partial class SqliteCheckpointer : IAsyncDisposable
         _logger = logger ?? NullLogger.Instance;
     }
 
+    private TaskCompletionSource _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     /// <summary>Checkpoints done (PASSIVE and RESTART), for tests and diagnostics.</summary>
     public int Checkpoints { get; private set; }
 
-    /// <summary>Frames in the WAL after the last checkpoint.</summary>
-    public int LastWalPages { get; private set; }
+    /// <summary>Frames in the WAL at the last checkpoint, and how many of them it had copied into the database file.</summary>
+    public (int WalPages, int Checkpointed) Last { get; private set; }
+
+    /// <summary>Completes after the next checkpoint attempt (tests wait for it instead of sleeping).</summary>
+    public Task NextCheckpointAsync() => Volatile.Read(ref _next).Task;
 
     /// <summary>The writer committed a transaction that wrote <paramref name="pages"/> pages to the WAL.</summary>
-    public void Written(int pages)
+    internal void Written(int pages)
     {
         Start();
         if (Interlocked.Add(ref _pagesSince, pages) >= _options.Pages && _due.CurrentCount == 0)
@@ -69,7 +74,7 @@ internal sealed partial class SqliteCheckpointer : IAsyncDisposable
     }
 
     /// <summary>Starts the loop (once; on the first connection opened, so a database never opened costs nothing).</summary>
-    public void Start()
+    internal void Start()
     {
         if (_loop is not null)
         {
@@ -113,6 +118,10 @@ internal sealed partial class SqliteCheckpointer : IAsyncDisposable
                     connection?.Dispose();
                     connection = null;
                 }
+                finally
+                {
+                    Interlocked.Exchange(ref _next, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+                }
             }
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
@@ -145,7 +154,7 @@ internal sealed partial class SqliteCheckpointer : IAsyncDisposable
         }
 
         Checkpoints++;
-        LastWalPages = log;
+        Last = (log, done);
         if (log < _options.MaxPages)
         {
             return;
@@ -154,14 +163,14 @@ internal sealed partial class SqliteCheckpointer : IAsyncDisposable
         // The WAL keeps growing: writers wait (busy_timeout) while the rest is copied and readers move to the
         // database file, and the next writer starts the WAL over from its beginning.
         LogRestart(_logger, log, done);
-        rc = raw.sqlite3_wal_checkpoint_v2(connection.Handle, null, raw.SQLITE_CHECKPOINT_RESTART, out log, out _);
+        rc = raw.sqlite3_wal_checkpoint_v2(connection.Handle, null, raw.SQLITE_CHECKPOINT_RESTART, out log, out done);
         if (rc != raw.SQLITE_OK && rc != raw.SQLITE_BUSY)
         {
             throw new SqliteException($"RESTART checkpoint failed: {raw.sqlite3_errmsg(connection.Handle).utf8_to_string()}", rc);
         }
 
         Checkpoints++;
-        LastWalPages = log;
+        Last = (log, done);
         if (rc == raw.SQLITE_BUSY)
         {
             LogRestartBusy(_logger, log);
