@@ -8,7 +8,9 @@ using Parley.Storage.Migrations;
 // The message append path alone (MessageStore.AppendAsync, as the group-commit writer calls it), no server:
 // messages/s, CPU and bytes allocated per message for a batch size over a number of direct conversations.
 //   dotnet run -c Release --project bench/Parley.AppendBench -- --provider sqlite --batch 8 --conversations 500 --seconds 5
-//   dotnet run -c Release --project bench/Parley.AppendBench -- --provider postgres --connection "Host=...;..." --batch 128
+//   dotnet run -c Release --project bench/Parley.AppendBench -- --provider postgres --connection "Host=...;..." --batch 128 [--pg-data DIR]
+// (--pg-data: the cluster's data directory, to add its processes' CPU per message; same machine only;
+//  --page-size: SQLite page size of the new database)
 var options = Options.Parse(args);
 var dataDir = Path.Combine(Path.GetTempPath(), "parley-appendbench", Guid.NewGuid().ToString("N"));
 Directory.CreateDirectory(dataDir);
@@ -28,7 +30,14 @@ if (options.Provider == StorageProvider.Postgres)
 
 try
 {
-    await using var database = Database.Create(options.Provider, connection, dataDir);
+    await using var database = Database.Create(options.Provider, connection, dataDir, logger: new ConsoleLogger());
+    if (options.PageSize is { } pageSize)
+    {
+        // Only takes on a database without content: before the migrations (and WAL mode) write the first page.
+        await using var empty = await database.OpenAsync();
+        await empty.ExecuteAsync($"PRAGMA page_size={pageSize}");
+    }
+
     await MigrationRunner.ApplyAsync(database);
     using var store = new MessageStore(database);
     var conversations = await SetUpAsync(database, store, options.Conversations);
@@ -72,15 +81,21 @@ try
     var process = Process.GetCurrentProcess();
     var cpu0 = process.TotalProcessorTime;
     var alloc0 = GC.GetTotalAllocatedBytes(precise: true);
+    var server0 = ServerCpu(options.PostgresData);
+    var pages0 = database.Checkpointer?.PagesWritten ?? 0;
     var wall = Stopwatch.StartNew();
     var messages = await RunAsync(TimeSpan.FromSeconds(options.Seconds));
     var elapsed = wall.Elapsed;
     process.Refresh();
     var cpu = process.TotalProcessorTime - cpu0;
     var alloc = GC.GetTotalAllocatedBytes(precise: true) - alloc0;
+    var server = ServerCpu(options.PostgresData) - server0;
+    var pages = (database.Checkpointer?.PagesWritten ?? 0) - pages0;
     Console.WriteLine(
-        $"provider={options.Provider} batch={options.Batch} conversations={options.Conversations} messages={messages} " +
-        $"msg/s={messages / elapsed.TotalSeconds:F0} cpu_us/msg={cpu.TotalMicroseconds / messages:F1} alloc_B/msg={alloc / (double)messages:F0}");
+        $"provider={options.Provider}{(options.PageSize is { } ps ? $" page_size={ps}" : "")} batch={options.Batch} conversations={options.Conversations} messages={messages} " +
+        $"msg/s={messages / elapsed.TotalSeconds:F0} cpu_us/msg={cpu.TotalMicroseconds / messages:F1} alloc_B/msg={alloc / (double)messages:F0}" +
+        (options.PostgresData is null ? "" : $" pg_cpu_us/msg={server.TotalMicroseconds / messages:F1}") +
+        (database.Checkpointer is null ? "" : $" wal_pages/msg={pages / (double)messages:F2} checkpoints={database.Checkpointer.Checkpoints} wal_file_MB={new FileInfo(database.SqlitePath + "-wal").Length / 1e6:F1}"));
 }
 finally
 {
@@ -93,6 +108,45 @@ finally
     }
 
     Directory.Delete(dataDir, recursive: true);
+}
+
+// CPU time of a PostgreSQL cluster (its postmaster and every child: the backends serving this program), from
+// /proc; the cluster is given by its data directory (postmaster.pid). Zero when none is given.
+static TimeSpan ServerCpu(string? dataDir)
+{
+    if (dataDir is null)
+    {
+        return TimeSpan.Zero;
+    }
+
+    var postmaster = File.ReadLines(Path.Combine(dataDir, "postmaster.pid")).First().Trim();
+    var ticks = 0L;
+    foreach (var dir in Directory.EnumerateDirectories("/proc"))
+    {
+        var pid = Path.GetFileName(dir);
+        if (!pid.All(char.IsAsciiDigit))
+        {
+            continue;
+        }
+
+        string stat;
+        try
+        {
+            stat = File.ReadAllText(Path.Combine(dir, "stat"));
+        }
+        catch (IOException)
+        {
+            continue; // gone
+        }
+
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        if (pid == postmaster || fields[1] == postmaster) // fields[1]: the parent's pid
+        {
+            ticks += long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
+    return TimeSpan.FromSeconds(ticks / 100.0); // USER_HZ
 }
 
 static async Task<List<(long Id, long Low, long High)>> SetUpAsync(Database database, MessageStore store, int count)
@@ -120,13 +174,14 @@ static async Task<List<(long Id, long Low, long High)>> SetUpAsync(Database data
     return conversations;
 }
 
-internal sealed record Options(StorageProvider Provider, string? Connection, int Batch, int Conversations, double Seconds, double Warmup)
+internal sealed record Options(StorageProvider Provider, string? Connection, int Batch, int Conversations, double Seconds, double Warmup, string? PostgresData, int? PageSize)
 {
     public static Options Parse(string[] args)
     {
         var provider = StorageProvider.Sqlite;
-        string? connection = null;
+        string? connection = null, postgresData = null;
         int batch = 8, conversations = 500;
+        int? pageSize = null;
         double seconds = 5, warmup = 2;
         for (var i = 0; i < args.Length; i++)
         {
@@ -135,6 +190,8 @@ internal sealed record Options(StorageProvider Provider, string? Connection, int
             {
                 case "--provider": provider = Database.ParseProvider(value); break;
                 case "--connection": connection = value; break;
+                case "--pg-data": postgresData = value; break;
+                case "--page-size": pageSize = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--batch": batch = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--conversations": conversations = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--seconds": seconds = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
@@ -148,6 +205,18 @@ internal sealed record Options(StorageProvider Provider, string? Connection, int
             throw new ArgumentException("--provider postgres needs --connection");
         }
 
-        return new Options(provider, connection, batch, conversations, seconds, warmup);
+        return new Options(provider, connection, batch, conversations, seconds, warmup, postgresData, pageSize);
     }
+}
+
+/// <summary>The checkpointer's log lines, on standard error.</summary>
+internal sealed class ConsoleLogger : Microsoft.Extensions.Logging.ILogger
+{
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => null;
+
+    public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+    public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+        Console.Error.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {logLevel}: {formatter(state, exception)}{(exception is null ? "" : " " + exception.Message)}");
 }

@@ -49,6 +49,9 @@ public sealed class Database : IAsyncDisposable
     /// <summary>SQLite in a file: WAL checkpoints on their own connection (every connection has the automatic ones off).</summary>
     public SqliteCheckpointer? Checkpointer { get; private init; }
 
+    /// <summary>SQLite: held by the message writer for each batch, and by the checkpointer for the short tail that lets the WAL start over.</summary>
+    internal SemaphoreSlim? SqliteWriterGate { get; private init; }
+
     /// <summary>
     /// Appended to a SELECT inside a write transaction to lock the rows read: PostgreSQL needs FOR UPDATE;
     /// SQLite already holds the database's write lock for the whole IMMEDIATE transaction.
@@ -89,10 +92,12 @@ public sealed class Database : IAsyncDisposable
                     PrivateFiles.EnsureFile(Path.GetFullPath(builder.DataSource));
                 }
 
+                var writerGate = new SemaphoreSlim(1, 1);
                 return new Database(provider, builder.ToString(), null)
                 {
                     SqlitePath = Path.GetFullPath(builder.DataSource),
-                    Checkpointer = file ? new SqliteCheckpointer(builder.ToString(), checkpoints, logger) : null,
+                    Checkpointer = file ? new SqliteCheckpointer(builder.ToString(), writerGate, checkpoints, logger) : null,
+                    SqliteWriterGate = writerGate,
                 };
             }
 

@@ -10,14 +10,15 @@ namespace Parley.Storage.Sqlite;
 /// The message writer on SQLite: its own connection with its statements prepared once (per message they are
 /// only re-bound and stepped, never parsed again; Microsoft.Data.Sqlite prepares a statement anew for every new
 /// command). A batch is one IMMEDIATE transaction, so membership, seqs and clientMsgIds are read under the
-/// database's write lock: per batch it looks up each clientMsgId and each (conversation, sender) membership
-/// once, moves each conversation's max_seq once (by the number of its new messages), inserts the messages with
-/// their files and mentions, and moves each sender's read marker once per conversation. One batch at a time;
-/// the connection is dropped and reopened after an error.
+/// database's write lock and this node's single writer may assign the seqs: per message, the insert (which
+/// also finds a retry, by the clientMsgId's unique index); per (conversation, sender), the membership check
+/// (with the conversation's max_seq) and the read marker; per conversation, one max_seq bump by its number of
+/// new messages. One batch at a time; the connection is dropped and reopened after an error.
 /// </summary>
 internal sealed class SqliteMessageAppender(Database database) : IDisposable
 {
-    private readonly SemaphoreSlim _gate = new(1, 1);
+    /// <summary>One batch at a time (the database's, shared with the checkpointer).</summary>
+    private readonly SemaphoreSlim _gate = database.SqliteWriterGate!;
     private Prepared? _prepared;
 
     // Reused from batch to batch (one batch at a time).
@@ -70,9 +71,6 @@ internal sealed class SqliteMessageAppender(Database database) : IDisposable
     {
         var results = new AppendResult[batch.Count];
         var repeats = AppendBatch.Repeats(batch);
-        var stored = new bool[batch.Count]; // to be inserted
-
-        // 1. Retries of stored messages, and senders who are still members (both read under the write lock).
         for (var i = 0; i < batch.Count; i++)
         {
             if (repeats[i] >= 0)
@@ -81,60 +79,60 @@ internal sealed class SqliteMessageAppender(Database database) : IDisposable
             }
 
             var m = batch[i];
-            if (Find(p, m) is { } existing)
-            {
-                results[i] = new AppendResult(existing, false);
-                continue;
-            }
-
+            ref var conversation = ref CollectionsMarshal.GetValueRefOrAddDefault(_conversations, m.ConversationId, out _);
             if (!_members.TryGetValue((m.ConversationId, m.SenderId), out var member))
             {
+                // Is the sender still a member (read under the write lock), and the conversation's max_seq the
+                // first time it is seen in this batch: its new messages take the seqs after it, in batch order.
                 p.Member.Parameters[0].Value = m.ConversationId;
                 p.Member.Parameters[1].Value = m.SenderId;
-                member = p.Member.ExecuteScalar() is not null;
+                using (var reader = p.Member.ExecuteReader())
+                {
+                    member = reader.Read();
+                    if (member && !conversation.Loaded)
+                    {
+                        conversation.Next = reader.GetInt64(0) + 1;
+                        conversation.Loaded = true;
+                    }
+                }
+
                 _members[(m.ConversationId, m.SenderId)] = member;
             }
 
             if (!member)
             {
-                results[i] = new AppendResult(null, false); // removed since the send was checked: nothing stored
+                // A retry of a message stored while a member returns it; anything else is not stored.
+                results[i] = new AppendResult(Find(p, m), false);
                 continue;
             }
 
-            stored[i] = true;
-            ref var conversation = ref CollectionsMarshal.GetValueRefOrAddDefault(_conversations, m.ConversationId, out _);
+            var seq = conversation.Next;
+            if (!Insert(p, m, seq))
+            {
+                results[i] = new AppendResult(Find(p, m), false); // the clientMsgId is already stored: a retry
+                continue;
+            }
+
+            conversation.Next++;
             conversation.Count++;
             conversation.LastSentAt = m.SentAt;
-        }
-
-        // 2. One max_seq bump per conversation: its new messages take the seqs after the old max_seq, in batch order.
-        foreach (var id in _conversations.Keys)
-        {
-            ref var conversation = ref CollectionsMarshal.GetValueRefOrNullRef(_conversations, id);
-            p.Bump.Parameters[0].Value = conversation.Count;
-            p.Bump.Parameters[1].Value = conversation.LastSentAt;
-            p.Bump.Parameters[2].Value = id;
-            var maxSeq = (long)p.Bump.ExecuteScalar()!;
-            conversation.Next = maxSeq - conversation.Count + 1;
-        }
-
-        // 3. The messages, the files they reference and the mentions they make.
-        for (var i = 0; i < batch.Count; i++)
-        {
-            if (!stored[i])
-            {
-                continue;
-            }
-
-            var m = batch[i];
-            ref var conversation = ref CollectionsMarshal.GetValueRefOrNullRef(_conversations, m.ConversationId);
-            var seq = conversation.Next++;
-            Insert(p, m, seq);
             results[i] = new AppendResult(AppendBatch.RowOf(m, seq), true);
             _readTo[(m.ConversationId, m.SenderId)] = seq; // seqs ascend in batch order: the last one is the highest
         }
 
-        // 4. Sending reads everything up to one's own message: once per (conversation, sender).
+        // One max_seq bump per conversation, by its number of new messages.
+        foreach (var (id, conversation) in _conversations)
+        {
+            if (conversation.Count > 0)
+            {
+                p.Bump.Parameters[0].Value = conversation.Count;
+                p.Bump.Parameters[1].Value = conversation.LastSentAt;
+                p.Bump.Parameters[2].Value = id;
+                p.Bump.ExecuteNonQuery();
+            }
+        }
+
+        // Sending reads everything up to one's own message: once per (conversation, sender).
         foreach (var ((conversationId, senderId), seq) in _readTo)
         {
             p.Read.Parameters[0].Value = seq;
@@ -155,7 +153,8 @@ internal sealed class SqliteMessageAppender(Database database) : IDisposable
         return reader.Read() ? reader.GetRowParser<MessageRow>()(reader) : null;
     }
 
-    private void Insert(Prepared p, NewMessage m, long seq)
+    /// <summary>Inserts the message with its files and mentions; false when its clientMsgId is already stored (nothing written).</summary>
+    private bool Insert(Prepared p, NewMessage m, long seq)
     {
         var values = p.Insert.Parameters;
         values[0].Value = m.ConversationId;
@@ -167,7 +166,10 @@ internal sealed class SqliteMessageAppender(Database database) : IDisposable
         values[6].Value = (object?)m.ReplyTo ?? DBNull.Value;
         values[7].Value = (object?)m.Mentions ?? DBNull.Value;
         values[8].Value = m.SentAt;
-        p.Insert.ExecuteNonQuery();
+        if (p.Insert.ExecuteNonQuery() == 0)
+        {
+            return false;
+        }
 
         // Members of the conversation may read these files from now on.
         if (m.FileIds.Count > 0)
@@ -203,6 +205,8 @@ internal sealed class SqliteMessageAppender(Database database) : IDisposable
                 p.Mention.ExecuteNonQuery();
             }
         }
+
+        return true;
     }
 
     /// <summary>Pages this connection wrote to the WAL since the last call (what the checkpointer measures the WAL by).</summary>
@@ -212,7 +216,6 @@ internal sealed class SqliteMessageAppender(Database database) : IDisposable
     public void Dispose()
     {
         _prepared?.Dispose();
-        _gate.Dispose();
     }
 
     private async Task<Prepared> PrepareAsync(CancellationToken cancellationToken)
@@ -224,16 +227,21 @@ internal sealed class SqliteMessageAppender(Database database) : IDisposable
             return new Prepared(
                 connection,
                 Find: Command(connection, $"SELECT {AppendBatch.MessageColumns} FROM messages WHERE sender_id = @s AND client_msg_id = @c", ("@s", SqliteType.Integer), ("@c", SqliteType.Text)),
-                Member: Command(connection, "SELECT 1 FROM conversation_members WHERE conversation_id = @v AND user_id = @s", ("@v", SqliteType.Integer), ("@s", SqliteType.Integer)),
+                Member: Command(
+                    connection,
+                    "SELECT c.max_seq FROM conversations c JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = @s WHERE c.id = @v",
+                    ("@v", SqliteType.Integer),
+                    ("@s", SqliteType.Integer)),
                 Bump: Command(
                     connection,
-                    "UPDATE conversations SET max_seq = max_seq + @n, last_activity_at = @t WHERE id = @v RETURNING max_seq",
+                    "UPDATE conversations SET max_seq = max_seq + @n, last_activity_at = @t WHERE id = @v",
                     ("@n", SqliteType.Integer),
                     ("@t", SqliteType.Integer),
                     ("@v", SqliteType.Integer)),
                 Insert: Command(
                     connection,
-                    $"INSERT INTO messages ({AppendBatch.MessageColumns}) VALUES (@v, @q, @s, @c, @y, @b, @r, @m, @t, NULL, NULL)",
+                    // A clientMsgId already stored inserts nothing (and takes no seq): the retry gets the original.
+                    $"INSERT INTO messages ({AppendBatch.MessageColumns}) VALUES (@v, @q, @s, @c, @y, @b, @r, @m, @t, NULL, NULL) ON CONFLICT (sender_id, client_msg_id) DO NOTHING",
                     ("@v", SqliteType.Integer),
                     ("@q", SqliteType.Integer),
                     ("@s", SqliteType.Integer),
@@ -287,8 +295,8 @@ internal sealed class SqliteMessageAppender(Database database) : IDisposable
         return command;
     }
 
-    /// <summary>A conversation's new messages in this batch, and the seq the next of them takes.</summary>
-    private record struct Conversation(int Count, long LastSentAt, long Next);
+    /// <summary>A conversation's new messages in this batch, and the seq the next of them takes (once its max_seq is loaded).</summary>
+    private record struct Conversation(int Count, long LastSentAt, long Next, bool Loaded);
 
     private sealed record Prepared(
         SqliteConnection Connection,
