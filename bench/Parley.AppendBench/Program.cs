@@ -30,7 +30,11 @@ if (options.Provider == StorageProvider.Postgres)
 
 try
 {
+#if BEFORE_ISSUE_13
+    await using var database = Database.Create(options.Provider, connection, dataDir);
+#else
     await using var database = Database.Create(options.Provider, connection, dataDir, logger: new ConsoleLogger());
+#endif
     if (options.PageSize is { } pageSize)
     {
         // Only takes on a database without content: before the migrations (and WAL mode) write the first page.
@@ -52,6 +56,7 @@ try
         return new NewMessage(conversationId, sender, "m" + n, "text", "{\"text\":\"hello there, message " + n + "\"}", null, null, [], false, 1_700_000_000_000 + n, []);
     }
 
+    var latencies = new List<double>();
     async Task<long> RunAsync(TimeSpan duration)
     {
         var batch = new NewMessage[options.Batch];
@@ -64,7 +69,9 @@ try
                 batch[i] = Next();
             }
 
+            var started = Stopwatch.GetTimestamp();
             var results = await store.AppendAsync(batch, CancellationToken.None);
+            latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             if (results.Any(r => !r.Created))
             {
                 throw new InvalidOperationException("an append did not create its message");
@@ -77,12 +84,15 @@ try
     }
 
     await RunAsync(TimeSpan.FromSeconds(options.Warmup));
+    latencies.Clear();
     GC.Collect();
     var process = Process.GetCurrentProcess();
     var cpu0 = process.TotalProcessorTime;
     var alloc0 = GC.GetTotalAllocatedBytes(precise: true);
     var server0 = ServerCpu(options.PostgresData);
+#if !BEFORE_ISSUE_13
     var pages0 = database.Checkpointer?.PagesWritten ?? 0;
+#endif
     var wall = Stopwatch.StartNew();
     var messages = await RunAsync(TimeSpan.FromSeconds(options.Seconds));
     var elapsed = wall.Elapsed;
@@ -90,16 +100,24 @@ try
     var cpu = process.TotalProcessorTime - cpu0;
     var alloc = GC.GetTotalAllocatedBytes(precise: true) - alloc0;
     var server = ServerCpu(options.PostgresData) - server0;
+#if BEFORE_ISSUE_13
+    var walFigures = "";
+#else
     var pages = (database.Checkpointer?.PagesWritten ?? 0) - pages0;
+    var walFigures = database.Checkpointer is null ? "" : $" wal_pages/msg={pages / (double)messages:F2} checkpoints={database.Checkpointer.Checkpoints} wal_file_MB={new FileInfo(database.SqlitePath + "-wal").Length / 1e6:F1}";
+#endif
+    latencies.Sort();
+    var p50 = latencies[latencies.Count / 2];
+    var p99 = latencies[Math.Min(latencies.Count - 1, latencies.Count * 99 / 100)];
     Console.WriteLine(
         $"provider={options.Provider}{(options.PageSize is { } ps ? $" page_size={ps}" : "")} batch={options.Batch} conversations={options.Conversations} messages={messages} " +
         $"msg/s={messages / elapsed.TotalSeconds:F0} cpu_us/msg={cpu.TotalMicroseconds / messages:F1} alloc_B/msg={alloc / (double)messages:F0}" +
         (options.PostgresData is null ? "" : $" pg_cpu_us/msg={server.TotalMicroseconds / messages:F1}") +
-        (database.Checkpointer is null ? "" : $" wal_pages/msg={pages / (double)messages:F2} checkpoints={database.Checkpointer.Checkpoints} wal_file_MB={new FileInfo(database.SqlitePath + "-wal").Length / 1e6:F1}"));
+        $" commit_ms_p50={p50:F2} p99={p99:F2} max={latencies[^1]:F2}" + walFigures);
 }
 finally
 {
-    if (pgDatabase is not null)
+    if (pgDatabase is not null && Environment.GetEnvironmentVariable("PARLEY_AB_KEEP") != "1")
     {
         NpgsqlConnection.ClearAllPools();
         await using var admin = new NpgsqlConnection(options.Connection);
@@ -208,6 +226,8 @@ internal sealed record Options(StorageProvider Provider, string? Connection, int
         return new Options(provider, connection, batch, conversations, seconds, warmup, postgresData, pageSize);
     }
 }
+
+// Built with -p:DefineConstants=BEFORE_ISSUE_13 against the storage of before issue 13 for paired runs.
 
 /// <summary>The checkpointer's log lines, on standard error.</summary>
 internal sealed class ConsoleLogger : Microsoft.Extensions.Logging.ILogger
