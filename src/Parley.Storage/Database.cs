@@ -118,6 +118,14 @@ public sealed class Database : IAsyncDisposable
                 }
 
                 var writer = new NpgsqlConnectionStringBuilder(shared.ConnectionString) { MaxPoolSize = 2, MinPoolSize = 0 };
+
+                // The writer's pool runs only the append: one big prepared statement over arrays of a batch's rows.
+                // Planned once (a generic plan, not re-planned for each batch: 0.4 ms) and with index lookups
+                // per row (nested loops), never a hash join over a whole table sized by its statistics: 0.14 ms
+                // for one message instead of 0.25-0.3 in EXPLAIN ANALYZE, and the cost grows with the batch, not
+                // with the tables.
+                const string WriterPlanner = "-c plan_cache_mode=force_generic_plan -c enable_hashjoin=off -c enable_mergejoin=off";
+                writer.Options = string.IsNullOrWhiteSpace(writer.Options) ? WriterPlanner : writer.Options + " " + WriterPlanner;
                 // Named, so metrics and traces tag the pool by name rather than by its connection string.
                 return new Database(
                     provider,
