@@ -20,6 +20,7 @@ using Parley.Storage.Files;
 using Parley.Storage.Groups;
 using Parley.Storage.Messaging;
 using Parley.Storage.Social;
+using Parley.Storage.Sqlite;
 using Parley.Storage.Migrations;
 
 namespace Parley.Server;
@@ -79,7 +80,12 @@ public static partial class ParleyApp
         services.AddSingleton(new ParleyPaths(dataDir));
 
         var storage = config.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
-        services.AddSingleton(_ => Database.Create(Database.ParseProvider(storage.Provider), storage.ConnectionString, dataDir));
+        services.AddSingleton(sp => Database.Create(
+            Database.ParseProvider(storage.Provider),
+            storage.ConnectionString,
+            dataDir,
+            new SqliteCheckpointOptions(storage.CheckpointPages, storage.CheckpointMaxPages),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Parley.Storage.Checkpoints")));
         services.AddSingleton(new IdGenerator(config.GetValue("Cluster:NodeId", 0)));
         services.AddSingleton<UserStore>();
         services.AddSingleton<SessionStore>();

@@ -10,6 +10,12 @@ public sealed class StorageOptions
 
     /// <summary>For SQLite, optional (defaults to DataDir/parley.db); for PostgreSQL, an Npgsql connection string.</summary>
     public string? ConnectionString { get; set; }
+
+    /// <summary>SQLite: pages the message writer adds to the WAL before a checkpoint copies them into the database file (on its own connection).</summary>
+    public int CheckpointPages { get; set; } = 1000;
+
+    /// <summary>SQLite: WAL pages left after a checkpoint at which writers wait for a full (RESTART) one, so the WAL cannot grow without limit.</summary>
+    public int CheckpointMaxPages { get; set; } = 16_000;
 }
 
 /// <summary>Where Parley keeps its files: the embedded database, stored files, generated keys.</summary>

@@ -1,7 +1,9 @@
 using System.Data.Common;
 using Dapper;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
 using Npgsql;
+using Parley.Storage.Sqlite;
 
 namespace Parley.Storage;
 
@@ -44,6 +46,12 @@ public sealed class Database : IAsyncDisposable
 
     public StorageProvider Provider { get; }
 
+    /// <summary>SQLite in a file: WAL checkpoints on their own connection (every connection has the automatic ones off).</summary>
+    public SqliteCheckpointer? Checkpointer { get; private init; }
+
+    /// <summary>SQLite: held by the message writer for each batch, and by the checkpointer for the short tail that lets the WAL start over.</summary>
+    internal SemaphoreSlim? SqliteWriterGate { get; private init; }
+
     /// <summary>
     /// Appended to a SELECT inside a write transaction to lock the rows read: PostgreSQL needs FOR UPDATE;
     /// SQLite already holds the database's write lock for the whole IMMEDIATE transaction.
@@ -53,7 +61,7 @@ public sealed class Database : IAsyncDisposable
     /// <summary>Where the SQLite file lives; null on PostgreSQL.</summary>
     public string? SqlitePath { get; private init; }
 
-    public static Database Create(StorageProvider provider, string? connectionString, string dataDir)
+    public static Database Create(StorageProvider provider, string? connectionString, string dataDir, SqliteCheckpointOptions? checkpoints = null, ILogger? logger = null)
     {
         switch (provider)
         {
@@ -77,13 +85,20 @@ public sealed class Database : IAsyncDisposable
 
                 // SQLite would create the database 0644 (less the umask), and gives its -wal and -shm files the
                 // database file's mode: an empty 0600 file first (a valid empty database) makes all three private.
-                if (builder.DataSource is { Length: > 0 } source && source != ":memory:"
-                    && !source.StartsWith("file:", StringComparison.OrdinalIgnoreCase))
+                var file = builder.DataSource is { Length: > 0 } source && source != ":memory:"
+                    && !source.StartsWith("file:", StringComparison.OrdinalIgnoreCase);
+                if (file)
                 {
-                    PrivateFiles.EnsureFile(Path.GetFullPath(source));
+                    PrivateFiles.EnsureFile(Path.GetFullPath(builder.DataSource));
                 }
 
-                return new Database(provider, builder.ToString(), null) { SqlitePath = Path.GetFullPath(builder.DataSource) };
+                var writerGate = new SemaphoreSlim(1, 1);
+                return new Database(provider, builder.ToString(), null)
+                {
+                    SqlitePath = Path.GetFullPath(builder.DataSource),
+                    Checkpointer = file ? new SqliteCheckpointer(builder.ToString(), writerGate, checkpoints, logger) : null,
+                    SqliteWriterGate = writerGate,
+                };
             }
 
             case StorageProvider.Postgres:
@@ -103,6 +118,14 @@ public sealed class Database : IAsyncDisposable
                 }
 
                 var writer = new NpgsqlConnectionStringBuilder(shared.ConnectionString) { MaxPoolSize = 2, MinPoolSize = 0 };
+
+                // The writer's pool runs only the append: one big prepared statement over arrays of a batch's rows.
+                // Planned once (a generic plan, not re-planned for each batch: 0.4 ms) and with index lookups
+                // per row (nested loops), never a hash join over a whole table sized by its statistics: 0.14 ms
+                // for one message instead of 0.25-0.3 in EXPLAIN ANALYZE, and the cost grows with the batch, not
+                // with the tables.
+                const string WriterPlanner = "-c plan_cache_mode=force_generic_plan -c enable_hashjoin=off -c enable_mergejoin=off";
+                writer.Options = string.IsNullOrWhiteSpace(writer.Options) ? WriterPlanner : writer.Options + " " + WriterPlanner;
                 // Named, so metrics and traces tag the pool by name rather than by its connection string.
                 return new Database(
                     provider,
@@ -143,8 +166,12 @@ public sealed class Database : IAsyncDisposable
             await using var pragma = connection.CreateCommand();
             // A writer that finds the write lock taken waits inside SQLite (short sleeps) instead of surfacing
             // SQLITE_BUSY to Microsoft.Data.Sqlite, whose retry loop sleeps 150 ms at a time.
-            pragma.CommandText = "PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;";
+            // Checkpoints run on the checkpointer's own connection, never inside a commit here.
+            pragma.CommandText = Checkpointer is null
+                ? "PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000;"
+                : "PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000; PRAGMA wal_autocheckpoint=0;";
             await pragma.ExecuteNonQueryAsync(cancellationToken);
+            Checkpointer?.Start();
             Initialized.AddOrUpdate(connection.Handle!, Marker);
             return connection;
         }
@@ -191,6 +218,11 @@ public sealed class Database : IAsyncDisposable
         }
         else
         {
+            if (Checkpointer is not null)
+            {
+                await Checkpointer.DisposeAsync();
+            }
+
             SqliteConnection.ClearAllPools();
         }
     }

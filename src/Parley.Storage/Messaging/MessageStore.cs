@@ -1,6 +1,7 @@
 using System.Data.Common;
 using Dapper;
-using Npgsql;
+using Parley.Storage.Postgres;
+using Parley.Storage.Sqlite;
 
 namespace Parley.Storage.Messaging;
 
@@ -11,12 +12,12 @@ namespace Parley.Storage.Messaging;
 /// </summary>
 public sealed class MessageStore(Database database) : IDisposable
 {
-    private readonly SqliteAppender _sqliteAppender = new(database, MessageColumns);
+    private readonly SqliteMessageAppender? _sqlite = database.Provider == StorageProvider.Sqlite ? new(database) : null;
+    private readonly PostgresMessageAppender? _postgres = database.Provider == StorageProvider.Postgres ? new(database) : null;
 
-    public void Dispose() => _sqliteAppender.Dispose();
+    public void Dispose() => _sqlite?.Dispose();
 
-    private const string MessageColumns =
-        "conversation_id, seq, sender_id, client_msg_id, type, content, reply_to, mentions, sent_at, recalled_at, recalled_by";
+    private const string MessageColumns = AppendBatch.MessageColumns;
 
     private const string ConversationColumns = "id, type, group_id, user_low, user_high, max_seq, last_activity_at, created_at";
 
@@ -30,169 +31,18 @@ public sealed class MessageStore(Database database) : IDisposable
         """;
 
     /// <summary>
-    /// Appends the messages in one transaction. A message whose (sender, clientMsgId) is already stored, in
-    /// the database or earlier in the batch, is not stored again: its result is the original.
+    /// Appends the messages in one transaction (the database's own appender: <c>Storage/Sqlite</c>,
+    /// <c>Storage/Postgres</c>). Results are in the batch's order. A message whose (sender, clientMsgId) is
+    /// already stored, in the database or earlier in the batch, is not stored again: its result is the original
+    /// with Created false. A message whose sender is no longer a member when the batch commits is not stored:
+    /// its Message is null. The others are stored with the conversation's next seqs, dense and in batch order,
+    /// with the files they reference and the mentions they make; each sender's read marker moves to their
+    /// last message.
     /// </summary>
-    public async Task<AppendResult[]> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
-    {
-        if (batch.All(m => m.FileIds.Count == 0 && m.MentionedUserIds.Count == 0 && !m.MentionsAll))
-        {
-            return database.Provider == StorageProvider.Postgres
-                ? await AppendPostgresAsync(batch, cancellationToken)
-                : await _sqliteAppender.AppendAsync(batch, RowOf, cancellationToken);
-        }
-
-        await using var connection = await database.OpenAsync(cancellationToken);
-        await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
-        var results = await AppendEachAsync(
-            batch,
-            m => connection.QuerySingleOrDefaultAsync<MessageRow>(new CommandDefinition(
-                $"SELECT {MessageColumns} FROM messages WHERE sender_id = @SenderId AND client_msg_id = @ClientMsgId",
-                new { m.SenderId, m.ClientMsgId },
-                transaction,
-                cancellationToken: cancellationToken)),
-            m => InsertAsync(connection, transaction, m, cancellationToken));
-        await transaction.CommitAsync(cancellationToken);
-        return results;
-    }
-
-    /// <summary>
-    /// Appends a batch one message at a time inside the caller's transaction: a clientMsgId repeated in the batch
-    /// or already stored returns the original; otherwise <paramref name="insert"/> stores it (null: the sender is
-    /// no longer a member).
-    /// </summary>
-    internal static async Task<AppendResult[]> AppendEachAsync(IReadOnlyList<NewMessage> batch, Func<NewMessage, Task<MessageRow?>> find, Func<NewMessage, Task<MessageRow?>> insert)
-    {
-        var results = new AppendResult[batch.Count];
-        var seen = new Dictionary<(long, string), int>();
-        for (var i = 0; i < batch.Count; i++)
-        {
-            var m = batch[i];
-            if (seen.TryGetValue((m.SenderId, m.ClientMsgId), out var earlier))
-            {
-                results[i] = results[earlier] with { Created = false };
-                continue;
-            }
-
-            seen[(m.SenderId, m.ClientMsgId)] = i;
-            if (await find(m) is { } existing)
-            {
-                results[i] = new AppendResult(existing, false);
-            }
-            else
-            {
-                var inserted = await insert(m);
-                results[i] = new AppendResult(inserted, inserted is not null);
-            }
-        }
-
-        return results;
-    }
-
-    /// <summary>
-    /// The same append on PostgreSQL in three round trips whatever the batch size: one query for clientMsgIds
-    /// already stored, one batch of statements that each assign a seq, insert the message and move the sender's
-    /// read marker (data-modifying CTEs, executed in order, so seqs follow the batch order), and the commit.
-    /// </summary>
-    private async Task<AppendResult[]> AppendPostgresAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken)
-    {
-        await using var connection = (NpgsqlConnection)await database.OpenWriterAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        var results = new AppendResult[batch.Count];
-
-        var existing = new Dictionary<(long, string), MessageRow>();
-        await using (var find = new NpgsqlCommand(
-            $"SELECT {MessageColumns} FROM messages WHERE (sender_id, client_msg_id) IN (SELECT * FROM unnest(@senders, @ids))",
-            connection,
-            transaction))
-        {
-            find.Parameters.AddWithValue("senders", batch.Select(m => m.SenderId).ToArray());
-            find.Parameters.AddWithValue("ids", batch.Select(m => m.ClientMsgId).ToArray());
-            await using var reader = await find.ExecuteReaderAsync(cancellationToken);
-            var parser = reader.GetRowParser<MessageRow>();
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                var row = parser(reader);
-                existing[(row.SenderId, row.ClientMsgId)] = row;
-            }
-        }
-
-        var seen = new Dictionary<(long, string), int>();
-        var duplicateOf = new int[batch.Count];
-        Array.Fill(duplicateOf, -1);
-        var inserts = new List<int>();
-        await using var insert = new NpgsqlBatch(connection, transaction);
-        for (var i = 0; i < batch.Count; i++)
-        {
-            var m = batch[i];
-            if (existing.TryGetValue((m.SenderId, m.ClientMsgId), out var stored))
-            {
-                results[i] = new AppendResult(stored, false);
-                continue;
-            }
-
-            if (seen.TryGetValue((m.SenderId, m.ClientMsgId), out var earlier))
-            {
-                duplicateOf[i] = earlier;
-                continue;
-            }
-
-            seen[(m.SenderId, m.ClientMsgId)] = i;
-            inserts.Add(i);
-            var command = new NpgsqlBatchCommand(
-                $"""
-                WITH c AS (
-                    UPDATE conversations SET max_seq = max_seq + 1, last_activity_at = $2
-                    WHERE id = $1 AND EXISTS (SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $3)
-                    RETURNING max_seq),
-                i AS (
-                    INSERT INTO messages ({MessageColumns})
-                    SELECT $1, c.max_seq, $3, $4, $5, $6, $7, $8, $2, NULL, NULL FROM c
-                    RETURNING seq),
-                r AS (
-                    UPDATE conversation_members SET read_seq = (SELECT seq FROM i)
-                    WHERE conversation_id = $1 AND user_id = $3 AND read_seq < (SELECT seq FROM i))
-                SELECT seq FROM i
-                """);
-            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = m.ConversationId });
-            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = m.SentAt });
-            command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = m.SenderId });
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = m.ClientMsgId });
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = m.Type });
-            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = m.Content });
-            command.Parameters.Add(new NpgsqlParameter { Value = (object?)m.ReplyTo ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint });
-            command.Parameters.Add(new NpgsqlParameter { Value = (object?)m.Mentions ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
-            insert.BatchCommands.Add(command);
-        }
-
-        if (inserts.Count > 0)
-        {
-            await using var reader = await insert.ExecuteReaderAsync(cancellationToken);
-            foreach (var i in inserts)
-            {
-                var m = batch[i];
-                MessageRow? row = null;
-                if (await reader.ReadAsync(cancellationToken))
-                {
-                    row = RowOf(m, reader.GetInt64(0));
-                }
-
-                results[i] = new AppendResult(row, row is not null); // no row: no longer a member
-                await reader.NextResultAsync(cancellationToken);
-            }
-        }
-
-        for (var i = 0; i < batch.Count; i++)
-        {
-            if (duplicateOf[i] >= 0)
-            {
-                results[i] = results[duplicateOf[i]] with { Created = false };
-            }
-        }
-
-        await transaction.CommitAsync(cancellationToken);
-        return results;
-    }
+    public Task<AppendResult[]> AppendAsync(IReadOnlyList<NewMessage> batch, CancellationToken cancellationToken) =>
+        batch.Count == 0 ? Task.FromResult(System.Array.Empty<AppendResult>())
+        : _sqlite is not null ? _sqlite.AppendAsync(batch, cancellationToken)
+        : _postgres!.AppendAsync(batch, cancellationToken);
 
     public async Task<ConversationRow?> GetConversationAsync(long conversationId, CancellationToken cancellationToken)
     {
@@ -497,87 +347,10 @@ public sealed class MessageStore(Database database) : IDisposable
         return deleted;
     }
 
-    /// <summary>Inserts the message, or returns null when the sender is no member (removed since the send was checked).</summary>
-    private static async Task<MessageRow?> InsertAsync(DbConnection connection, DbTransaction transaction, NewMessage m, CancellationToken cancellationToken)
-    {
-        // Membership is checked again here, in the committing transaction: a member removed while the send was
-        // queued stores nothing.
-        var next = await connection.ExecuteScalarAsync<long?>(new CommandDefinition(
-            """
-            UPDATE conversations SET max_seq = max_seq + 1, last_activity_at = @SentAt
-            WHERE id = @ConversationId AND EXISTS (SELECT 1 FROM conversation_members WHERE conversation_id = @ConversationId AND user_id = @SenderId)
-            RETURNING max_seq
-            """,
-            new { m.ConversationId, m.SentAt, m.SenderId },
-            transaction,
-            cancellationToken: cancellationToken));
-        if (next is not { } seq)
-        {
-            return null;
-        }
-
-        var row = RowOf(m, seq);
-        await connection.ExecuteAsync(new CommandDefinition(
-            $"INSERT INTO messages ({MessageColumns}) VALUES (@ConversationId, @Seq, @SenderId, @ClientMsgId, @Type, @Content, @ReplyTo, @Mentions, @SentAt, NULL, NULL)",
-            row,
-            transaction,
-            cancellationToken: cancellationToken));
-        foreach (var fileId in m.FileIds.Distinct())
-        {
-            await connection.ExecuteAsync(new CommandDefinition(
-                "INSERT INTO message_files (file_id, conversation_id, seq) VALUES (@fileId, @ConversationId, @seq) ON CONFLICT DO NOTHING",
-                new { fileId, m.ConversationId, seq },
-                transaction,
-                cancellationToken: cancellationToken));
-        }
-
-        // Sending reads everything up to one's own message.
-        await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE conversation_members SET read_seq = @seq WHERE conversation_id = @ConversationId AND user_id = @SenderId AND read_seq < @seq",
-            new { seq, m.ConversationId, m.SenderId },
-            transaction,
-            cancellationToken: cancellationToken));
-        if (m.MentionsAll)
-        {
-            await connection.ExecuteAsync(new CommandDefinition(
-                "UPDATE conversation_members SET mention_seq = @seq WHERE conversation_id = @ConversationId AND user_id <> @SenderId",
-                new { seq, m.ConversationId, m.SenderId },
-                transaction,
-                cancellationToken: cancellationToken));
-        }
-        else if (m.MentionedUserIds.Count > 0)
-        {
-            var (list, parameters) = Sql.InList("u", m.MentionedUserIds);
-            parameters.Add("seq", seq);
-            parameters.Add("ConversationId", m.ConversationId);
-            await connection.ExecuteAsync(new CommandDefinition(
-                $"UPDATE conversation_members SET mention_seq = @seq WHERE conversation_id = @ConversationId AND user_id IN ({list})",
-                parameters,
-                transaction,
-                cancellationToken: cancellationToken));
-        }
-
-        return row;
-    }
-
     private static Task<ConversationRow?> FindDirectAsync(DbConnection connection, DbTransaction? transaction, long low, long high, CancellationToken cancellationToken) =>
         connection.QuerySingleOrDefaultAsync<ConversationRow>(new CommandDefinition(
             $"SELECT {ConversationColumns} FROM conversations WHERE type = 'direct' AND user_low = @low AND user_high = @high",
             new { low, high },
             transaction,
             cancellationToken: cancellationToken));
-
-
-    private static MessageRow RowOf(NewMessage m, long seq) => new()
-    {
-        ConversationId = m.ConversationId,
-        Seq = seq,
-        SenderId = m.SenderId,
-        ClientMsgId = m.ClientMsgId,
-        Type = m.Type,
-        Content = m.Content,
-        ReplyTo = m.ReplyTo,
-        Mentions = m.Mentions,
-        SentAt = m.SentAt,
-    };
 }
