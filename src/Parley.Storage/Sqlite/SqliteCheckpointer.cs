@@ -7,7 +7,7 @@ namespace Parley.Storage.Sqlite;
 
 /// <summary>When the WAL is copied back into the database file.</summary>
 /// <param name="Pages">A PASSIVE checkpoint runs once the message writer has written this many pages to the WAL since the last one (and at least every <paramref name="Interval"/> while anything else writes).</param>
-/// <param name="MaxPages">When a checkpoint leaves at least this many pages in the WAL (it cannot catch up with constant writes, or readers hold old snapshots), a RESTART checkpoint makes writers wait for it, so the WAL restarts from its beginning and cannot grow without limit.</param>
+/// <param name="MaxPages">When a checkpoint leaves at least this many pages in the WAL (readers hold old snapshots), a RESTART checkpoint makes writers wait for them, so the WAL restarts from its beginning and cannot grow without limit.</param>
 public sealed record SqliteCheckpointOptions(int Pages = 1000, int MaxPages = 16_000, TimeSpan Interval = default)
 {
     public TimeSpan Interval { get; init; } = Interval == default ? TimeSpan.FromSeconds(1) : Interval;
@@ -19,7 +19,9 @@ public sealed record SqliteCheckpointOptions(int Pages = 1000, int MaxPages = 16
 /// copying the WAL into the database and fsyncing it, which was the commit p99. Every connection turns the
 /// automatic checkpoint off (<see cref="Database"/>); this one runs PASSIVE checkpoints, which never block
 /// readers or the writer, when the writer reports enough pages written, and a periodic one for the other
-/// connections' writes; a RESTART one when the WAL stays too big. Stopped when the database is disposed.
+/// connections' writes; when the WAL holds a few times that, it pauses the message writer (its gate) for the
+/// checkpoint's short tail so the WAL starts over; a RESTART one when readers keep it from doing so. Stopped
+/// when the database is disposed.
 /// </summary>
 public sealed partial class SqliteCheckpointer : IAsyncDisposable
 {
