@@ -136,31 +136,57 @@ public static class Phases
         }, cancellationToken);
         Pair(context, devices);
 
-        var scheduler = Task.CompletedTask;
+        // Message i is due at start + i / rate; its latency counts from then (no coordinated omission). The scheduler
+        // is a thread of its own that sleeps precisely until each due time (OpenLoopClock), and its own lateness is
+        // measured and reported, so the figures are the server's and the network's, not the tool's timer.
+        var lateness = new List<long>(capacity: (int)Math.Min(int.MaxValue, (long)ratePerSecond * (long)(warmup + measured).TotalSeconds + 1024));
+        var scheduled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var cpu = await window.RunAsync(context.Server, () =>
         {
-            scheduler = Task.Run(async () =>
+            var thread = new Thread(() =>
             {
-                // Message i is due at start + i / rate; its latency counts from then (no coordinated omission).
-                var start = Device.Now;
-                var end = start + window.TotalTicks;
-                long sent = 0;
-                while (Device.Now < end)
+                try
                 {
-                    var due = (Device.Now - start) * ratePerSecond / Stopwatch.Frequency;
-                    for (; sent < due; sent++)
+                    var start = Device.Now;
+                    var end = start + window.TotalTicks;
+                    for (long sent = 0; !cancellationToken.IsCancellationRequested; sent++)
                     {
-                        _ = devices[(int)(sent % devices.Length)].SendAsync(start + (sent * Stopwatch.Frequency / ratePerSecond));
+                        var due = start + (sent * Stopwatch.Frequency / ratePerSecond);
+                        if (due >= end)
+                        {
+                            break;
+                        }
+
+                        while (Device.Now < due)
+                        {
+                            OpenLoopClock.WaitUntil(due);
+                        }
+
+                        lateness.Add(Device.Now - due);
+                        _ = devices[(int)(sent % devices.Length)].SendAsync(due);
                     }
 
-                    await Task.Delay(1, cancellationToken);
+                    scheduled.TrySetResult();
                 }
-            }, cancellationToken);
+                catch (Exception e)
+                {
+                    scheduled.TrySetException(e);
+                }
+            })
+            {
+                IsBackground = true,
+                Name = "lat scheduler",
+                Priority = ThreadPriority.AboveNormal,
+            };
+            thread.Start();
         }, () => { }, cancellationToken);
-        await scheduler;
+        await scheduled.Task;
 
         var result = await FinishAsync(context, "lat", devices, window, cpu, null, ExpectedPairs(devices), cancellationToken);
-        result.Note = $"open loop at {ratePerSecond} msg/s" + (result.Note is null ? "" : "; " + result.Note);
+        lateness.Sort();
+        var lateP50 = lateness.Count == 0 ? 0 : lateness[lateness.Count / 2] * 1_000_000 / Stopwatch.Frequency;
+        var lateP99 = lateness.Count == 0 ? 0 : lateness[(int)(lateness.Count * 0.99)] * 1_000_000 / Stopwatch.Frequency;
+        result.Note = $"open loop at {ratePerSecond} msg/s, the tool's scheduler late by p50 {lateP50} us, p99 {lateP99} us" + (result.Note is null ? "" : "; " + result.Note);
         return result;
     }
 
