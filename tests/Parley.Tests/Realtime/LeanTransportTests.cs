@@ -293,6 +293,23 @@ public abstract class LeanTransportTests(ServerFixture fixture) : BackendTests(f
         Assert.StartsWith("HTTP/1.1 200 ", (await socket.ReadResponseAsync()).Head, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Found by attack: pings and pongs were not counted as frames, so a client could keep a core busy with them for
+    /// ever, and a client that read nothing was never slowed (its pongs were coalesced while its pings were taken in).
+    /// </summary>
+    [Theory]
+    [InlineData(9)]
+    [InlineData(10)]
+    public async Task A_flood_of_control_frames_is_closed_as_rate_limited(int opcode)
+    {
+        var (user, socket) = await ConnectAsync();
+        await using var _ = socket;
+        await socket.WriteAsync([.. Enumerable.Range(0, 1000).SelectMany(_ => RawWebSocket.Frame(opcode, "x"u8))]);
+        Assert.Equal((int)CloseCodes.RateLimited, (await socket.ReadCloseAsync()).CloseCode);
+        await socket.WriteAsync(RawWebSocket.CloseFrame(1000));
+        await WaitForConnectionsAsync(user, 0);
+    }
+
     [Fact]
     public async Task Frames_queued_together_arrive_in_order()
     {
@@ -309,6 +326,46 @@ public abstract class LeanTransportTests(ServerFixture fixture) : BackendTests(f
     }
 
     private static int IndexOf(byte[] haystack, byte[] needle) => haystack.AsSpan().IndexOf(needle);
+}
+
+/// <summary>
+/// Found by attack: the receive loop took a control frame's payload with a stackalloc inside its frame loop, so one
+/// read holding ~100,000 empty pings (a megabyte) overflowed the thread's stack and the whole server process died.
+/// In a child process (an overflow cannot be caught), with the frame limit lifted so every ping is read.
+/// </summary>
+public sealed class LeanTransportPingFloodTests() : OwnServerTests(Backend.Sqlite)
+{
+    [Fact]
+    public async Task A_megabyte_of_empty_pings_does_not_kill_the_server()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ChildServer.StartAsync(store, "--Realtime:FrameBurst=100000000", "--Realtime:FramesPerSecond=100000000");
+        var user = await server.RegisterAsync();
+        await using var socket = await RawWebSocket.ConnectAsync(server, user.AccessToken);
+        var ping = RawWebSocket.Frame(9, []);
+        var flood = new byte[ping.Length * 400_000];
+        for (var i = 0; i < flood.Length; i += ping.Length)
+        {
+            ping.CopyTo(flood, i);
+        }
+
+        // Written while the pongs are read, so neither side stalls on a full socket buffer.
+        var reading = Task.Run(async () =>
+        {
+            while (true)
+            {
+                var frame = await socket.ReadFrameAsync();
+                if (frame.Opcode == 1)
+                {
+                    return frame.Text;
+                }
+            }
+        });
+        await socket.WriteAsync(flood);
+        await socket.WriteAsync(RawWebSocket.Text("{\"type\":\"ping\"}"));
+        Assert.Contains("\"pong\"", await reading.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken), StringComparison.Ordinal);
+        Assert.False(server.HasExited, string.Join("\n", server.Output.TakeLast(20)));
+    }
 }
 
 /// <summary>With <c>Realtime:LeanWebSockets=false</c> every socket is ASP.NET Core's.</summary>
