@@ -87,9 +87,9 @@ public sealed class UpgradeRequest
         }
 
         var target = line[4..^9];
-        if (target.Contains(' ', StringComparison.Ordinal) || (target.Length > 3 && target[3] != '?'))
+        if (!IsVisibleAscii(target) || (target.Length > 3 && target[3] != '?'))
         {
-            return null; // /wsx, /ws/, /ws#...: the stock route decides
+            return null; // /wsx, /ws/, /ws#..., a space, a control or non-ASCII byte: the stock route (or Kestrel's 400) decides
         }
 
         string? host = null, upgrade = null, connection = null, key = null, version = null, origin = null, authorization = null, traceParent = null, traceState = null;
@@ -104,12 +104,11 @@ public sealed class UpgradeRequest
 
             var name = header[..colon];
             var value = header[(colon + 1)..].Trim(' ', '\t');
-            foreach (var c in value)
+            if (!IsToken(name) || !IsPlainValue(value))
             {
-                if (c is '\0' or '\r' or '\n')
-                {
-                    return null;
-                }
+                // A name that is no RFC 9110 token (a bare LF, NUL or space in it), or a value with a control or non-ASCII
+                // byte: Kestrel refuses such heads (400) or reads them its own way, so it must be the one to see them.
+                return null;
             }
 
             if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) || name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
@@ -202,6 +201,48 @@ public sealed class UpgradeRequest
 
         known = name.Equals("tracestate", StringComparison.OrdinalIgnoreCase);
         return ref traceState;
+    }
+
+    /// <summary>Only printable ASCII (0x21-0x7E): a request target with nothing a parser could read two ways.</summary>
+    private static bool IsVisibleAscii(string text)
+    {
+        foreach (var c in text)
+        {
+            if (c is < '!' or > '~')
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>An RFC 9110 token (a header name): letters, digits and <c>!#$%&amp;'*+-.^_`|~</c>.</summary>
+    private static bool IsToken(string name)
+    {
+        foreach (var c in name)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '!' or '#' or '$' or '%' or '&' or '\'' or '*' or '+' or '-' or '.' or '^' or '_' or '`' or '|' or '~'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>A header value of printable ASCII, spaces and tabs only (no control byte, no obs-text).</summary>
+    private static bool IsPlainValue(string value)
+    {
+        foreach (var c in value)
+        {
+            if (c is not ('\t' or (>= ' ' and <= '~')))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>A host[:port] of the plain characters Kestrel accepts without question; anything else is Kestrel's to judge.</summary>

@@ -294,6 +294,30 @@ public abstract class LeanTransportTests(ServerFixture fixture) : BackendTests(f
     }
 
     /// <summary>
+    /// Heads that Kestrel refuses with 400 (found by attack: the peek once upgraded all of them): a header name with a
+    /// bare LF, a NUL or a space in it, a NUL or a non-ASCII byte in the target, a non-ASCII header value. A parser in
+    /// front that reads them otherwise (a bare LF as a line end, say) must not disagree with what the peek took.
+    /// </summary>
+    [Theory]
+    [InlineData("a bare LF in a header name", "", "X-A\nContent-Length: 5")]
+    [InlineData("a NUL in a header name", "", "X-A\0B: 1")]
+    [InlineData("a space in a header name", "", "X A: 1")]
+    [InlineData("a NUL in the target", "&x=\0", "")]
+    [InlineData("a non-ASCII byte in the target", "&x=\u00e9", "")]
+    [InlineData("a non-ASCII header value", "", "X-A: caf\u00e9")]
+    public async Task A_head_kestrel_refuses_is_refused_as_kestrel_refuses_it(string what, string query, string header)
+    {
+        var user = await Server.RegisterAsync();
+        await using var socket = await RawWebSocket.OpenAsync(Server);
+        var head = $"GET /ws?access_token={Uri.EscapeDataString(user.AccessToken)}{query} HTTP/1.1\r\nHost: {Server.BaseUri.Authority}\r\n"
+            + $"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {Convert.ToBase64String(new byte[16])}\r\nSec-WebSocket-Version: 13\r\n"
+            + (header.Length > 0 ? header + "\r\n" : "") + "\r\n";
+        await socket.WriteAsync(Encoding.Latin1.GetBytes(head));
+        var answer = await socket.ReadHeadAsync();
+        Assert.True(answer.StartsWith("HTTP/1.1 400 ", StringComparison.Ordinal), $"{what}: answered {answer.Split("\r\n")[0]}");
+    }
+
+    /// <summary>
     /// Found by attack: pings and pongs were not counted as frames, so a client could keep a core busy with them for
     /// ever, and a client that read nothing was never slowed (its pongs were coalesced while its pings were taken in).
     /// </summary>
