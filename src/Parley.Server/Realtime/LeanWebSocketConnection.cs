@@ -283,11 +283,6 @@ internal sealed class LeanWebSocketConnection(ConnectionContext context, Connect
                 return Fail(ref state, WebSocketCloseStatus.ProtocolError, state.InMessage ? "a new message inside a fragmented one" : "a continuation frame without a message", buffer, frameBytes, out consumed);
             }
 
-            if (!state.InMessage && !state.Frames.TryTake())
-            {
-                return Fail(ref state, CloseCodes.RateLimited, "too many frames", buffer, frameBytes, out consumed);
-            }
-
             if (header.PayloadLength > ProtocolLimits.MaxFrameBytes - state.Length)
             {
                 return Fail(ref state, CloseCodes.MessageTooBig, "frame too large", buffer, frameBytes, out consumed);
@@ -296,6 +291,12 @@ internal sealed class LeanWebSocketConnection(ConnectionContext context, Connect
             if (buffer.Length < frameBytes)
             {
                 return ReceiveStep.NeedMore; // bounded: at most the message limit waits in the pipe
+            }
+
+            // Counted once the frame is whole: a big frame arrives in many reads, and each one steps over its header again.
+            if (!state.InMessage && !state.Frames.TryTake())
+            {
+                return Fail(ref state, CloseCodes.RateLimited, "too many frames", buffer, frameBytes, out consumed);
             }
 
             if (!state.InMessage)

@@ -392,6 +392,35 @@ public sealed class LeanTransportPingFloodTests() : OwnServerTests(Backend.Sqlit
     }
 }
 
+/// <summary>
+/// Found by attack: a frame was counted against the frame limit each time the receive loop stepped over its header,
+/// that is once per read while it arrived, so a client sending big messages at an ordinary rate (100 sends of 60 KB)
+/// was closed with 4008. Here the burst is 3, and 3 frames of 100 KB written 1 KB at a time must all be answered.
+/// </summary>
+public sealed class LeanTransportFrameCountTests() : OwnServerTests(Backend.Sqlite)
+{
+    [Fact]
+    public async Task A_big_frame_arriving_in_many_reads_counts_once()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ParleyServer.StartAsync(store, null, "--Realtime:FrameBurst=3", "--Realtime:FramesPerSecond=0.001");
+        var user = await server.RegisterAsync();
+        await using var socket = await RawWebSocket.ConnectAsync(server, user.AccessToken);
+        var frame = RawWebSocket.Text("{\"type\":\"ping\",\"pad\":\"" + new string('x', 100_000) + "\"}");
+        for (var i = 0; i < 3; i++)
+        {
+            for (var offset = 0; offset < frame.Length; offset += 1024)
+            {
+                await socket.WriteAsync(frame[offset..Math.Min(frame.Length, offset + 1024)]);
+            }
+
+            var answer = await socket.ReadFrameAsync();
+            Assert.True(answer.Opcode == 1, $"frame {i + 1} of 3 was answered with opcode {answer.Opcode} (close {answer.CloseCode})");
+            Assert.Contains("\"pong\"", answer.Text, StringComparison.Ordinal);
+        }
+    }
+}
+
 /// <summary>With <c>Realtime:LeanWebSockets=false</c> every socket is ASP.NET Core's.</summary>
 public sealed class LeanTransportOffTests() : OwnServerTests(Backend.Sqlite)
 {
