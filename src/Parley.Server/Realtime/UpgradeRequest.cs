@@ -68,7 +68,9 @@ public sealed class UpgradeRequest
         var reader = new SequenceReader<byte>(window);
         if (!reader.TryReadTo(out ReadOnlySequence<byte> head, "\r\n\r\n"u8, advancePastDelimiter: true))
         {
-            return buffer.Length >= maxHeadBytes ? UpgradePeek.NotLean : UpgradePeek.Incomplete;
+            // A line ended by a bare LF: Kestrel reads such heads (it takes LF line ends), so the peek must not wait
+            // for a CRLF CRLF that never comes (it did: 30 s, then 408, for a head Kestrel answers at once).
+            return buffer.Length >= maxHeadBytes || HasBareLineFeed(window) ? UpgradePeek.NotLean : UpgradePeek.Incomplete;
         }
 
         var headLength = (int)reader.Consumed;
@@ -201,6 +203,34 @@ public sealed class UpgradeRequest
 
         known = name.Equals("tracestate", StringComparison.OrdinalIgnoreCase);
         return ref traceState;
+    }
+
+    /// <summary>Whether an LF not preceded by a CR is in <paramref name="bytes"/>.</summary>
+    private static bool HasBareLineFeed(ReadOnlySequence<byte> bytes)
+    {
+        byte previous = 0;
+        foreach (var memory in bytes)
+        {
+            var span = memory.Span;
+            var at = span.IndexOf((byte)'\n');
+            while (at >= 0)
+            {
+                if ((at == 0 ? previous : span[at - 1]) != '\r')
+                {
+                    return true;
+                }
+
+                var next = span[(at + 1)..].IndexOf((byte)'\n');
+                at = next < 0 ? -1 : at + 1 + next;
+            }
+
+            if (!span.IsEmpty)
+            {
+                previous = span[^1];
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Only printable ASCII (0x21-0x7E): a request target with nothing a parser could read two ways.</summary>

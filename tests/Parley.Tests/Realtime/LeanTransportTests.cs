@@ -318,6 +318,24 @@ public abstract class LeanTransportTests(ServerFixture fixture) : BackendTests(f
     }
 
     /// <summary>
+    /// Found by attack: a head whose lines end with a bare LF (which Kestrel reads) was held by the peek, waiting for a
+    /// CRLF CRLF that never came, for Kestrel's 30 s head timeout and then answered 408; Kestrel answers it at once.
+    /// </summary>
+    [Fact]
+    public async Task A_head_with_bare_line_feeds_is_answered_at_once()
+    {
+        var user = await Server.RegisterAsync();
+        await using var upgrade = await RawWebSocket.OpenAsync(Server);
+        var head = Encoding.ASCII.GetString(RawWebSocket.UpgradeHead(Server, "/ws?access_token=" + Uri.EscapeDataString(user.AccessToken))).Replace("\r\n", "\n", StringComparison.Ordinal);
+        await upgrade.WriteAsync(Encoding.ASCII.GetBytes(head));
+        Assert.StartsWith("HTTP/1.1 101 ", await upgrade.ReadHeadAsync(), StringComparison.Ordinal);
+
+        await using var plain = await RawWebSocket.OpenAsync(Server);
+        await plain.WriteAsync(Encoding.ASCII.GetBytes($"GET /ws HTTP/1.1\nHost: {Server.BaseUri.Authority}\n\n"));
+        Assert.StartsWith("HTTP/1.1 401 ", await plain.ReadHeadAsync(), StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// Found by attack: pings and pongs were not counted as frames, so a client could keep a core busy with them for
     /// ever, and a client that read nothing was never slowed (its pongs were coalesced while its pings were taken in).
     /// </summary>
