@@ -275,7 +275,11 @@ public sealed class UpgradeRequest
         return true;
     }
 
-    /// <summary>A host[:port] of the plain characters Kestrel accepts without question; anything else is Kestrel's to judge.</summary>
+    /// <summary>
+    /// A host[:port] in the plain shapes Kestrel accepts without question: a name or IPv4 address of letters, digits,
+    /// '.', '-' and '_', or an IPv6 address in brackets, then optionally ':' and 1-5 digits. Anything else (an empty
+    /// port, a second colon, a stray bracket: found by attack, upgraded here while Kestrel answers 400) is Kestrel's to judge.
+    /// </summary>
     private static bool IsPlainHost(string host)
     {
         if (host.Length == 0)
@@ -283,9 +287,63 @@ public sealed class UpgradeRequest
             return false;
         }
 
-        foreach (var c in host)
+        var name = host;
+        if (host.StartsWith('['))
         {
-            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or ':' or '[' or ']' or '_'))
+            var close = host.IndexOf(']', StringComparison.Ordinal);
+            if (close < 2)
+            {
+                return false;
+            }
+
+            foreach (var c in host[1..close])
+            {
+                if (!(char.IsAsciiHexDigit(c) || c is ':' or '.'))
+                {
+                    return false;
+                }
+            }
+
+            name = "";
+            host = host[(close + 1)..];
+            if (host.Length > 0 && host[0] != ':')
+            {
+                return false;
+            }
+        }
+
+        var colon = host.IndexOf(':', StringComparison.Ordinal);
+        if (name.Length > 0)
+        {
+            name = colon < 0 ? host : host[..colon];
+            if (name.Length == 0)
+            {
+                return false;
+            }
+
+            foreach (var c in name)
+            {
+                if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_'))
+                {
+                    return false;
+                }
+            }
+        }
+
+        if (colon < 0)
+        {
+            return true;
+        }
+
+        var port = host[(colon + 1)..];
+        if (port.Length is 0 or > 5)
+        {
+            return false;
+        }
+
+        foreach (var c in port)
+        {
+            if (!char.IsAsciiDigit(c))
             {
                 return false;
             }
