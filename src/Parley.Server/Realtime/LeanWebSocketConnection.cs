@@ -185,6 +185,9 @@ internal sealed class LeanWebSocketConnection(ConnectionContext context, Connect
     /// </summary>
     private ReceiveStep Step(ReadOnlySequence<byte> buffer, ref ReceiveState state, out SequencePosition consumed)
     {
+        // Made once, outside the loop: a stackalloc in the loop stays on the stack until the method returns, and one
+        // read holding a hundred thousand empty pings (a megabyte) overflowed the stack and killed the process.
+        Span<byte> control = stackalloc byte[WebSocketFraming.MaxControlPayload];
         while (true)
         {
             consumed = buffer.Start;
@@ -240,8 +243,14 @@ internal sealed class LeanWebSocketConnection(ConnectionContext context, Connect
                     return ReceiveStep.NeedMore;
                 }
 
-                Span<byte> payload = stackalloc byte[WebSocketFraming.MaxControlPayload];
-                payload = payload[..(int)header.PayloadLength];
+                // Pings and pongs count as frames: a flood of them (answered or not) would otherwise keep a core busy
+                // with no limit, and pings from a client that reads nothing would be taken in for ever.
+                if (header.Opcode != WebSocketOpcode.Close && CloseStatus is null && !state.Frames.TryTake())
+                {
+                    return Fail(ref state, CloseCodes.RateLimited, "too many frames", buffer, frameBytes, out consumed);
+                }
+
+                var payload = control[..(int)header.PayloadLength];
                 buffer.Slice(header.HeaderLength, header.PayloadLength).CopyTo(payload);
                 WebSocketFraming.Unmask(payload, header.MaskKey, 0);
                 buffer = buffer.Slice(frameBytes);
@@ -274,11 +283,6 @@ internal sealed class LeanWebSocketConnection(ConnectionContext context, Connect
                 return Fail(ref state, WebSocketCloseStatus.ProtocolError, state.InMessage ? "a new message inside a fragmented one" : "a continuation frame without a message", buffer, frameBytes, out consumed);
             }
 
-            if (!state.InMessage && !state.Frames.TryTake())
-            {
-                return Fail(ref state, CloseCodes.RateLimited, "too many frames", buffer, frameBytes, out consumed);
-            }
-
             if (header.PayloadLength > ProtocolLimits.MaxFrameBytes - state.Length)
             {
                 return Fail(ref state, CloseCodes.MessageTooBig, "frame too large", buffer, frameBytes, out consumed);
@@ -287,6 +291,12 @@ internal sealed class LeanWebSocketConnection(ConnectionContext context, Connect
             if (buffer.Length < frameBytes)
             {
                 return ReceiveStep.NeedMore; // bounded: at most the message limit waits in the pipe
+            }
+
+            // Counted once the frame is whole: a big frame arrives in many reads, and each one steps over its header again.
+            if (!state.InMessage && !state.Frames.TryTake())
+            {
+                return Fail(ref state, CloseCodes.RateLimited, "too many frames", buffer, frameBytes, out consumed);
             }
 
             if (!state.InMessage)

@@ -68,7 +68,9 @@ public sealed class UpgradeRequest
         var reader = new SequenceReader<byte>(window);
         if (!reader.TryReadTo(out ReadOnlySequence<byte> head, "\r\n\r\n"u8, advancePastDelimiter: true))
         {
-            return buffer.Length >= maxHeadBytes ? UpgradePeek.NotLean : UpgradePeek.Incomplete;
+            // A line ended by a bare LF: Kestrel reads such heads (it takes LF line ends), so the peek must not wait
+            // for a CRLF CRLF that never comes (it did: 30 s, then 408, for a head Kestrel answers at once).
+            return buffer.Length >= maxHeadBytes || HasBareLineFeed(window) ? UpgradePeek.NotLean : UpgradePeek.Incomplete;
         }
 
         var headLength = (int)reader.Consumed;
@@ -87,9 +89,9 @@ public sealed class UpgradeRequest
         }
 
         var target = line[4..^9];
-        if (target.Contains(' ', StringComparison.Ordinal) || (target.Length > 3 && target[3] != '?'))
+        if (!IsVisibleAscii(target) || (target.Length > 3 && target[3] != '?'))
         {
-            return null; // /wsx, /ws/, /ws#...: the stock route decides
+            return null; // /wsx, /ws/, /ws#..., a space, a control or non-ASCII byte: the stock route (or Kestrel's 400) decides
         }
 
         string? host = null, upgrade = null, connection = null, key = null, version = null, origin = null, authorization = null, traceParent = null, traceState = null;
@@ -104,12 +106,11 @@ public sealed class UpgradeRequest
 
             var name = header[..colon];
             var value = header[(colon + 1)..].Trim(' ', '\t');
-            foreach (var c in value)
+            if (!IsToken(name) || !IsPlainValue(value))
             {
-                if (c is '\0' or '\r' or '\n')
-                {
-                    return null;
-                }
+                // A name that is no RFC 9110 token (a bare LF, NUL or space in it), or a value with a control or non-ASCII
+                // byte: Kestrel refuses such heads (400) or reads them its own way, so it must be the one to see them.
+                return null;
             }
 
             if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) || name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
@@ -204,7 +205,81 @@ public sealed class UpgradeRequest
         return ref traceState;
     }
 
-    /// <summary>A host[:port] of the plain characters Kestrel accepts without question; anything else is Kestrel's to judge.</summary>
+    /// <summary>Whether an LF not preceded by a CR is in <paramref name="bytes"/>.</summary>
+    private static bool HasBareLineFeed(ReadOnlySequence<byte> bytes)
+    {
+        byte previous = 0;
+        foreach (var memory in bytes)
+        {
+            var span = memory.Span;
+            var at = span.IndexOf((byte)'\n');
+            while (at >= 0)
+            {
+                if ((at == 0 ? previous : span[at - 1]) != '\r')
+                {
+                    return true;
+                }
+
+                var next = span[(at + 1)..].IndexOf((byte)'\n');
+                at = next < 0 ? -1 : at + 1 + next;
+            }
+
+            if (!span.IsEmpty)
+            {
+                previous = span[^1];
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Only printable ASCII (0x21-0x7E): a request target with nothing a parser could read two ways.</summary>
+    private static bool IsVisibleAscii(string text)
+    {
+        foreach (var c in text)
+        {
+            if (c is < '!' or > '~')
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>An RFC 9110 token (a header name): letters, digits and <c>!#$%&amp;'*+-.^_`|~</c>.</summary>
+    private static bool IsToken(string name)
+    {
+        foreach (var c in name)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '!' or '#' or '$' or '%' or '&' or '\'' or '*' or '+' or '-' or '.' or '^' or '_' or '`' or '|' or '~'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>A header value of printable ASCII, spaces and tabs only (no control byte, no obs-text).</summary>
+    private static bool IsPlainValue(string value)
+    {
+        foreach (var c in value)
+        {
+            if (c is not ('\t' or (>= ' ' and <= '~')))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// A host[:port] in the plain shapes Kestrel accepts without question: a name or IPv4 address of letters, digits,
+    /// '.', '-' and '_', or an IPv6 address in brackets, then optionally ':' and 1-5 digits. Anything else (an empty
+    /// port, a second colon, a stray bracket: found by attack, upgraded here while Kestrel answers 400) is Kestrel's to judge.
+    /// </summary>
     private static bool IsPlainHost(string host)
     {
         if (host.Length == 0)
@@ -212,9 +287,63 @@ public sealed class UpgradeRequest
             return false;
         }
 
-        foreach (var c in host)
+        var name = host;
+        if (host.StartsWith('['))
         {
-            if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or ':' or '[' or ']' or '_'))
+            var close = host.IndexOf(']', StringComparison.Ordinal);
+            if (close < 2)
+            {
+                return false;
+            }
+
+            foreach (var c in host[1..close])
+            {
+                if (!(char.IsAsciiHexDigit(c) || c is ':' or '.'))
+                {
+                    return false;
+                }
+            }
+
+            name = "";
+            host = host[(close + 1)..];
+            if (host.Length > 0 && host[0] != ':')
+            {
+                return false;
+            }
+        }
+
+        var colon = host.IndexOf(':', StringComparison.Ordinal);
+        if (name.Length > 0)
+        {
+            name = colon < 0 ? host : host[..colon];
+            if (name.Length == 0)
+            {
+                return false;
+            }
+
+            foreach (var c in name)
+            {
+                if (!(char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_'))
+                {
+                    return false;
+                }
+            }
+        }
+
+        if (colon < 0)
+        {
+            return true;
+        }
+
+        var port = host[(colon + 1)..];
+        if (port.Length is 0 or > 5)
+        {
+            return false;
+        }
+
+        foreach (var c in port)
+        {
+            if (!char.IsAsciiDigit(c))
             {
                 return false;
             }

@@ -22,6 +22,9 @@ public sealed class ChildServer : ApiHost, IAsyncDisposable
     /// <summary>The server's process id (for /proc/&lt;pid&gt;/status and maps).</summary>
     public int ProcessId => _process.Id;
 
+    /// <summary>Whether the server's process has ended (crashed, or was killed).</summary>
+    public bool HasExited => _process.HasExited;
+
     /// <summary>What the server has written to stdout and stderr so far, line by line.</summary>
     public IReadOnlyList<string> Output
     {

@@ -293,6 +293,70 @@ public abstract class LeanTransportTests(ServerFixture fixture) : BackendTests(f
         Assert.StartsWith("HTTP/1.1 200 ", (await socket.ReadResponseAsync()).Head, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// Heads that Kestrel refuses with 400 (found by attack: the peek once upgraded all of them): a Host of an odd shape, a header name with a
+    /// bare LF, a NUL or a space in it, a NUL or a non-ASCII byte in the target, a non-ASCII header value. A parser in
+    /// front that reads them otherwise (a bare LF as a line end, say) must not disagree with what the peek took.
+    /// </summary>
+    [Theory]
+    [InlineData("a bare LF in a header name", "", "X-A\nContent-Length: 5")]
+    [InlineData("a NUL in a header name", "", "X-A\0B: 1")]
+    [InlineData("a space in a header name", "", "X A: 1")]
+    [InlineData("a NUL in the target", "&x=\0", "")]
+    [InlineData("a non-ASCII byte in the target", "&x=\u00e9", "")]
+    [InlineData("a non-ASCII header value", "", "X-A: caf\u00e9")]
+    [InlineData("an empty port", "", "", "127.0.0.1:")]
+    [InlineData("a colon inside the host", "", "", "127.0:0.1")]
+    [InlineData("two ports", "", "", "127.0.0.1:1:2")]
+    [InlineData("a stray bracket", "", "", "127.0.0.1]")]
+    [InlineData("a port of letters", "", "", "localhost:http")]
+    public async Task A_head_kestrel_refuses_is_refused_as_kestrel_refuses_it(string what, string query, string header, string? host = null)
+    {
+        var user = await Server.RegisterAsync();
+        await using var socket = await RawWebSocket.OpenAsync(Server);
+        var head = $"GET /ws?access_token={Uri.EscapeDataString(user.AccessToken)}{query} HTTP/1.1\r\nHost: {host ?? Server.BaseUri.Authority}\r\n"
+            + $"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {Convert.ToBase64String(new byte[16])}\r\nSec-WebSocket-Version: 13\r\n"
+            + (header.Length > 0 ? header + "\r\n" : "") + "\r\n";
+        await socket.WriteAsync(Encoding.Latin1.GetBytes(head));
+        var answer = await socket.ReadHeadAsync();
+        Assert.True(answer.StartsWith("HTTP/1.1 400 ", StringComparison.Ordinal), $"{what}: answered {answer.Split("\r\n")[0]}");
+    }
+
+    /// <summary>
+    /// Found by attack: a head whose lines end with a bare LF (which Kestrel reads) was held by the peek, waiting for a
+    /// CRLF CRLF that never came, for Kestrel's 30 s head timeout and then answered 408; Kestrel answers it at once.
+    /// </summary>
+    [Fact]
+    public async Task A_head_with_bare_line_feeds_is_answered_at_once()
+    {
+        var user = await Server.RegisterAsync();
+        await using var upgrade = await RawWebSocket.OpenAsync(Server);
+        var head = Encoding.ASCII.GetString(RawWebSocket.UpgradeHead(Server, "/ws?access_token=" + Uri.EscapeDataString(user.AccessToken))).Replace("\r\n", "\n", StringComparison.Ordinal);
+        await upgrade.WriteAsync(Encoding.ASCII.GetBytes(head));
+        Assert.StartsWith("HTTP/1.1 101 ", await upgrade.ReadHeadAsync(), StringComparison.Ordinal);
+
+        await using var plain = await RawWebSocket.OpenAsync(Server);
+        await plain.WriteAsync(Encoding.ASCII.GetBytes($"GET /ws HTTP/1.1\nHost: {Server.BaseUri.Authority}\n\n"));
+        Assert.StartsWith("HTTP/1.1 401 ", await plain.ReadHeadAsync(), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Found by attack: pings and pongs were not counted as frames, so a client could keep a core busy with them for
+    /// ever, and a client that read nothing was never slowed (its pongs were coalesced while its pings were taken in).
+    /// </summary>
+    [Theory]
+    [InlineData(9)]
+    [InlineData(10)]
+    public async Task A_flood_of_control_frames_is_closed_as_rate_limited(int opcode)
+    {
+        var (user, socket) = await ConnectAsync();
+        await using var _ = socket;
+        await socket.WriteAsync([.. Enumerable.Range(0, 1000).SelectMany(_ => RawWebSocket.Frame(opcode, "x"u8))]);
+        Assert.Equal((int)CloseCodes.RateLimited, (await socket.ReadCloseAsync()).CloseCode);
+        await socket.WriteAsync(RawWebSocket.CloseFrame(1000));
+        await WaitForConnectionsAsync(user, 0);
+    }
+
     [Fact]
     public async Task Frames_queued_together_arrive_in_order()
     {
@@ -309,6 +373,75 @@ public abstract class LeanTransportTests(ServerFixture fixture) : BackendTests(f
     }
 
     private static int IndexOf(byte[] haystack, byte[] needle) => haystack.AsSpan().IndexOf(needle);
+}
+
+/// <summary>
+/// Found by attack: the receive loop took a control frame's payload with a stackalloc inside its frame loop, so one
+/// read holding ~100,000 empty pings (a megabyte) overflowed the thread's stack and the whole server process died.
+/// In a child process (an overflow cannot be caught), with the frame limit lifted so every ping is read.
+/// </summary>
+public sealed class LeanTransportPingFloodTests() : OwnServerTests(Backend.Sqlite)
+{
+    [Fact]
+    public async Task A_megabyte_of_empty_pings_does_not_kill_the_server()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ChildServer.StartAsync(store, "--Realtime:FrameBurst=100000000", "--Realtime:FramesPerSecond=100000000");
+        var user = await server.RegisterAsync();
+        await using var socket = await RawWebSocket.ConnectAsync(server, user.AccessToken);
+        var ping = RawWebSocket.Frame(9, []);
+        var flood = new byte[ping.Length * 400_000];
+        for (var i = 0; i < flood.Length; i += ping.Length)
+        {
+            ping.CopyTo(flood, i);
+        }
+
+        // Written while the pongs are read, so neither side stalls on a full socket buffer.
+        var reading = Task.Run(async () =>
+        {
+            while (true)
+            {
+                var frame = await socket.ReadFrameAsync();
+                if (frame.Opcode == 1)
+                {
+                    return frame.Text;
+                }
+            }
+        });
+        await socket.WriteAsync(flood);
+        await socket.WriteAsync(RawWebSocket.Text("{\"type\":\"ping\"}"));
+        Assert.Contains("\"pong\"", await reading.WaitAsync(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken), StringComparison.Ordinal);
+        Assert.False(server.HasExited, string.Join("\n", server.Output.TakeLast(20)));
+    }
+}
+
+/// <summary>
+/// Found by attack: a frame was counted against the frame limit each time the receive loop stepped over its header,
+/// that is once per read while it arrived, so a client sending big messages at an ordinary rate (100 sends of 60 KB)
+/// was closed with 4008. Here the burst is 3, and 3 frames of 100 KB written 1 KB at a time must all be answered.
+/// </summary>
+public sealed class LeanTransportFrameCountTests() : OwnServerTests(Backend.Sqlite)
+{
+    [Fact]
+    public async Task A_big_frame_arriving_in_many_reads_counts_once()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ParleyServer.StartAsync(store, null, "--Realtime:FrameBurst=3", "--Realtime:FramesPerSecond=0.001");
+        var user = await server.RegisterAsync();
+        await using var socket = await RawWebSocket.ConnectAsync(server, user.AccessToken);
+        var frame = RawWebSocket.Text("{\"type\":\"ping\",\"pad\":\"" + new string('x', 100_000) + "\"}");
+        for (var i = 0; i < 3; i++)
+        {
+            for (var offset = 0; offset < frame.Length; offset += 1024)
+            {
+                await socket.WriteAsync(frame[offset..Math.Min(frame.Length, offset + 1024)]);
+            }
+
+            var answer = await socket.ReadFrameAsync();
+            Assert.True(answer.Opcode == 1, $"frame {i + 1} of 3 was answered with opcode {answer.Opcode} (close {answer.CloseCode})");
+            Assert.Contains("\"pong\"", answer.Text, StringComparison.Ordinal);
+        }
+    }
 }
 
 /// <summary>With <c>Realtime:LeanWebSockets=false</c> every socket is ASP.NET Core's.</summary>
