@@ -217,6 +217,14 @@ internal sealed class LeanWebSocketConnection(ConnectionContext context, Connect
                     return ReceiveStep.Ended;
                 }
 
+                // Skipped frames still count: a client that floods after our close (a 4008 for flooding, say) is no
+                // longer read at all, and the close timeout ends the connection, instead of being parsed for 5 s.
+                if (!state.Frames.TryTake())
+                {
+                    consumed = buffer.End;
+                    return ReceiveStep.Ended;
+                }
+
                 state.Skip = frameLength;
                 continue;
             }
@@ -293,8 +301,10 @@ internal sealed class LeanWebSocketConnection(ConnectionContext context, Connect
                 return ReceiveStep.NeedMore; // bounded: at most the message limit waits in the pipe
             }
 
-            // Counted once the frame is whole: a big frame arrives in many reads, and each one steps over its header again.
-            if (!state.InMessage && !state.Frames.TryTake())
+            // Every frame counts, fragments too (a message in k fragments costs k), once the frame is whole: a big frame
+            // arrives in many reads, and each one steps over its header again. Counting only messages let a client stream
+            // empty continuation frames of one message that never ends and keep a core busy.
+            if (!state.Frames.TryTake())
             {
                 return Fail(ref state, CloseCodes.RateLimited, "too many frames", buffer, frameBytes, out consumed);
             }

@@ -98,6 +98,15 @@ internal sealed class WebSocketConnection(WebSocket socket, ConnectionShared sha
                         Close(CloseCodes.MessageTooBig, "frame too large");
                         return null;
                     }
+
+                    // An empty fragment of an unfinished message is a frame that brings nothing: it counts, so a stream
+                    // of them cannot keep a core busy (the socket shows us reads, not frames; these are the ones the
+                    // byte limit above cannot bound).
+                    if (result.Count == 0 && !result.EndOfMessage && result.MessageType != WebSocketMessageType.Close && !frames.TryTake())
+                    {
+                        Close(CloseCodes.RateLimited, "too many frames");
+                        return null;
+                    }
                 }
                 while (!result.EndOfMessage && result.MessageType != WebSocketMessageType.Close);
 

@@ -357,6 +357,38 @@ public abstract class LeanTransportTests(ServerFixture fixture) : BackendTests(f
         await WaitForConnectionsAsync(user, 0);
     }
 
+    /// <summary>
+    /// Found by attack: a message that never ends, made of empty continuation frames, kept a core busy with no limit
+    /// (only whole messages counted). Every fragment counts now, so the stream is closed with 4008.
+    /// </summary>
+    [Fact]
+    public async Task Empty_continuations_of_a_message_that_never_ends_are_closed_as_rate_limited()
+    {
+        var (user, socket) = await ConnectAsync();
+        await using var _ = socket;
+        await socket.WriteAsync([.. RawWebSocket.Text("{\"type\":", fin: false), .. Enumerable.Range(0, 1000).SelectMany(_ => RawWebSocket.Frame(0, [], fin: false))]);
+        Assert.Equal((int)CloseCodes.RateLimited, (await socket.ReadCloseAsync()).CloseCode);
+        await socket.WriteAsync(RawWebSocket.CloseFrame(1000));
+        await WaitForConnectionsAsync(user, 0);
+    }
+
+    /// <summary>
+    /// A flood that goes on after the server's 4008 (and never sends a close frame) still ends the connection. Since an
+    /// attack showed the server parsing such a flood until its 5 s close timeout, frames after the close count too and
+    /// past the limit nothing more is read; this test sees only that the connection ends, not how soon (no timing).
+    /// </summary>
+    [Fact]
+    public async Task A_flood_that_goes_on_after_the_close_is_no_longer_read()
+    {
+        var (user, socket) = await ConnectAsync();
+        await using var _ = socket;
+        var pings = Enumerable.Range(0, 1000).SelectMany(_ => RawWebSocket.Frame(9, "x"u8)).ToArray();
+        await socket.WriteAsync(pings);
+        Assert.Equal((int)CloseCodes.RateLimited, (await socket.ReadCloseAsync()).CloseCode);
+        await socket.WriteAsync(pings); // never a close frame: the connection must end all the same
+        await WaitForConnectionsAsync(user, 0);
+    }
+
     [Fact]
     public async Task Frames_queued_together_arrive_in_order()
     {
@@ -465,6 +497,21 @@ public sealed class LeanTransportOffTests() : OwnServerTests(Backend.Sqlite)
         Assert.IsType<WebSocketConnection>(Assert.Single(registry.ForUser(userId)));
         await using var client = await WsClient.ConnectAsync(server, user.AccessToken);
         await client.CloseAsync(WebSocketCloseStatus.NormalClosure);
+    }
+}
+
+/// <summary>The stock fallback bounds a message that never ends too: its empty fragments count as frames.</summary>
+public sealed class StockTransportFloodTests() : OwnServerTests(Backend.Sqlite)
+{
+    [Fact]
+    public async Task Empty_continuations_of_a_message_that_never_ends_are_closed_as_rate_limited()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ParleyServer.StartAsync(store, null, "--Realtime:LeanWebSockets=false");
+        var user = await server.RegisterAsync();
+        await using var socket = await RawWebSocket.ConnectAsync(server, user.AccessToken);
+        await socket.WriteAsync([.. RawWebSocket.Text("{\"type\":", fin: false), .. Enumerable.Range(0, 1000).SelectMany(_ => RawWebSocket.Frame(0, [], fin: false))]);
+        Assert.Equal((int)CloseCodes.RateLimited, (await socket.ReadCloseAsync()).CloseCode);
     }
 }
 
