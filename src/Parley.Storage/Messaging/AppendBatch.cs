@@ -4,7 +4,9 @@ namespace Parley.Storage.Messaging;
 internal static class AppendBatch
 {
     /// <summary>For each message the index of its first occurrence in the batch when it repeats an earlier (sender, clientMsgId), else -1.</summary>
-    public static int[] Repeats(IReadOnlyList<NewMessage> batch)
+    /// <param name="batch">The batch.</param>
+    /// <param name="scratch">A dictionary to reuse (left empty), instead of one allocated per call.</param>
+    public static int[] Repeats(IReadOnlyList<NewMessage> batch, Dictionary<(long, string), int>? scratch = null)
     {
         var repeats = new int[batch.Count];
         if (batch.Count == 1)
@@ -13,13 +15,14 @@ internal static class AppendBatch
             return repeats;
         }
 
-        var first = new Dictionary<(long, string), int>(batch.Count);
+        var first = scratch ?? new Dictionary<(long, string), int>(batch.Count);
         for (var i = 0; i < batch.Count; i++)
         {
             var m = batch[i];
             repeats[i] = first.TryAdd((m.SenderId, m.ClientMsgId), i) ? -1 : first[(m.SenderId, m.ClientMsgId)];
         }
 
+        first.Clear();
         return repeats;
     }
 

@@ -66,6 +66,83 @@ public sealed class MessageAppendTestsSqlite() : MessageAppendTests(Backend.Sqli
         }
     }
 
+    [Fact]
+    public async Task A_failed_batch_leaves_nothing_throws_SQLites_error_and_the_next_batch_commits()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var database = store.OpenDatabase();
+        await MigrationRunner.ApplyAsync(database);
+        using var messages = new MessageStore(database);
+        var u = await UsersAsync(database, 2);
+        var group = await GroupAsync(database, u);
+        Assert.True((await messages.AppendAsync([Text(group, u[0], "before")], CancellationToken.None))[0].Created);
+
+        // The second message references a file that does not exist: its message_files row breaks a foreign key
+        // after the first message and both inserts ran, so the whole transaction must go.
+        NewMessage[] batch = [Text(group, u[0], "ok"), Text(group, u[1], "bad") with { FileIds = [Ids.Next()] }];
+        var error = await Assert.ThrowsAsync<Microsoft.Data.Sqlite.SqliteException>(() => messages.AppendAsync(batch, CancellationToken.None));
+        Assert.Equal(19, error.SqliteErrorCode); // SQLITE_CONSTRAINT
+        Assert.Equal(787, error.SqliteExtendedErrorCode); // SQLITE_CONSTRAINT_FOREIGNKEY
+
+        await using (var connection = await database.OpenAsync())
+        {
+            Assert.Equal(["before"], (await connection.QueryAsync<string>("SELECT client_msg_id FROM messages WHERE conversation_id = @group", new { group })).ToList());
+            Assert.Equal(1L, await connection.ExecuteScalarAsync<long>("SELECT max_seq FROM conversations WHERE id = @group", new { group }));
+            Assert.Equal(
+                [1L, 0],
+                (await connection.QueryAsync<long>("SELECT read_seq FROM conversation_members WHERE conversation_id = @group ORDER BY user_id = @b", new { group, b = u[1] })).ToList());
+        }
+
+        // As the group-commit writer retries a failed batch: one by one, on a fresh connection; the good one commits
+        // with the next seq, the bad one fails alone, and the writer goes on.
+        var ok = (await messages.AppendAsync([batch[0]], CancellationToken.None))[0];
+        Assert.Equal((true, 2L), (ok.Created, ok.Message!.Seq));
+        await Assert.ThrowsAsync<Microsoft.Data.Sqlite.SqliteException>(() => messages.AppendAsync([batch[1]], CancellationToken.None));
+        var after = await messages.AppendAsync([Text(group, u[1], "after"), batch[0]], CancellationToken.None);
+        Assert.Equal([(true, 3L), (false, 2L)], after.Select(r => (r.Created, r.Message!.Seq)));
+    }
+
+    [Fact]
+    public async Task Text_is_stored_and_read_back_exactly_whatever_its_characters_and_length()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var database = store.OpenDatabase();
+        await MigrationRunner.ApplyAsync(database);
+        using var messages = new MessageStore(database);
+        var u = await UsersAsync(database, 2);
+        var group = await GroupAsync(database, u);
+
+        // Non-ASCII in every text column, content far longer than the writer's first encoding buffer, an empty
+        // content (stored as '', not NULL, which would read as recalled) and mentions without any.
+        var long1 = "{\"text\":\"" + string.Concat(Enumerable.Repeat("naïve café 你好 🙂 ", 3000)) + "\"}";
+        NewMessage[] batch =
+        [
+            Text(group, u[0], "ü-1") with { Type = "tëxt", Content = long1, Mentions = $"[\"{u[1]}\"]", MentionedUserIds = [u[1]], ReplyTo = 77 },
+            Text(group, u[0], "e-2") with { Content = "" },
+            Text(group, u[1], "🙂") with { Content = "{\"text\":\"short\"}" },
+        ];
+        var created = await messages.AppendAsync(batch, CancellationToken.None);
+        Assert.All(created, r => Assert.True(r.Created));
+
+        // Retries read the stored rows back.
+        var again = await messages.AppendAsync([.. batch.Select(m => m with { Content = "{\"text\":\"a retry\"}" })], CancellationToken.None);
+        for (var i = 0; i < batch.Length; i++)
+        {
+            var row = again[i].Message!;
+            Assert.False(again[i].Created);
+            Assert.Equal(
+                (batch[i].ClientMsgId, batch[i].Type, batch[i].Content, batch[i].Mentions, batch[i].ReplyTo, batch[i].SentAt, created[i].Message!.Seq),
+                (row.ClientMsgId, row.Type, row.Content, row.Mentions, row.ReplyTo, row.SentAt, row.Seq));
+            Assert.Null(row.RecalledAt);
+        }
+
+        await using var connection = await database.OpenAsync();
+        Assert.Equal(
+            [(long1, "tëxt"), ("", "text"), ("{\"text\":\"short\"}", "text")],
+            (await connection.QueryAsync<(string, string)>("SELECT content, type FROM messages WHERE conversation_id = @group ORDER BY seq", new { group })).ToList());
+        Assert.Equal(1L, await connection.ExecuteScalarAsync<long>("SELECT mention_seq FROM conversation_members WHERE conversation_id = @group AND user_id = @b", new { group, b = u[1] }));
+    }
+
     /// <summary>Waits for a checkpoint that started after this call (the one running now, if any, may have missed the last commit).</summary>
     private static async Task AfterTheNextCheckpointAsync(SqliteCheckpointer checkpointer)
     {
