@@ -33,7 +33,11 @@ public sealed partial class FrameDispatcher(MessageSender sender, MessagingServi
     private readonly RealtimeOptions _options = options.Value;
     private readonly ILogger<FrameDispatcher> _logger = logger;
 
-    /// <summary>Parses and handles one text frame; a bad frame is answered with an <c>error</c> frame.</summary>
+    /// <summary>
+    /// Parses and handles one text frame; a bad frame is answered with an <c>error</c> frame. <paramref name="payload"/>
+    /// is read only before this returns (the frame is parsed synchronously into values of its own), so the caller may
+    /// reuse its buffer before awaiting the result.
+    /// </summary>
     public ValueTask HandleTextAsync(ClientSession session, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
         if (!FrameParser.TryParse(payload.Span, out var frame, out var error))
