@@ -38,7 +38,7 @@ public sealed class Fanout : IPostCommitSink
 
             foreach (var connection in _connections.ForUser(userId))
             {
-                if (connection.Id != originConnectionId && connection.TrySend(frame ??= ServerFrames.Message(message.Json)))
+                if (connection.Id != originConnectionId && connection.TrySend(frame ??= message.MessageFrame))
                 {
                     queued++;
                 }

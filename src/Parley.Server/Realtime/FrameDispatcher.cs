@@ -79,7 +79,7 @@ public sealed partial class FrameDispatcher(MessageSender sender, MessagingServi
                     if (sent.TryGetValue(out var message, out refusal))
                     {
                         span?.SetTag("parley.message.seq", message.Message.Row.Seq);
-                        connection.TrySend(ServerFrames.Sent(send.RefJson, message.Message.Json));
+                        connection.TrySend(ServerFrames.Sent(send.RefJson, message.Message.Json.Span));
                     }
 
                     break;
