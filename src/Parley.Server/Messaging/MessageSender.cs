@@ -76,7 +76,7 @@ public sealed class MessageSender(
         }
 
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var (content, refusal) = await CheckContentAsync(caller, command, view, me, now, cancellationToken);
+        var (checkedContent, refusal) = await CheckContentAsync(caller, command, view, me, now, cancellationToken);
         if (refusal is not null)
         {
             // A retry returns the original whatever happened since (rate, mute, unfriending).
@@ -88,13 +88,14 @@ public sealed class MessageSender(
             return (null, Refused(refusal));
         }
 
+        var content = checkedContent.GetValueOrDefault();
         return (
             new NewMessage(
                 view.Id,
                 caller.UserId,
                 command.ClientMsgId,
                 command.MsgType,
-                content!.Json,
+                content.Json,
                 command.ReplyTo,
                 command.MentionsJson(),
                 command.MentionIds,
