@@ -117,7 +117,7 @@ public static class MessageValidator
             return new Refusal(413, ErrorCodes.TooLarge, $"The content may be at most {options.MaxContentBytes} bytes.");
         }
 
-        return new ValidatedContent(json, files is null ? [] : files);
+        return new ValidatedContent(json, files is null ? Array.Empty<long>() : files);
     }
 
     public const int MaxDepth = 16;
