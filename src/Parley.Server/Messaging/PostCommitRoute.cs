@@ -244,8 +244,9 @@ public sealed partial class PostCommitRoute : BackgroundService, INotificationSi
         switch (e)
         {
             case MessagesCommitted batch:
-                foreach (var (message, origin) in batch.Messages)
+                for (var i = 0; i < batch.Messages.Count; i++) // by index: foreach over the interface would box an enumerator
                 {
+                    var (message, origin) = batch.Messages[i];
                     // Usually held (the send just used it); the members as of now, each seeing messages after their join.
                     if (await _views.GetAsync(message.Row.ConversationId, CancellationToken.None) is { } view)
                     {
