@@ -117,6 +117,10 @@ public static class FrameParser
 
     private const int MemberCount = (int)Member.Limit + 1;
 
+    /// <summary>The contract's message types, read without making a string per send (any other value is read as text and judged by the server).</summary>
+    private static readonly (string Text, byte[] Utf8)[] MsgTypes =
+        [.. new[] { "text", "image", "file", "audio", "video", "location", "link", "custom" }.Select(t => (t, Encoding.UTF8.GetBytes(t)))];
+
     /// <summary>Where each <see cref="Member"/>'s value starts in the frame: offset + 1, so 0 means absent.</summary>
     [InlineArray(MemberCount)]
     private struct Offsets
@@ -226,9 +230,9 @@ public static class FrameParser
         public SendFrame? Send()
         {
             var refJson = RefJson();
-            var conversationId = Id(Member.ConversationId);
+            var conversationId = IdNumber(Member.ConversationId);
             var clientMsgId = Text(Member.ClientMsgId, ProtocolLimits.MaxClientMsgIdLength);
-            var msgType = Text(Member.MsgType, ProtocolLimits.MaxMsgTypeLength);
+            var msgType = KnownText(Member.MsgType, MsgTypes) ?? Text(Member.MsgType, ProtocolLimits.MaxMsgTypeLength);
             var content = Object(Member.Content);
             var replyTo = OptionalPositive(Member.ReplyTo);
             var mentions = OptionalTexts(Member.Mentions, ProtocolLimits.MaxMentions, ProtocolLimits.MaxIdLength);
@@ -237,7 +241,7 @@ public static class FrameParser
                 return null;
             }
 
-            if (!SendCommand.TryCreate(long.Parse(conversationId, NumberStyles.None, CultureInfo.InvariantCulture), clientMsgId, msgType, content, replyTo, mentions, out var command, out var problems))
+            if (!SendCommand.TryCreate(conversationId, clientMsgId, msgType, content, replyTo, mentions, out var command, out var problems))
             {
                 Fail($"{problems![0].Member} {problems[0].Problem}.");
                 return null;
@@ -256,6 +260,42 @@ public static class FrameParser
             }
 
             return value ?? "";
+        }
+
+        /// <summary>
+        /// <see cref="Id"/> as its number, read straight from the bytes when the string has no escapes (no string made).
+        /// </summary>
+        public long IdNumber(Member member)
+        {
+            if (_at[(int)member] != 0 && At(member) is { TokenType: JsonTokenType.String, ValueIsEscaped: false } reader)
+            {
+                var digits = reader.ValueSpan;
+                if (digits.Length is > 0 and <= ProtocolLimits.MaxIdLength && digits[0] is >= (byte)'1' and <= (byte)'9'
+                    && long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+                {
+                    return id;
+                }
+            }
+
+            var text = Id(member); // absent, not a string, escaped or no id: the string path says which
+            return Problem is null ? long.Parse(text, NumberStyles.None, CultureInfo.InvariantCulture) : 0;
+        }
+
+        /// <summary>The one of <paramref name="known"/> the member's string is (unescaped), so a common value costs no new string; else null.</summary>
+        public readonly string? KnownText(Member member, (string Text, byte[] Utf8)[] known)
+        {
+            if (_at[(int)member] != 0 && At(member) is { TokenType: JsonTokenType.String, ValueIsEscaped: false } reader)
+            {
+                foreach (var (text, utf8) in known)
+                {
+                    if (reader.ValueSpan.SequenceEqual(utf8))
+                    {
+                        return text;
+                    }
+                }
+            }
+
+            return null;
         }
 
         public string Text(Member member, int maxLength)
@@ -337,6 +377,17 @@ public static class FrameParser
                 return default;
             }
 
+            if (FewNames(reader, _json[(_at[(int)member] - 1)..]) is { } hasDuplicate)
+            {
+                if (hasDuplicate)
+                {
+                    Fail($"{MemberNames[(int)member]} must not give a member name twice.");
+                    return default;
+                }
+
+                return JsonElement.ParseValue(ref reader);
+            }
+
             var probe = reader;
             var names = new List<HashSet<string>?>(); // per open object (null for an array), the member names seen
             do
@@ -366,6 +417,63 @@ public static class FrameParser
             while (probe.Read() && !(probe.TokenType == JsonTokenType.EndObject && probe.CurrentDepth == 0));
 
             return JsonElement.ParseValue(ref reader);
+        }
+
+        private const int MaxFewNames = 16;
+
+        /// <summary>
+        /// The common case of <see cref="Object"/>'s checks without allocating: an object whose member names are all
+        /// unescaped and at most <see cref="MaxFewNames"/> in all, whose strings hold no escapes either (so no NUL and
+        /// no lone surrogate). Whether a name repeats within its object (their bytes compared: the frame is valid
+        /// UTF-8, so equal bytes are equal strings); null when the content is not that simple (the general check decides).
+        /// <paramref name="json"/> is what <paramref name="probe"/> reads, from the object's start.
+        /// </summary>
+        private static bool? FewNames(Utf8JsonReader probe, ReadOnlySpan<byte> json)
+        {
+            Span<int> starts = stackalloc int[MaxFewNames]; // each name's offset in the frame
+            Span<int> lengths = stackalloc int[MaxFewNames];
+            Span<int> owners = stackalloc int[MaxFewNames]; // the object each name belongs to
+            Span<int> open = stackalloc int[ProtocolLimits.MaxDepth + 1]; // the objects open, by depth (-1 for an array)
+            var count = 0;
+            var objects = 0;
+            do
+            {
+                switch (probe.TokenType)
+                {
+                    case JsonTokenType.String when probe.ValueIsEscaped:
+                        return null;
+                    case JsonTokenType.StartObject:
+                        open[probe.CurrentDepth] = objects++;
+                        break;
+                    case JsonTokenType.StartArray:
+                        open[probe.CurrentDepth] = -1;
+                        break;
+                    case JsonTokenType.PropertyName:
+                        if (probe.ValueIsEscaped || count == MaxFewNames)
+                        {
+                            return null;
+                        }
+
+                        var owner = open[probe.CurrentDepth - 1];
+                        var name = probe.ValueSpan;
+                        for (var i = 0; i < count; i++)
+                        {
+                            if (owners[i] == owner && json.Slice(starts[i], lengths[i]).SequenceEqual(name))
+                            {
+                                return true;
+                            }
+                        }
+
+                        // The name's bytes sit between its quotes, just before the reader's position after the colon.
+                        starts[count] = (int)probe.TokenStartIndex + 1;
+                        lengths[count] = name.Length;
+                        owners[count++] = owner;
+                        break;
+                }
+            }
+            while (probe.Read() && !(probe.TokenType == JsonTokenType.EndObject && probe.CurrentDepth == 0));
+
+            return false;
         }
 
         public IReadOnlyList<string>? OptionalTexts(Member member, int maxCount, int maxLength)

@@ -79,6 +79,13 @@ public static class ServerFrames
         return w.Finish();
     }
 
+    /// <summary>What <see cref="Message"/> writes before the message object: a message serialized after it (and before
+    /// <see cref="MessageFrameTail"/>) is its <c>message</c> frame without a second copy.</summary>
+    public static ReadOnlySpan<byte> MessageFrameHead => """{"type":"message","message":"""u8;
+
+    /// <summary>What <see cref="Message"/> writes after the message object.</summary>
+    public static ReadOnlySpan<byte> MessageFrameTail => "}"u8;
+
     /// <summary><c>{type:"recalled", conversationId, seq, by}</c>.</summary>
     public static byte[] Recalled(string conversationId, long seq, string by)
     {

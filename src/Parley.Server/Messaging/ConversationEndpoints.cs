@@ -118,7 +118,7 @@ public static class ConversationEndpoints
 }
 
 /// <summary>JSON already serialized (a message's shared bytes), written as the body with its status.</summary>
-internal sealed class JsonBytesResult(byte[] json, int statusCode) : IResult
+internal sealed class JsonBytesResult(ReadOnlyMemory<byte> json, int statusCode) : IResult
 {
     public Task ExecuteAsync(HttpContext httpContext)
     {

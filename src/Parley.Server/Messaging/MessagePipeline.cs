@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Threading.Channels;
+using System.Threading.Tasks.Sources;
 using Microsoft.Extensions.Options;
 using Parley.Server.Operations;
 using Parley.Storage.Messaging;
@@ -47,7 +48,23 @@ public sealed partial class MessagePipeline : BackgroundService
     /// Appends a message; the task completes after the message is durably committed and published to the route.
     /// Message is null when the sender was no member at commit time; Created is false for a retry (the original).
     /// </summary>
-    public async Task<(CommittedMessage? Message, bool Created)> AppendAsync(NewMessage message, long? originConnectionId, CancellationToken cancellationToken)
+    public ValueTask<(CommittedMessage? Message, bool Created)> AppendAsync(NewMessage message, long? originConnectionId, CancellationToken cancellationToken)
+    {
+        // Without traces, and with room in the queue (the steady state), the send awaits its Pending itself: no state machine per message.
+        if (Activity.Current is null && !cancellationToken.IsCancellationRequested)
+        {
+            var pending = new Pending(message, originConnectionId, null);
+            if (_queue.Writer.TryWrite(pending))
+            {
+                return pending.Completion;
+            }
+        }
+
+        return AppendTracedAsync(message, originConnectionId, cancellationToken);
+    }
+
+    /// <summary><see cref="AppendAsync"/> with traces on, or waiting for room in the queue.</summary>
+    private async ValueTask<(CommittedMessage? Message, bool Created)> AppendTracedAsync(NewMessage message, long? originConnectionId, CancellationToken cancellationToken)
     {
         // The send's own view of its commit, a child of the send's span: from queueing until its batch has
         // committed, which is most of a send's latency. The batch itself is one span linked to all of these.
@@ -56,7 +73,7 @@ public sealed partial class MessagePipeline : BackgroundService
         await _queue.Writer.WriteAsync(pending, cancellationToken);
         try
         {
-            var result = await pending.Task;
+            var result = await pending.Completion;
             span?.SetTag("parley.message.created", result.Created);
             return result;
         }
@@ -102,7 +119,7 @@ public sealed partial class MessagePipeline : BackgroundService
                     pending.Finish();
                 }
 
-                batch = new List<Pending>(_maxBatch);
+                batch.Clear(); // reused: a new list of MaxBatch slots per batch was 2 KB per message when batches are small (lat)
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -279,9 +296,18 @@ public sealed partial class MessagePipeline : BackgroundService
     private static partial void LogBatchFailed(ILogger logger, Exception exception, int count);
 
 
-    private sealed class Pending(NewMessage message, long? originConnectionId, Activity? span) : TaskCompletionSource<(CommittedMessage? Message, bool Created)>(TaskCreationOptions.RunContinuationsAsynchronously)
+    /// <summary>
+    /// One queued send and its completion: a value-task source rather than a <see cref="TaskCompletionSource{TResult}"/>,
+    /// so a send allocates no Task; it is completed once (by the writer, or at shutdown) and awaited once (by <see cref="AppendAsync"/>).
+    /// Continuations run on the thread pool, never inline on the writer.
+    /// </summary>
+    private sealed class Pending(NewMessage message, long? originConnectionId, Activity? span) : IValueTaskSource<(CommittedMessage? Message, bool Created)>
     {
+        private ManualResetValueTaskSourceCore<(CommittedMessage? Message, bool Created)> _completion = new() { RunContinuationsAsynchronously = true };
+        private int _completed;
         private Exception? _error;
+
+        public ValueTask<(CommittedMessage? Message, bool Created)> Completion => new(this, _completion.Version);
 
         public NewMessage Message { get; } = message;
 
@@ -317,10 +343,25 @@ public sealed partial class MessagePipeline : BackgroundService
             {
                 TrySetException(_error);
             }
-            else
+            else if (Interlocked.Exchange(ref _completed, 1) == 0)
             {
-                TrySetResult((Committed, Created));
+                _completion.SetResult((Committed, Created));
             }
         }
+
+        public void TrySetException(Exception error)
+        {
+            if (Interlocked.Exchange(ref _completed, 1) == 0)
+            {
+                _completion.SetException(error);
+            }
+        }
+
+        (CommittedMessage? Message, bool Created) IValueTaskSource<(CommittedMessage? Message, bool Created)>.GetResult(short token) => _completion.GetResult(token);
+
+        ValueTaskSourceStatus IValueTaskSource<(CommittedMessage? Message, bool Created)>.GetStatus(short token) => _completion.GetStatus(token);
+
+        void IValueTaskSource<(CommittedMessage? Message, bool Created)>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _completion.OnCompleted(continuation, state, token, flags);
     }
 }

@@ -33,61 +33,83 @@ public sealed class MessageSender(
     private readonly MessagingOptions _options = options.Value;
 
     /// <summary>Sends; <paramref name="originConnectionId"/> is the socket that gets <c>sent</c> (the fan-out skips it).</summary>
-    public async ValueTask<Result<SentMessage>> SendAsync(Caller caller, SendCommand command, long? originConnectionId, CancellationToken cancellationToken)
+    public ValueTask<Result<SentMessage>> SendAsync(Caller caller, SendCommand command, long? originConnectionId, CancellationToken cancellationToken)
+    {
+        // Checking completes synchronously in the steady state (the view is held), so a send's one state machine
+        // is CommitAsync's, small for what it keeps while the batch commits.
+        var checking = CheckAsync(caller, command, cancellationToken);
+        return checking.IsCompletedSuccessfully
+            ? CommitOrAnswer(checking.Result, originConnectionId, cancellationToken)
+            : CommitAfterCheckAsync(checking, originConnectionId, cancellationToken);
+    }
+
+    private async ValueTask<Result<SentMessage>> CommitAfterCheckAsync(ValueTask<(NewMessage? Message, Result<SentMessage> Answer)> checking, long? originConnectionId, CancellationToken cancellationToken) =>
+        await CommitOrAnswer(await checking, originConnectionId, cancellationToken);
+
+    private ValueTask<Result<SentMessage>> CommitOrAnswer((NewMessage? Message, Result<SentMessage> Answer) check, long? originConnectionId, CancellationToken cancellationToken) =>
+        check.Message is { } message ? CommitAsync(message, originConnectionId, cancellationToken) : new(check.Answer);
+
+    private async ValueTask<Result<SentMessage>> CommitAsync(NewMessage message, long? originConnectionId, CancellationToken cancellationToken)
+    {
+        var appended = await pipeline.AppendAsync(message, originConnectionId, cancellationToken);
+        if (appended.Message is not { } committed)
+        {
+            return Refused(NoLongerAMember);
+        }
+
+        return committed.Row.ConversationId == message.ConversationId ? new SentMessage(committed, appended.Created) : Refused(ClientMsgIdUsedElsewhere);
+    }
+
+    /// <summary>The message to append, or (when there is none) the send's answer already: a refusal, or the original of a retry.</summary>
+    private async ValueTask<(NewMessage? Message, Result<SentMessage> Answer)> CheckAsync(Caller caller, SendCommand command, CancellationToken cancellationToken)
     {
         var view = await views.GetAsync(command.ConversationId, cancellationToken);
         if (view is null)
         {
-            return NotFound(caller);
+            return (null, NotFound(caller));
         }
 
         // Outsiders of a private group cannot tell it exists; of anything else, they are told they are no member.
         if (!view.Members.TryGetValue(caller.UserId, out var me))
         {
-            return view.Hidden ? NotFound(caller) : Refused(NotAMember);
+            return (null, view.Hidden ? NotFound(caller) : Refused(NotAMember));
         }
 
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var (content, refusal) = await CheckAsync(caller, command, view, me, now, cancellationToken);
+        var (checkedContent, refusal) = await CheckContentAsync(caller, command, view, me, now, cancellationToken);
         if (refusal is not null)
         {
             // A retry returns the original whatever happened since (rate, mute, unfriending).
             if (await messages.FindByClientIdAsync(caller.UserId, command.ClientMsgId, cancellationToken) is { } original)
             {
-                return original.ConversationId == view.Id ? new SentMessage(new CommittedMessage(original), false) : Refused(ClientMsgIdUsedElsewhere);
+                return (null, original.ConversationId == view.Id ? new SentMessage(new CommittedMessage(original), false) : Refused(ClientMsgIdUsedElsewhere));
             }
 
-            return Refused(refusal);
+            return (null, Refused(refusal));
         }
 
-        var appended = await pipeline.AppendAsync(
+        var content = checkedContent.GetValueOrDefault();
+        return (
             new NewMessage(
                 view.Id,
                 caller.UserId,
                 command.ClientMsgId,
                 command.MsgType,
-                content!.Json,
+                content.Json,
                 command.ReplyTo,
                 command.MentionsJson(),
                 command.MentionIds,
                 command.MentionsAll,
                 now,
                 content.FileIds),
-            originConnectionId,
-            cancellationToken);
-        if (appended.Message is not { } message)
-        {
-            return Refused(NoLongerAMember);
-        }
-
-        return message.Row.ConversationId == view.Id ? new SentMessage(message, appended.Created) : Refused(ClientMsgIdUsedElsewhere);
+            default);
     }
 
     /// <summary>The 404 of a conversation the caller cannot know (a lookup miss, counted against enumeration).</summary>
     public Refusal NotFound(Caller caller) => Refused(lookups.Miss(caller.UserId, ConversationNotFound));
 
     /// <summary>The content validated, or why this send may not be made (in the order the contract answers them).</summary>
-    private async ValueTask<(ValidatedContent? Content, Refusal? Refusal)> CheckAsync(Caller caller, SendCommand command, ConversationView view, ViewMember me, long now, CancellationToken cancellationToken)
+    private async ValueTask<(ValidatedContent? Content, Refusal? Refusal)> CheckContentAsync(Caller caller, SendCommand command, ConversationView view, ViewMember me, long now, CancellationToken cancellationToken)
     {
         if (!MessageValidator.Validate(command.MsgType, command.Content, _options).TryGetValue(out var content, out var badContent))
         {

@@ -8,7 +8,7 @@ using Parley.Storage;
 namespace Parley.Server.Messaging;
 
 /// <summary>A validated message: content as compact JSON, and the file ids it references (to be access-checked).</summary>
-public sealed record ValidatedContent(string Json, IReadOnlyList<long> FileIds);
+public readonly record struct ValidatedContent(string Json, IReadOnlyList<long> FileIds);
 
 /// <summary>
 /// The eight message types of the contract and what their content must hold. Pure: no I/O; whether the
@@ -48,7 +48,7 @@ public static class MessageValidator
             return Refusal.Invalid("content", "strings must be valid Unicode without NUL characters");
         }
 
-        var files = new List<long>();
+        List<long>? files = null; // made for the first file id: a text message needs none
         var v = new Validation();
         switch (type)
         {
@@ -64,12 +64,12 @@ public static class MessageValidator
 
                 break;
             case "image":
-                FileId(v, content, "fileId", files, required: true);
+                FileId(v, content, "fileId", ref files, required: true);
                 OptionalNumber(v, content, "width", 1, 100_000);
                 OptionalNumber(v, content, "height", 1, 100_000);
                 break;
             case "file":
-                FileId(v, content, "fileId", files, required: true);
+                FileId(v, content, "fileId", ref files, required: true);
                 var name = RequiredString(v, content, "name");
                 if (name is not null && (name.Length is 0 or > 255 || name.Any(char.IsControl)))
                 {
@@ -79,11 +79,11 @@ public static class MessageValidator
                 RequiredNumber(v, content, "size", 0, long.MaxValue);
                 break;
             case "audio":
-                FileId(v, content, "fileId", files, required: true);
+                FileId(v, content, "fileId", ref files, required: true);
                 RequiredNumber(v, content, "durationMs", 0, 24L * 3600 * 1000);
                 break;
             case "video":
-                FileId(v, content, "fileId", files, required: true);
+                FileId(v, content, "fileId", ref files, required: true);
                 OptionalNumber(v, content, "durationMs", 0, 24L * 3600 * 1000);
                 OptionalNumber(v, content, "width", 1, 100_000);
                 OptionalNumber(v, content, "height", 1, 100_000);
@@ -102,7 +102,7 @@ public static class MessageValidator
 
                 OptionalString(v, content, "title", 256);
                 OptionalString(v, content, "description", 1024);
-                FileId(v, content, "imageFileId", files, required: false);
+                FileId(v, content, "imageFileId", ref files, required: false);
                 break;
         }
 
@@ -117,7 +117,7 @@ public static class MessageValidator
             return new Refusal(413, ErrorCodes.TooLarge, $"The content may be at most {options.MaxContentBytes} bytes.");
         }
 
-        return new ValidatedContent(json, files);
+        return new ValidatedContent(json, files is null ? Array.Empty<long>() : files);
     }
 
     public const int MaxDepth = 16;
@@ -267,7 +267,7 @@ public static class MessageValidator
         }
     }
 
-    private static void FileId(Validation v, JsonElement content, string name, List<long> files, bool required)
+    private static void FileId(Validation v, JsonElement content, string name, ref List<long>? files, bool required)
     {
         if (!content.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
         {
@@ -281,7 +281,7 @@ public static class MessageValidator
 
         if (value.ValueKind == JsonValueKind.String && Ids.TryParse(value.GetString(), out var id))
         {
-            files.Add(id);
+            (files ??= []).Add(id);
         }
         else
         {

@@ -1,5 +1,7 @@
+using System.Buffers;
 using System.Text.Json;
 using System.Threading.Channels;
+using Parley.Protocol;
 using Parley.Server.Events;
 using Parley.Server.Http;
 using Parley.Storage.Messaging;
@@ -8,19 +10,27 @@ namespace Parley.Server.Messaging;
 
 /// <summary>
 /// A committed message with its JSON, serialized once on first use and then shared by the sender's answer
-/// (<c>sent</c> or the HTTP body) and the fan-out's <c>message</c> frame.
+/// (<c>sent</c> or the HTTP body) and the fan-out's <c>message</c> frame. The JSON is written inside the
+/// <c>message</c> frame's own array, so the push costs no second copy of it.
 /// </summary>
 public sealed class CommittedMessage(MessageRow row)
 {
-    private byte[]? _json;
+    private byte[]? _frame;
 
     public MessageRow Row { get; } = row;
 
-    /// <summary>The contract's message object as UTF-8 JSON. Never modify it: every recipient gets these bytes.</summary>
-    public byte[] Json => Volatile.Read(ref _json) ?? Interlocked.CompareExchange(ref _json, Serialize(Row), null) ?? _json!;
+    /// <summary>The contract's message object as UTF-8 JSON (a slice of <see cref="MessageFrame"/>).</summary>
+    public ReadOnlyMemory<byte> Json => MessageFrame.AsMemory(ServerFrames.MessageFrameHead.Length, _frame!.Length - ServerFrames.MessageFrameHead.Length - ServerFrames.MessageFrameTail.Length);
 
     /// <summary>
-    /// The bytes <c>JsonSerializer.SerializeToUtf8Bytes(MessagingService.ToDto(row), ParleyJson.Default.MessageDto)</c>
+    /// <c>{type:"message", message}</c> with this message: the bytes <see cref="ServerFrames.Message"/> gives for
+    /// <see cref="Json"/>. Never modify it: every recipient gets these bytes.
+    /// </summary>
+    public byte[] MessageFrame => Volatile.Read(ref _frame) ?? Interlocked.CompareExchange(ref _frame, Serialize(Row), null) ?? _frame!;
+
+    /// <summary>
+    /// The <c>message</c> frame of the row, its message object the bytes
+    /// <c>JsonSerializer.SerializeToUtf8Bytes(MessagingService.ToDto(row), ParleyJson.Default.MessageDto)</c>
     /// gives (a test holds them equal), written straight from the row: no DTO and no id strings per message.
     /// </summary>
     public static byte[] Serialize(MessageRow row)
@@ -53,6 +63,7 @@ public sealed class CommittedMessage(MessageRow row)
         public byte[] Write(MessageRow row)
         {
             _buffer.ResetWrittenCount();
+            _buffer.Write(ServerFrames.MessageFrameHead);
             _json.Reset(_buffer);
             Span<byte> id = stackalloc byte[20];
             _json.WriteStartObject();
@@ -86,6 +97,7 @@ public sealed class CommittedMessage(MessageRow row)
             _json.WriteBoolean("recalled"u8, row.RecalledAt is not null);
             _json.WriteEndObject();
             _json.Flush();
+            _buffer.Write(ServerFrames.MessageFrameTail);
             return _buffer.WrittenSpan.ToArray();
         }
 
@@ -232,8 +244,9 @@ public sealed partial class PostCommitRoute : BackgroundService, INotificationSi
         switch (e)
         {
             case MessagesCommitted batch:
-                foreach (var (message, origin) in batch.Messages)
+                for (var i = 0; i < batch.Messages.Count; i++) // by index: foreach over the interface would box an enumerator
                 {
+                    var (message, origin) = batch.Messages[i];
                     // Usually held (the send just used it); the members as of now, each seeing messages after their join.
                     if (await _views.GetAsync(message.Row.ConversationId, CancellationToken.None) is { } view)
                     {

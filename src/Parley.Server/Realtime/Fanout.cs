@@ -29,8 +29,9 @@ public sealed class Fanout : IPostCommitSink
         var seq = message.Row.Seq;
         byte[]? frame = null;
         var queued = 0;
-        foreach (var (userId, joinedSeq) in members)
+        for (var i = 0; i < members.Count; i++) // by index: foreach over the interface would box an enumerator per message
         {
+            var (userId, joinedSeq) = members[i];
             if (joinedSeq >= seq)
             {
                 continue; // joined after it: not theirs to see
@@ -38,7 +39,7 @@ public sealed class Fanout : IPostCommitSink
 
             foreach (var connection in _connections.ForUser(userId))
             {
-                if (connection.Id != originConnectionId && connection.TrySend(frame ??= ServerFrames.Message(message.Json)))
+                if (connection.Id != originConnectionId && connection.TrySend(frame ??= message.MessageFrame))
                 {
                     queued++;
                 }

@@ -33,7 +33,11 @@ public sealed partial class FrameDispatcher(MessageSender sender, MessagingServi
     private readonly RealtimeOptions _options = options.Value;
     private readonly ILogger<FrameDispatcher> _logger = logger;
 
-    /// <summary>Parses and handles one text frame; a bad frame is answered with an <c>error</c> frame.</summary>
+    /// <summary>
+    /// Parses and handles one text frame; a bad frame is answered with an <c>error</c> frame. <paramref name="payload"/>
+    /// is read only before this returns (the frame is parsed synchronously into values of its own), so the caller may
+    /// reuse its buffer before awaiting the result.
+    /// </summary>
     public ValueTask HandleTextAsync(ClientSession session, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
     {
         if (!FrameParser.TryParse(payload.Span, out var frame, out var error))
@@ -47,7 +51,37 @@ public sealed partial class FrameDispatcher(MessageSender sender, MessagingServi
             return ValueTask.CompletedTask; // typing is a hint: at most one per conversation per second is passed on
         }
 
-        return DispatchAsync(frame, session.Connection, session.Caller, session.ConnectionSpan, cancellationToken);
+        // The hot frame gets a state machine of its own, much smaller than the general one's (boxed per send: it waits for the commit).
+        return frame is SendFrame send && !Telemetry.Source.HasListeners()
+            ? SendAsync(send, session.Connection, session.Caller, cancellationToken)
+            : DispatchAsync(frame, session.Connection, session.Caller, session.ConnectionSpan, cancellationToken);
+    }
+
+    /// <summary>A <c>send</c> frame without traces: what <see cref="DispatchAsync"/> does for it, answered alike.</summary>
+    private async ValueTask SendAsync(SendFrame send, Connection connection, Caller caller, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var sent = await _sender.SendAsync(caller, send.Command, connection.Id, cancellationToken);
+            if (sent.TryGetValue(out var message, out var refusal))
+            {
+                connection.TrySend(ServerFrames.Sent(send.RefJson, message.Message.Json.Span));
+            }
+            else
+            {
+                LogFrameRefused(_logger, nameof(SendFrame), refusal.Code);
+                connection.TrySend(ServerFrames.Error(send.RefJson, refusal.Code, refusal.Detail));
+            }
+        }
+        catch (ApiException e)
+        {
+            connection.TrySend(ServerFrames.Error(send.RefJson, e.Code, e.Message));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogFrameFailed(_logger, e, nameof(SendFrame));
+            connection.TrySend(ServerFrames.Error(send.RefJson, ErrorCodes.Internal, "The frame could not be handled."));
+        }
     }
 
     /// <summary>
@@ -75,7 +109,7 @@ public sealed partial class FrameDispatcher(MessageSender sender, MessagingServi
                     if (sent.TryGetValue(out var message, out refusal))
                     {
                         span?.SetTag("parley.message.seq", message.Message.Row.Seq);
-                        connection.TrySend(ServerFrames.Sent(send.RefJson, message.Message.Json));
+                        connection.TrySend(ServerFrames.Sent(send.RefJson, message.Message.Json.Span));
                     }
 
                     break;

@@ -144,6 +144,7 @@ internal sealed class LeanWebSocketConnection(ConnectionContext context, Connect
                 var length = state.Length;
                 state.Message = null;
                 state.Length = 0;
+                var handled = ValueTask.CompletedTask;
                 try
                 {
                     Touch();
@@ -157,16 +158,21 @@ internal sealed class LeanWebSocketConnection(ConnectionContext context, Connect
                     }
                     else
                     {
-                        await dispatcher.HandleTextAsync(session, message.AsMemory(0, length), cancellationToken);
+                        handled = dispatcher.HandleTextAsync(session, message.AsMemory(0, length), cancellationToken);
                     }
                 }
                 finally
                 {
+                    // The dispatcher has read the payload once HandleTextAsync returns, so the buffer goes back to the
+                    // pool on the thread that rented it, not after the send has committed on another (where the
+                    // pool's per-thread cache misses it, and a thousand sends in flight would each allocate one).
                     if (message.Length > 0)
                     {
                         ArrayPool<byte>.Shared.Return(message);
                     }
                 }
+
+                await handled;
             }
         }
         finally

@@ -34,8 +34,11 @@ public sealed class CommittedMessageTests
             RecalledAt = recalledAt,
         };
         var expected = JsonSerializer.SerializeToUtf8Bytes(MessagingService.ToDto(row), ParleyJson.Default.MessageDto);
-        Assert.Equal(System.Text.Encoding.UTF8.GetString(expected), System.Text.Encoding.UTF8.GetString(new CommittedMessage(row).Json));
+        Assert.Equal(System.Text.Encoding.UTF8.GetString(expected), System.Text.Encoding.UTF8.GetString(new CommittedMessage(row).Json.Span));
         var once = new CommittedMessage(row);
-        Assert.Same(once.Json, once.Json); // serialized once, then shared
+        Assert.Same(once.MessageFrame, once.MessageFrame); // serialized once, then shared
+        Assert.True(once.Json.Span.Overlaps(once.MessageFrame)); // the JSON is the frame's, not a copy
+        // The push is exactly the frame the protocol's own builder writes for this JSON.
+        Assert.Equal(System.Text.Encoding.UTF8.GetString(Parley.Protocol.ServerFrames.Message(expected)), System.Text.Encoding.UTF8.GetString(once.MessageFrame));
     }
 }

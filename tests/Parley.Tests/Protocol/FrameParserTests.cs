@@ -151,6 +151,10 @@ public sealed class FrameParserTests
         // ... and of any member of the content, at any depth, as on HTTP
         """{"type":"send","conversationId":"1","clientMsgId":"c","msgType":"text","content":{"text":"a","text":"b"}}""",
         """{"type":"send","conversationId":"1","clientMsgId":"c","msgType":"custom","content":{"a":[{"x":1,"x":2}]}}""",
+        """{"type":"send","conversationId":"1","clientMsgId":"c","msgType":"custom","content":{"a":{"b":{"x":1}},"c":{"x":1,"y":{},"x":2}}}""",
+        """{"type":"send","conversationId":"1","clientMsgId":"c","msgType":"custom","content":{"x":1,"\u0078":2}}""", // escaped
+        """{"type":"send","conversationId":"1","clientMsgId":"c","msgType":"custom","content":{"x":"\u00e9","x":2}}""", // an escaped value
+        """{"type":"send","conversationId":"1","clientMsgId":"c","msgType":"custom","content":{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16,"q":17,"a":18}}""", // past the few
         // conversationId
         """{"type":"typing"}""",
         """{"type":"typing","conversationId":5}""",
@@ -418,6 +422,26 @@ public sealed class FrameParserTests
     {
         var send = Assert.IsType<SendFrame>(Parse("""{"type":"send","conversationId":"1","clientMsgId":"c","msgType":"custom","content":{"a":[{"x":1},{"x":2}],"x":{"x":3}}}"""));
         Assert.Equal(3, send.Command.Content.GetProperty("x").GetProperty("x").GetInt32());
+        var many = string.Join(",", Enumerable.Range(0, 40).Select(i => $"\"k{i}\":{{\"k{i}\":{i}}}"));
+        send = Assert.IsType<SendFrame>(Parse("""{"type":"send","conversationId":"1","clientMsgId":"c","msgType":"custom","content":{""" + many + "}}"));
+        Assert.Equal(39, send.Command.Content.GetProperty("k39").GetProperty("k39").GetInt32());
+    }
+
+    [Theory]
+    [InlineData("text")]
+    [InlineData("custom")]
+    [InlineData("t\\u0065xt")]
+    [InlineData("Text")]
+    [InlineData("sticker")]
+    public void Send_reads_its_message_type_and_conversation_however_they_are_spelled(string msgType)
+    {
+        var send = Assert.IsType<SendFrame>(Parse(Frame("\\u0034\\u0032", msgType)));
+        Assert.Equal(System.Text.Json.JsonDocument.Parse($"\"{msgType}\"").RootElement.GetString(), send.Command.MsgType);
+        Assert.Equal(42, send.Command.ConversationId);
+        Assert.Equal(42, Assert.IsType<SendFrame>(Parse(Frame("42", msgType))).Command.ConversationId);
+
+        static string Frame(string conversationId, string msgType) =>
+            "{\"type\":\"send\",\"conversationId\":\"" + conversationId + "\",\"clientMsgId\":\"c\",\"msgType\":\"" + msgType + "\",\"content\":{}}";
     }
 
     private static ClientFrame Parse(string json)
