@@ -12,7 +12,7 @@ public sealed class StorageOptions
     public string? ConnectionString { get; set; }
 
     /// <summary>SQLite: pages the message writer adds to the WAL before a checkpoint copies them into the database file (on its own connection).</summary>
-    public int CheckpointPages { get; set; } = 1000;
+    public int CheckpointPages { get; set; } = 250;
 
     /// <summary>SQLite: WAL pages left after a checkpoint at which writers wait for a full (RESTART) one, so the WAL cannot grow without limit.</summary>
     public int CheckpointMaxPages { get; set; } = 16_000;

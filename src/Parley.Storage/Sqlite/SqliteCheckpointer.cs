@@ -8,7 +8,7 @@ namespace Parley.Storage.Sqlite;
 /// <summary>When the WAL is copied back into the database file.</summary>
 /// <param name="Pages">A PASSIVE checkpoint runs once the message writer has written this many pages to the WAL since the last one (and at least every <paramref name="Interval"/> while anything else writes).</param>
 /// <param name="MaxPages">When a checkpoint leaves at least this many pages in the WAL (readers hold old snapshots), a RESTART checkpoint makes writers wait for them, so the WAL restarts from its beginning and cannot grow without limit.</param>
-public sealed record SqliteCheckpointOptions(int Pages = 1000, int MaxPages = 16_000, TimeSpan Interval = default)
+public sealed record SqliteCheckpointOptions(int Pages = 250, int MaxPages = 16_000, TimeSpan Interval = default)
 {
     public TimeSpan Interval { get; init; } = Interval == default ? TimeSpan.FromSeconds(1) : Interval;
 }
