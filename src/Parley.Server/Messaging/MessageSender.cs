@@ -49,9 +49,23 @@ public sealed class MessageSender(
     private ValueTask<Result<SentMessage>> CommitOrAnswer((NewMessage? Message, Result<SentMessage> Answer) check, long? originConnectionId, CancellationToken cancellationToken) =>
         check.Message is { } message ? CommitAsync(message, originConnectionId, cancellationToken) : new(check.Answer);
 
-    private async ValueTask<Result<SentMessage>> CommitAsync(NewMessage message, long? originConnectionId, CancellationToken cancellationToken)
+    private async ValueTask<Result<SentMessage>> CommitAsync(NewMessage message, long? originConnectionId, CancellationToken cancellationToken) =>
+        Answer(message, await pipeline.AppendAsync(message, originConnectionId, cancellationToken));
+
+    /// <summary>
+    /// The first half of a send, for a caller that waits for the commit itself (the socket's dispatcher: its state
+    /// machine is then the only one boxed per send): the message to append, or the send's answer already.
+    /// </summary>
+    public ValueTask<(NewMessage? Message, Result<SentMessage> Answer)> PrepareAsync(Caller caller, SendCommand command, CancellationToken cancellationToken) =>
+        CheckAsync(caller, command, cancellationToken);
+
+    /// <summary>The second half: appends a prepared message; completes when it is committed. Map the result with <see cref="Answer"/>.</summary>
+    public ValueTask<(CommittedMessage? Message, bool Created)> AppendAsync(NewMessage message, long? originConnectionId, CancellationToken cancellationToken) =>
+        pipeline.AppendAsync(message, originConnectionId, cancellationToken);
+
+    /// <summary>The send's answer once its message was appended.</summary>
+    public Result<SentMessage> Answer(NewMessage message, (CommittedMessage? Message, bool Created) appended)
     {
-        var appended = await pipeline.AppendAsync(message, originConnectionId, cancellationToken);
         if (appended.Message is not { } committed)
         {
             return Refused(NoLongerAMember);

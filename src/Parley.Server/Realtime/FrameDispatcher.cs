@@ -5,6 +5,7 @@ using Parley.Server.Accounts;
 using Parley.Server.Http;
 using Parley.Server.Messaging;
 using Parley.Server.Operations;
+using Parley.Storage.Messaging;
 
 namespace Parley.Server.Realtime;
 
@@ -57,31 +58,102 @@ public sealed partial class FrameDispatcher(MessageSender sender, MessagingServi
             : DispatchAsync(frame, session.Connection, session.Caller, session.ConnectionSpan, cancellationToken);
     }
 
-    /// <summary>A <c>send</c> frame without traces: what <see cref="DispatchAsync"/> does for it, answered alike.</summary>
-    private async ValueTask SendAsync(SendFrame send, Connection connection, Caller caller, CancellationToken cancellationToken)
+    /// <summary>
+    /// A <c>send</c> frame without traces: what <see cref="DispatchAsync"/> does for it, answered alike. The checks
+    /// complete synchronously in the steady state (the conversation's view is held), so they run here, outside any
+    /// state machine; the only one boxed per send is <see cref="CommitAsync"/>'s, which keeps no more than it needs
+    /// while the batch commits.
+    /// </summary>
+    private ValueTask SendAsync(SendFrame send, Connection connection, Caller caller, CancellationToken cancellationToken)
     {
+        ValueTask<(NewMessage? Message, Result<SentMessage> Answer)> checking;
         try
         {
-            var sent = await _sender.SendAsync(caller, send.Command, connection.Id, cancellationToken);
-            if (sent.TryGetValue(out var message, out var refusal))
-            {
-                connection.TrySend(ServerFrames.Sent(send.RefJson, message.Message.Json.Span));
-            }
-            else
-            {
-                LogFrameRefused(_logger, nameof(SendFrame), refusal.Code);
-                connection.TrySend(ServerFrames.Error(send.RefJson, refusal.Code, refusal.Detail));
-            }
-        }
-        catch (ApiException e)
-        {
-            connection.TrySend(ServerFrames.Error(send.RefJson, e.Code, e.Message));
+            checking = _sender.PrepareAsync(caller, send.Command, cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            LogFrameFailed(_logger, e, nameof(SendFrame));
-            connection.TrySend(ServerFrames.Error(send.RefJson, ErrorCodes.Internal, "The frame could not be handled."));
+            Failed(send.RefJson, connection, e);
+            return ValueTask.CompletedTask;
         }
+
+        if (!checking.IsCompletedSuccessfully)
+        {
+            return SendAfterCheckAsync(send.RefJson, connection, checking, cancellationToken);
+        }
+
+        var (prepared, answer) = checking.Result;
+        if (prepared is null)
+        {
+            Answer(send.RefJson, connection, answer);
+            return ValueTask.CompletedTask;
+        }
+
+        return CommitAsync(send.RefJson, connection, prepared, cancellationToken);
+    }
+
+    private async ValueTask SendAfterCheckAsync(string? refJson, Connection connection, ValueTask<(NewMessage? Message, Result<SentMessage> Answer)> checking, CancellationToken cancellationToken)
+    {
+        (NewMessage? Message, Result<SentMessage> Answer) check;
+        try
+        {
+            check = await checking;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Failed(refJson, connection, e);
+            return;
+        }
+
+        if (check.Message is { } prepared)
+        {
+            await CommitAsync(refJson, connection, prepared, cancellationToken);
+        }
+        else
+        {
+            Answer(refJson, connection, check.Answer);
+        }
+    }
+
+    private async ValueTask CommitAsync(string? refJson, Connection connection, NewMessage prepared, CancellationToken cancellationToken)
+    {
+        Result<SentMessage> sent;
+        try
+        {
+            sent = _sender.Answer(prepared, await _sender.AppendAsync(prepared, connection.Id, cancellationToken));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Failed(refJson, connection, e);
+            return;
+        }
+
+        Answer(refJson, connection, sent);
+    }
+
+    private void Answer(string? refJson, Connection connection, Result<SentMessage> sent)
+    {
+        if (sent.TryGetValue(out var message, out var refusal))
+        {
+            connection.TrySend(ServerFrames.Sent(refJson, message.Message.Json.Span));
+        }
+        else
+        {
+            LogFrameRefused(_logger, nameof(SendFrame), refusal.Code);
+            connection.TrySend(ServerFrames.Error(refJson, refusal.Code, refusal.Detail));
+        }
+    }
+
+    private void Failed(string? refJson, Connection connection, Exception e)
+    {
+        if (e is ApiException api)
+        {
+            connection.TrySend(ServerFrames.Error(refJson, api.Code, api.Message));
+            return;
+        }
+
+        LogFrameFailed(_logger, e, nameof(SendFrame));
+        connection.TrySend(ServerFrames.Error(refJson, ErrorCodes.Internal, "The frame could not be handled."));
     }
 
     /// <summary>
