@@ -27,7 +27,7 @@ public sealed class ClientSession(Connection connection, Caller caller, Activity
 /// messaging feature (SignalR's dispatcher beside its connection handler). Knows frames and features, never
 /// sockets: the transport hands it bytes and it answers through <see cref="Connection.TrySend"/>.
 /// </summary>
-public sealed partial class FrameDispatcher(MessageSender sender, MessagingService messaging, Microsoft.Extensions.Options.IOptions<RealtimeOptions> options, ILogger<FrameDispatcher> logger)
+public sealed partial class FrameDispatcher(MessageSender sender, MessagingService messaging, TimeProvider time, Microsoft.Extensions.Options.IOptions<RealtimeOptions> options, ILogger<FrameDispatcher> logger)
 {
     private readonly MessageSender _sender = sender;
     private readonly MessagingService _messaging = messaging;
@@ -47,7 +47,7 @@ public sealed partial class FrameDispatcher(MessageSender sender, MessagingServi
             return ValueTask.CompletedTask;
         }
 
-        if (frame is TypingFrame typing && !TypingAllowed(session.LastTyping, typing.ConversationId))
+        if (frame is TypingFrame typing && !TypingAllowed(session.LastTyping, typing.ConversationId, time.GetTimestamp() * 1000 / time.TimestampFrequency))
         {
             return ValueTask.CompletedTask; // typing is a hint: at most one per conversation per second is passed on
         }
@@ -278,9 +278,9 @@ public sealed partial class FrameDispatcher(MessageSender sender, MessagingServi
     /// <summary>An id the parser has already checked (a positive decimal number that fits 64 bits).</summary>
     private static long Id(string conversationId) => long.Parse(conversationId, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture);
 
-    internal static bool TypingAllowed(Dictionary<string, long> lastTyping, string conversationId)
+    /// <param name="now">Milliseconds on the injected clock's monotonic timestamp (so tests move it with the clock).</param>
+    internal static bool TypingAllowed(Dictionary<string, long> lastTyping, string conversationId, long now)
     {
-        var now = Environment.TickCount64;
         if (lastTyping.TryGetValue(conversationId, out var last) && now - last < 1000)
         {
             return false;
