@@ -307,16 +307,6 @@ public sealed class MessageStore(Database database) : IDisposable
             cancellationToken: cancellationToken))).AsList();
     }
 
-    /// <summary>The members who can see <paramref name="seq"/>: they joined before it.</summary>
-    public async Task<IReadOnlyList<long>> MemberIdsAsync(long conversationId, long seq, CancellationToken cancellationToken)
-    {
-        await using var connection = await database.OpenAsync(cancellationToken);
-        return (await connection.QueryAsync<long>(new CommandDefinition(
-            "SELECT user_id FROM conversation_members WHERE conversation_id = @conversationId AND joined_seq < @seq",
-            new { conversationId, seq },
-            cancellationToken: cancellationToken))).AsList();
-    }
-
     /// <summary>
     /// Deletes up to <paramref name="batch"/> messages sent before <paramref name="cutoff"/> (retention). Seqs are
     /// never reused: max_seq stays where it is, so later messages keep counting up.
