@@ -6,7 +6,9 @@
 #      already names one
 #   4. runs the xunit suite (unit tests, integration tests on SQLite and on PostgreSQL) and the web
 #      client's browser tests (tests/web, Debian's chromium through playwright-core)
-#   5. stops PostgreSQL again, whatever happened
+#      and a private Redis on 127.0.0.1 (scripts/redis.sh) for the cluster tests, unless PARLEY_TEST_REDIS
+#      already names one
+#   5. stops PostgreSQL and Redis again, whatever happened
 # It prints failures in full, skipped tests grouped by reason, counts per tier, and last one line:
 #   N passed, N failed, N skipped
 # Exit status 0 only when nothing failed. Under CI (CI=true), a missing dependency and a skipped test
@@ -15,6 +17,7 @@
 # Environment:
 #   PARLEY_TEST_INSTALL=0   do not install anything (what is missing is reported, its tests skip)
 #   PARLEY_TEST_POSTGRES    an Npgsql connection string to use instead of starting a private server
+#   PARLEY_TEST_REDIS       a StackExchange.Redis configuration string to use instead of a private Redis
 #   PARLEY_TEST_FILTER      extra xunit runner arguments, e.g. "-class Parley.Tests.Files.FilesTests"
 #                           (the browser tests then run only if PARLEY_TEST_WEB=1)
 set -uo pipefail
@@ -24,12 +27,17 @@ strict=0
 [[ "${CI:-}" == "true" ]] && strict=1
 work="$(mktemp -d)"
 started_pg=0
+started_redis=0
 status=0
 
 cleanup() {
   if [[ "$started_pg" -eq 1 ]]; then
     bash scripts/postgres.sh stop >"$work/pg-stop.log" 2>&1 || { echo "test.sh: warning: stopping PostgreSQL failed:" >&2; cat "$work/pg-stop.log" >&2; }
     started_pg=0
+  fi
+  if [[ "$started_redis" -eq 1 ]]; then
+    bash scripts/redis.sh stop >"$work/redis-stop.log" 2>&1 || { echo "test.sh: warning: stopping Redis failed:" >&2; cat "$work/redis-stop.log" >&2; }
+    started_redis=0
   fi
   rm -rf "$work"
 }
@@ -82,6 +90,19 @@ else
   missing_deps=1
 fi
 
+# ---- 3b. Redis (the cluster bus)
+if [[ -n "${PARLEY_TEST_REDIS:-}" ]]; then
+  step "Redis: using PARLEY_TEST_REDIS"
+elif conn="$(bash scripts/redis.sh start 2>"$work/redis-start.log")" && [[ -n "$conn" ]]; then
+  started_redis=1
+  export PARLEY_TEST_REDIS="$conn"
+  step "Redis: private server started on 127.0.0.1 (scripts/redis.sh)"
+else
+  step "Redis: could not be started; the cluster tests report themselves skipped"
+  sed 's/^/   /' "$work/redis-start.log"
+  missing_deps=1
+fi
+
 passed=0 failed=0 skipped=0
 tiers=()
 add_tier() { # name passed failed skipped
@@ -118,10 +139,11 @@ else
         /^<\/test>/ { print type "\t" result "\t" tier }
       ' >"$work/tests.tsv"
   # Tiers (docs: STYLE.md): pure logic marked [Trait("Tier", "Unit")]; classes named *Postgres run the
-  # integration tests against PostgreSQL; everything else is an integration test on SQLite.
-  for tier in unit sqlite postgres; do
+  # integration tests against PostgreSQL; classes in Parley.Tests.Cluster run node processes on PostgreSQL
+  # and Redis; everything else is an integration test on SQLite.
+  for tier in unit sqlite postgres cluster; do
     awk -F'\t' -v tier="$tier" '
-      { t = ($3 == "Unit") ? "unit" : ($1 ~ /Postgres$/ ? "postgres" : "sqlite") }
+      { t = ($3 == "Unit") ? "unit" : ($1 ~ /^Parley\.Tests\.Cluster\./ ? "cluster" : ($1 ~ /Postgres$/ ? "postgres" : "sqlite")) }
       t == tier { n[$2]++ }
       END { printf "%d %d %d\n", n["Pass"], n["Fail"], n["Skip"] + n["NotRun"] }
     ' "$work/tests.tsv" >"$work/tier.txt"
@@ -130,6 +152,7 @@ else
       unit) label="unit tests" ;;
       sqlite) label="integration tests, SQLite" ;;
       postgres) label="integration tests, PostgreSQL" ;;
+      cluster) label="cluster tests (nodes, Redis)" ;;
     esac
     add_tier "$label" "$p" "$f" "$s"
   done
@@ -192,7 +215,7 @@ else
   fi
 fi
 
-# ---- 5. PostgreSQL stops in the EXIT trap; summary
+# ---- 5. PostgreSQL and Redis stop in the EXIT trap; summary
 if [[ "$strict" -eq 1 ]]; then
   if [[ "$missing_deps" -eq 1 ]]; then
     echo "test.sh: CI=true and a dependency is missing: counted as a failure"

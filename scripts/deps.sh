@@ -9,6 +9,8 @@
 #   prometheus   for promtool, which lints GET /metrics (the Prometheus server itself is never run)
 #   chromium     the web client's browser tests (tests/web, driven through playwright-core)
 #   postgresql   the server binaries for the private PostgreSQL of scripts/postgres.sh
+#   redis-server the cluster bus of the cluster tests (scripts/redis.sh starts a private one)
+#   nginx        the load balancer in front of the cluster tests' nodes
 # and tests/web/node_modules from tests/web/package-lock.json (playwright-core, pinned; no browser download).
 #
 # Images need nothing from the system: NetVips.Native ships its own libvips.
@@ -23,10 +25,12 @@ declare -A wanted=(
   [prometheus]=/usr/bin/promtool
   [chromium]=/usr/bin/chromium
   [postgresql]="$(ls -d /usr/lib/postgresql/*/bin/postgres 2>/dev/null | sort -V | tail -n1 || true)"
+  [redis-server]=/usr/bin/redis-server
+  [nginx]=/usr/sbin/nginx
 )
 
 missing=()
-for package in ffmpeg prometheus chromium postgresql; do
+for package in ffmpeg prometheus chromium postgresql redis-server nginx; do
   probe="${wanted[$package]}"
   [[ -n "$probe" && -x "$probe" ]] || missing+=("$package")
 done
@@ -38,7 +42,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     sudo=(sudo)
   fi
 
-  # Refuse service starts while installing (Debian's prometheus and postgresql would start their own
+  # Refuse service starts while installing (Debian's prometheus, postgresql, redis-server and nginx would start their own
   # servers otherwise). A policy-rc.d already in place is left as it is.
   policy=/usr/sbin/policy-rc.d
   placed=0

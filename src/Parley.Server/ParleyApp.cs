@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
 using Parley.Server.Accounts;
+using Parley.Server.Cluster;
 using Parley.Server.Events;
 using Parley.Server.Files;
 using Parley.Server.Groups;
@@ -86,7 +87,14 @@ public static partial class ParleyApp
             dataDir,
             new SqliteCheckpointOptions(storage.CheckpointPages, storage.CheckpointMaxPages),
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("Parley.Storage.Checkpoints")));
-        services.AddSingleton(new IdGenerator(config.GetValue("Cluster:NodeId", 0)));
+        var cluster = config.GetSection(ClusterOptions.Section).Get<ClusterOptions>() ?? new ClusterOptions();
+        cluster.Validate(storage.Provider);
+        services.AddSingleton(cluster);
+        services.AddSingleton(new IdGenerator(cluster.NodeId));
+        if (cluster.Enabled)
+        {
+            services.AddSingleton(_ => new ClusterRedis(cluster.Redis));
+        }
         services.AddSingleton<UserStore>();
         services.AddSingleton<SessionStore>();
         services.AddSingleton<SocialStore>();

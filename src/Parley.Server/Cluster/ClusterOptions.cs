@@ -1,0 +1,37 @@
+namespace Parley.Server.Cluster;
+
+/// <summary>
+/// The <c>Cluster:</c> settings (CONTRACT.md, "Cluster mode"). An empty <see cref="Redis"/> (the default) is one
+/// node and no Redis: nothing of the cluster runs.
+/// </summary>
+public sealed class ClusterOptions
+{
+    public const string Section = "Cluster";
+
+    /// <summary>A StackExchange.Redis configuration string (<c>host:port,password=...</c>); empty means one node.</summary>
+    public string Redis { get; set; } = "";
+
+    /// <summary>0-1023, distinct per node: the node bits of generated ids.</summary>
+    public int NodeId { get; set; }
+
+    /// <summary>Addresses whose <c>X-Forwarded-For</c> is believed (a load balancer's); none by default.</summary>
+    public string[] TrustedProxies { get; set; } = [];
+
+    public bool Enabled => !string.IsNullOrWhiteSpace(Redis);
+
+    /// <summary>Refuses what cannot run (at startup, with a message that names the setting).</summary>
+    public void Validate(string storageProvider)
+    {
+        if (NodeId is < 0 or > 1023)
+        {
+            throw new InvalidOperationException($"Cluster:NodeId must be 0-1023 (got {NodeId}).");
+        }
+
+        if (Enabled && !string.Equals(storageProvider, "postgres", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new InvalidOperationException(
+                "Cluster mode (Cluster:Redis is set) needs Storage:Provider=postgres: every node must share one database. " +
+                "Unset Cluster:Redis to run one node on the embedded SQLite store.");
+        }
+    }
+}
