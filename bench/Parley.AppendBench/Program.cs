@@ -3,6 +3,7 @@ using Dapper;
 using Npgsql;
 using Parley.Storage;
 using Parley.Storage.Messaging;
+using Parley.Bench;
 using Parley.Storage.Migrations;
 
 // The message append path alone (MessageStore.AppendAsync, as the group-commit writer calls it), no server:
@@ -10,7 +11,9 @@ using Parley.Storage.Migrations;
 //   dotnet run -c Release --project bench/Parley.AppendBench -- --provider sqlite --batch 8 --conversations 500 --seconds 5
 //   dotnet run -c Release --project bench/Parley.AppendBench -- --provider postgres --connection "Host=...;..." --batch 128 [--pg-data DIR]
 // (--pg-data: the cluster's data directory, to add its processes' CPU per message; same machine only;
-//  --page-size: SQLite page size of the new database)
+//  --page-size: SQLite page size of the new database;
+//  --then-rate R [--then-seconds S]: after the closed-loop run, S seconds (default 15) open loop at R single-message
+//  commits a second, whose commit latency is reported on its own: what a steady load sees behind a burst's WAL)
 var options = Options.Parse(args);
 var dataDir = Path.Combine(Path.GetTempPath(), "parley-appendbench", Guid.NewGuid().ToString("N"));
 Directory.CreateDirectory(dataDir);
@@ -114,6 +117,35 @@ try
         $"msg/s={messages / elapsed.TotalSeconds:F0} cpu_us/msg={cpu.TotalMicroseconds / messages:F1} alloc_B/msg={alloc / (double)messages:F0}" +
         (options.PostgresData is null ? "" : $" pg_cpu_us/msg={server.TotalMicroseconds / messages:F1}") +
         $" commit_ms_p50={p50:F2} p99={p99:F2} max={latencies[^1]:F2}" + walFigures);
+
+    if (options.ThenRate is { } rate)
+    {
+        // Open loop: each commit is due at its slot; its latency counts from the slot, so a stalled writer's
+        // queue shows in the figures (no coordinated omission).
+        var steady = new List<double>();
+        var interval = Stopwatch.Frequency / (double)rate;
+        var start = Stopwatch.GetTimestamp();
+        var total = (long)(rate * options.ThenSeconds);
+        var one = new NewMessage[1];
+        for (var k = 0L; k < total; k++)
+        {
+            var due = start + (long)(k * interval);
+            while (Stopwatch.GetTimestamp() < due)
+            {
+                OpenLoopClock.WaitUntil(due);
+            }
+
+            one[0] = Next();
+            await store.AppendAsync(one, CancellationToken.None);
+            steady.Add((Stopwatch.GetTimestamp() - due) * 1000.0 / Stopwatch.Frequency);
+        }
+
+        steady.Sort();
+        Console.WriteLine(
+            $"then open loop {rate}/s for {options.ThenSeconds}s: commit_ms_p50={steady[steady.Count / 2]:F2} p90={steady[steady.Count * 9 / 10]:F2} " +
+            $"p99={steady[steady.Count * 99 / 100]:F2} p999={steady[Math.Min(steady.Count - 1, steady.Count * 999 / 1000)]:F2} max={steady[^1]:F2}" +
+            (database.Checkpointer is null ? "" : $" wal_file_MB={new FileInfo(database.SqlitePath + "-wal").Length / 1e6:F1}"));
+    }
 }
 finally
 {
@@ -192,7 +224,7 @@ static async Task<List<(long Id, long Low, long High)>> SetUpAsync(Database data
     return conversations;
 }
 
-internal sealed record Options(StorageProvider Provider, string? Connection, int Batch, int Conversations, double Seconds, double Warmup, string? PostgresData, int? PageSize)
+internal sealed record Options(StorageProvider Provider, string? Connection, int Batch, int Conversations, double Seconds, double Warmup, string? PostgresData, int? PageSize, int? ThenRate = null, double ThenSeconds = 15)
 {
     public static Options Parse(string[] args)
     {
@@ -200,7 +232,8 @@ internal sealed record Options(StorageProvider Provider, string? Connection, int
         string? connection = null, postgresData = null;
         int batch = 8, conversations = 500;
         int? pageSize = null;
-        double seconds = 5, warmup = 2;
+        double seconds = 5, warmup = 2, thenSeconds = 15;
+        int? thenRate = null;
         for (var i = 0; i < args.Length; i++)
         {
             var value = i + 1 < args.Length ? args[i + 1] : throw new ArgumentException($"{args[i]} needs a value");
@@ -214,6 +247,8 @@ internal sealed record Options(StorageProvider Provider, string? Connection, int
                 case "--conversations": conversations = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--seconds": seconds = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--warmup": warmup = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--then-rate": thenRate = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--then-seconds": thenSeconds = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                 default: throw new ArgumentException($"unknown option {args[i - 1]}");
             }
         }
@@ -223,7 +258,7 @@ internal sealed record Options(StorageProvider Provider, string? Connection, int
             throw new ArgumentException("--provider postgres needs --connection");
         }
 
-        return new Options(provider, connection, batch, conversations, seconds, warmup, postgresData, pageSize);
+        return new Options(provider, connection, batch, conversations, seconds, warmup, postgresData, pageSize, thenRate, thenSeconds);
     }
 }
 

@@ -28,6 +28,9 @@ public sealed partial class SqliteCheckpointer : IAsyncDisposable
     /// <summary>The WAL is restarted (the message writer pausing for the tail of a checkpoint) once it holds this many times <see cref="SqliteCheckpointOptions.Pages"/>.</summary>
     private const int RestartFactor = 4;
 
+    /// <summary>Passes off the writer, at most, before it pauses for a checkpoint's tail (see <see cref="CheckpointAsync"/>).</summary>
+    private const int DrainPasses = 8;
+
     private readonly string _connectionString;
     private readonly SemaphoreSlim _writerGate;
     private readonly SqliteCheckpointOptions _options;
@@ -166,9 +169,30 @@ public sealed partial class SqliteCheckpointer : IAsyncDisposable
             return;
         }
 
-        // 2. The WAL starts over from its beginning (overwritten in place: no file growth) only when the writer
-        // begins a transaction while every frame is copied, which under constant writes never happens by chance.
-        // So the message writer pauses for the tail: what it committed during step 1, a few pages and an fsync.
+        // 2. The WAL starts over from its beginning only when the writer begins a transaction while every frame is
+        // copied, which under constant writes never happens by chance: the message writer has to pause for the
+        // tail, what it committed during the last pass. After a burst that tail is long (a pass that copied a
+        // backlog of tens of thousands of pages took seconds, and the writer went on meanwhile), so more passes
+        // run off the writer first, each copying what was written during the one before, until one is short: then
+        // the pause is a few pages and an fsync. A writer faster than the copy never lets them get short; after
+        // DrainPasses, or with the WAL at its limit, the writer pauses anyway (it is overloaded: that is the
+        // backpressure that keeps the WAL bounded).
+        for (var pass = 0; pass < DrainPasses && log < _options.MaxPages; pass++)
+        {
+            var before = done;
+            var logBefore = log;
+            (rc, log, done) = Run(connection, raw.SQLITE_CHECKPOINT_PASSIVE);
+            if (log < logBefore)
+            {
+                return; // the writer started the WAL over by itself
+            }
+
+            if (done - before <= _options.Pages)
+            {
+                break; // that pass was short, so the tail is too
+            }
+        }
+
         await _writerGate.WaitAsync(_stop.Token);
         try
         {
