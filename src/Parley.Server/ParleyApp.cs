@@ -186,6 +186,11 @@ public static partial class ParleyApp
 
     private static void UsePipeline(WebApplication app)
     {
+        if (ProxyTrust.Options(app.Services.GetRequiredService<ClusterOptions>().TrustedProxies) is { } forwarded)
+        {
+            app.UseForwardedHeaders(forwarded); // first: everything after it sees the client's address
+        }
+
         app.Use((context, next) =>
         {
             context.Response.Headers.XContentTypeOptions = "nosniff";
