@@ -94,6 +94,8 @@ public static partial class ParleyApp
         if (cluster.Enabled)
         {
             services.AddSingleton(_ => new ClusterRedis(cluster.Redis));
+            services.AddSingleton(ClusterKeyspace.For(storage.ConnectionString));
+            services.AddSingleton<SharedLimits>();
         }
         services.AddSingleton<UserStore>();
         services.AddSingleton<SessionStore>();

@@ -17,6 +17,9 @@ public sealed class ClusterOptions
     /// <summary>Addresses whose <c>X-Forwarded-For</c> is believed (a load balancer's); none by default.</summary>
     public string[] TrustedProxies { get; set; } = [];
 
+    /// <summary>Tokens of a user's shared send-rate bucket a node takes from Redis at once (<see cref="SharedTokenLeases"/>).</summary>
+    public int RateLeaseTokens { get; set; } = 5;
+
     public bool Enabled => !string.IsNullOrWhiteSpace(Redis);
 
     /// <summary>Refuses what cannot run (at startup, with a message that names the setting).</summary>
@@ -25,6 +28,11 @@ public sealed class ClusterOptions
         if (NodeId is < 0 or > 1023)
         {
             throw new InvalidOperationException($"Cluster:NodeId must be 0-1023 (got {NodeId}).");
+        }
+
+        if (RateLeaseTokens < 1)
+        {
+            throw new InvalidOperationException($"Cluster:RateLeaseTokens must be at least 1 (got {RateLeaseTokens}).");
         }
 
         if (Enabled && !string.Equals(storageProvider, "postgres", StringComparison.OrdinalIgnoreCase))
