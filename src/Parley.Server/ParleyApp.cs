@@ -96,6 +96,9 @@ public static partial class ParleyApp
             services.AddSingleton(_ => new ClusterRedis(cluster.Redis));
             services.AddSingleton(ClusterKeyspace.For(storage.ConnectionString));
             services.AddSingleton<SharedLimits>();
+            services.AddSingleton<ClusterPresence>();
+            services.AddSingleton<IPresenceDirectory>(sp => sp.GetRequiredService<ClusterPresence>());
+            services.AddHostedService(sp => sp.GetRequiredService<ClusterPresence>());
         }
         services.AddSingleton<UserStore>();
         services.AddSingleton<SessionStore>();

@@ -20,6 +20,9 @@ public sealed class ClusterOptions
     /// <summary>Tokens of a user's shared send-rate bucket a node takes from Redis at once (<see cref="SharedTokenLeases"/>).</summary>
     public int RateLeaseTokens { get; set; } = 5;
 
+    /// <summary>How long a node that stopped refreshing its liveness key still counts as alive (its users as online).</summary>
+    public int NodeTimeoutSeconds { get; set; } = 5;
+
     public bool Enabled => !string.IsNullOrWhiteSpace(Redis);
 
     /// <summary>Refuses what cannot run (at startup, with a message that names the setting).</summary>
@@ -28,6 +31,11 @@ public sealed class ClusterOptions
         if (NodeId is < 0 or > 1023)
         {
             throw new InvalidOperationException($"Cluster:NodeId must be 0-1023 (got {NodeId}).");
+        }
+
+        if (NodeTimeoutSeconds is < 1 or > 300)
+        {
+            throw new InvalidOperationException($"Cluster:NodeTimeoutSeconds must be 1-300 (got {NodeTimeoutSeconds}).");
         }
 
         if (RateLeaseTokens < 1)
