@@ -99,6 +99,7 @@ public static partial class ParleyApp
             services.AddSingleton<ClusterPresence>();
             services.AddSingleton<IPresenceDirectory>(sp => sp.GetRequiredService<ClusterPresence>());
             services.AddHostedService(sp => sp.GetRequiredService<ClusterPresence>());
+            services.AddSingleton(sp => new WorkerLeadership(storage.ConnectionString!, sp.GetRequiredService<ILogger<WorkerLeadership>>()));
         }
         services.AddSingleton<UserStore>();
         services.AddSingleton<SessionStore>();
