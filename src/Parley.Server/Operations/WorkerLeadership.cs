@@ -20,6 +20,7 @@ public sealed partial class WorkerLeadership : IAsyncDisposable
     private readonly ILogger<WorkerLeadership> _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private NpgsqlConnection? _connection;
+    private bool _toldFollowing;
 
     public WorkerLeadership(string connectionString, ILogger<WorkerLeadership> logger)
     {
@@ -64,6 +65,7 @@ public sealed partial class WorkerLeadership : IAsyncDisposable
                 if (await take.ExecuteScalarAsync(cancellationToken) is true)
                 {
                     _connection = connection;
+                    _toldFollowing = false;
                     LogLeading(_logger);
                     return true;
                 }
@@ -74,6 +76,12 @@ public sealed partial class WorkerLeadership : IAsyncDisposable
             }
 
             await connection.DisposeAsync();
+            if (!_toldFollowing)
+            {
+                _toldFollowing = true;
+                LogFollowing(_logger);
+            }
+
             return false;
         }
         finally
@@ -106,6 +114,9 @@ public sealed partial class WorkerLeadership : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "This node now runs the cluster's periodic workers")]
     private static partial void LogLeading(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Another node runs the cluster's periodic workers (or the database is away); this node asks again at each run")]
+    private static partial void LogFollowing(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The periodic workers' lock connection failed ({Error}); this node no longer leads them")]
     private static partial void LogLost(ILogger logger, string error);

@@ -49,13 +49,16 @@ public sealed class WorkersTests
     {
         Assert.SkipUnless(EdgeNodes.Available, EdgeNodes.SkipReason);
         await using var cluster = await EdgeNodes.CreateAsync();
-        string[] quick = ["--Groups:SweepIntervalSeconds=1"];
+        string[] quick = ["--Groups:SweepIntervalSeconds=1", "--Logging:LogLevel:Parley.Server.Operations.WorkerLeadership=Information"];
         var a = await cluster.StartAsync(1, quick);
         var owner = await a.RegisterAsync();
 
         // A is alone: it leads, as its sweep shows.
         await ExpireAndAwaitSweepAsync(cluster.Store, a, owner);
         var b = await cluster.StartAsync(2, quick);
+        // B asked while A led (its log says so; nothing else tells), so what follows is a takeover, not a first come.
+        await Poll.UntilAsync(() => b.Output.Any(l => l.Contains("Another node runs the cluster's periodic workers", StringComparison.Ordinal)), "node B refused the lead", Bound);
+        Assert.DoesNotContain(b.Output, l => l.Contains("This node now runs", StringComparison.Ordinal));
         await a.KillAsync();
         // B took the lock once A's session ended: the next expired group goes by B's sweep.
         await ExpireAndAwaitSweepAsync(cluster.Store, b, owner);
