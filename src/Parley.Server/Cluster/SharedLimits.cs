@@ -113,7 +113,40 @@ public sealed partial class SharedLimits(ClusterRedis redis, ClusterKeyspace key
         return math.max(1, math.floor((s + w - now + 999) / 1000))
         """);
 
+    // A sliding hour of actions (HourlyQuota's rule): answers 0 when the action is counted, else the seconds until the
+    // oldest of the hour leaves it.
+    private static readonly LuaScript HourlyScript = LuaScript.Prepare("""
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local w = 3600000
+        redis.call('ZREMRANGEBYSCORE', @key, '-inf', now - w)
+        local count = redis.call('ZCARD', @key)
+        if count >= tonumber(@limit) then
+          local oldest = redis.call('ZRANGE', @key, 0, 0, 'WITHSCORES')
+          return math.max(1, math.ceil((tonumber(oldest[2]) + w - now) / 1000))
+        end
+        redis.call('ZADD', @key, now, t[1] .. t[2] .. ':' .. count)
+        redis.call('PEXPIRE', @key, w)
+        return 0
+        """);
+
+    private static readonly LuaScript RefundScript = LuaScript.Prepare("""
+        redis.call('ZPOPMAX', @key)
+        return 0
+        """);
+
     private long _skipUntil;
+
+    /// <summary>Counts one action in the shared sliding hour <paramref name="name"/>: 0 when counted, the seconds to wait, or null (no Redis).</summary>
+    public async ValueTask<int?> HourlyTakeAsync(string name, int perHour)
+    {
+        var result = await RunAsync(HourlyScript, new { key = (RedisKey)(_prefix + name), limit = perHour });
+        return result is null ? null : (int)result;
+    }
+
+    /// <summary>Gives back the last action of the shared hour <paramref name="name"/>; false when Redis did not take it.</summary>
+    public async ValueTask<bool> HourlyRefundAsync(string name) =>
+        await RunAsync(RefundScript, new { key = (RedisKey)(_prefix + name) }) is not null;
 
     /// <summary>Takes up to <paramref name="want"/> tokens from the shared bucket <paramref name="name"/>; how many it got, or null (no Redis).</summary>
     public async ValueTask<int?> TakeAsync(string name, double ratePerSecond, double burst, int want)

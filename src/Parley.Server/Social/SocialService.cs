@@ -46,7 +46,7 @@ public sealed class SocialService(
 
         v.ThrowIfInvalid();
         // Counted before the write so concurrent requests cannot overrun it; given back unless a request was made.
-        if (quotas.FriendRequests.TryTake(callerId) is { } wait)
+        if (await quotas.FriendRequests.TryTakeAsync(callerId) is { } wait)
         {
             throw UserQuotas.Limited($"At most {options.Value.FriendRequestsPerHour} friend requests per hour; try again later.", wait);
         }
@@ -62,13 +62,13 @@ public sealed class SocialService(
         }
         catch
         {
-            quotas.FriendRequests.Refund(callerId);
+            await quotas.FriendRequests.RefundAsync(callerId);
             throw;
         }
 
         if (outcome != FriendRequestOutcome.Created)
         {
-            quotas.FriendRequests.Refund(callerId);
+            await quotas.FriendRequests.RefundAsync(callerId);
         }
 
         switch (outcome)

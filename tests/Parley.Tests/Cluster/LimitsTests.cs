@@ -104,6 +104,25 @@ public sealed class LimitsTests : IAsyncLifetime
         await Register(b).ExpectRateLimited();
     }
 
+    [Fact]
+    public async Task Hourly_quotas_are_per_user_across_nodes()
+    {
+        const int limit = 3;
+        await using var cluster = await EdgeNodes.CreateAsync();
+        string[] limits = [$"--Groups:CreationsPerHour={limit}"];
+        var a = await cluster.StartAsync(1, limits);
+        var b = await cluster.StartAsync(2, limits);
+        var owner = await a.RegisterAsync();
+
+        for (var i = 0; i < limit; i++)
+        {
+            await (i % 2 == 0 ? a : b).CreateGroupAsync(owner);
+        }
+
+        await a.Post(owner, "/api/groups", new JsonObject { ["name"] = "one too many" }).ExpectRateLimited();
+        await b.Post(owner, "/api/groups", new JsonObject { ["name"] = "one too many" }).ExpectRateLimited();
+    }
+
     private static Task<HttpResponseMessage> WrongPassword(ApiHost node, TestUser user) =>
         node.Send(HttpMethod.Post, "/api/auth/login", body: new JsonObject { ["username"] = user.Username, ["password"] = "not " + user.Password });
 
