@@ -22,8 +22,8 @@ namespace Parley.Server.Cluster;
 /// offline only when the hash is then empty: one atomic script each way. A user is online while a live incarnation
 /// holds them. An incarnation whose liveness key expired is reaped by one live node at a time (a short lock): its users
 /// are taken out of their hashes in chunks, and those left in none are announced offline. A node that starts clears
-/// its previous incarnations (same NodeId) first. Every key is deleted when empty, and the hashes and sets shrink only
-/// by these scripts, so a dead node's entries live at most until some node reaps them.
+/// its previous incarnations (same NodeId) first. Every key is deleted when empty, and a dead node's entries live until
+/// some node reaps them, or, when no node of the cluster is left to, until their safety TTL (<see cref="Keep"/>) ends.
 /// </summary>
 /// <remarks>
 /// Redis unreachable: a connection or disconnection is announced on this node's own count (as on one node), and the
@@ -34,11 +34,22 @@ namespace Parley.Server.Cluster;
 public sealed partial class ClusterPresence : BackgroundService, IPresenceDirectory
 {
     public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// The safety TTL of every presence key (refreshed while in use: on connection, at each beat, and for the users
+    /// of long-lived connections every quarter of it): what a cluster that died whole (no survivor to reap it) leaves
+    /// in Redis goes by itself after this.
+    /// </summary>
+    public static readonly TimeSpan Keep = TimeSpan.FromHours(24);
+
+    private static readonly long KeepMs = (long)Keep.TotalMilliseconds;
     private const int ReapChunk = 500;
 
     private static readonly LuaScript ConnectScript = LuaScript.Prepare("""
         redis.call('HSET', @user, @incarnation, 1)
         redis.call('SADD', @node, @userId)
+        redis.call('PEXPIRE', @user, @keep)
+        redis.call('PEXPIRE', @node, @keep)
         return redis.call('HLEN', @user)
         """);
 
@@ -53,6 +64,8 @@ public sealed partial class ClusterPresence : BackgroundService, IPresenceDirect
         local existed = redis.call('EXISTS', @alive)
         redis.call('SET', @alive, @nodeId, 'PX', @ttl)
         redis.call('HSET', @nodes, @incarnation, @nodeId)
+        redis.call('PEXPIRE', @nodes, @keep)
+        redis.call('PEXPIRE', @node, @keep)
         return existed
         """);
 
@@ -96,6 +109,7 @@ public sealed partial class ClusterPresence : BackgroundService, IPresenceDirect
     private readonly TimeSpan _timeout;
     private readonly int _nodeId;
     private volatile bool _dirty;
+    private long _refreshed;
 
     public ClusterPresence(ClusterRedis redis, ClusterKeyspace keyspace, ClusterOptions options, IServiceProvider services, TimeProvider time, ILogger<ClusterPresence> logger)
     {
@@ -124,13 +138,13 @@ public sealed partial class ClusterPresence : BackgroundService, IPresenceDirect
 
     public async Task<bool> ConnectedAsync(long userId)
     {
-        var count = await RunAsync(ConnectScript, new { user = UserKey(userId), node = _node, incarnation = Incarnation, userId });
+        var count = await RunAsync(ConnectScript, new { user = UserKey(userId), node = _node, incarnation = Incarnation, userId, keep = KeepMs });
         return count is null ? true : (long)count == 1; // Redis down: this node's own count decided (it was the first here)
     }
 
     public async Task<bool> DisconnectedAsync(long userId)
     {
-        var count = await RunAsync(DisconnectScript, new { user = UserKey(userId), node = _node, incarnation = Incarnation, userId });
+        var count = await RunAsync(DisconnectScript, new { user = UserKey(userId), node = _node, incarnation = Incarnation, userId, keep = KeepMs });
         return count is null ? true : (long)count == 0;
     }
 
@@ -200,6 +214,8 @@ public sealed partial class ClusterPresence : BackgroundService, IPresenceDirect
             incarnation = Incarnation,
             nodeId = _nodeId,
             ttl = (long)_timeout.TotalMilliseconds,
+            node = _node,
+            keep = KeepMs,
         });
         if (existed is null)
         {
@@ -209,6 +225,16 @@ public sealed partial class ClusterPresence : BackgroundService, IPresenceDirect
         if ((!first && (long)existed == 0) || _dirty)
         {
             await ReconcileAsync(wasReaped: (long)existed == 0);
+        }
+
+        if (_time.GetElapsedTime(_refreshed) > Keep / 4)
+        {
+            // The users' hashes of long-lived connections keep their safety TTL (fire and forget: a beat never waits on them).
+            _refreshed = _time.GetTimestamp();
+            foreach (var userId in _services.GetRequiredService<PresenceTracker>().LocalUsers)
+            {
+                _ = _redis.Database.KeyExpireAsync(UserKey(userId), Keep, CommandFlags.FireAndForget);
+            }
         }
 
         var entries = await _redis.Database.HashGetAllAsync(_nodes).WaitAsync(Deadline, _time, cancellationToken);
@@ -283,7 +309,7 @@ public sealed partial class ClusterPresence : BackgroundService, IPresenceDirect
         {
             if (!held.Remove(userId) || wasReaped)
             {
-                if (await RunAsync(ConnectScript, new { user = UserKey(userId), node = _node, incarnation = Incarnation, userId }) is { } count && (long)count == 1)
+                if (await RunAsync(ConnectScript, new { user = UserKey(userId), node = _node, incarnation = Incarnation, userId, keep = KeepMs }) is { } count && (long)count == 1)
                 {
                     await AnnounceAsync(userId, online: true);
                 }
@@ -292,7 +318,7 @@ public sealed partial class ClusterPresence : BackgroundService, IPresenceDirect
 
         foreach (var gone in held)
         {
-            if (!tracker.IsOnline(gone) && await RunAsync(DisconnectScript, new { user = UserKey(gone), node = _node, incarnation = Incarnation, userId = gone }) is { } count && (long)count == 0)
+            if (!tracker.IsOnline(gone) && await RunAsync(DisconnectScript, new { user = UserKey(gone), node = _node, incarnation = Incarnation, userId = gone, keep = KeepMs }) is { } count && (long)count == 0)
             {
                 await AnnounceAsync(gone, online: false);
             }

@@ -32,7 +32,8 @@ public sealed class SharedTokenLeases : IDisposable
         _name = name;
         _rate = Math.Max(0.001, ratePerSecond);
         _burst = Math.Max(1, burst);
-        LeaseTokens = Math.Clamp(leaseTokens, 1, (int)_burst);
+        // At most a quarter of the burst: a lease stranded on a node the user stopped using must not cost them much of it.
+        LeaseTokens = Math.Clamp(leaseTokens, 1, Math.Max(1, (int)(_burst / 4)));
         _time = time;
         _lifetime = (long)(LeaseLifetime.TotalSeconds * time.TimestampFrequency);
         _emptyFor = (long)(time.TimestampFrequency / _rate);

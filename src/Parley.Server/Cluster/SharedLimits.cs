@@ -196,9 +196,14 @@ public sealed partial class SharedLimits(ClusterRedis redis, ClusterKeyspace key
 
     private async ValueTask<RedisResult?> RunAsync(LuaScript script, object parameters)
     {
-        if (time.GetTimestamp() < Volatile.Read(ref _skipUntil) || !redis.IsConnected)
+        if (time.GetTimestamp() < Volatile.Read(ref _skipUntil))
         {
             return null;
+        }
+
+        if (!redis.IsConnected)
+        {
+            return Unavailable("not connected");
         }
 
         try
@@ -207,10 +212,15 @@ public sealed partial class SharedLimits(ClusterRedis redis, ClusterKeyspace key
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
-            Volatile.Write(ref _skipUntil, time.GetTimestamp() + (long)(Backoff.TotalSeconds * time.TimestampFrequency));
-            LogUnavailable(logger, e.GetType().Name, (int)Backoff.TotalSeconds);
-            return null;
+            return Unavailable(e.GetType().Name);
         }
+    }
+
+    private RedisResult? Unavailable(string error)
+    {
+        Volatile.Write(ref _skipUntil, time.GetTimestamp() + (long)(Backoff.TotalSeconds * time.TimestampFrequency));
+        LogUnavailable(logger, error, (int)Backoff.TotalSeconds);
+        return null;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Shared limits: Redis did not answer ({Error}); each node limits on its own for {Seconds} s")]
