@@ -94,6 +94,12 @@ public static partial class ParleyApp
         if (cluster.Enabled)
         {
             services.AddSingleton(_ => new ClusterRedis(cluster.Redis));
+            services.AddSingleton(ClusterKeyspace.For(storage.ConnectionString));
+            services.AddSingleton<SharedLimits>();
+            services.AddSingleton<ClusterPresence>();
+            services.AddSingleton<IPresenceDirectory>(sp => sp.GetRequiredService<ClusterPresence>());
+            services.AddHostedService(sp => sp.GetRequiredService<ClusterPresence>());
+            services.AddSingleton(sp => new WorkerLeadership(storage.ConnectionString!, sp.GetRequiredService<ILogger<WorkerLeadership>>()));
         }
         services.AddSingleton<UserStore>();
         services.AddSingleton<SessionStore>();
@@ -186,6 +192,11 @@ public static partial class ParleyApp
 
     private static void UsePipeline(WebApplication app)
     {
+        if (ProxyTrust.Options(app.Services.GetRequiredService<ClusterOptions>().TrustedProxies) is { } forwarded)
+        {
+            app.UseForwardedHeaders(forwarded); // first: everything after it sees the client's address
+        }
+
         app.Use((context, next) =>
         {
             context.Response.Headers.XContentTypeOptions = "nosniff";

@@ -20,7 +20,7 @@ public sealed partial class AccountService(
 
     public async Task<AuthResponse> RegisterAsync(RegisterRequest request, string clientAddress, CancellationToken cancellationToken)
     {
-        if (throttle.RegistrationRetryAfter(clientAddress) is { } wait)
+        if (await throttle.RegistrationRetryAfterAsync(clientAddress) is { } wait)
         {
             throw new ApiException(429, ErrorCodes.RateLimited, "Too many new accounts from this address; try again later.") { RetryAfterSeconds = wait };
         }
@@ -59,7 +59,7 @@ public sealed partial class AccountService(
             throw UsernameTaken();
         }
 
-        throttle.RecordRegistration(clientAddress);
+        await throttle.RecordRegistrationAsync(clientAddress);
         throttle.Registered(UserStore.UsernameKey(user.Username), clientAddress);
         LogRegistered(logger, user.Id);
         return await StartSessionAsync(user, user.PasswordHash, device, cancellationToken);
@@ -78,7 +78,7 @@ public sealed partial class AccountService(
 
         // The attempt is counted before the (slow) check, so concurrent guesses cannot slip past the limit.
         var key = UserStore.UsernameKey(request.Username!);
-        if (throttle.TryBeginLogin(key, clientAddress) is { } retryAfter)
+        if (await throttle.TryBeginLoginAsync(key, clientAddress) is { } retryAfter)
         {
             throw new ApiException(429, ErrorCodes.RateLimited, "Too many failed logins; try again later.") { RetryAfterSeconds = retryAfter };
         }
@@ -90,7 +90,7 @@ public sealed partial class AccountService(
             throw InvalidCredentials();
         }
 
-        throttle.LoginSucceeded(key, clientAddress);
+        await throttle.LoginSucceededAsync(key, clientAddress);
         var hash = user.PasswordHash;
         if (check.Rehashed is { } upgraded)
         {
@@ -166,14 +166,14 @@ public sealed partial class AccountService(
 
         var user = await users.GetAsync(caller.UserId, cancellationToken) ?? throw ApiException.Unauthorized("The account no longer exists.");
         var key = UserStore.UsernameKey(user.Username);
-        if (throttle.TryBeginLogin(key, clientAddress) is { } retryAfter)
+        if (await throttle.TryBeginLoginAsync(key, clientAddress) is { } retryAfter)
         {
             throw new ApiException(429, ErrorCodes.RateLimited, "Too many failed attempts; try again later.") { RetryAfterSeconds = retryAfter };
         }
 
         var newHash = await CheckAsync(key, clientAddress, () => passwords.ChangeAsync(user.PasswordHash, request.CurrentPassword!, request.NewPassword!, cancellationToken))
             ?? throw InvalidCredentials();
-        throttle.LoginSucceeded(key, clientAddress);
+        await throttle.LoginSucceededAsync(key, clientAddress);
         var revoked = await sessions.ChangePasswordAsync(user.Id, newHash, caller.SessionId, Now, cancellationToken);
         guard.MarkRevoked(revoked);
         LogPasswordChanged(logger, user.Id, revoked.Count);
@@ -188,7 +188,7 @@ public sealed partial class AccountService(
         }
         catch
         {
-            throttle.LoginNotChecked(usernameKey, clientAddress);
+            await throttle.LoginNotCheckedAsync(usernameKey, clientAddress);
             throw;
         }
     }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using Microsoft.Extensions.Options;
+using Parley.Server.Cluster;
 
 namespace Parley.Server.Accounts;
 
@@ -20,6 +21,10 @@ namespace Parley.Server.Accounts;
 /// Known addresses (the last few an account logged in from) are kept in memory only, so a restart forgets them: then
 /// the owner is slowed like anyone else until they log in once. Sign-ups are counted per address. IPv6 clients
 /// are counted per /64, the block one subscriber usually holds.
+/// In cluster mode the windows are kept in Redis (<see cref="SharedLimits"/>, the same rules in one script), so the
+/// limits hold across nodes; the local windows then only count while Redis does not answer (fail open to per node).
+/// Known addresses stay per node: an owner logging in on a node that never saw them succeed is, beyond the
+/// per-username failures, slowed like a stranger until they succeed there once.
 /// </summary>
 public sealed class AuthThrottle : IDisposable
 {
@@ -32,11 +37,13 @@ public sealed class AuthThrottle : IDisposable
     private readonly AuthOptions _options;
     private readonly TimeProvider _time;
     private readonly ITimer _purge;
+    private readonly SharedLimits? _shared;
 
-    public AuthThrottle(IOptions<AuthOptions> options, TimeProvider time)
+    public AuthThrottle(IOptions<AuthOptions> options, TimeProvider time, SharedLimits? shared = null)
     {
         _options = options.Value;
         _time = time;
+        _shared = shared;
         // Expired windows are dropped on a timer, never on the request path.
         _purge = time.CreateTimer(_ => Purge(), null, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
     }
@@ -46,6 +53,75 @@ public sealed class AuthThrottle : IDisposable
     private long RegistrationWindowMs => _options.RegistrationWindowSeconds * 1000L;
 
     private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>
+    /// <see cref="TryBeginLogin"/> across nodes in cluster mode (one Redis script); the local count when Redis does not answer.
+    /// </summary>
+    public async ValueTask<int?> TryBeginLoginAsync(string usernameKey, string address)
+    {
+        if (_shared is null)
+        {
+            return TryBeginLogin(usernameKey, address);
+        }
+
+        var addressKey = AddressKey(address);
+        var wait = await _shared.BeginLoginAsync(
+            usernameKey, addressKey, IsKnown(usernameKey, addressKey), LoginWindowMs, _options.LoginFailuresPerUsernameAndAddress,
+            _options.LoginFailuresPerAddress, _options.LoginFailuresPerUsername, _options.LoginSlowdownMaxSeconds);
+        return wait switch
+        {
+            null => TryBeginLogin(usernameKey, address),
+            0 => null,
+            _ => wait,
+        };
+    }
+
+    /// <summary><see cref="LoginSucceeded"/> across nodes in cluster mode.</summary>
+    public async ValueTask LoginSucceededAsync(string usernameKey, string address)
+    {
+        if (_shared is null || !await _shared.TakeBackLoginAsync(usernameKey, AddressKey(address), succeeded: true))
+        {
+            LoginSucceeded(usernameKey, address);
+            return;
+        }
+
+        Remember(usernameKey, AddressKey(address));
+    }
+
+    /// <summary><see cref="LoginNotChecked"/> across nodes in cluster mode.</summary>
+    public async ValueTask LoginNotCheckedAsync(string usernameKey, string address)
+    {
+        if (_shared is null || !await _shared.TakeBackLoginAsync(usernameKey, AddressKey(address), succeeded: false))
+        {
+            LoginNotChecked(usernameKey, address);
+        }
+    }
+
+    /// <summary><see cref="RegistrationRetryAfter"/> across nodes in cluster mode.</summary>
+    public async ValueTask<int?> RegistrationRetryAfterAsync(string address)
+    {
+        if (_shared is null)
+        {
+            return RegistrationRetryAfter(address);
+        }
+
+        var wait = await _shared.WindowRetryAfterAsync("r:" + AddressKey(address), _options.RegistrationsPerAddress, RegistrationWindowMs);
+        return wait switch
+        {
+            null => RegistrationRetryAfter(address),
+            0 => null,
+            _ => wait,
+        };
+    }
+
+    /// <summary><see cref="RecordRegistration"/> across nodes in cluster mode.</summary>
+    public async ValueTask RecordRegistrationAsync(string address)
+    {
+        if (_shared is null || !await _shared.WindowHitAsync("r:" + AddressKey(address), RegistrationWindowMs))
+        {
+            RecordRegistration(address);
+        }
+    }
 
     /// <summary>
     /// Counts a login attempt. Returns the seconds to wait when a limit or the username's slow-down applies (nothing

@@ -17,6 +17,12 @@ public sealed class ClusterOptions
     /// <summary>Addresses whose <c>X-Forwarded-For</c> is believed (a load balancer's); none by default.</summary>
     public string[] TrustedProxies { get; set; } = [];
 
+    /// <summary>Tokens of a user's shared send-rate bucket a node takes from Redis at once (<see cref="SharedTokenLeases"/>).</summary>
+    public int RateLeaseTokens { get; set; } = 5;
+
+    /// <summary>How long a node that stopped refreshing its liveness key still counts as alive (its users as online).</summary>
+    public int NodeTimeoutSeconds { get; set; } = 5;
+
     public bool Enabled => !string.IsNullOrWhiteSpace(Redis);
 
     /// <summary>Refuses what cannot run (at startup, with a message that names the setting).</summary>
@@ -25,6 +31,16 @@ public sealed class ClusterOptions
         if (NodeId is < 0 or > 1023)
         {
             throw new InvalidOperationException($"Cluster:NodeId must be 0-1023 (got {NodeId}).");
+        }
+
+        if (NodeTimeoutSeconds is < 1 or > 300)
+        {
+            throw new InvalidOperationException($"Cluster:NodeTimeoutSeconds must be 1-300 (got {NodeTimeoutSeconds}).");
+        }
+
+        if (RateLeaseTokens < 1)
+        {
+            throw new InvalidOperationException($"Cluster:RateLeaseTokens must be at least 1 (got {RateLeaseTokens}).");
         }
 
         if (Enabled && !string.Equals(storageProvider, "postgres", StringComparison.OrdinalIgnoreCase))

@@ -9,8 +9,8 @@ namespace Parley.Server.Files;
 /// <c>Files:UnusedFileDays</c>; blob records no file references (bytes and thumbnails) after the grace period,
 /// with their bytes; and bytes left behind by a crash (a blob without a record, a half-written upload).
 /// </summary>
-public sealed partial class FileSweeper(FileStore files, IBlobStore blobs, IOptions<FileUploadOptions> options, TimeProvider time, ILogger<FileSweeper> logger)
-    : PeriodicWorker(TimeSpan.FromMinutes(Math.Max(1, options.Value.SweepIntervalMinutes)), time, logger)
+public sealed partial class FileSweeper(FileStore files, IBlobStore blobs, IOptions<FileUploadOptions> options, TimeProvider time, ILogger<FileSweeper> logger, WorkerLeadership? leadership = null)
+    : PeriodicWorker(TimeSpan.FromMinutes(Math.Max(1, options.Value.SweepIntervalMinutes)), time, logger, leadership)
 {
     private const int Batch = 1_000;
 

@@ -61,7 +61,7 @@ public sealed class GroupService(
         v.ThrowIfInvalid();
         await CheckAvatarAsync(callerId, avatar, cancellationToken);
         var invitees = await AddableUsersAsync(callerId, memberIds, "memberIds", cancellationToken);
-        if (quotas.GroupCreations.TryTake(callerId) is { } wait)
+        if (await quotas.GroupCreations.TryTakeAsync(callerId) is { } wait)
         {
             throw UserQuotas.Limited($"At most {_options.CreationsPerHour} new groups per hour; try again later.", wait);
         }
@@ -103,7 +103,7 @@ public sealed class GroupService(
         }
         catch
         {
-            quotas.GroupCreations.Refund(callerId); // nothing was created
+            await quotas.GroupCreations.RefundAsync(callerId); // nothing was created
             throw;
         }
 
@@ -270,7 +270,7 @@ public sealed class GroupService(
                 }
 
                 // Only a new request counts; the write is rolled back if this throws.
-                if (quotas.JoinRequests.TryTake(callerId) is { } wait)
+                if (await quotas.JoinRequests.TryTakeAsync(callerId) is { } wait)
                 {
                     throw UserQuotas.Limited($"At most {_options.JoinRequestsPerHour} join requests per hour; try again later.", wait);
                 }

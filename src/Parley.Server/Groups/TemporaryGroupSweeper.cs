@@ -5,8 +5,8 @@ using Parley.Storage.Groups;
 namespace Parley.Server.Groups;
 
 /// <summary>Deletes temporary groups whose idle time has run out, and tells their members (group.dissolved).</summary>
-public sealed partial class TemporaryGroupSweeper(GroupStore store, GroupService groups, TimeProvider time, IOptions<GroupOptions> options, ILogger<TemporaryGroupSweeper> logger)
-    : PeriodicWorker(TimeSpan.FromSeconds(Math.Max(1, options.Value.SweepIntervalSeconds)), time, logger)
+public sealed partial class TemporaryGroupSweeper(GroupStore store, GroupService groups, TimeProvider time, IOptions<GroupOptions> options, ILogger<TemporaryGroupSweeper> logger, WorkerLeadership? leadership = null)
+    : PeriodicWorker(TimeSpan.FromSeconds(Math.Max(1, options.Value.SweepIntervalSeconds)), time, logger, leadership)
 {
     private const int Batch = 100;
 

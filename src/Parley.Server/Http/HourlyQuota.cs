@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Globalization;
+using Parley.Server.Cluster;
 
 namespace Parley.Server.Http;
 
@@ -18,8 +20,13 @@ public sealed class HourlyQuota : IDisposable
     private readonly ITimer _purge;
     private readonly long _window;
 
-    public HourlyQuota(int perHour, TimeProvider time)
+    private readonly SharedLimits? _shared;
+    private readonly string _name;
+
+    public HourlyQuota(int perHour, TimeProvider time, SharedLimits? shared = null, string name = "")
     {
+        _shared = shared;
+        _name = "hour:" + name + ":";
         _perHour = perHour;
         _time = time;
         _window = time.TimestampFrequency * 3600;
@@ -57,6 +64,31 @@ public sealed class HourlyQuota : IDisposable
                 stamps.AddLast(now);
                 return null;
             }
+        }
+    }
+
+    /// <summary><see cref="TryTake"/>, across nodes in cluster mode.</summary>
+    public async ValueTask<int?> TryTakeAsync(long userId)
+    {
+        if (_shared is null || _perHour <= 0)
+        {
+            return TryTake(userId);
+        }
+
+        return await _shared.HourlyTakeAsync(_name + userId.ToString(CultureInfo.InvariantCulture), _perHour) switch
+        {
+            null => TryTake(userId),
+            0 => null,
+            var wait => wait,
+        };
+    }
+
+    /// <summary><see cref="Refund"/>, across nodes in cluster mode.</summary>
+    public async ValueTask RefundAsync(long userId)
+    {
+        if (_shared is null || _perHour <= 0 || !await _shared.HourlyRefundAsync(_name + userId.ToString(CultureInfo.InvariantCulture)))
+        {
+            Refund(userId);
         }
     }
 

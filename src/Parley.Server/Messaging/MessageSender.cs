@@ -130,7 +130,7 @@ public sealed class MessageSender(
             return (null, badContent);
         }
 
-        if (!rate.TryTake(caller.UserId))
+        if (!await rate.TryTakeAsync(caller.UserId))
         {
             return (null, SendingTooFast);
         }

@@ -5,8 +5,8 @@ using Parley.Storage.Messaging;
 namespace Parley.Server.Messaging;
 
 /// <summary>Deletes messages older than <c>Messaging:RetentionDays</c>; with 0 (the default) messages are kept forever.</summary>
-public sealed partial class RetentionSweeper(MessageStore messages, IOptions<MessagingOptions> options, TimeProvider time, ILogger<RetentionSweeper> logger)
-    : PeriodicWorker(TimeSpan.FromMinutes(10), time, logger)
+public sealed partial class RetentionSweeper(MessageStore messages, IOptions<MessagingOptions> options, TimeProvider time, ILogger<RetentionSweeper> logger, WorkerLeadership? leadership = null)
+    : PeriodicWorker(TimeSpan.FromMinutes(10), time, logger, leadership)
 {
     private const int Batch = 5_000;
 

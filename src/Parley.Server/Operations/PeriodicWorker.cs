@@ -2,9 +2,11 @@ namespace Parley.Server.Operations;
 
 /// <summary>
 /// A background job that runs <see cref="RunOnceAsync"/> every <c>interval</c> until shutdown. A failed run
-/// is logged and the next one comes at its time: housekeeping must never stop the server.
+/// is logged and the next one comes at its time: housekeeping must never stop the server. A worker given a
+/// <see cref="WorkerLeadership"/> (cluster mode, for jobs over the shared database) runs only on the node that
+/// leads; the others skip their turn and ask again at the next one.
 /// </summary>
-public abstract partial class PeriodicWorker(TimeSpan interval, TimeProvider time, ILogger logger) : BackgroundService
+public abstract partial class PeriodicWorker(TimeSpan interval, TimeProvider time, ILogger logger, WorkerLeadership? leadership = null) : BackgroundService
 {
     protected TimeProvider Time { get; } = time;
 
@@ -22,6 +24,11 @@ public abstract partial class PeriodicWorker(TimeSpan interval, TimeProvider tim
             {
                 try
                 {
+                    if (leadership is not null && !await leadership.IsLeaderAsync(stoppingToken))
+                    {
+                        continue; // another node runs it
+                    }
+
                     await RunOnceAsync(stoppingToken);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)

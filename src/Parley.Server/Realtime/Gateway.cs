@@ -215,7 +215,7 @@ public sealed partial class Gateway
         }
 
         connection.TrySend(ServerFrames.Hello(Ids.Format(caller.UserId), Ids.Format(caller.SessionId), _time.GetUtcNow().ToUnixTimeMilliseconds(), _options.HeartbeatMs));
-        if (_presence.Connected(caller.UserId))
+        if (await _presence.ConnectedAsync(caller.UserId))
         {
             await AnnouncePresenceAsync(caller.UserId, online: true, null);
         }
@@ -239,7 +239,7 @@ public sealed partial class Gateway
         _metrics.WebSocketClosed(connection.CloseStatus, clientClose, _time.GetElapsedTime(opened));
         var code = clientClose ?? connection.CloseStatus;
         LogClosed(_logger, connection.Id, caller.UserId, code is { } c ? (int)c : 1006, clientClose is not null ? "client" : connection.CloseStatus is not null ? "server" : "none");
-        if (_presence.Disconnected(caller.UserId))
+        if (await _presence.DisconnectedAsync(caller.UserId))
         {
             await AnnouncePresenceAsync(caller.UserId, online: false, _time.GetUtcNow().ToUnixTimeMilliseconds());
         }

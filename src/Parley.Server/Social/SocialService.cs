@@ -46,7 +46,7 @@ public sealed class SocialService(
 
         v.ThrowIfInvalid();
         // Counted before the write so concurrent requests cannot overrun it; given back unless a request was made.
-        if (quotas.FriendRequests.TryTake(callerId) is { } wait)
+        if (await quotas.FriendRequests.TryTakeAsync(callerId) is { } wait)
         {
             throw UserQuotas.Limited($"At most {options.Value.FriendRequestsPerHour} friend requests per hour; try again later.", wait);
         }
@@ -62,13 +62,13 @@ public sealed class SocialService(
         }
         catch
         {
-            quotas.FriendRequests.Refund(callerId);
+            await quotas.FriendRequests.RefundAsync(callerId);
             throw;
         }
 
         if (outcome != FriendRequestOutcome.Created)
         {
-            quotas.FriendRequests.Refund(callerId);
+            await quotas.FriendRequests.RefundAsync(callerId);
         }
 
         switch (outcome)
@@ -150,7 +150,8 @@ public sealed class SocialService(
     {
         var rows = await store.ListFriendsAsync(callerId, Paging.Id(cursor), limit + 1, cancellationToken);
         var profiles = await users.GetManyAsync(rows.Select(r => r.FriendId), cancellationToken);
-        return Paging.Page(rows, limit, r => profiles.TryGetValue(r.FriendId, out var u) ? ToEntry(r, u) : null, r => Ids.Format(r.FriendId));
+        var online = presence.OnlineAmongAsync([.. rows.Select(r => r.FriendId)]) is { } cluster ? await cluster : null;
+        return Paging.Page(rows, limit, r => profiles.TryGetValue(r.FriendId, out var u) ? ToEntry(r, u, online) : null, r => Ids.Format(r.FriendId));
     }
 
     public async Task<FriendEntry> SetRemarkAsync(long callerId, string friendId, RemarkBody body, CancellationToken cancellationToken)
@@ -168,7 +169,7 @@ public sealed class SocialService(
 
         var row = await store.GetFriendAsync(callerId, id, cancellationToken) ?? throw ApiException.NotFound("Friend");
         var user = await users.GetAsync(id, cancellationToken) ?? throw ApiException.NotFound("Friend");
-        return ToEntry(row, user);
+        return ToEntry(row, user, presence.OnlineAmongAsync([id]) is { } cluster ? await cluster : null);
     }
 
     public async Task RemoveFriendAsync(long callerId, string friendId, CancellationToken cancellationToken)
@@ -219,8 +220,9 @@ public sealed class SocialService(
             r => Ids.Format(r.BlockedId));
     }
 
-    private FriendEntry ToEntry(FriendRow row, UserRow user) =>
-        new(PublicUser.From(user), row.Remark, row.Since, presence.IsOnline(row.FriendId));
+    /// <summary>A friend as listed; <paramref name="online"/> is the cluster's answer (null on one node: this node's).</summary>
+    private FriendEntry ToEntry(FriendRow row, UserRow user, IReadOnlySet<long>? online) =>
+        new(PublicUser.From(user), row.Remark, row.Since, online?.Contains(row.FriendId) ?? presence.IsOnline(row.FriendId));
 
     private async Task<FriendRequestDto> ToDtoAsync(FriendRequestRow row, CancellationToken cancellationToken) =>
         ToDto(row, await users.GetManyAsync([row.FromUserId, row.ToUserId], cancellationToken));

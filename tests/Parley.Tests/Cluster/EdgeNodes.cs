@@ -1,0 +1,48 @@
+using System.Security.Cryptography;
+using Parley.Tests.Infrastructure;
+
+namespace Parley.Tests.Cluster;
+
+/// <summary>
+/// Nodes of one cluster for the edge tests (limits, presence, workers): child processes on one PostgreSQL database
+/// (a fresh <see cref="TestStore"/>) and the Redis of <c>PARLEY_TEST_REDIS</c>, with one signing key.
+/// </summary>
+public sealed class EdgeNodes : IAsyncDisposable
+{
+    public const string RedisVariable = "PARLEY_TEST_REDIS";
+
+    private readonly List<ChildServer> _nodes = [];
+    private readonly string _signingKey = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+
+    private EdgeNodes(TestStore store) => Store = store;
+
+    public TestStore Store { get; }
+
+    public static string? Redis => Environment.GetEnvironmentVariable(RedisVariable) is { Length: > 0 } value ? value : null;
+
+    public static string SkipReason => $"cluster test skipped: it needs {TestStore.PostgresVariable} and {RedisVariable} (.ci/run sets both).";
+
+    public static bool Available => TestStore.PostgresAdminConnectionString is not null && Redis is not null;
+
+    public static async Task<EdgeNodes> CreateAsync() => new(await TestStore.CreateAsync(Backend.Postgres));
+
+    /// <summary>Starts node <paramref name="nodeId"/> (its args first; <paramref name="extraArgs"/> win).</summary>
+    public async Task<ChildServer> StartAsync(int nodeId, params string[] extraArgs)
+    {
+        var node = await ChildServer.StartAsync(
+            Store,
+            [$"--Cluster:Redis={Redis}", $"--Cluster:NodeId={nodeId}", $"--Auth:SigningKey={_signingKey}", .. extraArgs]);
+        _nodes.Add(node);
+        return node;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var node in _nodes)
+        {
+            await node.DisposeAsync();
+        }
+
+        await Store.DisposeAsync();
+    }
+}
