@@ -190,6 +190,9 @@ public sealed class ConversationViews(MessageStore store, MembershipVersions ver
     public ValueTask<ConversationView?> ReloadAsync(long conversationId, CancellationToken cancellationToken) =>
         LoadAsync(conversationId, versions.Current(conversationId), Peek(conversationId), cancellationToken);
 
+    /// <summary>Drops every held view (cluster mode, after a bus outage that may have lost membership changes).</summary>
+    public void Clear() => _views.Clear();
+
     /// <summary>The view when one is held, current or not (no load): for callers that can do without, such as raising its seq.</summary>
     public ConversationView? Peek(long conversationId) => _views.TryGetValue(conversationId, out var view) ? view : null;
 
