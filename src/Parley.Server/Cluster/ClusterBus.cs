@@ -136,11 +136,11 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
         try
         {
             await Task.WhenAll(
-                PublishLoopAsync(stoppingToken),
-                ConfirmLoopAsync(stoppingToken),
-                InterestLoopAsync(stoppingToken),
-                CanaryLoopAsync(stoppingToken),
-                MovedLoopAsync(stoppingToken));
+                SuperviseAsync(PublishLoopAsync, "publisher", stoppingToken),
+                SuperviseAsync(ConfirmLoopAsync, "publish confirmations", stoppingToken),
+                SuperviseAsync(InterestLoopAsync, "subscriptions", stoppingToken),
+                SuperviseAsync(CanaryLoopAsync, "canary", stoppingToken),
+                SuperviseAsync(MovedLoopAsync, "moved conversations", stoppingToken));
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -150,6 +150,27 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
         {
             redis.ConnectionFailed -= OnConnectionFailed;
             redis.ConnectionRestored -= OnConnectionRestored;
+        }
+    }
+
+    /// <summary>
+    /// Runs one of the bus's loops and starts it again should it ever fail: a fault in the bus must not stop the host
+    /// (a background service's exception would), since the node serves from PostgreSQL without it.
+    /// </summary>
+    private async Task SuperviseAsync(Func<CancellationToken, Task> loop, string name, CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await loop(stoppingToken);
+                return;
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            {
+                LogLoopFailed(_logger, e, name);
+                await Task.Delay(TimeSpan.FromSeconds(1), _time, stoppingToken);
+            }
         }
     }
 
@@ -258,6 +279,9 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
         byte[] Payload,
         IReadOnlyList<(long UserId, long JoinedSeq)>? Members,
         IReadOnlyList<long>? Users);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Cluster bus: its {Loop} loop failed; starting it again")]
+    private static partial void LogLoopFailed(ILogger logger, Exception exception, string loop);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cluster bus: a publish failed")]
     private static partial void LogPublishFailed(ILogger logger, Exception exception);
