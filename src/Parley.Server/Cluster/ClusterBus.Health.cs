@@ -29,7 +29,10 @@ public sealed partial class ClusterBus
     private readonly ConcurrentQueue<byte[]> _lostControl = new();
     private int _lostControlCount;
     private volatile bool _movedOverflow;
-    private readonly Channel<long[]> _movedElsewhere = Channel.CreateUnbounded<long[]>(new UnboundedChannelOptions { SingleReader = true });
+    // Bounded, like what one announcement may make this node look up: past either, everyone here resyncs instead
+    // (cheaper than thousands of view loads, and a flood of announcements cannot pile up).
+    private const int MaxMovedLookups = 1_000;
+    private readonly Channel<long[]> _movedElsewhere = Channel.CreateBounded<long[]>(new BoundedChannelOptions(256) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
 
     /// <summary>Why the bus is degraded, or null when it delivers.</summary>
     public string? Degraded
@@ -209,13 +212,10 @@ public sealed partial class ClusterBus
     /// <summary>Another node announced conversations it could not publish for: handled apart from the control channel's reader.</summary>
     private void MovedElsewhere(long[] conversationIds)
     {
-        if (conversationIds.Length == 0)
+        if (conversationIds.Length == 0 || conversationIds.Length > MaxMovedLookups || !_movedElsewhere.Writer.TryWrite(conversationIds))
         {
             Interlocked.Add(ref _resyncs, _fanout.DeliverToAll(ServerFrames.Resync(null)));
-            return;
         }
-
-        _movedElsewhere.Writer.TryWrite(conversationIds);
     }
 
     /// <summary>Members held here of conversations that moved elsewhere get <c>resync</c> with those conversationIds.</summary>
