@@ -33,7 +33,8 @@ public readonly record struct BusMessage(BusKind Kind, Guid Origin, ReadOnlyMemo
 /// byte 0     version (1)
 /// byte 1     kind (<see cref="BusKind"/>)
 /// bytes 2-17 the publisher's incarnation (a Guid, fresh per process start: a node skips its own payloads)
-/// then       Frame:    the frame's bytes as they go to the socket (UTF-8 JSON text), to the end
+/// then       Frame:    one int64 (the publisher's sequence on this channel), then the frame's bytes as they go to
+///                      the socket (UTF-8 JSON text), to the end
 ///            Canary:   one int64 (the canary's number)
 ///            others:   int32 count, then count int64 ids (sessions; a conversation; two users; conversations)
 /// </code>
@@ -50,11 +51,13 @@ public static class BusWire
     /// <summary>The most ids one payload may list (a revocation of many sessions, many moved conversations).</summary>
     public const int MaxIds = 100_000;
 
-    public static byte[] Frame(Guid origin, ReadOnlySpan<byte> frame)
+    /// <summary>A frame for one user channel, <paramref name="sequence"/> the publisher's count of payloads on that channel (1, 2, 3, ...).</summary>
+    public static byte[] Frame(Guid origin, long sequence, ReadOnlySpan<byte> frame)
     {
-        var payload = new byte[HeaderLength + frame.Length];
+        var payload = new byte[HeaderLength + 8 + frame.Length];
         WriteHeader(payload, BusKind.Frame, origin);
-        frame.CopyTo(payload.AsSpan(HeaderLength));
+        BinaryPrimitives.WriteInt64LittleEndian(payload.AsSpan(HeaderLength), sequence);
+        frame.CopyTo(payload.AsSpan(HeaderLength + 8));
         return payload;
     }
 
@@ -95,13 +98,20 @@ public static class BusWire
         switch (kind)
         {
             case BusKind.Frame:
-                // A text frame of one JSON object; the bytes go to sockets as they are, so refuse what is plainly not one.
-                if (body.Length is < 2 or > MaxFrameBytes || body[0] != (byte)'{' || body[^1] != (byte)'}')
+                // The channel sequence, then a text frame of one JSON object: the bytes go to sockets as they are, so
+                // refuse what is plainly not one.
+                if (body.Length is < 10 or > MaxFrameBytes + 8 || body[8] != (byte)'{' || body[^1] != (byte)'}')
                 {
                     return false;
                 }
 
-                message = new BusMessage(kind, origin, payload[HeaderLength..], []);
+                var sequence = BinaryPrimitives.ReadInt64LittleEndian(body);
+                if (sequence < 1)
+                {
+                    return false;
+                }
+
+                message = new BusMessage(kind, origin, payload[(HeaderLength + 8)..], [sequence]);
                 return true;
             case BusKind.Canary:
                 if (body.Length != 8)

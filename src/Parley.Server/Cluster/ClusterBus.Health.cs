@@ -166,7 +166,7 @@ public sealed partial class ClusterBus
     {
         foreach (var (userId, held) in _held)
         {
-            if (held.Queue is null)
+            if (held.Handler is null)
             {
                 await SettleAsync(subscriber, userId);
             }

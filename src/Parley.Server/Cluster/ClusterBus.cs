@@ -81,6 +81,7 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
         meter.CreateObservableCounter("parley.bus.foreign_frames", () => Volatile.Read(ref _foreign), "{payload}", "Frames received for a user this node holds no connection of (interest routing keeps this at 0 but for races with a leaving user).");
         meter.CreateObservableCounter("parley.bus.malformed", () => Volatile.Read(ref _malformed), "{payload}", "Payloads dropped because they did not parse (another version, or a rogue publisher).");
         meter.CreateObservableCounter("parley.bus.resyncs", () => Volatile.Read(ref _resyncs), "{frame}", "resync frames queued on local sockets after bus trouble.");
+        meter.CreateObservableCounter("parley.bus.gaps_given_up", () => Volatile.Read(ref _gapsGivenUp), "{gap}", "Frames that overtook an earlier one on a user channel which then never came (lost on the bus): delivered without it after a short wait.");
         meter.CreateObservableGauge("parley.bus.user_subscriptions", () => _held.Count, "{channel}", "User channels this node is subscribed to (users it holds connections of).");
         meter.CreateObservableGauge("parley.bus.degraded", () => Degraded is null ? 0 : 1, null, "1 while the bus is degraded (Redis unreachable or the canary lost): /health/ready is 503.");
     }
@@ -210,7 +211,6 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
             return;
         }
 
-        var payload = BusWire.Frame(_node.Incarnation, item.Payload);
         if (item.Members is { } members)
         {
             for (var i = 0; i < members.Count; i++)
@@ -218,7 +218,7 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
                 var (userId, joinedSeq) = members[i];
                 if (joinedSeq < item.Seq)
                 {
-                    Publish(subscriber, _channels.User(userId), payload, item);
+                    PublishFrame(subscriber, userId, item);
                 }
             }
         }
@@ -226,10 +226,29 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
         {
             for (var i = 0; i < users.Count; i++)
             {
-                Publish(subscriber, _channels.User(users[i]), payload, item);
+                PublishFrame(subscriber, users[i], item);
             }
         }
     }
+
+    /// <summary>
+    /// One frame to one user's channel, numbered per channel (1, 2, 3, ...) so the receiving node can put back in order
+    /// what StackExchange.Redis hands its handlers concurrently (ClusterBus.Receive.cs). Only this loop numbers.
+    /// </summary>
+    private void PublishFrame(ISubscriber subscriber, long userId, in Outgoing item)
+    {
+        if (_channelSequences.Count >= MaxNumberedChannels)
+        {
+            _channelSequences.Clear(); // bounded: numbers start again at 1, which receivers take as late (delivered at once, unordered) until they pass what they expect
+        }
+
+        ref var sequence = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_channelSequences, userId, out _);
+        sequence++;
+        Publish(subscriber, _channels.User(userId), BusWire.Frame(_node.Incarnation, sequence, item.Payload), item);
+    }
+
+    private const int MaxNumberedChannels = 1_000_000;
+    private readonly Dictionary<long, long> _channelSequences = [];
 
     private void Publish(ISubscriber subscriber, string channel, byte[] payload, in Outgoing item)
     {
@@ -271,7 +290,7 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
         Control,
     }
 
-    /// <summary>One thing to publish: for frames, the frame's bytes (wrapped once, shared by every channel); for control, the payload.</summary>
+    /// <summary>One thing to publish: for frames, the frame's bytes (wrapped per channel with its number); for control, the ready payload.</summary>
     private readonly record struct Outgoing(
         OutKind Kind,
         long ConversationId,

@@ -12,9 +12,10 @@ public sealed class BusWireTests
     public void A_frame_travels_as_its_ready_bytes()
     {
         var frame = Encoding.UTF8.GetBytes("""{"type":"message","message":{"seq":1}}""");
-        Assert.True(BusWire.TryParse(BusWire.Frame(Origin, frame), out var parsed));
+        Assert.True(BusWire.TryParse(BusWire.Frame(Origin, 77, frame), out var parsed));
         Assert.Equal(BusKind.Frame, parsed.Kind);
         Assert.Equal(Origin, parsed.Origin);
+        Assert.Equal([77L], parsed.Ids); // the publisher's sequence on the channel
         Assert.Equal(frame, parsed.Frame.ToArray());
     }
 
@@ -53,9 +54,11 @@ public sealed class BusWireTests
             valid.Append((byte)0).ToArray(), // trailing byte
             BusWire.Ids(BusKind.Membership, Origin, [1, 2]), // a membership change names one conversation
             BusWire.Ids(BusKind.Pair, Origin, [1]), // a pair is two users
-            BusWire.Frame(Origin, "not json"u8), // a frame goes to sockets as it is: it must look like one object
-            BusWire.Frame(Origin, "{"u8),
-            BusWire.Frame(Origin, ReadOnlySpan<byte>.Empty),
+            BusWire.Frame(Origin, 1, "not json"u8), // a frame goes to sockets as it is: it must look like one object
+            BusWire.Frame(Origin, 1, "{"u8),
+            BusWire.Frame(Origin, 1, ReadOnlySpan<byte>.Empty),
+            BusWire.Frame(Origin, 0, "{}"u8), // sequences start at 1
+            BusWire.Frame(Origin, -5, "{}"u8),
         };
         var wrongVersion = BusWire.Canary(Origin, 1);
         wrongVersion[0] = 2;
