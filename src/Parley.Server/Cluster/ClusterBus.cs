@@ -247,7 +247,7 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
         Publish(subscriber, _channels.User(userId), BusWire.Frame(_node.Incarnation, sequence, item.Payload), item);
     }
 
-    private const int MaxNumberedChannels = 1_000_000;
+    private const int MaxNumberedChannels = 250_000; // about 7 MiB at most
     private readonly Dictionary<long, long> _channelSequences = [];
 
     private void Publish(ISubscriber subscriber, string channel, byte[] payload, in Outgoing item)
