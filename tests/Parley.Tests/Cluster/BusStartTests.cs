@@ -42,7 +42,7 @@ public sealed class BusStartTests : IAsyncLifetime
         var cluster = new BusCluster();
         var args = cluster.NodeArgs(7);
         args[0] = $"--Cluster:Redis=127.0.0.1:{port},connectTimeout=500";
-        await using var node = await ChildServer.StartAsync(_store!, "/health/live", args);
+        await using var node = await ChildServer.StartUntilAsync(_store!, "/health/live", args);
 
         using (var ready = await node.Http.GetAsync("/health/ready"))
         {
