@@ -23,6 +23,18 @@ public sealed class ClusterOptions
     /// <summary>How long a node that stopped refreshing its liveness key still counts as alive (its users as online).</summary>
     public int NodeTimeoutSeconds { get; set; } = 5;
 
+    /// <summary>The start of every bus channel name; distinct per deployment sharing one Redis.</summary>
+    public string ChannelPrefix { get; set; } = "parley";
+
+    /// <summary>How often the node publishes a canary on its own bus channel (milliseconds).</summary>
+    public int CanaryIntervalMs { get; set; } = 1000;
+
+    /// <summary>Canaries missed in a row after which the subscription is taken as stopped: resubscribe and resync.</summary>
+    public int CanaryMisses { get; set; } = 3;
+
+    /// <summary>Payloads queued for the bus at most; past it they are dropped and their conversations announced as moved.</summary>
+    public int PublishQueueLimit { get; set; } = 100_000;
+
     public bool Enabled => !string.IsNullOrWhiteSpace(Redis);
 
     /// <summary>Refuses what cannot run (at startup, with a message that names the setting).</summary>
@@ -41,6 +53,17 @@ public sealed class ClusterOptions
         if (RateLeaseTokens < 1)
         {
             throw new InvalidOperationException($"Cluster:RateLeaseTokens must be at least 1 (got {RateLeaseTokens}).");
+        }
+
+        if (string.IsNullOrWhiteSpace(ChannelPrefix) || ChannelPrefix.Length > 64 || ChannelPrefix.Any(char.IsWhiteSpace))
+        {
+            throw new InvalidOperationException("Cluster:ChannelPrefix must be 1-64 characters without spaces.");
+        }
+
+        if (CanaryIntervalMs is < 10 or > 60_000 || CanaryMisses is < 1 or > 100 || PublishQueueLimit < 1)
+        {
+            throw new InvalidOperationException(
+                $"Cluster:CanaryIntervalMs must be 10-60000 (got {CanaryIntervalMs}), Cluster:CanaryMisses 1-100 (got {CanaryMisses}), Cluster:PublishQueueLimit at least 1 (got {PublishQueueLimit}).");
         }
 
         if (Enabled && !string.Equals(storageProvider, "postgres", StringComparison.OrdinalIgnoreCase))

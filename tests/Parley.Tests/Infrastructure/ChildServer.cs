@@ -38,7 +38,13 @@ public sealed class ChildServer : ApiHost, IAsyncDisposable
     }
 
     /// <summary>Starts the server on <paramref name="store"/>; <paramref name="extraArgs"/> come last and win.</summary>
-    public static async Task<ChildServer> StartAsync(TestStore store, params string[] extraArgs)
+    public static Task<ChildServer> StartAsync(TestStore store, params string[] extraArgs) => StartUntilAsync(store, "/health/ready", extraArgs);
+
+    /// <summary>
+    /// Starts the server and returns once <paramref name="readyPath"/> answers 200: <c>/health/live</c> for a server
+    /// expected not to be ready (a cluster node whose Redis is not there yet).
+    /// </summary>
+    public static async Task<ChildServer> StartUntilAsync(TestStore store, string readyPath, params string[] extraArgs)
     {
         var port = FreePort();
         var dll = Path.Combine(AppContext.BaseDirectory, "Parley.Server.dll");
@@ -81,7 +87,7 @@ public sealed class ChildServer : ApiHost, IAsyncDisposable
 
             try
             {
-                using var ready = await http.GetAsync("/health/ready");
+                using var ready = await http.GetAsync(readyPath);
                 if (ready.StatusCode == HttpStatusCode.OK)
                 {
                     return child;
