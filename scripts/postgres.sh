@@ -3,6 +3,9 @@
 #
 #   scripts/postgres.sh start   -> prints ONE line on stdout: an Npgsql connection string
 #   scripts/postgres.sh stop    -> stops the cluster and deletes its directory (exit 0 if none)
+#   scripts/postgres.sh restart-stop   -> stops the server (fast shutdown) but keeps its data and port,
+#   scripts/postgres.sh restart-start  -> starts it again on them and prints the connection string again
+#                                         (for tests of a database restart under a running Parley)
 #
 # Environment:
 #   PARLEY_PG_DIR      private directory for data, socket and log (default /tmp/parley-pg)
@@ -196,7 +199,7 @@ EOF
         || die "could not create database parley"
 
     local conn="Host=127.0.0.1;Port=$port;Username=parley;Password=$password;Database=parley"
-    (umask 077; echo "$conn" > "$PG_DIR/connection-string")
+    (umask 077; echo "$conn" > "$PG_DIR/connection-string"; echo "$port" > "$PG_DIR/port")
     log "ready: 127.0.0.1:$port, data dir $DATA, log $LOG"
     echo "$conn" >&3
 }
@@ -212,8 +215,37 @@ cmd_stop() {
     log "stopped and removed $PG_DIR"
 }
 
+# The data stays: only the server goes (fast shutdown: sessions are disconnected, open transactions roll back).
+cmd_restart_stop() {
+    [[ -f "$MARKER" && -f "$PG_DIR/port" ]] || die "no cluster started by this script in $PG_DIR"
+    stop_cluster
+    log "stopped (data kept in $DATA; restart-start brings it back)"
+}
+
+cmd_restart_start() {
+    [[ -f "$MARKER" && -f "$PG_DIR/port" && -f "$PG_DIR/connection-string" ]] || die "no cluster started by this script in $PG_DIR"
+    local bin port; bin="$(find_bin)"; port="$(cat "$PG_DIR/port")"
+    [[ -n "$bin" ]] || die "no PostgreSQL server binaries found"
+    local pid; pid="$(head -n1 "$DATA/postmaster.pid" 2>/dev/null || true)"
+    if ! is_our_postmaster "$pid"; then
+        cd "$PG_DIR"
+        as_pg sh -c ': >> "$1"' _ "$LOG"
+        as_pg "$bin/pg_ctl" -D "$DATA" -l "$LOG" -o "-p $port" -w -t "$TIMEOUT" start >&2 3>&- \
+            || { tail -n 30 "$LOG" >&2 || true; die "postgres did not start again on port $port"; }
+    fi
+    local deadline=$((SECONDS + TIMEOUT))
+    until "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -d postgres -t 2; do
+        (( SECONDS < deadline )) || die "postgres not ready on 127.0.0.1:$port after ${TIMEOUT}s"
+        sleep 0.2
+    done
+    log "started again on 127.0.0.1:$port"
+    cat "$PG_DIR/connection-string" >&3
+}
+
 case "${1:-}" in
     start) cmd_start ;;
     stop)  cmd_stop ;;
-    *)     echo "usage: $0 start|stop" >&2; exit 2 ;;
+    restart-stop)  cmd_restart_stop ;;
+    restart-start) cmd_restart_start ;;
+    *)     echo "usage: $0 start|stop|restart-stop|restart-start" >&2; exit 2 ;;
 esac
