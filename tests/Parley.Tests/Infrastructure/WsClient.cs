@@ -128,6 +128,22 @@ public sealed class WsClient : IAsyncDisposable
     public bool Has(string type, Func<JsonNode, bool>? where = null) =>
         _unread.Exists(f => (string?)f["type"] == type && (where is null || where(f)));
 
+    /// <summary>
+    /// Takes every frame of <paramref name="type"/> received so far, without waiting: for counting what arrived before
+    /// a sentinel that was waited for with <see cref="NextAsync"/> (frames still in flight are not this call's business).
+    /// </summary>
+    public List<JsonNode> TakeAll(string type)
+    {
+        while (_frames.Reader.TryRead(out var frame))
+        {
+            _unread.Add(frame);
+        }
+
+        var taken = _unread.FindAll(f => (string?)f["type"] == type);
+        _unread.RemoveAll(f => (string?)f["type"] == type);
+        return taken;
+    }
+
     /// <summary>Waits for the server to close the connection and returns its close status.</summary>
     public async Task<WebSocketCloseStatus?> ClosedAsync(TimeSpan? wait = null)
     {
