@@ -21,4 +21,5 @@ public static class FrameTypes
     public const string Presence = "presence";
     public const string Notify = "notify";
     public const string Error = "error";
+    public const string Resync = "resync";
 }

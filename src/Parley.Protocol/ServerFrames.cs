@@ -144,6 +144,27 @@ public static class ServerFrames
     }
 
     /// <summary>
+    /// <c>{type:"resync", conversationIds?}</c>: the device may have missed live pushes (cluster bus trouble) and catches
+    /// up by <c>after=</c> for the listed conversations, or for every one it holds when <paramref name="conversationIds"/> is null.
+    /// </summary>
+    public static byte[] Resync(IReadOnlyList<string>? conversationIds)
+    {
+        var w = Writer.Start(FrameTypes.Resync);
+        if (conversationIds is not null)
+        {
+            w.Json.WriteStartArray("conversationIds"u8);
+            foreach (var id in conversationIds)
+            {
+                w.Json.WriteStringValue(id);
+            }
+
+            w.Json.WriteEndArray();
+        }
+
+        return w.Finish();
+    }
+
+    /// <summary>
     /// A buffer and JSON writer kept per thread and reused, so building a frame allocates only its result. Building
     /// is synchronous, so a thread never uses two at once; one left behind by an exception is simply replaced.
     /// </summary>

@@ -151,6 +151,16 @@ public static partial class ParleyApp
         services.AddSingleton<ConnectionRegistry>();
         services.AddSingleton<Fanout>();
         services.AddSingleton<IPostCommitSink>(sp => sp.GetRequiredService<Fanout>());
+        if (cluster.Enabled)
+        {
+            // The cluster bus: the route's second sink (after the local fan-out), and a readiness check of its own.
+            services.AddSingleton(new NodeIdentity(cluster.NodeId));
+            services.AddSingleton<ClusterBus>();
+            services.AddSingleton<IPostCommitSink>(sp => sp.GetRequiredService<ClusterBus>());
+            services.AddHostedService(sp => sp.GetRequiredService<ClusterBus>());
+            services.AddHealthChecks().AddCheck<BusHealthCheck>("bus", tags: ["ready"]);
+        }
+
         services.AddSingleton<FrameDispatcher>();
         services.AddSingleton<Gateway>();
         services.AddHostedService<HeartbeatMonitor>();
@@ -212,7 +222,7 @@ public static partial class ParleyApp
         // A WebSocket lives for hours: it has its own duration instrument instead of skewing HTTP request durations.
         app.Map("/ws", (HttpContext context, Gateway gateway) => gateway.HandleAsync(context)).RequireAuthorization().DisableHttpMetrics().ExcludeFromDescription();
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready"), ResponseWriter = HealthText.WriteAsync });
         app.MapParleyMetrics();
         app.MapOpenApi("/openapi/{documentName}.json");
         WebClientHost.UseApiDocsHeaders(app);

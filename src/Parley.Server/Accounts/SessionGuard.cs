@@ -67,6 +67,12 @@ public sealed class SessionGuard(SessionStore sessions, IMemoryCache cache, IOpt
         Revoked?.Invoke(sessionIds);
     }
 
+    /// <summary>Revocations committed on another node (cluster bus): remembered here, not announced again.</summary>
+    public void MarkRevokedElsewhere(IReadOnlyList<long> sessionIds) => Remember(sessionIds);
+
+    /// <summary>Forgets every cached live session (cluster mode, after a bus outage that may have lost revocations).</summary>
+    public void DropCache() => Interlocked.Increment(ref _generation);
+
     private void Remember(IReadOnlyList<long> sessionIds)
     {
         var until = time.GetUtcNow() + _revokedFor;
@@ -91,5 +97,7 @@ public sealed class SessionGuard(SessionStore sessions, IMemoryCache cache, IOpt
 
     private bool IsKnownRevoked(long sessionId) => _revoked.TryGetValue(sessionId, out var until) && until > time.GetUtcNow();
 
-    private static string Key(long sessionId) => "session:" + sessionId;
+    private long _generation;
+
+    private string Key(long sessionId) => $"session:{Volatile.Read(ref _generation)}:{sessionId}";
 }

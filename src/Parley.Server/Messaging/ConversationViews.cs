@@ -32,6 +32,7 @@ public sealed class ConversationView
         LowBlocksHigh = row.LowBlocksHigh;
         HighBlocksLow = row.HighBlocksLow;
         _maxSeq = row.MaxSeq;
+        MembersVersion = row.MembersVersion;
         Version = version;
         PairVersion = pairVersion;
         var list = new (long UserId, long JoinedSeq)[row.Members.Count];
@@ -81,6 +82,9 @@ public sealed class ConversationView
     public long MaxSeq => Volatile.Read(ref _maxSeq);
 
     internal long Version { get; }
+
+    /// <summary>The conversation row's <c>members_version</c> when loaded (PostgreSQL; cluster mode checks sends against it at commit).</summary>
+    public long MembersVersion { get; }
 
     /// <summary>The pair's version read before loading (direct only); <see cref="long.MinValue"/> when the pair was not known then.</summary>
     internal long PairVersion { get; }
@@ -178,6 +182,17 @@ public sealed class ConversationViews(MessageStore store, MembershipVersions ver
         return await load.Task.WaitAsync(cancellationToken);
     }
 
+    /// <summary>
+    /// Loads the conversation's view from the database whatever this node's versions say: cluster mode, when a commit
+    /// showed the database's members version is newer than the view's (a change made on another node whose event has
+    /// not arrived yet).
+    /// </summary>
+    public ValueTask<ConversationView?> ReloadAsync(long conversationId, CancellationToken cancellationToken) =>
+        LoadAsync(conversationId, versions.Current(conversationId), Peek(conversationId), cancellationToken);
+
+    /// <summary>Drops every held view (cluster mode, after a bus outage that may have lost membership changes).</summary>
+    public void Clear() => _views.Clear();
+
     /// <summary>The view when one is held, current or not (no load): for callers that can do without, such as raising its seq.</summary>
     public ConversationView? Peek(long conversationId) => _views.TryGetValue(conversationId, out var view) ? view : null;
 
@@ -205,7 +220,12 @@ public sealed class ConversationViews(MessageStore store, MembershipVersions ver
             _views.Clear();
         }
 
-        _views[conversationId] = view;
-        return view;
+        // A load that read the database before a newer one finished must not replace it (cluster mode relies on a
+        // held view never going back to older members than a commit already checked against).
+        return _views.AddOrUpdate(
+            conversationId,
+            static (_, loaded) => loaded,
+            static (_, held, loaded) => held.MembersVersion > loaded.MembersVersion && held.Version >= loaded.Version ? held : loaded,
+            view);
     }
 }

@@ -348,7 +348,7 @@ public sealed partial class MessagePipeline : BackgroundService
         public void Set(AppendResult result)
         {
             var row = result.Message;
-            Committed = row is null ? null : new CommittedMessage(row);
+            Committed = row is null ? null : new CommittedMessage(row) { MembersVersion = result.Created ? Message.MembersVersion : -1 };
             Created = result.Created && row is not null;
             _error = null;
         }

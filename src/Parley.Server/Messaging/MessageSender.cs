@@ -28,9 +28,14 @@ public sealed class MessageSender(
     LookupThrottle lookups,
     TimeProvider time,
     IOptions<MessagingOptions> options,
-    ParleyMetrics metrics)
+    ParleyMetrics metrics,
+    Cluster.ClusterOptions cluster)
 {
     private readonly MessagingOptions _options = options.Value;
+
+    // Cluster mode: another node may change members or blocks at any time, so each send is checked at its commit
+    // against the members version its view was loaded with (one node's own versions are always current).
+    private readonly bool _checkAtCommit = cluster.Enabled;
 
     /// <summary>Sends; <paramref name="originConnectionId"/> is the socket that gets <c>sent</c> (the fan-out skips it).</summary>
     public ValueTask<Result<SentMessage>> SendAsync(Caller caller, SendCommand command, long? originConnectionId, CancellationToken cancellationToken)
@@ -49,8 +54,59 @@ public sealed class MessageSender(
     private ValueTask<Result<SentMessage>> CommitOrAnswer((NewMessage? Message, Result<SentMessage> Answer) check, long? originConnectionId, CancellationToken cancellationToken) =>
         check.Message is { } message ? CommitAsync(message, originConnectionId, cancellationToken) : new(check.Answer);
 
-    private async ValueTask<Result<SentMessage>> CommitAsync(NewMessage message, long? originConnectionId, CancellationToken cancellationToken) =>
-        Answer(message, await pipeline.AppendAsync(message, originConnectionId, cancellationToken));
+    private async ValueTask<Result<SentMessage>> CommitAsync(NewMessage message, long? originConnectionId, CancellationToken cancellationToken)
+    {
+        var appended = await pipeline.AppendAsync(message, originConnectionId, cancellationToken);
+        return IsStale(message, appended) ? await RecheckAsync(message, originConnectionId, cancellationToken) : Answer(message, appended);
+    }
+
+    /// <summary>
+    /// Whether the commit stored nothing for a send checked against a members version (cluster mode): the view was
+    /// older than the database's, or the sender is no member any more; <see cref="RecheckAsync"/> then decides.
+    /// </summary>
+    public static bool IsStale(NewMessage message, (CommittedMessage? Message, bool Created) appended) =>
+        appended.Message is null && message.MembersVersion >= 0;
+
+    /// <summary>
+    /// Cluster mode, after <see cref="IsStale"/>: reloads the view from the database, checks the send again (members,
+    /// roles, mutes, blocks, friendship as committed, possibly on another node) and appends again against the new
+    /// version. A few rounds at most: each is lost only to another change committed in between.
+    /// </summary>
+    public async ValueTask<Result<SentMessage>> RecheckAsync(NewMessage message, long? originConnectionId, CancellationToken cancellationToken)
+    {
+        for (var round = 0; round < 3; round++)
+        {
+            var view = await views.ReloadAsync(message.ConversationId, cancellationToken);
+            if (view is null)
+            {
+                return Refused(ConversationNotFound);
+            }
+
+            if (!view.Members.TryGetValue(message.SenderId, out var me))
+            {
+                return Refused(view.Hidden ? ConversationNotFound : NoLongerAMember);
+            }
+
+            if (MaySend(view, me, message.SenderId, message.MentionsAll, time.GetUtcNow().ToUnixTimeMilliseconds()) is { } notAllowed)
+            {
+                return Refused(notAllowed);
+            }
+
+            if (message.ReplyTo is { } replyTo && replyTo <= me.JoinedSeq)
+            {
+                return Refused(BadReplyTo);
+            }
+
+            var again = message with { MembersVersion = view.MembersVersion };
+            var appended = await pipeline.AppendAsync(again, originConnectionId, cancellationToken);
+            if (!IsStale(again, appended))
+            {
+                return Answer(again, appended);
+            }
+        }
+
+        return Refused(NoLongerAMember);
+    }
 
     /// <summary>
     /// The first half of a send, for a caller that waits for the commit itself (the socket's dispatcher: its state
@@ -59,7 +115,10 @@ public sealed class MessageSender(
     public ValueTask<(NewMessage? Message, Result<SentMessage> Answer)> PrepareAsync(Caller caller, SendCommand command, CancellationToken cancellationToken) =>
         CheckAsync(caller, command, cancellationToken);
 
-    /// <summary>The second half: appends a prepared message; completes when it is committed. Map the result with <see cref="Answer"/>.</summary>
+    /// <summary>
+    /// The second half: appends a prepared message; completes when it is committed. Map the result with <see cref="Answer"/>,
+    /// or with <see cref="RecheckAsync"/> when <see cref="IsStale"/>.
+    /// </summary>
     public ValueTask<(CommittedMessage? Message, bool Created)> AppendAsync(NewMessage message, long? originConnectionId, CancellationToken cancellationToken) =>
         pipeline.AppendAsync(message, originConnectionId, cancellationToken);
 
@@ -115,7 +174,7 @@ public sealed class MessageSender(
                 command.MentionIds,
                 command.MentionsAll,
                 now,
-                content.FileIds),
+                content.FileIds) { MembersVersion = _checkAtCommit ? view.MembersVersion : -1 },
             default);
     }
 

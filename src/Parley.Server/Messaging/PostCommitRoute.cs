@@ -19,6 +19,12 @@ public sealed class CommittedMessage(MessageRow row)
 
     public MessageRow Row { get; } = row;
 
+    /// <summary>
+    /// The conversation's members version this message was committed under (cluster mode; negative otherwise): the
+    /// route delivers it with a view at least that new, so a member removed on another node just before gets nothing.
+    /// </summary>
+    public long MembersVersion { get; init; } = -1;
+
     /// <summary>The contract's message object as UTF-8 JSON (a slice of <see cref="MessageFrame"/>).</summary>
     public ReadOnlyMemory<byte> Json => MessageFrame.AsMemory(ServerFrames.MessageFrameHead.Length, _frame!.Length - ServerFrames.MessageFrameHead.Length - ServerFrames.MessageFrameTail.Length);
 
@@ -248,7 +254,14 @@ public sealed partial class PostCommitRoute : BackgroundService, INotificationSi
                 {
                     var (message, origin) = batch.Messages[i];
                     // Usually held (the send just used it); the members as of now, each seeing messages after their join.
-                    if (await _views.GetAsync(message.Row.ConversationId, CancellationToken.None) is { } view)
+                    var view = await _views.GetAsync(message.Row.ConversationId, CancellationToken.None);
+                    if (view is not null && view.MembersVersion < message.MembersVersion)
+                    {
+                        // Committed under a change this node has not heard of yet (made on another node): its members then.
+                        view = await _views.ReloadAsync(message.Row.ConversationId, CancellationToken.None);
+                    }
+
+                    if (view is not null)
                     {
                         foreach (var sink in _sinks)
                         {

@@ -16,6 +16,15 @@ public sealed class ConnectionRegistry
 
     public int Count => Volatile.Read(ref _count);
 
+    /// <summary>
+    /// Told when this node may stop holding a user (cluster mode: the bus then drops the user's channel); null on one
+    /// node. The gateway awaits <see cref="IUserInterest.HeldAsync"/> after <see cref="Add"/>, before the hello.
+    /// </summary>
+    public IUserInterest? Interest { get; set; }
+
+    /// <summary>Whether any connection of the user is registered here.</summary>
+    public bool Holds(long userId) => _byUser.ContainsKey(userId);
+
     public void Add(Connection connection)
     {
         _byUser.AddOrUpdate(connection.UserId, static (_, c) => [c], static (_, set, c) => set.Add(c), connection);
@@ -38,6 +47,11 @@ public sealed class ConnectionRegistry
             if (done)
             {
                 Interlocked.Decrement(ref _count);
+                if (smaller.IsEmpty)
+                {
+                    Interest?.Released(connection.UserId);
+                }
+
                 return;
             }
         }
@@ -87,4 +101,18 @@ public sealed class ConnectionRegistry
     public ImmutableArray<Connection> ForUser(long userId) => _byUser.TryGetValue(userId, out var set) ? set : [];
 
     public IEnumerable<Connection> All() => _byUser.Values.SelectMany(set => set);
+}
+
+/// <summary>
+/// What a cluster needs to know of the users this node holds (implemented by the bus, which keeps one subscription
+/// per held user). Calls may race (a user's last connection leaving as a new one arrives): the implementation settles
+/// each user against <see cref="ConnectionRegistry.Holds"/>, never against the order of the calls.
+/// </summary>
+public interface IUserInterest
+{
+    /// <summary>A connection of the user was registered; completes once traffic for the user reaches this node.</summary>
+    ValueTask HeldAsync(long userId, CancellationToken cancellationToken);
+
+    /// <summary>The user's last connection here was unregistered.</summary>
+    void Released(long userId);
 }

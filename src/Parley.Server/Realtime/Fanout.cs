@@ -105,13 +105,41 @@ public sealed class Fanout : IPostCommitSink
     {
         foreach (var userId in userIds)
         {
-            foreach (var connection in _connections.ForUser(userId))
+            DeliverLocal(userId, frame, exceptConnectionId);
+        }
+    }
+
+    /// <summary>
+    /// Queues ready frame bytes on every local connection of <paramref name="userId"/> but <paramref name="exceptConnectionId"/>,
+    /// without resolving recipients again: the entry point of frames that come from another node over the cluster bus.
+    /// Never waits: a connection that cannot queue the frame is closed and catches up by after=. Returns how many queued it.
+    /// </summary>
+    public int DeliverLocal(long userId, byte[] frame, long? exceptConnectionId = null)
+    {
+        var queued = 0;
+        foreach (var connection in _connections.ForUser(userId))
+        {
+            if (connection.Id != exceptConnectionId && connection.TrySend(frame))
             {
-                if (connection.Id != exceptConnectionId)
-                {
-                    connection.TrySend(frame);
-                }
+                queued++;
             }
         }
+
+        return queued;
+    }
+
+    /// <summary>Queues a frame on every local connection (cluster mode: <c>resync</c> after a bus outage). Returns how many queued it.</summary>
+    public int DeliverToAll(byte[] frame)
+    {
+        var queued = 0;
+        foreach (var connection in _connections.All())
+        {
+            if (connection.TrySend(frame))
+            {
+                queued++;
+            }
+        }
+
+        return queued;
     }
 }

@@ -120,7 +120,10 @@ public sealed partial class FrameDispatcher(MessageSender sender, MessagingServi
         Result<SentMessage> sent;
         try
         {
-            sent = _sender.Answer(prepared, await _sender.AppendAsync(prepared, connection.Id, cancellationToken));
+            var appended = await _sender.AppendAsync(prepared, connection.Id, cancellationToken);
+            sent = MessageSender.IsStale(prepared, appended)
+                ? await _sender.RecheckAsync(prepared, connection.Id, cancellationToken)
+                : _sender.Answer(prepared, appended);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

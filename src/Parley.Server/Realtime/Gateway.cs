@@ -208,6 +208,13 @@ public sealed partial class Gateway
     {
         _connections.Add(connection);
         LogOpened(_logger, connection.Id, caller.UserId, transport);
+        if (_connections.Interest is { } interest)
+        {
+            // Cluster mode: the user's bus channel is live before the hello, so a client that syncs after the hello
+            // misses nothing between its sync and the first live push (subscribe first, then read positions).
+            await interest.HeldAsync(caller.UserId, aborted);
+        }
+
         // A revocation between authentication and registration would have missed this socket.
         if (!await _sessions.IsActiveAsync(caller.SessionId, caller.UserId, aborted))
         {

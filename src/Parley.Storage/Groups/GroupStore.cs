@@ -177,6 +177,18 @@ public sealed class GroupStore(Database database, IdGenerator ids, MembershipVer
             transaction = await Database.BeginWriteAsync(connection, cancellationToken);
             if (await start(connection, transaction) is { } group)
             {
+                if (database.Provider == StorageProvider.Postgres)
+                {
+                    // Moved first, so the write holds the conversation's row lock before it touches member rows (the
+                    // order the message writer takes them in): a message checked against an older view is refused
+                    // at its commit on any node (PostgresMessageAppender).
+                    await connection.ExecuteAsync(new CommandDefinition(
+                        "UPDATE conversations SET members_version = members_version + 1 WHERE id = @ConversationId",
+                        new { group.ConversationId },
+                        transaction,
+                        cancellationToken: cancellationToken));
+                }
+
                 return new GroupWrite(connection, transaction, group, ids, database.ForUpdate, memberships);
             }
         }

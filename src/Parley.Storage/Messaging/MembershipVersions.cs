@@ -28,6 +28,12 @@ public sealed class MembershipVersions
         Changes?.ConversationChanged(conversationId);
     }
 
+    /// <summary>A change committed on another node (told by the cluster bus): moves the version without telling <see cref="Changes"/> again.</summary>
+    public void Invalidate(long conversationId) => Interlocked.Increment(ref _versions[Stripe((ulong)conversationId)]);
+
+    /// <summary>A pair change committed on another node: moves the pair's version without telling <see cref="Changes"/> again.</summary>
+    public void InvalidatePair(long userA, long userB) => Interlocked.Increment(ref _pairs[PairStripe(userA, userB)]);
+
     /// <summary>The version of what stands between two users (in either order): friendship and blocks.</summary>
     public long CurrentPair(long userA, long userB) => Volatile.Read(ref _pairs[PairStripe(userA, userB)]);
 

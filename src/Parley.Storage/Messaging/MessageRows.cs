@@ -39,6 +39,9 @@ public sealed class ConversationViewRow
 
     public long MaxSeq { get; init; }
 
+    /// <summary>The conversation row's <c>members_version</c> (moved by every committed membership or pair change on PostgreSQL).</summary>
+    public long MembersVersion { get; init; }
+
     /// <summary>The group's visibility (null for a direct conversation).</summary>
     public string? Visibility { get; init; }
 
@@ -130,7 +133,15 @@ public sealed record NewMessage(
     bool MentionsAll,
     long SentAt,
     /// <summary>Files the content references: members of the conversation may read them from now on.</summary>
-    IReadOnlyList<long> FileIds);
+    IReadOnlyList<long> FileIds)
+{
+    /// <summary>
+    /// The conversation's <c>members_version</c> the send was checked against; the PostgreSQL writer stores the message
+    /// only while the row still holds it (cluster mode: another node may have changed the members or blocks meanwhile).
+    /// Negative (the default): not checked.
+    /// </summary>
+    public long MembersVersion { get; init; } = -1;
+}
 
 /// <summary>
 /// The stored message, and whether this append created it (false: a retry of an earlier one). Message is

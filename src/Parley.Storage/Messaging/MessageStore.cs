@@ -94,7 +94,7 @@ public sealed class MessageStore(Database database) : IDisposable
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var results = await connection.QueryMultipleAsync(new CommandDefinition(
             """
-            SELECT c.id, c.type, c.group_id, c.user_low, c.user_high, c.max_seq, g.visibility, g.temporary,
+            SELECT c.id, c.type, c.group_id, c.user_low, c.user_high, c.max_seq, c.members_version, g.visibility, g.temporary,
                    CASE WHEN c.type = 'direct' AND EXISTS (SELECT 1 FROM friendships f WHERE f.user_id = c.user_low AND f.friend_id = c.user_high) THEN 1 ELSE 0 END AS low_friends_high,
                    CASE WHEN c.type = 'direct' AND EXISTS (SELECT 1 FROM friendships f WHERE f.user_id = c.user_high AND f.friend_id = c.user_low) THEN 1 ELSE 0 END AS high_friends_low,
                    CASE WHEN c.type = 'direct' AND EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = c.user_low AND b.blocked_id = c.user_high) THEN 1 ELSE 0 END AS low_blocks_high,

@@ -17,6 +17,10 @@ namespace Parley.Storage.Postgres;
 /// after the conversation's max_seq in batch order, with one max_seq bump per conversation; the files they
 /// reference; and one update per member row for the sender's read marker and the mentions.</item>
 /// </list>
+/// A message checked against a conversation view (cluster mode: <see cref="NewMessage.MembersVersion"/>) is stored
+/// only while the conversation row still holds that version: a node whose view is older than a change committed on
+/// another node (a removal, a block) gets nothing stored, reloads and checks again. Every such change moves the
+/// version in its own transaction, and the version is read here after the row lock, so the commit decides.
 /// A clientMsgId repeated within the batch is sent once; its repeats return the original.
 /// </summary>
 internal sealed class PostgresMessageAppender(Database database)
@@ -26,8 +30,8 @@ internal sealed class PostgresMessageAppender(Database database)
     private const string AppendSql =
         $"""
         WITH b0 AS (
-            SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::bigint[], $10::boolean[])
-                AS b(idx, conv, sender, cmid, type, content, reply_to, mentions, sent_at, mention_all)),
+            SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::bigint[], $10::boolean[], $15::bigint[])
+                AS b(idx, conv, sender, cmid, type, content, reply_to, mentions, sent_at, mention_all, members_version)),
         e AS (
             SELECT b0.idx, x.conversation_id, x.seq, x.sender_id, x.client_msg_id, x.type, x.content, x.reply_to, x.mentions, x.sent_at, x.recalled_at, x.recalled_by
             FROM b0 JOIN messages x ON x.sender_id = b0.sender AND x.client_msg_id = b0.cmid),
@@ -39,6 +43,7 @@ internal sealed class PostgresMessageAppender(Database database)
             FROM b0
             WHERE NOT EXISTS (SELECT 1 FROM e WHERE e.idx = b0.idx)
               AND EXISTS (SELECT 1 FROM conversation_members m WHERE m.conversation_id = b0.conv AND m.user_id = b0.sender)
+              AND (b0.members_version < 0 OR b0.members_version = (SELECT cv.members_version FROM conversations cv WHERE cv.id = b0.conv))
             WINDOW w AS (PARTITION BY b0.conv ORDER BY b0.idx)),
         c AS (
             UPDATE conversations c SET max_seq = c.max_seq + g.n, last_activity_at = g.last_at
@@ -94,6 +99,7 @@ internal sealed class PostgresMessageAppender(Database database)
         var mentions = new string?[count];
         var sentAt = new long[count];
         var mentionAll = new bool[count];
+        var membersVersion = new long[count];
         List<int>? mentionIdx = null, fileIdx = null;
         List<long>? mentionUser = null, fileId = null;
         var n = 0;
@@ -115,6 +121,7 @@ internal sealed class PostgresMessageAppender(Database database)
             mentions[n] = m.Mentions;
             sentAt[n] = m.SentAt;
             mentionAll[n] = m.MentionsAll;
+            membersVersion[n] = m.MembersVersion;
             if (!m.MentionsAll)
             {
                 foreach (var userId in m.MentionedUserIds)
@@ -152,6 +159,7 @@ internal sealed class PostgresMessageAppender(Database database)
                         Array(sentAt), Array(mentionAll),
                         Array(mentionIdx?.ToArray() ?? []), Array(mentionUser?.ToArray() ?? []),
                         Array(fileIdx?.ToArray() ?? []), Array(fileId?.ToArray() ?? []),
+                        Array(membersVersion),
                     },
                 },
             },

@@ -105,6 +105,7 @@ public sealed class SocialStore(Database database, MembershipVersions versions)
         if (theirs is not null)
         {
             await AcceptAsync(connection, transaction, theirs, now, cancellationToken);
+            await MoveDirectVersionAsync(connection, transaction, fromUserId, toUserId, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             versions.BumpPair(fromUserId, toUserId);
             return (FriendRequestOutcome.AcceptedTheirs, theirs);
@@ -183,6 +184,7 @@ public sealed class SocialStore(Database database, MembershipVersions versions)
             await SetStatusAsync(connection, transaction, request, "declined", now, cancellationToken);
         }
 
+        await MoveDirectVersionAsync(connection, transaction, request.FromUserId, request.ToUserId, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         versions.BumpPair(request.FromUserId, request.ToUserId);
         return (DecisionOutcome.Done, request);
@@ -246,6 +248,7 @@ public sealed class SocialStore(Database database, MembershipVersions versions)
             new { userId, friendId },
             transaction,
             cancellationToken: cancellationToken));
+        await MoveDirectVersionAsync(connection, transaction, userId, friendId, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         versions.BumpPair(userId, friendId);
         return removed > 0;
@@ -274,6 +277,7 @@ public sealed class SocialStore(Database database, MembershipVersions versions)
             new { blockerId, blockedId, now },
             transaction,
             cancellationToken: cancellationToken));
+        await MoveDirectVersionAsync(connection, transaction, blockerId, blockedId, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         versions.BumpPair(blockerId, blockedId);
         return true;
@@ -286,7 +290,28 @@ public sealed class SocialStore(Database database, MembershipVersions versions)
             "DELETE FROM blocks WHERE blocker_id = @blockerId AND blocked_id = @blockedId",
             new { blockerId, blockedId },
             cancellationToken: cancellationToken));
+        await MoveDirectVersionAsync(connection, null, blockerId, blockedId, cancellationToken);
         versions.BumpPair(blockerId, blockedId);
+    }
+
+    /// <summary>
+    /// On PostgreSQL, moves the pair's direct conversation's <c>members_version</c> inside the changing transaction, so
+    /// a message checked on another node against the friendship or blocks before this change is refused at its commit
+    /// (PostgresMessageAppender). Taken last: the transaction touches no member rows, so no lock-order cycle.
+    /// </summary>
+    private async Task MoveDirectVersionAsync(DbConnection connection, DbTransaction? transaction, long userA, long userB, CancellationToken cancellationToken)
+    {
+        if (database.Provider != StorageProvider.Postgres)
+        {
+            return;
+        }
+
+        var (low, high) = userA < userB ? (userA, userB) : (userB, userA);
+        await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE conversations SET members_version = members_version + 1 WHERE type = 'direct' AND user_low = @low AND user_high = @high",
+            new { low, high },
+            transaction,
+            cancellationToken: cancellationToken));
     }
 
     public async Task<IReadOnlyList<BlockRow>> ListBlocksAsync(long blockerId, long afterBlockedId, int limit, CancellationToken cancellationToken)
