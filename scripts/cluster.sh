@@ -174,6 +174,8 @@ cmd_start() {
 
   local pg redis key
   pg="$(PARLEY_PG_DIR="$DIR/pg" PARLEY_PG_PORT="${PARLEY_PG_PORT:-55600}" bash "$ROOT/scripts/postgres.sh" start)"
+  # The private PostgreSQL takes 200 connections: each node's pool stays well inside its share.
+  pg="$pg;Maximum Pool Size=$(( 180 / n ))"
   redis="$(PARLEY_REDIS_DIR="$DIR/redis" PARLEY_REDIS_PORT="${PARLEY_REDIS_PORT:-56600}" bash "$ROOT/scripts/redis.sh" start)"
   key="$(head -c 32 /dev/urandom | base64 -w0)"
   (umask 077; printf '%s\n' "$pg" >"$DIR/postgres.secret"; printf '%s\n' "$redis" >"$DIR/redis.secret"; printf '%s\n' "$key" >"$DIR/signing-key.secret")
