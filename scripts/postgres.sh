@@ -3,7 +3,9 @@
 #
 #   scripts/postgres.sh start   -> prints ONE line on stdout: an Npgsql connection string
 #   scripts/postgres.sh stop    -> stops the cluster and deletes its directory (exit 0 if none)
-#   scripts/postgres.sh restart-stop   -> stops the server (fast shutdown) but keeps its data and port,
+#   scripts/postgres.sh restart-stop [fast|immediate]
+#                                      -> stops the server (fast shutdown, or immediate: as if it crashed) but keeps
+#                                         its data and port,
 #   scripts/postgres.sh restart-start  -> starts it again on them and prints the connection string again
 #                                         (for tests of a database restart under a running Parley)
 #
@@ -76,7 +78,7 @@ is_our_postmaster() {
 }
 
 stop_cluster() {
-    local pidfile="$DATA/postmaster.pid" pid bin
+    local mode="${1:-fast}" pidfile="$DATA/postmaster.pid" pid bin
     [[ -f "$pidfile" ]] || return 0
     pid="$(head -n1 "$pidfile" 2>/dev/null || true)"
     if ! is_our_postmaster "$pid"; then
@@ -85,8 +87,8 @@ stop_cluster() {
     fi
     bin="$(find_bin)"
     [[ -n "$bin" ]] || die "postmaster $pid is running but pg_ctl was not found"
-    log "stopping private cluster (pid $pid)..."
-    if ! as_pg "$bin/pg_ctl" -D "$DATA" -m fast -w -t "$TIMEOUT" stop >&2; then
+    log "stopping private cluster (pid $pid, $mode shutdown)..."
+    if ! as_pg "$bin/pg_ctl" -D "$DATA" -m "$mode" -w -t "$TIMEOUT" stop >&2; then
         log "fast shutdown failed; trying immediate shutdown"
         as_pg "$bin/pg_ctl" -D "$DATA" -m immediate -w -t "$TIMEOUT" stop >&2 \
             || die "could not stop postmaster $pid"
@@ -215,10 +217,13 @@ cmd_stop() {
     log "stopped and removed $PG_DIR"
 }
 
-# The data stays: only the server goes (fast shutdown: sessions are disconnected, open transactions roll back).
+# The data stays: only the server goes. Fast shutdown (the default): sessions are disconnected, open transactions
+# roll back. "immediate": the server quits at once like a crash, and replays its WAL when it starts again.
 cmd_restart_stop() {
     [[ -f "$MARKER" && -f "$PG_DIR/port" ]] || die "no cluster started by this script in $PG_DIR"
-    stop_cluster
+    local mode="${1:-fast}"
+    [[ "$mode" == fast || "$mode" == immediate ]] || die "restart-stop takes fast (default) or immediate"
+    stop_cluster "$mode"
     log "stopped (data kept in $DATA; restart-start brings it back)"
 }
 
@@ -245,7 +250,7 @@ cmd_restart_start() {
 case "${1:-}" in
     start) cmd_start ;;
     stop)  cmd_stop ;;
-    restart-stop)  cmd_restart_stop ;;
+    restart-stop)  cmd_restart_stop "${2:-fast}" ;;
     restart-start) cmd_restart_start ;;
     *)     echo "usage: $0 start|stop|restart-stop|restart-start" >&2; exit 2 ;;
 esac

@@ -27,6 +27,10 @@ public sealed class DatabaseRestartTests : IAsyncLifetime
         RestartUnderBurstAsync([]);
 
     [Fact]
+    public Task Single_node_recovers_from_a_PostgreSQL_crash_mid_burst_with_no_acknowledged_message_lost() =>
+        RestartUnderBurstAsync([], immediate: true);
+
+    [Fact]
     public async Task A_cluster_node_answers_503_while_PostgreSQL_is_down_and_recovers_with_no_acknowledged_message_lost()
     {
         var redis = Environment.GetEnvironmentVariable("PARLEY_TEST_REDIS");
@@ -34,7 +38,8 @@ public sealed class DatabaseRestartTests : IAsyncLifetime
         await RestartUnderBurstAsync([$"--Cluster:Redis={redis}", "--Cluster:NodeId=7", "--Auth:SigningKey=" + Convert.ToBase64String(new byte[32])]);
     }
 
-    private static async Task RestartUnderBurstAsync(string[] nodeArgs)
+    /// <param name="immediate">PostgreSQL quits as if it crashed (immediate shutdown) instead of a fast shutdown.</param>
+    private static async Task RestartUnderBurstAsync(string[] nodeArgs, bool immediate = false)
     {
         await using var postgres = await PrivatePostgres.StartAsync("restart", 55470);
         await using var store = await TestStore.CreateAsync(Backend.Postgres, postgres.AdminConnectionString);
@@ -93,7 +98,7 @@ public sealed class DatabaseRestartTests : IAsyncLifetime
 
             await Task.WhenAny(ackedBeforeStop.Task, burst).WaitAsync(TimeSpan.FromSeconds(60));
             await BurstRunning(burst, "before PostgreSQL was stopped");
-            await postgres.StopServerAsync();
+            await postgres.StopServerAsync(immediate);
 
             // Down: sends are refused as unavailable on a socket that stays open.
             await Task.WhenAny(refusedWhileDown.Task, burst).WaitAsync(TimeSpan.FromSeconds(60));

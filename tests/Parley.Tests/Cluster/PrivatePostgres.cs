@@ -35,8 +35,11 @@ public sealed class PrivatePostgres : IAsyncDisposable
         }
     }
 
-    /// <summary>Fast shutdown: every session is disconnected and open transactions roll back; the data stays.</summary>
-    public Task StopServerAsync() => ScriptRunner.RunAsync("postgres.sh", _environment, ScriptTimeout, "restart-stop");
+    /// <summary>
+    /// Fast shutdown: every session is disconnected and open transactions roll back; or immediate: the server quits at
+    /// once, as in a crash, and recovers from its WAL on the next start. The data stays.
+    /// </summary>
+    public Task StopServerAsync(bool immediate = false) => ScriptRunner.RunAsync("postgres.sh", _environment, ScriptTimeout, "restart-stop", immediate ? "immediate" : "fast");
 
     /// <summary>The same server again, on the same data and port.</summary>
     public Task StartServerAsync() => ScriptRunner.RunAsync("postgres.sh", _environment, ScriptTimeout, "restart-start");
