@@ -25,6 +25,9 @@ public sealed class BenchOptions
     /// <summary>At most this many sockets per process (the tool's and each node's open files are capped at 20,000).</summary>
     public int SocketsPerProcess { get; set; } = 19_000;
 
+    /// <summary>failover: which node (1-based, in --server order) is killed; default the last.</summary>
+    public int? FailoverNode { get; set; }
+
     public string Provider { get; set; } = "sqlite";
 
     public string? Connection { get; set; }
@@ -78,6 +81,11 @@ public sealed class BenchOptions
                                              over them, CPU and RSS read per node PID
           --placement cross|local            with several nodes: cross (default) puts the two users of every pair on
                                              different nodes (every 1:1 message crosses the bus); local puts both on one
+          --phases failover                  several nodes with PIDs: the lat open loop (--lat-users, --lat-rate), one
+                                             node killed with SIGKILL after the warm-up, its devices reconnect to the
+                                             next node and catch up by after=: time until the last is back and caught
+                                             up (the node stays dead: run it last, then restart the cluster)
+          --failover-node K                  which node dies (1-based in --server order; default the last)
           --sockets-per-process N            connect: at most N sockets per process (default 19000); more users are
                                              connected by worker processes of this tool, one per node and slice
           --connect-users N                  connect phase size (default 19000)
@@ -112,6 +120,7 @@ public sealed class BenchOptions
                 case "--server": options.Servers = Next().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(u => new Uri(u)).ToList(); break;
                 case "--pid": options.ServerPids = Ints(Next()); break;
                 case "--placement": options.Placement = Next(); break;
+                case "--failover-node": options.FailoverNode = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--sockets-per-process": options.SocketsPerProcess = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--connect-users": options.ConnectUsers = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--thru-users": options.ThruUsers = Ints(Next()); break;
@@ -180,7 +189,7 @@ public sealed class BenchOptions
     public int PairsNeeded() => new[]
     {
         Phases.Contains("thru") ? ThruUsers.DefaultIfEmpty(0).Max() : 0,
-        Phases.Contains("lat") ? LatUsers : 0,
+        Phases.Contains("lat") || Phases.Contains("failover") ? LatUsers : 0,
         2,
     }.Max() / 2;
 
@@ -189,7 +198,7 @@ public sealed class BenchOptions
     {
         Phases.Contains("connect") ? ConnectUsers : 0,
         Phases.Contains("thru") ? ThruUsers.DefaultIfEmpty(0).Max() : 0,
-        Phases.Contains("lat") ? LatUsers : 0,
+        Phases.Contains("lat") || Phases.Contains("failover") ? LatUsers : 0,
         Phases.Contains("fanout") ? FanoutSizes.DefaultIfEmpty(0).Max() : 0,
         2,
     }.Max();

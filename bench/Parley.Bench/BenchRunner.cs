@@ -93,6 +93,17 @@ public static class BenchRunner
             }
         }
 
+        if (options.Phases.Contains("failover"))
+        {
+            var victim = (options.FailoverNode ?? server.Nodes.Count) - 1;
+            if (victim < 0 || victim >= server.Nodes.Count)
+            {
+                throw new ArgumentException($"--failover-node must be 1-{server.Nodes.Count}");
+            }
+
+            await Run(() => FailoverPhase.RunAsync(context, options.LatUsers, options.LatRate, victim, options.Warmup, options.Measured, cancellationToken));
+        }
+
         output.WriteLine();
         output.WriteLine(Table(results));
         return results;
@@ -129,16 +140,16 @@ public static class BenchRunner
             text.AppendLine(CultureInfo.InvariantCulture, $"| {r.Phase} | {r.Provider} | {r.Users} | {F(r.DeliveredPerSecond, "0")} | {F(r.LatencyP50Ms, "0.00")} | {F(r.LatencyP90Ms, "0.00")} | {F(r.LatencyP99Ms, "0.00")} | {F(r.LatencyMaxMs, "0.0")} | {r.Lost} | {r.Duplicated} | {r.Errors} | {F(r.ServerCpuSeconds, "0.00")} | {F(r.ToolCpuSeconds, "0.00")} | {F(r.MessagesPerServerCpuSecond, "0")} | {F(r.ServerAllocatedBytesPerMessage, "0")} | {F(r.ServerGcCollections, "0")} | {F(r.RssPerConnectionKiB, "0.00")} |");
         }
 
-        var split = results.Where(r => r.NodeCpuSeconds is not null || r.NodeConnections is not null).ToList();
+        var split = results.Where(r => r.NodeCpuSeconds is not null || r.NodeConnections is not null || r.FailoverClients is not null).ToList();
         if (split.Count > 0)
         {
             text.AppendLine();
-            text.AppendLine("| phase | nodes | placement | server CPU s per node | connections per node | KiB/conn per node |");
-            text.AppendLine("|---|---:|---|---|---|---|");
+            text.AppendLine("| phase | nodes | placement | server CPU s per node | connections per node | KiB/conn per node | killed node's devices | back s | caught up s (p50) |");
+            text.AppendLine("|---|---:|---|---|---|---|---:|---:|---:|");
             foreach (var r in split)
             {
                 static string Each<T>(T[]? values, Func<T, string> format) => values is null ? "-" : string.Join(" / ", values.Select(format));
-                text.AppendLine(CultureInfo.InvariantCulture, $"| {r.Phase} | {r.Nodes} | {r.Placement ?? "-"} | {Each(r.NodeCpuSeconds, v => F(v, "0.00"))} | {Each(r.NodeConnections, v => v.ToString(CultureInfo.InvariantCulture))} | {Each(r.NodeRssPerConnectionKiB, v => F(v, "0.00"))} |");
+                text.AppendLine(CultureInfo.InvariantCulture, $"| {r.Phase} | {r.Nodes} | {r.Placement ?? "-"} | {Each(r.NodeCpuSeconds, v => F(v, "0.00"))} | {Each(r.NodeConnections, v => v.ToString(CultureInfo.InvariantCulture))} | {Each(r.NodeRssPerConnectionKiB, v => F(v, "0.00"))} | {r.FailoverClients?.ToString(CultureInfo.InvariantCulture) ?? "-"} | {F(r.FailoverBackSeconds, "0.000")} | {(r.FailoverCaughtUpSeconds is null ? "-" : $"{F(r.FailoverCaughtUpSeconds, "0.000")} ({F(r.FailoverCaughtUpP50Seconds, "0.000")})")} |");
             }
         }
 

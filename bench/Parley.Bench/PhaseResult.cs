@@ -20,6 +20,15 @@ public sealed class PhaseResult
 
     public double[]? NodeRssPerConnectionKiB { get; set; }
 
+    /// <summary>failover: the killed node's devices, and seconds from the kill until the last was back and caught up.</summary>
+    public int? FailoverClients { get; set; }
+
+    public double? FailoverBackSeconds { get; set; }
+
+    public double? FailoverCaughtUpSeconds { get; set; }
+
+    public double? FailoverCaughtUpP50Seconds { get; set; }
+
     public int Users { get; set; }
 
     public int? InFlight { get; set; }

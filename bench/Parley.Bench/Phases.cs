@@ -295,7 +295,7 @@ public static class Phases
     };
 
     /// <summary>Waits for the deliveries still under way (up to 60 s), closes the sockets, then counts.</summary>
-    private static async Task<PhaseResult> FinishAsync(BenchContext context, string phase, Device[] devices, Window window, (double? Server, double Tool) cpu, int? inFlight, Func<(long Expected, long Lost)> check, CancellationToken cancellationToken)
+    internal static async Task<PhaseResult> FinishAsync(BenchContext context, string phase, Device[] devices, Window window, (double? Server, double Tool) cpu, int? inFlight, Func<(long Expected, long Lost)> check, CancellationToken cancellationToken)
     {
         // Sends and deliveries still under way when sending stopped may take a while on a loaded machine: wait
         // for every answer and every delivery (a message really lost costs the full 60 s).
