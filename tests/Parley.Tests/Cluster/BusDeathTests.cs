@@ -137,6 +137,8 @@ public sealed class BusDeathTests : IAsyncLifetime
                     var missed = all.Where(s => !own.Contains(s) && !device.Live.Contains(s)).ToList();
                     // Missing live pushes is allowed (the bus may lose anything); missing them silently is not.
                     Assert.True(missed.Count == 0 || device.Resynced, $"{device.User.Username} (node {device.Node}) missed {missed.Count} pushes and was never told to resync");
+                    // And every node was degraded, so every socket it held is told when the bus is back (the rule).
+                    Assert.True(device.Resynced, $"{device.User.Username} (node {device.Node}) got no resync after the bus came back");
                     Assert.Equal(all, await device.CatchUpAsync(conversationId));
                 }
             }
