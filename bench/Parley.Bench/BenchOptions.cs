@@ -86,6 +86,8 @@ public sealed class BenchOptions
                                              next node and catch up by after=: time until the last is back and caught
                                              up (the node stays dead: run it last, then restart the cluster)
           --failover-node K                  which node dies (1-based in --server order; default the last)
+          --phases prepare                   only prepare the users (and pairs) that connect, thru and lat at the sizes
+                                             given would need, to measure later runs on a quiet machine
           --sockets-per-process N            connect: at most N sockets per process (default 19000); more users are
                                              connected by worker processes of this tool, one per node and slice
           --connect-users N                  connect phase size (default 19000)
@@ -188,17 +190,17 @@ public sealed class BenchOptions
     /// <summary>How many prepared pairs (friends with a direct conversation) the chosen phases need.</summary>
     public int PairsNeeded() => new[]
     {
-        Phases.Contains("thru") ? ThruUsers.DefaultIfEmpty(0).Max() : 0,
-        Phases.Contains("lat") || Phases.Contains("failover") ? LatUsers : 0,
+        Phases.Contains("thru") || Phases.Contains("prepare") ? ThruUsers.DefaultIfEmpty(0).Max() : 0,
+        Phases.Contains("lat") || Phases.Contains("failover") || Phases.Contains("prepare") ? LatUsers : 0,
         2,
     }.Max() / 2;
 
     /// <summary>How many prepared users the chosen phases need.</summary>
     public int UsersNeeded() => new[]
     {
-        Phases.Contains("connect") ? ConnectUsers : 0,
-        Phases.Contains("thru") ? ThruUsers.DefaultIfEmpty(0).Max() : 0,
-        Phases.Contains("lat") || Phases.Contains("failover") ? LatUsers : 0,
+        Phases.Contains("connect") || Phases.Contains("prepare") ? ConnectUsers : 0,
+        Phases.Contains("thru") || Phases.Contains("prepare") ? ThruUsers.DefaultIfEmpty(0).Max() : 0,
+        Phases.Contains("lat") || Phases.Contains("failover") || Phases.Contains("prepare") ? LatUsers : 0,
         Phases.Contains("fanout") ? FanoutSizes.DefaultIfEmpty(0).Max() : 0,
         2,
     }.Max();
