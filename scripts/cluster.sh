@@ -145,9 +145,16 @@ CONF
   echo "$dir/nginx.conf"
 }
 
+# The HTTP status of GET $3 on $1:$2 (000 when nothing answers), with bash's /dev/tcp: no curl needed.
+http_status() {
+  timeout 3 bash -c 'exec 9<>"/dev/tcp/$1/$2" || exit 1
+    printf "GET %s HTTP/1.0\r\nHost: %s:%s\r\n\r\n" "$3" "$1" "$2" >&9
+    read -r _ code _ <&9 && echo "$code"' _ "$1" "$2" "$3" 2>/dev/null || echo 000
+}
+
 wait_ready() {
-  local url="$1" deadline=$((SECONDS + TIMEOUT))
-  until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)" == 200 ]]; do
+  local port="$1" deadline=$((SECONDS + TIMEOUT))
+  until [[ "$(http_status 127.0.0.1 "$port" /health/ready)" == 200 ]]; do
     (( SECONDS < deadline )) || return 1
     sleep 0.2
   done
@@ -157,7 +164,6 @@ cmd_start() {
   local n="${1:-3}"
   [[ "$n" =~ ^[0-9]+$ ]] && (( n >= 1 && n <= 9 )) || die "usage: cluster.sh start N (1-9 nodes)"
   command -v nginx >/dev/null 2>&1 || die "nginx is not installed (scripts/deps.sh installs it)"
-  command -v curl >/dev/null 2>&1 || die "curl is not installed"
   check_dir_is_ours
   if [[ -d "$DIR" ]] && ls "$DIR"/*.pid >/dev/null 2>&1; then
     die "a cluster seems to run from $DIR already (pid files there); scripts/cluster.sh stop first"
@@ -197,7 +203,7 @@ cmd_start() {
     upstreams+=("127.0.0.1:$port")
   done
   for i in $(seq 1 "$n"); do
-    wait_ready "http://127.0.0.1:$((PORT + i))/health/ready" \
+    wait_ready "$((PORT + i))" \
       || { tail -n 30 "$DIR/node$i.log" >&2; die "node $i did not become ready in ${TIMEOUT}s (log: $DIR/node$i.log)"; }
     log "node $i ready on 127.0.0.1:$((PORT + i)) (pid $(cat "$DIR/node$i.pid"))"
   done
@@ -205,7 +211,7 @@ cmd_start() {
   write_nginx_conf "$DIR" "127.0.0.1:$PORT" "${upstreams[@]}" >/dev/null
   nginx -p "$DIR" -c "$DIR/nginx.conf" -t 2>"$DIR/nginx-test.log" || { cat "$DIR/nginx-test.log" >&2; die "nginx refused the generated config"; }
   nginx -p "$DIR" -c "$DIR/nginx.conf" </dev/null
-  wait_ready "http://127.0.0.1:$PORT/health/ready" || die "nginx on 127.0.0.1:$PORT does not reach the nodes (log: $DIR/nginx-error.log)"
+  wait_ready "$PORT" || die "nginx on 127.0.0.1:$PORT does not reach the nodes (log: $DIR/nginx-error.log)"
   log "nginx on 127.0.0.1:$PORT (pid $(cat "$DIR/nginx.pid")) -> ${upstreams[*]}"
   echo "http://127.0.0.1:$PORT"
 }
@@ -231,7 +237,7 @@ cmd_status() {
     [[ -e "$file" ]] || continue
     i="${file##*/node}"; i="${i%.pid}"; pid="$(cat "$file")"
     if is_ours "$pid" "Parley.Server.dll"; then
-      code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$((PORT + i))/health/ready" || true)"
+      code="$(http_status 127.0.0.1 "$((PORT + i))" /health/ready)"
       echo "node $i: pid $pid, 127.0.0.1:$((PORT + i)), ready: $code"
     else
       echo "node $i: not running"
