@@ -6,8 +6,9 @@ namespace Parley.Tests.Cluster;
 
 /// <summary>
 /// Through a real load balancer: Debian's nginx, on the configuration scripts/cluster.sh generates, in front of three
-/// nodes. WebSockets upgrade through it and are spread over the nodes, messages flow, and when a node behind it is
-/// killed its clients reconnect through nginx to the others and catch up by after= with nothing missing.
+/// nodes. WebSockets upgrade through it and are spread over the nodes, messages flow live between clients on
+/// different nodes, and when a node behind it is killed its clients reconnect through nginx to the others, catch up
+/// by after= with nothing missing, and get live messages again.
 /// </summary>
 public sealed class BalancerTests : IAsyncLifetime
 {
@@ -47,6 +48,7 @@ public sealed class BalancerTests : IAsyncLifetime
 
             var acked = new Dictionary<string, long>();
             await SendRoundAsync(clients, conversationId, "a", acked);
+            await AssertEveryoneGotItLiveAsync(clients, acked, "a");
             await AssertEveryoneCatchesUpAsync(nginx, users, conversationId, acked);
 
             // A node dies behind nginx: its sockets close, and reconnecting through nginx lands on the others.
@@ -75,6 +77,7 @@ public sealed class BalancerTests : IAsyncLifetime
             }
 
             await SendRoundAsync(clients, conversationId, "b", acked);
+            await AssertEveryoneGotItLiveAsync(clients, acked, "b"); // across the surviving nodes, through nginx
             await AssertEveryoneCatchesUpAsync(nginx, users, conversationId, acked);
 
             // And over the sockets themselves: a sync through nginx from seq 0 has every message, densely.
@@ -120,6 +123,18 @@ public sealed class BalancerTests : IAsyncLifetime
                 });
                 var sent = await clients[i].NextAsync("sent", TimeSpan.FromSeconds(30), f => (string?)f["ref"] == id);
                 acked[id] = sent["message"]!.Seq();
+            }
+        }
+    }
+
+    /// <summary>Every message of <paramref name="round"/> reaches every other client live, whatever node each is on.</summary>
+    private static async Task AssertEveryoneGotItLiveAsync(WsClient[] clients, Dictionary<string, long> acked, string round)
+    {
+        for (var i = 0; i < clients.Length; i++)
+        {
+            foreach (var (id, seq) in acked.Where(a => a.Key.StartsWith(round + "-", StringComparison.Ordinal) && !a.Key.StartsWith($"{round}-{i}-", StringComparison.Ordinal)))
+            {
+                await clients[i].NextAsync("message", TimeSpan.FromSeconds(30), f => f["message"]!.Seq() == seq && (string?)f["message"]!["clientMsgId"] == id);
             }
         }
     }
