@@ -141,7 +141,9 @@ public sealed partial class ClusterBus
 
         if (was is not null)
         {
-            Recover(was);
+            // In the interest loop: users who connected while Redis was away are subscribed first, then told to resync.
+            Volatile.Write(ref _recoveredFrom, was);
+            _interest.Writer.TryWrite(RecoverCommand);
         }
 
         if (was is not null || announce)
@@ -150,14 +152,28 @@ public sealed partial class ClusterBus
         }
     }
 
-    /// <summary>The subscriptions deliver again: forget what may have changed unheard, and tell every local device to catch up.</summary>
-    private void Recover(string reason)
+    private string? _recoveredFrom;
+
+    /// <summary>
+    /// The subscriptions deliver again: subscribe the users whose channel could not be subscribed meanwhile (before
+    /// telling them to catch up, so nothing falls between their sync and the first live push), forget what may have
+    /// changed unheard, and tell every local device to catch up.
+    /// </summary>
+    private async Task RecoverAsync(ISubscriber subscriber)
     {
+        foreach (var (userId, held) in _held)
+        {
+            if (held.Queue is null)
+            {
+                await SettleAsync(subscriber, userId);
+            }
+        }
+
         _views.Clear();
         _sessions.DropCache();
         var queued = _fanout.DeliverToAll(ServerFrames.Resync(null));
         Interlocked.Add(ref _resyncs, queued);
-        LogRecovered(_logger, reason, queued);
+        LogRecovered(_logger, Interlocked.Exchange(ref _recoveredFrom, null) ?? "trouble", queued);
     }
 
     /// <summary>Publishes (in order, through the publisher) the control payloads that were lost and the conversations that moved.</summary>

@@ -26,7 +26,9 @@ public sealed partial class ClusterBus : IUserInterest
 
     private static readonly TimeSpan HeldTimeout = TimeSpan.FromSeconds(5);
 
+    // Commands of the interest loop beside user ids (which are positive).
     private const long ResubscribeAll = long.MinValue;
+    private const long RecoverCommand = long.MinValue + 1;
 
     private readonly ConcurrentDictionary<long, Held> _held = new();
     private readonly Channel<long> _interest = Channel.CreateUnbounded<long>(new UnboundedChannelOptions { SingleReader = true });
@@ -74,18 +76,9 @@ public sealed partial class ClusterBus : IUserInterest
     private async Task InterestLoopAsync(CancellationToken stoppingToken)
     {
         var subscriber = _redis.Subscriber;
-        while (_control is null || _own is null)
+        while (!await EnsureBaseAsync(subscriber))
         {
-            try
-            {
-                _control ??= await SubscribeAsync(subscriber, _channels.Control, OnControl);
-                _own ??= await SubscribeAsync(subscriber, _channels.Node(_node.Incarnation), OnOwn);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                LogSubscribeFailed(_logger, e); // Redis not there yet: the node stays not ready until its canary returns
-                await Task.Delay(TimeSpan.FromSeconds(1), _time, stoppingToken);
-            }
+            await Task.Delay(TimeSpan.FromSeconds(1), _time, stoppingToken); // Redis not there yet: not ready until the canary returns
         }
 
         while (await _interest.Reader.WaitToReadAsync(stoppingToken))
@@ -94,13 +87,18 @@ public sealed partial class ClusterBus : IUserInterest
             {
                 try
                 {
-                    if (userId == ResubscribeAll)
+                    await EnsureBaseAsync(subscriber);
+                    switch (userId)
                     {
-                        await ResubscribeAllAsync(subscriber);
-                    }
-                    else
-                    {
-                        await SettleAsync(subscriber, userId);
+                        case ResubscribeAll:
+                            await ResubscribeAllAsync(subscriber);
+                            break;
+                        case RecoverCommand:
+                            await RecoverAsync(subscriber);
+                            break;
+                        default:
+                            await SettleAsync(subscriber, userId);
+                            break;
                     }
                 }
                 catch (Exception e)
@@ -108,6 +106,22 @@ public sealed partial class ClusterBus : IUserInterest
                     LogSubscribeFailed(_logger, e);
                 }
             }
+        }
+    }
+
+    /// <summary>The control and node channels; false while they cannot be subscribed (Redis unreachable).</summary>
+    private async Task<bool> EnsureBaseAsync(ISubscriber subscriber)
+    {
+        try
+        {
+            _control ??= await SubscribeAsync(subscriber, _channels.Control, OnControl);
+            _own ??= await SubscribeAsync(subscriber, _channels.Node(_node.Incarnation), OnOwn);
+            return true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogSubscribeFailed(_logger, e);
+            return false;
         }
     }
 
@@ -144,21 +158,28 @@ public sealed partial class ClusterBus : IUserInterest
         }
     }
 
-    /// <summary>After a silent stop (the canary): every subscription made again from scratch.</summary>
+    /// <summary>
+    /// After a silent stop (the canary, over a connection that looks up): every subscription made again from scratch.
+    /// Over a lost connection there is nothing to do: StackExchange.Redis resubscribes when it reconnects.
+    /// </summary>
     private async Task ResubscribeAllAsync(ISubscriber subscriber)
     {
-        if (_control is { } control)
+        if (!_redis.IsConnected)
+        {
+            return;
+        }
+
+        if (Interlocked.Exchange(ref _control, null) is { } control)
         {
             await control.UnsubscribeAsync();
         }
 
-        if (_own is { } own)
+        if (Interlocked.Exchange(ref _own, null) is { } own)
         {
             await own.UnsubscribeAsync();
         }
 
-        _control = await SubscribeAsync(subscriber, _channels.Control, OnControl);
-        _own = await SubscribeAsync(subscriber, _channels.Node(_node.Incarnation), OnOwn);
+        await EnsureBaseAsync(subscriber);
         foreach (var (userId, held) in _held)
         {
             if (held.Queue is { } queue)

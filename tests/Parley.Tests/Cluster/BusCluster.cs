@@ -37,7 +37,7 @@ public sealed class BusCluster : IAsyncLifetime
     /// <summary>The flags every node of this cluster runs with (node id apart).</summary>
     public string[] NodeArgs(int nodeId, params string[] extra) =>
     [
-        $"--Cluster:Redis={Redis}",
+        $"--Cluster:Redis={Redis},name={Prefix}-{nodeId}", // named, so a test can find (and cut) one node's connections
         $"--Cluster:NodeId={nodeId}",
         $"--Cluster:ChannelPrefix={Prefix}",
         $"--Auth:SigningKey={SigningKey}",
