@@ -35,6 +35,8 @@ public sealed class ClusterNodes : IAsyncDisposable
         string[] args =
         [
             $"--Cluster:Redis={redis}",
+            // Tests share the suite's Redis: a prefix of this cluster's own, so no other test's nodes hear it.
+            $"--Cluster:ChannelPrefix=t{Guid.NewGuid():N}",
             "--Auth:SigningKey=" + Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
             "--Cluster:TrustedProxies:0=127.0.0.1",
             "--Auth:RegistrationsPerAddress=1000000",

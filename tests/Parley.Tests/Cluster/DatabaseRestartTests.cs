@@ -35,7 +35,7 @@ public sealed class DatabaseRestartTests : IAsyncLifetime
     {
         var redis = Environment.GetEnvironmentVariable("PARLEY_TEST_REDIS");
         Assert.SkipWhen(string.IsNullOrEmpty(redis), "cluster leg skipped: PARLEY_TEST_REDIS is not set (.ci/run sets it).");
-        await RestartUnderBurstAsync([$"--Cluster:Redis={redis}", "--Cluster:NodeId=7", "--Auth:SigningKey=" + Convert.ToBase64String(new byte[32])]);
+        await RestartUnderBurstAsync([$"--Cluster:Redis={redis}", $"--Cluster:ChannelPrefix=t{Guid.NewGuid():N}", "--Cluster:NodeId=7", "--Auth:SigningKey=" + Convert.ToBase64String(new byte[32])]);
     }
 
     /// <param name="immediate">PostgreSQL quits as if it crashed (immediate shutdown) instead of a fast shutdown.</param>
