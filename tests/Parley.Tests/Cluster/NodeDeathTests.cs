@@ -72,10 +72,11 @@ public sealed class NodeDeathTests : IAsyncLifetime
             }
 
             // Its devices reconnect to the next live node, retry what they never got an answer for, and send on.
-            foreach (var device in devices.Where(d => d.Node == Victim))
+            var moved = 0;
+            foreach (var device in devices.Where(d => d.Node == Victim).ToList())
             {
                 await device.Socket.ClosedAsync(TimeSpan.FromSeconds(30));
-                await device.ReconnectAsync(cluster, (Victim + 1) % 3, conversationId);
+                await device.ReconnectAsync(cluster, (Victim + 1 + (moved++ % 2)) % 3, conversationId); // spread over both survivors
             }
 
             var after = new List<Task<string?>>();
