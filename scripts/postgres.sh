@@ -3,6 +3,11 @@
 #
 #   scripts/postgres.sh start   -> prints ONE line on stdout: an Npgsql connection string
 #   scripts/postgres.sh stop    -> stops the cluster and deletes its directory (exit 0 if none)
+#   scripts/postgres.sh restart-stop [fast|immediate]
+#                                      -> stops the server (fast shutdown, or immediate: as if it crashed) but keeps
+#                                         its data and port,
+#   scripts/postgres.sh restart-start  -> starts it again on them and prints the connection string again
+#                                         (for tests of a database restart under a running Parley)
 #
 # Environment:
 #   PARLEY_PG_DIR      private directory for data, socket and log (default /tmp/parley-pg)
@@ -73,7 +78,7 @@ is_our_postmaster() {
 }
 
 stop_cluster() {
-    local pidfile="$DATA/postmaster.pid" pid bin
+    local mode="${1:-fast}" pidfile="$DATA/postmaster.pid" pid bin
     [[ -f "$pidfile" ]] || return 0
     pid="$(head -n1 "$pidfile" 2>/dev/null || true)"
     if ! is_our_postmaster "$pid"; then
@@ -82,8 +87,8 @@ stop_cluster() {
     fi
     bin="$(find_bin)"
     [[ -n "$bin" ]] || die "postmaster $pid is running but pg_ctl was not found"
-    log "stopping private cluster (pid $pid)..."
-    if ! as_pg "$bin/pg_ctl" -D "$DATA" -m fast -w -t "$TIMEOUT" stop >&2; then
+    log "stopping private cluster (pid $pid, $mode shutdown)..."
+    if ! as_pg "$bin/pg_ctl" -D "$DATA" -m "$mode" -w -t "$TIMEOUT" stop >&2; then
         log "fast shutdown failed; trying immediate shutdown"
         as_pg "$bin/pg_ctl" -D "$DATA" -m immediate -w -t "$TIMEOUT" stop >&2 \
             || die "could not stop postmaster $pid"
@@ -196,7 +201,7 @@ EOF
         || die "could not create database parley"
 
     local conn="Host=127.0.0.1;Port=$port;Username=parley;Password=$password;Database=parley"
-    (umask 077; echo "$conn" > "$PG_DIR/connection-string")
+    (umask 077; echo "$conn" > "$PG_DIR/connection-string"; echo "$port" > "$PG_DIR/port")
     log "ready: 127.0.0.1:$port, data dir $DATA, log $LOG"
     echo "$conn" >&3
 }
@@ -212,8 +217,40 @@ cmd_stop() {
     log "stopped and removed $PG_DIR"
 }
 
+# The data stays: only the server goes. Fast shutdown (the default): sessions are disconnected, open transactions
+# roll back. "immediate": the server quits at once like a crash, and replays its WAL when it starts again.
+cmd_restart_stop() {
+    [[ -f "$MARKER" && -f "$PG_DIR/port" ]] || die "no cluster started by this script in $PG_DIR"
+    local mode="${1:-fast}"
+    [[ "$mode" == fast || "$mode" == immediate ]] || die "restart-stop takes fast (default) or immediate"
+    stop_cluster "$mode"
+    log "stopped (data kept in $DATA; restart-start brings it back)"
+}
+
+cmd_restart_start() {
+    [[ -f "$MARKER" && -f "$PG_DIR/port" && -f "$PG_DIR/connection-string" ]] || die "no cluster started by this script in $PG_DIR"
+    local bin port; bin="$(find_bin)"; port="$(cat "$PG_DIR/port")"
+    [[ -n "$bin" ]] || die "no PostgreSQL server binaries found"
+    local pid; pid="$(head -n1 "$DATA/postmaster.pid" 2>/dev/null || true)"
+    if ! is_our_postmaster "$pid"; then
+        cd "$PG_DIR"
+        as_pg sh -c ': >> "$1"' _ "$LOG"
+        as_pg "$bin/pg_ctl" -D "$DATA" -l "$LOG" -o "-p $port" -w -t "$TIMEOUT" start >&2 3>&- \
+            || { tail -n 30 "$LOG" >&2 || true; die "postgres did not start again on port $port"; }
+    fi
+    local deadline=$((SECONDS + TIMEOUT))
+    until "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -d postgres -t 2; do
+        (( SECONDS < deadline )) || die "postgres not ready on 127.0.0.1:$port after ${TIMEOUT}s"
+        sleep 0.2
+    done
+    log "started again on 127.0.0.1:$port"
+    cat "$PG_DIR/connection-string" >&3
+}
+
 case "${1:-}" in
     start) cmd_start ;;
     stop)  cmd_stop ;;
-    *)     echo "usage: $0 start|stop" >&2; exit 2 ;;
+    restart-stop)  cmd_restart_stop "${2:-fast}" ;;
+    restart-start) cmd_restart_start ;;
+    *)     echo "usage: $0 start|stop|restart-stop|restart-start" >&2; exit 2 ;;
 esac

@@ -5,9 +5,28 @@ namespace Parley.Bench;
 /// <summary>Command-line options (see docs/benchmarks.md).</summary>
 public sealed class BenchOptions
 {
-    public Uri? Server { get; set; }
+    /// <summary>The first of <see cref="Servers"/> (the node HTTP calls go to), or null: the tool starts one.</summary>
+    public Uri? Server => Servers.Count > 0 ? Servers[0] : null;
 
-    public int? ServerPid { get; set; }
+    public int? ServerPid => ServerPids.Count > 0 ? ServerPids[0] : null;
+
+    /// <summary>Running nodes to target (one or several of one cluster); users are spread over them.</summary>
+    public List<Uri> Servers { get; set; } = [];
+
+    /// <summary>The nodes' process ids, in the order of <see cref="Servers"/> (CPU and RSS are read per node).</summary>
+    public List<int> ServerPids { get; set; } = [];
+
+    /// <summary>
+    /// How users are spread over several nodes: <c>cross</c> (user i on node i mod N, so the two users of a pair are
+    /// always on different nodes) or <c>local</c> (pair p on node p mod N, both users on it).
+    /// </summary>
+    public string Placement { get; set; } = "cross";
+
+    /// <summary>At most this many sockets per process (the tool's and each node's open files are capped at 20,000).</summary>
+    public int SocketsPerProcess { get; set; } = 19_000;
+
+    /// <summary>failover: which node (1-based, in --server order) is killed; default the last.</summary>
+    public int? FailoverNode { get; set; }
 
     public string Provider { get; set; } = "sqlite";
 
@@ -56,7 +75,21 @@ public sealed class BenchOptions
           --provider sqlite|postgres         storage of the server the tool starts (default sqlite)
           --connection "<npgsql string>"     PostgreSQL connection string (with --provider postgres)
           --data DIR                         data directory root (default bench/.data; users are prepared once per provider and reused)
-          --server URL [--pid PID]           target a running server instead (its guards must be raised: see docs/benchmarks.md)
+          --server URL[,URL...] [--pid PID[,PID...]]
+                                             target running servers instead (their guards must be raised: see
+                                             docs/benchmarks.md); several URLs: nodes of one cluster, users spread
+                                             over them, CPU and RSS read per node PID
+          --placement cross|local            with several nodes: cross (default) puts the two users of every pair on
+                                             different nodes (every 1:1 message crosses the bus); local puts both on one
+          --phases failover                  several nodes with PIDs: the lat open loop (--lat-users, --lat-rate), one
+                                             node killed with SIGKILL after the warm-up, its devices reconnect to the
+                                             next node and catch up by after=: time until the last is back and caught
+                                             up (the node stays dead: run it last, then restart the cluster)
+          --failover-node K                  which node dies (1-based in --server order; default the last)
+          --phases prepare                   only prepare the users (and pairs) that connect, thru and lat at the sizes
+                                             given would need, to measure later runs on a quiet machine
+          --sockets-per-process N            connect: at most N sockets per process (default 19000); more users are
+                                             connected by worker processes of this tool, one per node and slice
           --connect-users N                  connect phase size (default 19000)
           --thru-users N[,N...]              thru phase sizes (default 1000,10000)
           --inflight K                       messages in flight per user in thru (default 1)
@@ -86,8 +119,11 @@ public sealed class BenchOptions
                 case "--provider": options.Provider = Next(); break;
                 case "--connection": options.Connection = Next(); break;
                 case "--data": options.DataDir = Next(); break;
-                case "--server": options.Server = new Uri(Next()); break;
-                case "--pid": options.ServerPid = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--server": options.Servers = Next().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(u => new Uri(u)).ToList(); break;
+                case "--pid": options.ServerPids = Ints(Next()); break;
+                case "--placement": options.Placement = Next(); break;
+                case "--failover-node": options.FailoverNode = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--sockets-per-process": options.SocketsPerProcess = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--connect-users": options.ConnectUsers = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--thru-users": options.ThruUsers = Ints(Next()); break;
                 case "--inflight": options.InFlight = int.Parse(Next(), CultureInfo.InvariantCulture); break;
@@ -125,6 +161,21 @@ public sealed class BenchOptions
             throw new ArgumentException("--phases login runs alone: its server keeps the default password-hash settings, the other phases' server does not");
         }
 
+        if (options.Placement is not ("cross" or "local"))
+        {
+            throw new ArgumentException("--placement is cross or local");
+        }
+
+        if (options.ServerPids.Count > 0 && options.ServerPids.Count != options.Servers.Count)
+        {
+            throw new ArgumentException("--pid needs one PID per --server URL, in the same order");
+        }
+
+        if (options.SocketsPerProcess < 1)
+        {
+            throw new ArgumentException("--sockets-per-process must be at least 1");
+        }
+
         if (options.LoginUsers < 1 || options.LoginClients < 1)
         {
             throw new ArgumentException("--login-users and --login-clients must be at least 1");
@@ -136,12 +187,20 @@ public sealed class BenchOptions
     /// <summary>The login phase alone: no prepared population, default password hashing on the server.</summary>
     public bool LoginOnly => Phases.Count == 1 && Phases.Contains("login");
 
+    /// <summary>How many prepared pairs (friends with a direct conversation) the chosen phases need.</summary>
+    public int PairsNeeded() => new[]
+    {
+        Phases.Contains("thru") || Phases.Contains("prepare") ? ThruUsers.DefaultIfEmpty(0).Max() : 0,
+        Phases.Contains("lat") || Phases.Contains("failover") || Phases.Contains("prepare") ? LatUsers : 0,
+        2,
+    }.Max() / 2;
+
     /// <summary>How many prepared users the chosen phases need.</summary>
     public int UsersNeeded() => new[]
     {
-        Phases.Contains("connect") ? ConnectUsers : 0,
-        Phases.Contains("thru") ? ThruUsers.DefaultIfEmpty(0).Max() : 0,
-        Phases.Contains("lat") ? LatUsers : 0,
+        Phases.Contains("connect") || Phases.Contains("prepare") ? ConnectUsers : 0,
+        Phases.Contains("thru") || Phases.Contains("prepare") ? ThruUsers.DefaultIfEmpty(0).Max() : 0,
+        Phases.Contains("lat") || Phases.Contains("failover") || Phases.Contains("prepare") ? LatUsers : 0,
         Phases.Contains("fanout") ? FanoutSizes.DefaultIfEmpty(0).Max() : 0,
         2,
     }.Max();

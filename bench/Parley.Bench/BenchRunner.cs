@@ -11,13 +11,22 @@ public static class BenchRunner
     {
         var dataDir = Path.GetFullPath(Path.Combine(options.DataDir, options.Provider));
         Directory.CreateDirectory(dataDir);
-        await using var server = options.Server is { } target
-            ? ServerProcess.Target(target, options.ServerPid)
+        await using var server = options.Servers.Count > 0
+            ? ServerProcess.Target(options.Servers, options.ServerPids)
             : await ServerProcess.StartAsync(options.Provider, dataDir, options.Connection, options.ServerArgs, output, cheapPasswordHashes: !options.LoginOnly);
         using var http = new SocketsHttpHandler { MaxConnectionsPerServer = 64, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
         using var connector = new Connector(options.Addresses);
 
-        output.WriteLine($"server: {server.BaseUri} pid {server.Pid?.ToString(CultureInfo.InvariantCulture) ?? "unknown"}, {options.Provider}");
+        for (var i = 0; i < server.Nodes.Count; i++)
+        {
+            output.WriteLine($"server: {server.Nodes[i]} pid {server.Pids[i]?.ToString(CultureInfo.InvariantCulture) ?? "unknown"}, {options.Provider}");
+        }
+
+        if (server.Nodes.Count > 1)
+        {
+            output.WriteLine($"{server.Nodes.Count} nodes, placement {options.Placement}" + (options.Placement == "cross" ? ": the two users of every pair are on different nodes" : ": both users of a pair on one node"));
+        }
+
         if (server.Settings.Count > 0)
         {
             output.WriteLine("server settings: " + string.Join(' ', server.Settings));
@@ -28,10 +37,10 @@ public static class BenchRunner
         if (!options.LoginOnly)
         {
             population = await Population.LoadOrCreateAsync(Path.Combine(dataDir, "bench-users.json"), server.BaseUri, http, output);
-            await population.EnsureAsync(server.BaseUri, http, options.UsersNeeded(), options.Phases.Contains("fanout") ? options.FanoutSizes : [], output);
+            await population.EnsureAsync(server.BaseUri, http, options.UsersNeeded(), options.Phases.Contains("fanout") ? options.FanoutSizes : [], output, options.PairsNeeded());
         }
 
-        var context = new BenchContext(server, population ?? new Population(), connector, http, options.Provider, output);
+        var context = new BenchContext(server, population ?? new Population(), connector, http, options.Provider, output, options.Placement);
 
         var results = new List<PhaseResult>();
         async Task Run(Func<Task<PhaseResult>> phase)
@@ -58,7 +67,9 @@ public static class BenchRunner
 
         if (options.Phases.Contains("connect"))
         {
-            await Run(() => Phases.ConnectAsync(context, options.ConnectUsers, TimeSpan.FromSeconds(5), cancellationToken));
+            await Run(() => server.Nodes.Count > 1 || options.ConnectUsers > options.SocketsPerProcess
+                ? ConnectWorkers.ConnectAsync(context, options.ConnectUsers, TimeSpan.FromSeconds(5), options.SocketsPerProcess, options.Addresses, Path.Combine(dataDir, "bench-users.json"), cancellationToken)
+                : Phases.ConnectAsync(context, options.ConnectUsers, TimeSpan.FromSeconds(5), cancellationToken));
         }
 
         if (options.Phases.Contains("thru"))
@@ -80,6 +91,17 @@ public static class BenchRunner
             {
                 await Run(() => Phases.FanoutAsync(context, size, Math.Min(options.FanoutSenders, size), options.FanoutInFlight, options.Warmup, options.Measured, cancellationToken));
             }
+        }
+
+        if (options.Phases.Contains("failover"))
+        {
+            var victim = (options.FailoverNode ?? server.Nodes.Count) - 1;
+            if (victim < 0 || victim >= server.Nodes.Count)
+            {
+                throw new ArgumentException($"--failover-node must be 1-{server.Nodes.Count}");
+            }
+
+            await Run(() => FailoverPhase.RunAsync(context, options.LatUsers, options.LatRate, victim, options.Warmup, options.Measured, cancellationToken));
         }
 
         output.WriteLine();
@@ -116,6 +138,19 @@ public static class BenchRunner
         foreach (var r in results)
         {
             text.AppendLine(CultureInfo.InvariantCulture, $"| {r.Phase} | {r.Provider} | {r.Users} | {F(r.DeliveredPerSecond, "0")} | {F(r.LatencyP50Ms, "0.00")} | {F(r.LatencyP90Ms, "0.00")} | {F(r.LatencyP99Ms, "0.00")} | {F(r.LatencyMaxMs, "0.0")} | {r.Lost} | {r.Duplicated} | {r.Errors} | {F(r.ServerCpuSeconds, "0.00")} | {F(r.ToolCpuSeconds, "0.00")} | {F(r.MessagesPerServerCpuSecond, "0")} | {F(r.ServerAllocatedBytesPerMessage, "0")} | {F(r.ServerGcCollections, "0")} | {F(r.RssPerConnectionKiB, "0.00")} |");
+        }
+
+        var split = results.Where(r => r.NodeCpuSeconds is not null || r.NodeConnections is not null || r.FailoverClients is not null).ToList();
+        if (split.Count > 0)
+        {
+            text.AppendLine();
+            text.AppendLine("| phase | nodes | placement | server CPU s per node | connections per node | KiB/conn per node | killed node's devices | back s | caught up s (p50) |");
+            text.AppendLine("|---|---:|---|---|---|---|---:|---:|---:|");
+            foreach (var r in split)
+            {
+                static string Each<T>(T[]? values, Func<T, string> format) => values is null ? "-" : string.Join(" / ", values.Select(format));
+                text.AppendLine(CultureInfo.InvariantCulture, $"| {r.Phase} | {r.Nodes} | {r.Placement ?? "-"} | {Each(r.NodeCpuSeconds, v => F(v, "0.00"))} | {Each(r.NodeConnections, v => v.ToString(CultureInfo.InvariantCulture))} | {Each(r.NodeRssPerConnectionKiB, v => F(v, "0.00"))} | {r.FailoverClients?.ToString(CultureInfo.InvariantCulture) ?? "-"} | {F(r.FailoverBackSeconds, "0.000")} | {(r.FailoverCaughtUpSeconds is null ? "-" : $"{F(r.FailoverCaughtUpSeconds, "0.000")} ({F(r.FailoverCaughtUpP50Seconds, "0.000")})")} |");
+            }
         }
 
         return text.ToString();

@@ -13,13 +13,20 @@ public sealed class Connector : IDisposable
     private readonly SocketsHttpHandler[] _handlers;
     private readonly HttpMessageInvoker[] _invokers;
 
-    public Connector(int addresses)
+    /// <param name="addresses">How many source addresses.</param>
+    /// <param name="firstAddress">The first one is 127.0.0.(2 + this): worker processes each take addresses of their own.</param>
+    public Connector(int addresses, int firstAddress = 0)
     {
         _handlers = new SocketsHttpHandler[Math.Max(1, addresses)];
         _invokers = new HttpMessageInvoker[_handlers.Length];
+        if (firstAddress < 0 || firstAddress + _handlers.Length > 250)
+        {
+            throw new ArgumentException("source addresses go from 127.0.0.2 to 127.0.0.251");
+        }
+
         for (var i = 0; i < _handlers.Length; i++)
         {
-            var source = new IPAddress([127, 0, 0, (byte)(2 + i)]);
+            var source = new IPAddress([127, 0, 0, (byte)(2 + firstAddress + i)]);
             _handlers[i] = new SocketsHttpHandler
             {
                 ConnectCallback = async (context, cancellationToken) =>
@@ -54,12 +61,16 @@ public sealed class Connector : IDisposable
         }, cancellationToken);
 
     /// <summary>Connects many devices with bounded concurrency; the result is in the order of <paramref name="users"/>.</summary>
-    public async Task<ParleySocket[]> ConnectManyAsync(Uri server, IReadOnlyList<(int Index, string AccessToken)> users, Func<int, Action<ServerEvent>?> onEvent, int concurrency, CancellationToken cancellationToken)
+    public Task<ParleySocket[]> ConnectManyAsync(Uri server, IReadOnlyList<(int Index, string AccessToken)> users, Func<int, Action<ServerEvent>?> onEvent, int concurrency, CancellationToken cancellationToken) =>
+        ConnectManyAsync(_ => server, users, onEvent, concurrency, cancellationToken);
+
+    /// <summary>As above, user i (by position in <paramref name="users"/>) to the node <paramref name="server"/> gives for its index.</summary>
+    public async Task<ParleySocket[]> ConnectManyAsync(Func<int, Uri> server, IReadOnlyList<(int Index, string AccessToken)> users, Func<int, Action<ServerEvent>?> onEvent, int concurrency, CancellationToken cancellationToken)
     {
         var sockets = new ParleySocket[users.Count];
         await Parallel.ForEachAsync(Enumerable.Range(0, users.Count), new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = cancellationToken }, async (i, ct) =>
         {
-            sockets[i] = await ConnectAsync(server, users[i].AccessToken, users[i].Index, onEvent(i), ct);
+            sockets[i] = await ConnectAsync(server(users[i].Index), users[i].AccessToken, users[i].Index, onEvent(i), ct);
         });
         return sockets;
     }

@@ -28,6 +28,9 @@ public sealed class Device(int index, string userId)
     /// <summary>Seqs received by push; touched only by this device's receive loop until the phase ends.</summary>
     public HashSet<long> Delivered { get; } = [];
 
+    /// <summary>failover: seqs a catch-up (sync) brought before their push came; that push is then no duplicate.</summary>
+    public HashSet<long> Synced { get; } = [];
+
     public long Duplicates { get; set; }
 
     public long DeliveredInWindow { get; set; }

@@ -7,6 +7,28 @@ public sealed class PhaseResult
 
     public string Provider { get; set; } = "";
 
+    /// <summary>How many server nodes the users were spread over, and how (<c>cross</c>: a pair's users never on one node).</summary>
+    public int Nodes { get; set; } = 1;
+
+    public string? Placement { get; set; }
+
+    /// <summary>Each node's CPU seconds in the measured window (several nodes only), in the order of --server.</summary>
+    public double[]? NodeCpuSeconds { get; set; }
+
+    /// <summary>connect on several nodes: each node's open connections and RSS per connection.</summary>
+    public int[]? NodeConnections { get; set; }
+
+    public double[]? NodeRssPerConnectionKiB { get; set; }
+
+    /// <summary>failover: the killed node's devices, and seconds from the kill until the last was back and caught up.</summary>
+    public int? FailoverClients { get; set; }
+
+    public double? FailoverBackSeconds { get; set; }
+
+    public double? FailoverCaughtUpSeconds { get; set; }
+
+    public double? FailoverCaughtUpP50Seconds { get; set; }
+
     public int Users { get; set; }
 
     public int? InFlight { get; set; }

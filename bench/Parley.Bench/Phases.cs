@@ -4,8 +4,11 @@ using Parley.Client;
 namespace Parley.Bench;
 
 /// <summary>What every phase shares: the server under test, the prepared users and the socket factory.</summary>
-public sealed class BenchContext(ServerProcess server, Population population, Connector connector, HttpMessageHandler http, string provider, TextWriter log)
+public sealed class BenchContext(ServerProcess server, Population population, Connector connector, HttpMessageHandler http, string provider, TextWriter log, string placement = "cross")
 {
+    /// <summary>How users are spread over the nodes (<see cref="ServerProcess.NodeOf"/>).</summary>
+    public string Placement { get; } = placement;
+
     public ServerProcess Server { get; } = server;
 
     public Population Population { get; } = population;
@@ -31,7 +34,7 @@ public sealed class BenchContext(ServerProcess server, Population population, Co
 
         var started = Stopwatch.GetTimestamp();
         var sockets = await Connector.ConnectManyAsync(
-            Server.BaseUri,
+            i => Server.Nodes[Server.NodeOf(i, Placement)],
             tokens,
             i => e =>
             {
@@ -292,7 +295,7 @@ public static class Phases
     };
 
     /// <summary>Waits for the deliveries still under way (up to 60 s), closes the sockets, then counts.</summary>
-    private static async Task<PhaseResult> FinishAsync(BenchContext context, string phase, Device[] devices, Window window, (double? Server, double Tool) cpu, int? inFlight, Func<(long Expected, long Lost)> check, CancellationToken cancellationToken)
+    internal static async Task<PhaseResult> FinishAsync(BenchContext context, string phase, Device[] devices, Window window, (double? Server, double Tool) cpu, int? inFlight, Func<(long Expected, long Lost)> check, CancellationToken cancellationToken)
     {
         // Sends and deliveries still under way when sending stopped may take a while on a loaded machine: wait
         // for every answer and every delivery (a message really lost costs the full 60 s).
@@ -341,6 +344,9 @@ public static class Phases
             ServerAllocatedBytesPerMessage = window.Gc is { } gc && inWindow > 0 ? gc.AllocatedBytes / inWindow : null,
             ServerGcCollections = window.Gc?.Collections,
             Note = problems.Count > 0 ? string.Join("; ", problems.Take(5)) : null,
+            Nodes = context.Server.Nodes.Count,
+            Placement = context.Server.Nodes.Count > 1 ? context.Placement : null,
+            NodeCpuSeconds = context.Server.Nodes.Count > 1 ? window.NodeCpu : null,
         };
     }
 
@@ -382,6 +388,7 @@ public sealed class Window(TimeSpan warmup, TimeSpan measured)
         var cpu = CpuMeter.Start(server);
         await Task.Delay(Measured, cancellationToken);
         var used = cpu.Stop();
+        NodeCpu = cpu.PerNode;
         var gcAfter = await server.GcAsync();
         stop();
         if (gcBefore is { } before && gcAfter is { } after)
@@ -392,29 +399,36 @@ public sealed class Window(TimeSpan warmup, TimeSpan measured)
         return used;
     }
 
+    /// <summary>Each node's CPU seconds over the measured window (null without PIDs).</summary>
+    public double[]? NodeCpu { get; private set; }
+
     /// <summary>The server's allocations and collections over the measured window (the scrapes themselves included).</summary>
     public (double AllocatedBytes, double Collections)? Gc { get; private set; }
 }
 
-/// <summary>CPU seconds of the server process and of this tool between two points.</summary>
+/// <summary>CPU seconds of the server process (every node's) and of this tool between two points.</summary>
 public sealed class CpuMeter
 {
     private readonly ServerProcess _server;
-    private readonly double? _serverStart;
+    private readonly double[]? _serverStart;
     private readonly double _toolStart;
 
     private CpuMeter(ServerProcess server)
     {
         _server = server;
-        _serverStart = server.CpuSeconds();
+        _serverStart = server.NodeCpuSeconds();
         _toolStart = ProcStat.SelfCpuSeconds();
     }
 
     public static CpuMeter Start(ServerProcess server) => new(server);
 
+    /// <summary>Each node's CPU seconds between start and the last <see cref="Stop"/> (null without PIDs).</summary>
+    public double[]? PerNode { get; private set; }
+
     public (double? Server, double Tool) Stop()
     {
-        var server = _server.CpuSeconds();
-        return (server is { } end && _serverStart is { } start ? end - start : null, ProcStat.SelfCpuSeconds() - _toolStart);
+        var end = _server.NodeCpuSeconds();
+        PerNode = end is not null && _serverStart is { } start ? end.Select((e, i) => e - start[i]).ToArray() : null;
+        return (PerNode?.Sum(), ProcStat.SelfCpuSeconds() - _toolStart);
     }
 }

@@ -82,7 +82,7 @@ public sealed class Population
     }
 
     /// <summary>Makes sure at least <paramref name="users"/> users, their pairs and the groups of the given sizes exist.</summary>
-    public async Task EnsureAsync(Uri server, HttpMessageHandler handler, int users, IEnumerable<int> groupSizes, TextWriter log)
+    public async Task EnsureAsync(Uri server, HttpMessageHandler handler, int users, IEnumerable<int> groupSizes, TextWriter log, int? pairsNeeded = null)
     {
         users += users % 2; // pairs
         if (Users.Count < users)
@@ -101,7 +101,8 @@ public sealed class Population
             await SaveAsync();
         }
 
-        var pairs = Users.Count / 2;
+        // Only the pairs the phases use: the connect phase's users need none (57,000 of them would be minutes of friendships).
+        var pairs = Math.Min(Users.Count / 2, pairsNeeded ?? Users.Count / 2);
         if (Pairs.Count < pairs)
         {
             log.WriteLine($"preparing pairs {Pairs.Count}..{pairs - 1}");

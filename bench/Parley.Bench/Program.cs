@@ -1,5 +1,10 @@
 using Parley.Bench;
 
+if (args.Length > 0 && args[0] == ConnectWorkers.Flag)
+{
+    return await ConnectWorkers.RunWorkerAsync(args);
+}
+
 BenchOptions options;
 try
 {

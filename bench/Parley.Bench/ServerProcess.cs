@@ -5,23 +5,36 @@ using System.Net.Sockets;
 
 namespace Parley.Bench;
 
-/// <summary>A server under test: one the tool started (a child process it can measure and stop) or one it targets by URL and PID.</summary>
+/// <summary>
+/// The server under test: one the tool started (a child process it can measure and stop), or the running nodes it
+/// targets by URL and PID (one, or several of one cluster: CPU and RSS are then the nodes' sums, and per node).
+/// </summary>
 public sealed class ServerProcess : IAsyncDisposable
 {
     private readonly Process? _child;
 
-    private ServerProcess(Uri baseUri, int? pid, Process? child, IReadOnlyList<string> settings)
+    private ServerProcess(IReadOnlyList<Uri> nodes, IReadOnlyList<int?> pids, Process? child, IReadOnlyList<string> settings)
     {
-        BaseUri = baseUri;
-        Pid = pid;
+        Nodes = nodes;
+        Pids = pids;
         _child = child;
         Settings = settings;
     }
 
-    public Uri BaseUri { get; }
+    /// <summary>The first node: HTTP calls (preparing users, refreshing tokens) go there.</summary>
+    public Uri BaseUri => Nodes[0];
 
-    /// <summary>The server's process id when known (RSS and CPU are read from /proc).</summary>
-    public int? Pid { get; }
+    /// <summary>The first node's process id when known (RSS and CPU are read from /proc).</summary>
+    public int? Pid => Pids[0];
+
+    /// <summary>Every node's URL (one when the tool started the server).</summary>
+    public IReadOnlyList<Uri> Nodes { get; }
+
+    /// <summary>Every node's process id, in the order of <see cref="Nodes"/>; null where unknown.</summary>
+    public IReadOnlyList<int?> Pids { get; }
+
+    /// <summary>The node user <paramref name="index"/> connects to: <c>cross</c> i mod N (a pair's users on different nodes), <c>local</c> pair mod N.</summary>
+    public int NodeOf(int index, string placement) => placement == "local" ? index / 2 % Nodes.Count : index % Nodes.Count;
 
     /// <summary>The command-line settings the tool started the server with.</summary>
     public IReadOnlyList<string> Settings { get; }
@@ -50,7 +63,11 @@ public sealed class ServerProcess : IAsyncDisposable
         "--Auth:AllowWeakPasswordHashes=true",
     ];
 
-    public static ServerProcess Target(Uri baseUri, int? pid) => new(baseUri, pid, null, []);
+    public static ServerProcess Target(Uri baseUri, int? pid) => new([baseUri], [pid], null, []);
+
+    /// <summary>Running nodes of one cluster; <paramref name="pids"/> empty or one per node.</summary>
+    public static ServerProcess Target(IReadOnlyList<Uri> nodes, IReadOnlyList<int> pids) =>
+        new(nodes, pids.Count == nodes.Count ? pids.Select(p => (int?)p).ToList() : nodes.Select(_ => (int?)null).ToList(), null, []);
 
     /// <summary>Starts Parley.Server.dll (next to this tool) on a free port with the bench settings.</summary>
     public static async Task<ServerProcess> StartAsync(string provider, string dataDir, string? connectionString, IEnumerable<string> extra, TextWriter log, bool cheapPasswordHashes = true)
@@ -87,7 +104,7 @@ public sealed class ServerProcess : IAsyncDisposable
         child.BeginOutputReadLine();
         child.BeginErrorReadLine();
 
-        var server = new ServerProcess(new Uri($"http://127.0.0.1:{port}"), child.Id, child, settings.Where(s => !s.StartsWith("--Storage:ConnectionString", StringComparison.Ordinal)).ToList());
+        var server = new ServerProcess([new Uri($"http://127.0.0.1:{port}")], [child.Id], child, settings.Where(s => !s.StartsWith("--Storage:ConnectionString", StringComparison.Ordinal)).ToList());
         using var http = new HttpClient { BaseAddress = server.BaseUri, Timeout = TimeSpan.FromSeconds(2) };
         var deadline = DateTime.UtcNow.AddSeconds(120);
         while (DateTime.UtcNow < deadline)
@@ -120,9 +137,26 @@ public sealed class ServerProcess : IAsyncDisposable
     /// <summary>The server's managed allocations and garbage collections so far, from its <c>/metrics</c> (System.Runtime meter); null when unavailable.</summary>
     public async Task<(double AllocatedBytes, double Collections)?> GcAsync()
     {
+        double allocated = 0, collections = 0;
+        foreach (var node in Nodes)
+        {
+            if (await GcAsync(node) is not { } one)
+            {
+                return null;
+            }
+
+            allocated += one.AllocatedBytes;
+            collections += one.Collections;
+        }
+
+        return (allocated, collections);
+    }
+
+    private static async Task<(double AllocatedBytes, double Collections)?> GcAsync(Uri node)
+    {
         try
         {
-            using var http = new HttpClient { BaseAddress = BaseUri, Timeout = TimeSpan.FromSeconds(10) };
+            using var http = new HttpClient { BaseAddress = node, Timeout = TimeSpan.FromSeconds(10) };
             var text = await http.GetStringAsync("/metrics");
             double allocated = 0, collections = 0;
             foreach (var line in text.Split('\n'))
@@ -173,17 +207,67 @@ public sealed class ServerProcess : IAsyncDisposable
         return double.Parse(space < 0 ? rest : rest[..space], CultureInfo.InvariantCulture);
     }
 
-    /// <summary>Resident set size in bytes (VmRSS), or null without a PID.</summary>
-    public long? Rss() => Pid is { } pid ? ProcStat.RssBytes(pid) : null;
+    /// <summary>Resident set size in bytes (VmRSS; the nodes' sum), or null without every PID.</summary>
+    public long? Rss() => Sum(pid => ProcStat.RssBytes(pid));
 
     /// <summary>Peak resident set size in bytes (VmHWM) since start or the last <see cref="ResetPeakRss"/>, or null without a PID.</summary>
-    public long? PeakRss() => Pid is { } pid ? ProcStat.PeakRssBytes(pid) : null;
+    public long? PeakRss() => Sum(pid => ProcStat.PeakRssBytes(pid));
 
     /// <summary>Starts a new peak RSS measurement (Linux: writing 5 to /proc/PID/clear_refs); false when not possible.</summary>
-    public bool ResetPeakRss() => Pid is { } pid && ProcStat.ResetPeakRss(pid);
+    public bool ResetPeakRss() => Pids.All(p => p is { } pid && ProcStat.ResetPeakRss(pid));
 
-    /// <summary>CPU seconds used so far (user + system), or null without a PID.</summary>
-    public double? CpuSeconds() => Pid is { } pid ? ProcStat.CpuSeconds(pid) : null;
+    /// <summary>CPU seconds used so far (user + system; the nodes' sum), or null without every PID.</summary>
+    public double? CpuSeconds() => NodeCpuSeconds() is { } each ? each.Sum() : null;
+
+    /// <summary>Each node's CPU seconds so far, or null without every PID.</summary>
+    public double[]? NodeCpuSeconds()
+    {
+        var each = new double[Pids.Count];
+        for (var i = 0; i < each.Length; i++)
+        {
+            if (Pids[i] is not { } pid || ProcStat.CpuSeconds(pid) is not { } cpu)
+            {
+                return null;
+            }
+
+            each[i] = cpu;
+        }
+
+        return each;
+    }
+
+    /// <summary>Each node's RSS in bytes, or null without every PID.</summary>
+    public long[]? NodeRss()
+    {
+        var each = new long[Pids.Count];
+        for (var i = 0; i < each.Length; i++)
+        {
+            if (Pids[i] is not { } pid || ProcStat.RssBytes(pid) is not { } rss)
+            {
+                return null;
+            }
+
+            each[i] = rss;
+        }
+
+        return each;
+    }
+
+    private long? Sum(Func<int, long?> read)
+    {
+        long total = 0;
+        foreach (var p in Pids)
+        {
+            if (p is not { } pid || read(pid) is not { } value)
+            {
+                return null;
+            }
+
+            total += value;
+        }
+
+        return total;
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -200,6 +200,32 @@ public sealed class Database : IAsyncDisposable
         _ => false,
     };
 
+    /// <summary>
+    /// Whether <paramref name="exception"/> (or one inside it) says the database cannot be reached right now (it is
+    /// down, restarting, refusing connections, or the connection broke), not that a statement was wrong: a
+    /// request that meets it is answered 503 and may be retried; the pool reconnects by itself when it is back.
+    /// </summary>
+    public static bool IsUnavailable(Exception? exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            switch (e)
+            {
+                // The server's own word: connection exceptions (08), shutting down or starting (57P01-57P03),
+                // too many connections (53300).
+                case PostgresException pg:
+                    return pg.SqlState.StartsWith("08", StringComparison.Ordinal)
+                        || pg.SqlState is PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown
+                            or PostgresErrorCodes.CannotConnectNow or PostgresErrorCodes.TooManyConnections;
+                // Npgsql's own (no server error): a refused or broken connection, a timeout, an exhausted pool.
+                case NpgsqlException:
+                    return true;
+            }
+        }
+
+        return false;
+    }
+
     public async Task<bool> PingAsync(CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken);

@@ -28,6 +28,7 @@ public static class ProblemWriter
         413 => "Payload Too Large",
         415 => "Unsupported Media Type",
         429 => "Too Many Requests",
+        503 => "Service Unavailable",
         _ => status >= 500 ? "Internal Server Error" : "Error",
     };
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Parley.Storage;
 
 namespace Parley.Server.Http;
 
@@ -26,6 +27,17 @@ public sealed partial class ProblemMiddleware(RequestDelegate next, ILogger<Prob
         catch (BadHttpRequestException e) when (!context.Response.HasStarted)
         {
             await ProblemWriter.WriteAsync(context, e.StatusCode, ErrorCodes.ForStatus(e.StatusCode), e.StatusCode == 413 ? "The request body is too large." : "The request could not be read.");
+        }
+        catch (Exception e) when (!context.Response.HasStarted && Database.IsUnavailable(e))
+        {
+            // PostgreSQL is down or restarting: the client may retry, and the pool reconnects once it is back.
+            if (DatabaseOutage.ShouldLog(out var suppressed))
+            {
+                LogDatabaseUnavailable(logger, e.GetType().Name, e.Message, suppressed, context.Request.Method, context.Request.Path);
+            }
+
+            context.Response.Headers.RetryAfter = DatabaseOutage.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+            await ProblemWriter.WriteAsync(context, 503, ErrorCodes.Unavailable, DatabaseOutage.Detail);
         }
         catch (Npgsql.PostgresException e) when (!context.Response.HasStarted && e.SqlState.StartsWith("22", StringComparison.Ordinal))
         {
@@ -62,6 +74,9 @@ public sealed partial class ProblemMiddleware(RequestDelegate next, ILogger<Prob
         var status = context.Response.StatusCode;
         return ProblemWriter.WriteAsync(context, status, ErrorCodes.ForStatus(status), ProblemWriter.DefaultDetail(status));
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The database is unavailable ({Error}: {Reason}; {Suppressed} more since the last report); answered 503 to {Method} {Path}")]
+    private static partial void LogDatabaseUnavailable(ILogger logger, string error, string reason, long suppressed, string method, string path);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Database refused a request value ({SqlState}) for {Method} {Path}")]
     private static partial void LogDataException(ILogger logger, string sqlState, string method, string path);

@@ -148,6 +148,21 @@ public sealed partial class MessagePipeline : BackgroundService
                 batch[i].Set(results[i]);
             }
         }
+        catch (Exception down) when (Parley.Storage.Database.IsUnavailable(down))
+        {
+            // PostgreSQL is down or restarting: one by one would only fail again (or wait for a connect timeout
+            // each). Every send of the batch is answered unavailable; a client retries with the same clientMsgId,
+            // which returns the original if the commit did reach the database before the connection broke.
+            if (Http.DatabaseOutage.ShouldLog(out var suppressed))
+            {
+                LogBatchUnavailable(_logger, batch.Count, down.GetType().Name, down.Message, suppressed);
+            }
+
+            foreach (var pending in batch)
+            {
+                pending.Fail(down);
+            }
+        }
         catch (Exception batchError) when (batch.Count > 1)
         {
             LogBatchFailed(_logger, batchError, batch.Count);
@@ -291,6 +306,9 @@ public sealed partial class MessagePipeline : BackgroundService
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Marking activity of {Count} temporary groups failed; their idle time runs from the previous message")]
     private static partial void LogTouchFailed(ILogger logger, Exception exception, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A batch of {Count} messages met an unavailable database ({Error}: {Reason}; {Suppressed} more since the last report); its sends are answered unavailable")]
+    private static partial void LogBatchUnavailable(ILogger logger, int count, string error, string reason, long suppressed);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "A batch of {Count} messages failed; committing them one by one")]
     private static partial void LogBatchFailed(ILogger logger, Exception exception, int count);

@@ -155,8 +155,33 @@ public sealed partial class FrameDispatcher(MessageSender sender, MessagingServi
             return;
         }
 
+        if (Unavailable(refJson, connection, e, nameof(SendFrame)))
+        {
+            return;
+        }
+
         LogFrameFailed(_logger, e, nameof(SendFrame));
         connection.TrySend(ServerFrames.Error(refJson, ErrorCodes.Internal, "The frame could not be handled."));
+    }
+
+    /// <summary>
+    /// The database is down or restarting: the frame is answered <c>unavailable</c> and the connection stays (the
+    /// client retries the send with the same clientMsgId, which returns the original if it did commit).
+    /// </summary>
+    private bool Unavailable(string? refJson, Connection connection, Exception e, string frame)
+    {
+        if (!Parley.Storage.Database.IsUnavailable(e))
+        {
+            return false;
+        }
+
+        if (DatabaseOutage.ShouldLog(out var suppressed))
+        {
+            LogFrameUnavailable(_logger, frame, e.GetType().Name, e.Message, suppressed);
+        }
+
+        connection.TrySend(ServerFrames.Error(refJson, ErrorCodes.Unavailable, DatabaseOutage.Detail));
+        return true;
     }
 
     /// <summary>
@@ -229,6 +254,11 @@ public sealed partial class FrameDispatcher(MessageSender sender, MessagingServi
         catch (Exception e) when (e is not OperationCanceledException)
         {
             span?.SetStatus(ActivityStatusCode.Error);
+            if (Unavailable(refJson, connection, e, frame.GetType().Name))
+            {
+                return;
+            }
+
             LogFrameFailed(_logger, e, frame.GetType().Name);
             connection.TrySend(ServerFrames.Error(refJson, ErrorCodes.Internal, "The frame could not be handled."));
         }
@@ -300,6 +330,9 @@ public sealed partial class FrameDispatcher(MessageSender sender, MessagingServi
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "A {Frame} frame was refused: {Code}")]
     private static partial void LogFrameRefused(ILogger logger, string frame, string code);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A {Frame} frame met an unavailable database ({Error}: {Reason}; {Suppressed} more since the last report); answered unavailable")]
+    private static partial void LogFrameUnavailable(ILogger logger, string frame, string error, string reason, long suppressed);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Handling a {Frame} frame failed")]
     private static partial void LogFrameFailed(ILogger logger, Exception exception, string frame);

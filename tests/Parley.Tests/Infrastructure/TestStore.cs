@@ -46,7 +46,8 @@ public sealed class TestStore : IAsyncDisposable
         ? [$"--DataDir={DataDir}", "--Storage:Provider=sqlite"]
         : [$"--DataDir={DataDir}", "--Storage:Provider=postgres", $"--Storage:ConnectionString={ConnectionString}"];
 
-    public static async Task<TestStore> CreateAsync(Backend backend)
+    /// <summary>A fresh store; on PostgreSQL a new database on <paramref name="adminConnectionString"/> (default: PARLEY_TEST_POSTGRES's server).</summary>
+    public static async Task<TestStore> CreateAsync(Backend backend, string? adminConnectionString = null)
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "parley-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dataDir);
@@ -55,7 +56,7 @@ public sealed class TestStore : IAsyncDisposable
             return new TestStore(backend, dataDir, null, null, null);
         }
 
-        var admin = PostgresAdminConnectionString ?? throw new InvalidOperationException(SkipReason);
+        var admin = adminConnectionString ?? PostgresAdminConnectionString ?? throw new InvalidOperationException(SkipReason);
         var name = "parley_t_" + Guid.NewGuid().ToString("N")[..16];
         await using (var connection = new NpgsqlConnection(admin))
         {

@@ -83,6 +83,31 @@ public sealed class WsClient : IAsyncDisposable
         }
     }
 
+    /// <summary>The next frame of any type that matches <paramref name="where"/> (a send's answer: <c>sent</c> or <c>error</c> with its ref).</summary>
+    public async Task<JsonNode> NextMatchingAsync(Func<JsonNode, bool> where, TimeSpan? wait = null)
+    {
+        var deadline = DateTime.UtcNow + (wait ?? DefaultWait);
+        while (true)
+        {
+            var index = _unread.FindIndex(f => where(f));
+            if (index >= 0)
+            {
+                var found = _unread[index];
+                _unread.RemoveAt(index);
+                return found;
+            }
+
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+            {
+                throw new TimeoutException($"no matching frame; unread: {string.Join(" | ", _unread.Select(f => f.ToJsonString()))}");
+            }
+
+            var frame = await ReceiveAsync(left) ?? throw new InvalidOperationException($"closed ({_socket.CloseStatus}) while waiting for a matching frame");
+            _unread.Add(frame);
+        }
+    }
+
     /// <summary>
     /// "Nothing of <paramref name="type"/> arrives", asserted with a barrier instead of a quiet window: waits for the
     /// sentinel (the next frame of <paramref name="sentinelType"/> matching <paramref name="sentinel"/>, which the
@@ -102,6 +127,22 @@ public sealed class WsClient : IAsyncDisposable
     /// </summary>
     public bool Has(string type, Func<JsonNode, bool>? where = null) =>
         _unread.Exists(f => (string?)f["type"] == type && (where is null || where(f)));
+
+    /// <summary>
+    /// Takes every frame of <paramref name="type"/> received so far, without waiting: for counting what arrived before
+    /// a sentinel that was waited for with <see cref="NextAsync"/> (frames still in flight are not this call's business).
+    /// </summary>
+    public List<JsonNode> TakeAll(string type)
+    {
+        while (_frames.Reader.TryRead(out var frame))
+        {
+            _unread.Add(frame);
+        }
+
+        var taken = _unread.FindAll(f => (string?)f["type"] == type);
+        _unread.RemoveAll(f => (string?)f["type"] == type);
+        return taken;
+    }
 
     /// <summary>Waits for the server to close the connection and returns its close status.</summary>
     public async Task<WebSocketCloseStatus?> ClosedAsync(TimeSpan? wait = null)
