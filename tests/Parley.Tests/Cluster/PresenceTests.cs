@@ -54,8 +54,8 @@ public sealed class PresenceTests : IAsyncLifetime
         // Alice's first connection is on B: online for the cluster.
         var aliceOnB = await WsClient.ConnectAsync(b, alice.AccessToken);
         await Poll.UntilAsync(() => OnlineAsync(a, bob, alice), "alice online as node A sees it", Bound);
-        // LEAD, after merging the bus: B's announcement reaches bob here; wait for it before the drain:
-        // Assert.True((bool)(await bobOnA.NextAsync("presence", Bound, p => (string?)p["userId"] == alice.Id))["online"]!);
+        // B's announcement reaches bob on A through the bus; wait for it before the drain.
+        Assert.True((bool)(await bobOnA.NextAsync("presence", Bound, p => (string?)p["userId"] == alice.Id))["online"]!);
         await DrainPresenceAsync(bobOnA, alice, conversationId, a, "before");
 
         // Her second connection, the first on A, is not news: node A announces nothing. The sentinel is a message she
