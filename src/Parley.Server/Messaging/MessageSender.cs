@@ -28,7 +28,8 @@ public sealed class MessageSender(
     LookupThrottle lookups,
     TimeProvider time,
     IOptions<MessagingOptions> options,
-    ParleyMetrics metrics)
+    ParleyMetrics metrics,
+    Moderation.Moderator moderation)
 {
     private readonly MessagingOptions _options = options.Value;
 
@@ -37,11 +38,18 @@ public sealed class MessageSender(
     {
         // Checking completes synchronously in the steady state (the view is held), so a send's one state machine
         // is CommitAsync's, small for what it keeps while the batch commits.
-        var checking = CheckAsync(caller, command, cancellationToken);
+        var checking = CheckAsync(caller, command, system: false, cancellationToken);
         return checking.IsCompletedSuccessfully
             ? CommitOrAnswer(checking.Result, originConnectionId, cancellationToken)
             : CommitAfterCheckAsync(checking, originConnectionId, cancellationToken);
     }
+
+    /// <summary>
+    /// A send made by the app server in a user's name (<c>POST /api/admin/messages</c>): every check of a send but
+    /// friendship (blocks, membership, mute and content rules still apply) and the user's send rate; the same pipeline.
+    /// </summary>
+    public async ValueTask<Result<SentMessage>> SendAsSystemAsync(long fromUserId, SendCommand command, CancellationToken cancellationToken) =>
+        await CommitOrAnswer(await CheckAsync(new Caller(fromUserId, 0), command, system: true, cancellationToken), null, cancellationToken);
 
     private async ValueTask<Result<SentMessage>> CommitAfterCheckAsync(ValueTask<(NewMessage? Message, Result<SentMessage> Answer)> checking, long? originConnectionId, CancellationToken cancellationToken) =>
         await CommitOrAnswer(await checking, originConnectionId, cancellationToken);
@@ -57,7 +65,7 @@ public sealed class MessageSender(
     /// machine is then the only one boxed per send): the message to append, or the send's answer already.
     /// </summary>
     public ValueTask<(NewMessage? Message, Result<SentMessage> Answer)> PrepareAsync(Caller caller, SendCommand command, CancellationToken cancellationToken) =>
-        CheckAsync(caller, command, cancellationToken);
+        CheckAsync(caller, command, system: false, cancellationToken);
 
     /// <summary>The second half: appends a prepared message; completes when it is committed. Map the result with <see cref="Answer"/>.</summary>
     public ValueTask<(CommittedMessage? Message, bool Created)> AppendAsync(NewMessage message, long? originConnectionId, CancellationToken cancellationToken) =>
@@ -75,7 +83,7 @@ public sealed class MessageSender(
     }
 
     /// <summary>The message to append, or (when there is none) the send's answer already: a refusal, or the original of a retry.</summary>
-    private async ValueTask<(NewMessage? Message, Result<SentMessage> Answer)> CheckAsync(Caller caller, SendCommand command, CancellationToken cancellationToken)
+    private async ValueTask<(NewMessage? Message, Result<SentMessage> Answer)> CheckAsync(Caller caller, SendCommand command, bool system, CancellationToken cancellationToken)
     {
         var view = await views.GetAsync(command.ConversationId, cancellationToken);
         if (view is null)
@@ -90,7 +98,7 @@ public sealed class MessageSender(
         }
 
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var (checkedContent, refusal) = await CheckContentAsync(caller, command, view, me, now, cancellationToken);
+        var (checkedContent, refusal) = await CheckContentAsync(caller, command, view, me, now, system, cancellationToken);
         if (refusal is not null)
         {
             // A retry returns the original whatever happened since (rate, mute, unfriending).
@@ -123,19 +131,30 @@ public sealed class MessageSender(
     public Refusal NotFound(Caller caller) => Refused(lookups.Miss(caller.UserId, ConversationNotFound));
 
     /// <summary>The content validated, or why this send may not be made (in the order the contract answers them).</summary>
-    private async ValueTask<(ValidatedContent? Content, Refusal? Refusal)> CheckContentAsync(Caller caller, SendCommand command, ConversationView view, ViewMember me, long now, CancellationToken cancellationToken)
+    private async ValueTask<(ValidatedContent? Content, Refusal? Refusal)> CheckContentAsync(Caller caller, SendCommand command, ConversationView view, ViewMember me, long now, bool system, CancellationToken cancellationToken)
     {
         if (!MessageValidator.Validate(command.MsgType, command.Content, _options).TryGetValue(out var content, out var badContent))
         {
             return (null, badContent);
         }
 
-        if (!rate.TryTake(caller.UserId))
+        // Without a blocked-words list this is one field read.
+        if (moderation.Active && command.MsgType == "text")
+        {
+            if (MessageValidator.ModerateText(command.Content, content, moderation) is not { } moderated)
+            {
+                return (null, Moderation.Moderator.Rejected);
+            }
+
+            content = moderated;
+        }
+
+        if (!system && !rate.TryTake(caller.UserId))
         {
             return (null, SendingTooFast);
         }
 
-        if (MaySend(view, me, caller.UserId, command.MentionsAll, now) is { } notAllowed)
+        if (MaySend(view, me, caller.UserId, command.MentionsAll, now, system) is { } notAllowed)
         {
             return (null, notAllowed);
         }
@@ -166,11 +185,11 @@ public sealed class MessageSender(
     }
 
     /// <summary>Null when the caller may send here (with these mentions), else why not.</summary>
-    private Refusal? MaySend(ConversationView view, ViewMember me, long userId, bool mentionsAll, long now)
+    private Refusal? MaySend(ConversationView view, ViewMember me, long userId, bool mentionsAll, long now, bool system)
     {
         if (view.IsDirect)
         {
-            return DirectRefusal(view.Blocks(view.PeerOf(userId)!.Value), view.Befriends(userId), _options);
+            return DirectRefusal(view.Blocks(view.PeerOf(userId)!.Value), system || view.Befriends(userId), _options);
         }
 
         if (me.Role is not { } role)

@@ -16,6 +16,9 @@ public sealed class ConnectionRegistry
 
     public int Count => Volatile.Read(ref _count);
 
+    /// <summary>How many users have a connection open here (takes the dictionary's locks: for stats, not hot paths).</summary>
+    public int UserCount => _byUser.Count;
+
     public void Add(Connection connection)
     {
         _byUser.AddOrUpdate(connection.UserId, static (_, c) => [c], static (_, set, c) => set.Add(c), connection);
