@@ -92,12 +92,13 @@ public sealed class AdminKeyFilter(AdminKeys keys) : IEndpointFilter
 
 public static class AdminKeyExtensions
 {
-    /// <summary>Requires a valid <c>X-Api-Key</c> on every endpoint of the group, and says so in the OpenAPI document.</summary>
-    public static RouteGroupBuilder RequireAdminKey(this RouteGroupBuilder group)
+    /// <summary>Requires a valid <c>X-Api-Key</c> on the endpoint (or every endpoint of a group), and says so in the OpenAPI document.</summary>
+    public static TBuilder RequireAdminKey<TBuilder>(this TBuilder builder)
+        where TBuilder : IEndpointConventionBuilder
     {
-        group.AddEndpointFilter<AdminKeyFilter>();
-        group.WithMetadata(AdminKeyMetadata.Instance);
-        return group;
+        builder.AddEndpointFilter<TBuilder, AdminKeyFilter>();
+        builder.WithMetadata(AdminKeyMetadata.Instance);
+        return builder;
     }
 
     /// <summary>The <c>ApiKey</c> security scheme, and on admin operations it instead of the document's Bearer requirement.</summary>

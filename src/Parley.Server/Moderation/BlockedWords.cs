@@ -24,8 +24,9 @@ public sealed class BlockedWords
     private readonly int[] _wordLength;
     private readonly int[] _outputLink;
     private readonly byte[] _boundaries;
-    // The root's transitions for ASCII, so the common first step is an array read.
-    private readonly int[] _rootAscii = new int[128];
+    // The root's transitions for every UTF-16 unit (256 KiB), so the commonest step, from the root, is an array read
+    // (with thousands of CJK words the root has thousands of children).
+    private readonly int[] _root = new int[char.MaxValue + 1];
 
     private const byte StartBoundary = 1;
     private const byte EndBoundary = 2;
@@ -132,9 +133,10 @@ public sealed class BlockedWords
             }
         }
 
-        for (var c = 0; c < 128; c++)
+        Array.Fill(_root, -1);
+        for (var e = 0; e < _childCount[0]; e++)
         {
-            _rootAscii[c] = Child(0, (char)c);
+            _root[_keys[e]] = _targets[e];
         }
     }
 
@@ -190,7 +192,7 @@ public sealed class BlockedWords
             var c = Fold(text[i]);
             while (true)
             {
-                var next = node == 0 && c < 128 ? _rootAscii[c] : Child(node, c);
+                var next = node == 0 ? _root[c] : Child(node, c);
                 if (next >= 0)
                 {
                     node = next;

@@ -168,8 +168,9 @@ public sealed partial class Moderator : IDisposable
                 _lastProblem = null;
                 LogLoaded(_logger, words.Count, _path);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is not OutOfMemoryException)
             {
+                // Runs on watcher and timer threads, where an escaping exception would end the process.
                 Problem(e.GetType().Name);
             }
         }

@@ -89,6 +89,37 @@ public abstract class AdminTests(AdminFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Hostile_bodies_to_every_admin_call_are_never_a_500()
+    {
+        var user = await ImportAsync();
+        string[] paths =
+        [
+            "/api/admin/users", $"/api/admin/users/{user.Id()}/tokens", "/api/admin/messages", "/api/admin/reports/1/resolve",
+            $"/api/admin/users/{user.Id()}/logout", $"/api/admin/users/{user.Id()}/disable", $"/api/admin/users/{user.Id()}/enable",
+        ];
+        string[] bodies =
+        [
+            "", "null", "[]", "\"x\"", "{", "{}", "{\"username\":5}", "{\"username\":null,\"password\":[]}",
+            "{\"username\":\"\\ud800\"}", "{\"username\":\"a\",\"username\":\"b\"}", "{\"externalId\":\"\\u0000\"}",
+            "{\"from\":\"-1\",\"to\":\"99999999999999999999\",\"clientMsgId\":\"x\",\"type\":\"text\",\"content\":{\"text\":\"hi\"}}",
+            $"{{\"from\":\"{user.Id()}\",\"to\":\"{user.Id()}\",\"clientMsgId\":\"x\",\"type\":\"text\",\"content\":[]}}",
+            $"{{\"from\":\"{user.Id()}\",\"conversationId\":\"1\",\"clientMsgId\":\"\",\"type\":\"text\",\"content\":{{\"text\":\"\"}}}}",
+            "{\"device\":\"" + new string('d', 5000) + "\"}", "{\"note\":" + new string('[', 200) + new string(']', 200) + "}",
+            "{\"seq\":\"3\",\"replyTo\":1e400,\"mentions\":[1,2]}",
+        ];
+        foreach (var path in paths)
+        {
+            foreach (var body in bodies)
+            {
+                var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json") };
+                request.Headers.Add("X-Api-Key", AdminFixture.Key);
+                using var response = await Server.Http.SendAsync(request);
+                Assert.True((int)response.StatusCode < 500, $"{path} {body}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+            }
+        }
+    }
+
+    [Fact]
     public async Task The_openapi_document_has_the_api_key_scheme_on_admin_calls()
     {
         var document = await Server.Http.GetFromJsonAsync<JsonNode>("/openapi/v1.json");
