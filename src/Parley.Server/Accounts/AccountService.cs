@@ -220,7 +220,12 @@ public sealed partial class AccountService(
         }
         catch (ApiException e) when (e.Code == ErrorCodes.InvalidCredentials)
         {
-            // The account was disabled, or its password changed, since it was read: the caller may simply retry.
+            // The account was disabled, or its password changed, since it was read: say which.
+            if ((await users.GetAsync(user.Id, cancellationToken))?.DisabledAt is not null)
+            {
+                throw AccountDisabled();
+            }
+
             throw new ApiException(409, ErrorCodes.Conflict, "The account changed meanwhile; try again.");
         }
     }

@@ -140,21 +140,13 @@ public sealed class BlockedWords
         }
     }
 
-    /// <summary>Whether the text holds a blocked word.</summary>
-    public bool Matches(ReadOnlySpan<char> text)
-    {
-        var found = false;
-        Scan(text, null, ref found);
-        return found;
-    }
+    /// <summary>Whether the text holds a blocked word. Allocates nothing.</summary>
+    public bool Matches(ReadOnlySpan<char> text) => Scan(text, collect: false, out _);
 
     /// <summary>The text with every character of every blocked word replaced by <c>*</c> (a surrogate pair by one); the same string when nothing matched.</summary>
     public string Mask(string text)
     {
-        var found = false;
-        bool[]? masked = null;
-        Scan(text, m => masked = m, ref found, collect: true);
-        if (masked is null)
+        if (!Scan(text, collect: true, out var masked) || masked is null)
         {
             return text;
         }
@@ -178,14 +170,16 @@ public sealed class BlockedWords
         return result.ToString();
     }
 
-    private void Scan(ReadOnlySpan<char> text, Action<bool[]>? result, ref bool found, bool collect = false)
+    /// <summary>True when a word matched; with <paramref name="collect"/> the positions of every match are marked in <paramref name="masked"/>.</summary>
+    private bool Scan(ReadOnlySpan<char> text, bool collect, out bool[]? masked)
     {
+        masked = null;
         if (Count == 0)
         {
-            return;
+            return false;
         }
 
-        bool[]? masked = null;
+        var found = false;
         var node = 0;
         for (var i = 0; i < text.Length; i++)
         {
@@ -219,7 +213,7 @@ public sealed class BlockedWords
                 found = true;
                 if (!collect)
                 {
-                    return;
+                    return true;
                 }
 
                 masked ??= new bool[text.Length];
@@ -227,10 +221,7 @@ public sealed class BlockedWords
             }
         }
 
-        if (masked is not null)
-        {
-            result!(masked);
-        }
+        return found;
     }
 
     private static bool BoundariesHold(ReadOnlySpan<char> text, int start, int end, byte boundaries) =>

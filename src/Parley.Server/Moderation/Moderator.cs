@@ -114,6 +114,9 @@ public sealed partial class Moderator : IDisposable
         return Masks ? words.Mask(text) : words.Matches(text) ? null : text;
     }
 
+    /// <summary>Whether the text holds a blocked word (no allocation).</summary>
+    public bool Matches(ReadOnlySpan<char> text) => _words.Matches(text);
+
     /// <summary><see cref="Check"/> for the control plane: throws 403 <c>rejected</c> naming the field.</summary>
     public string Apply(string field, string text) =>
         Check(text) ?? throw new ApiException(403, ErrorCodes.Rejected, $"{field}: contains a blocked word.");
