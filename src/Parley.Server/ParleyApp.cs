@@ -5,18 +5,21 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Microsoft.OpenApi;
 using Parley.Server.Accounts;
+using Parley.Server.Admin;
 using Parley.Server.Cluster;
 using Parley.Server.Events;
 using Parley.Server.Files;
 using Parley.Server.Groups;
 using Parley.Server.Http;
 using Parley.Server.Messaging;
+using Parley.Server.Moderation;
 using Parley.Server.Operations;
 using Parley.Server.Realtime;
 using Parley.Server.Social;
 using Parley.Server.WebClient;
 using Parley.Storage;
 using Parley.Storage.Accounts;
+using Parley.Storage.Admin;
 using Parley.Storage.Files;
 using Parley.Storage.Groups;
 using Parley.Storage.Messaging;
@@ -60,6 +63,8 @@ public static partial class ParleyApp
         _ = app.Services.GetRequiredService<IImageProcessor>(); // set up libvips (or warn that it is missing) at startup
         _ = app.Services.GetRequiredService<IVideoProcessor>();
         _ = app.Services.GetRequiredService<MediaWorkers>(); // a bad Files:Processing* setting fails the start
+        _ = app.Services.GetRequiredService<AdminKeys>(); // a too-short Admin:ApiKeys entry fails the start
+        _ = app.Services.GetRequiredService<Moderator>(); // load the blocked words (and start watching them) now
         return app;
     }
 
@@ -116,6 +121,16 @@ public static partial class ParleyApp
         services.AddSingleton<SessionGuard>();
         services.AddSingleton<AccountService>();
         services.AddHostedService<SessionSweeper>();
+
+        // The app-server API (issue 15): X-Api-Key, reports, the blocked-words filter.
+        services.AddSingleton(new AdminKeys(config.GetSection(AdminOptions.Section).Get<AdminOptions>() ?? new AdminOptions()));
+        services.AddSingleton<AdminKeyFilter>();
+        services.AddSingleton<ReportStore>();
+        services.AddSingleton<AdminCountsStore>();
+        services.AddSingleton<AdminService>();
+        services.AddSingleton<ReportService>();
+        services.Configure<ModerationOptions>(config.GetSection(ModerationOptions.Section));
+        services.AddSingleton<Moderator>();
 
         services.AddSingleton<Notifier>();
         services.AddSingleton<PresenceTracker>();
@@ -179,7 +194,11 @@ public static partial class ParleyApp
             .AddScheme<AuthenticationSchemeOptions, BearerAuthenticationHandler>(BearerAuthenticationHandler.SchemeName, null);
         services.AddAuthorization();
 
-        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, ParleyJson.Default));
+        services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, ParleyJson.Default);
+            o.SerializerOptions.TypeInfoResolverChain.Insert(1, AdminJson.Default);
+        });
         services.AddHealthChecks().AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
         builder.AddParleyTelemetry();
         services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
@@ -198,6 +217,8 @@ public static partial class ParleyApp
             document.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerAuthenticationHandler.SchemeName, document)] = [] });
             return Task.CompletedTask;
         }));
+        // The admin calls' own scheme (X-Api-Key) on the same document.
+        services.Configure<Microsoft.AspNetCore.OpenApi.OpenApiOptions>("v1", o => o.AddAdminKeyScheme());
     }
 
     private static void UsePipeline(WebApplication app)
@@ -230,6 +251,7 @@ public static partial class ParleyApp
         app.MapGroups();
         app.MapConversations();
         app.MapFiles();
+        app.MapAdmin();
         // A WebSocket lives for hours: it has its own duration instrument instead of skewing HTTP request durations.
         app.Map("/ws", (HttpContext context, Gateway gateway) => gateway.HandleAsync(context)).RequireAuthorization().DisableHttpMetrics().ExcludeFromDescription();
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });

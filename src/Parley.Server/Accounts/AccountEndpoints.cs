@@ -74,7 +74,7 @@ public static class AccountEndpoints
         return Results.Json(SelfUser.From(user), ParleyJson.Default.SelfUser);
     }
 
-    private static async Task<IResult> PatchMeAsync(HttpContext context, UserStore users, Files.FileService files, TimeProvider time)
+    private static async Task<IResult> PatchMeAsync(HttpContext context, UserStore users, Files.FileService files, TimeProvider time, Moderation.Moderator moderation)
     {
         var patch = await context.Request.ReadJsonAsync(ParleyJson.Default.ProfilePatch);
         var v = new Validation();
@@ -113,6 +113,7 @@ public static class AccountEndpoints
         }
 
         v.ThrowIfInvalid();
+        nickname = nickname is not null && moderation.Active ? moderation.Apply("nickname", nickname) : nickname;
         if (nickname is not null && await users.FindByUsernameAsync(nickname, context.RequestAborted) is { } named && named.Id != context.Caller().UserId)
         {
             throw ApiException.Invalid("nickname", AccountService.NicknameIsAUsername);

@@ -14,6 +14,7 @@ public sealed partial class AccountService(
     SessionGuard guard,
     IdGenerator ids,
     TimeProvider time,
+    Moderation.Moderator moderation,
     ILogger<AccountService> logger)
 {
     private long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -32,6 +33,7 @@ public sealed partial class AccountService(
         var email = AccountRules.CheckEmail(v, request.Email);
         var device = AccountRules.CheckDevice(v, request.Device);
         v.ThrowIfInvalid();
+        nickname = moderation.Active ? moderation.Apply("nickname", nickname!) : nickname;
 
         // Cheap check first so a taken name does not cost a password hash; the unique index decides races.
         if (await users.UsernameExistsAsync(request.Username!, cancellationToken))
@@ -91,6 +93,12 @@ public sealed partial class AccountService(
         }
 
         await throttle.LoginSucceededAsync(key, clientAddress);
+        // Told only to whoever knows the password, so "disabled" says nothing about an account to a guesser.
+        if (user.DisabledAt is not null)
+        {
+            throw AccountDisabled();
+        }
+
         var hash = user.PasswordHash;
         if (check.Rehashed is { } upgraded)
         {
@@ -135,6 +143,8 @@ public sealed partial class AccountService(
                 LogTokenReused(logger, result.UserId, result.SessionId);
                 guard.MarkRevoked([result.SessionId]);
                 throw ApiException.Unauthorized("This refresh token was already used; the session has been revoked.", ErrorCodes.TokenReused);
+            case RefreshOutcome.Disabled:
+                throw AccountDisabled();
             case RefreshOutcome.Expired:
                 throw ApiException.Unauthorized("The refresh token has expired; log in again.", ErrorCodes.TokenExpired);
             default:
@@ -192,6 +202,35 @@ public sealed partial class AccountService(
             throw;
         }
     }
+
+    /// <summary>
+    /// A new device session for a user without a password check (the admin token call: single sign-on from the app
+    /// server); 403 <c>disabled</c> for a disabled account.
+    /// </summary>
+    public async Task<AuthResponse> IssueSessionAsync(UserRow user, string? device, CancellationToken cancellationToken)
+    {
+        if (user.DisabledAt is not null)
+        {
+            throw AccountDisabled();
+        }
+
+        try
+        {
+            return await StartSessionAsync(user, user.PasswordHash, device, cancellationToken);
+        }
+        catch (ApiException e) when (e.Code == ErrorCodes.InvalidCredentials)
+        {
+            // The account was disabled, or its password changed, since it was read: say which.
+            if ((await users.GetAsync(user.Id, cancellationToken))?.DisabledAt is not null)
+            {
+                throw AccountDisabled();
+            }
+
+            throw new ApiException(409, ErrorCodes.Conflict, "The account changed meanwhile; try again.");
+        }
+    }
+
+    internal static ApiException AccountDisabled() => ApiException.Forbidden("This account is disabled.", ErrorCodes.Disabled);
 
     private async Task<AuthResponse> StartSessionAsync(UserRow user, string verifiedPasswordHash, string? device, CancellationToken cancellationToken)
     {

@@ -26,7 +26,8 @@ public sealed class GroupService(
     IFileAccess files,
     LookupThrottle lookups,
     UserQuotas quotas,
-    IOptions<GroupOptions> options)
+    IOptions<GroupOptions> options,
+    Moderation.Moderator moderation)
 {
     private readonly GroupOptions _options = options.Value;
 
@@ -59,6 +60,12 @@ public sealed class GroupService(
         }
 
         v.ThrowIfInvalid();
+        if (moderation.Active)
+        {
+            name = moderation.Apply("name", name!);
+            announcement = announcement.Length == 0 ? announcement : moderation.Apply("announcement", announcement);
+        }
+
         await CheckAvatarAsync(callerId, avatar, cancellationToken);
         var invitees = await AddableUsersAsync(callerId, memberIds, "memberIds", cancellationToken);
         if (await quotas.GroupCreations.TryTakeAsync(callerId) is { } wait)
@@ -198,6 +205,13 @@ public sealed class GroupService(
 
         var tags = GroupRules.CheckTags(v, patch.Tags);
         v.ThrowIfInvalid();
+        if (moderation.Active)
+        {
+            // Only what this patch sets: a name stored before a word was blocked does not fail an unrelated change.
+            group.Name = hasName ? moderation.Apply("name", group.Name) : group.Name;
+            group.Announcement = hasAnnouncement && group.Announcement.Length > 0 ? moderation.Apply("announcement", group.Announcement) : group.Announcement;
+        }
+
         if (patch.AvatarFileId.ValueKind == JsonValueKind.String)
         {
             await CheckAvatarAsync(callerId, group.AvatarFileId, cancellationToken);

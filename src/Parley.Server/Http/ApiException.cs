@@ -19,6 +19,8 @@ public static class ErrorCodes
     public const string TooLarge = "too_large";
     public const string UnsupportedMediaType = "unsupported_media_type";
     public const string RateLimited = "rate_limited";
+    public const string Rejected = "rejected";
+    public const string Disabled = "disabled";
     public const string Unavailable = "unavailable";
     public const string Internal = "internal";
 

@@ -29,7 +29,8 @@ public sealed class MessageSender(
     TimeProvider time,
     IOptions<MessagingOptions> options,
     ParleyMetrics metrics,
-    Cluster.ClusterOptions cluster)
+    Cluster.ClusterOptions cluster,
+    Moderation.Moderator moderation)
 {
     private readonly MessagingOptions _options = options.Value;
 
@@ -42,10 +43,20 @@ public sealed class MessageSender(
     {
         // Checking completes synchronously in the steady state (the view is held), so a send's one state machine
         // is CommitAsync's, small for what it keeps while the batch commits.
-        var checking = CheckAsync(caller, command, cancellationToken);
+        var checking = CheckAsync(caller, command, system: false, cancellationToken);
         return checking.IsCompletedSuccessfully
             ? CommitOrAnswer(checking.Result, originConnectionId, cancellationToken)
             : CommitAfterCheckAsync(checking, originConnectionId, cancellationToken);
+    }
+
+    /// <summary>
+    /// A send made by the app server in a user's name (<c>POST /api/admin/messages</c>): every check of a send but
+    /// friendship (blocks, membership, mute and content rules still apply) and the user's send rate; the same pipeline.
+    /// </summary>
+    public async ValueTask<Result<SentMessage>> SendAsSystemAsync(long fromUserId, SendCommand command, CancellationToken cancellationToken)
+    {
+        var check = await CheckAsync(new Caller(fromUserId, 0), command, system: true, cancellationToken);
+        return check.Message is { } message ? await CommitAsync(message, null, cancellationToken, system: true) : check.Answer;
     }
 
     private async ValueTask<Result<SentMessage>> CommitAfterCheckAsync(ValueTask<(NewMessage? Message, Result<SentMessage> Answer)> checking, long? originConnectionId, CancellationToken cancellationToken) =>
@@ -54,10 +65,10 @@ public sealed class MessageSender(
     private ValueTask<Result<SentMessage>> CommitOrAnswer((NewMessage? Message, Result<SentMessage> Answer) check, long? originConnectionId, CancellationToken cancellationToken) =>
         check.Message is { } message ? CommitAsync(message, originConnectionId, cancellationToken) : new(check.Answer);
 
-    private async ValueTask<Result<SentMessage>> CommitAsync(NewMessage message, long? originConnectionId, CancellationToken cancellationToken)
+    private async ValueTask<Result<SentMessage>> CommitAsync(NewMessage message, long? originConnectionId, CancellationToken cancellationToken, bool system = false)
     {
         var appended = await pipeline.AppendAsync(message, originConnectionId, cancellationToken);
-        return IsStale(message, appended) ? await RecheckAsync(message, originConnectionId, cancellationToken) : Answer(message, appended);
+        return IsStale(message, appended) ? await RecheckAsync(message, originConnectionId, cancellationToken, system) : Answer(message, appended);
     }
 
     /// <summary>
@@ -72,7 +83,7 @@ public sealed class MessageSender(
     /// roles, mutes, blocks, friendship as committed, possibly on another node) and appends again against the new
     /// version. A few rounds at most: each is lost only to another change committed in between.
     /// </summary>
-    public async ValueTask<Result<SentMessage>> RecheckAsync(NewMessage message, long? originConnectionId, CancellationToken cancellationToken)
+    public async ValueTask<Result<SentMessage>> RecheckAsync(NewMessage message, long? originConnectionId, CancellationToken cancellationToken, bool system = false)
     {
         for (var round = 0; round < 3; round++)
         {
@@ -87,7 +98,7 @@ public sealed class MessageSender(
                 return Refused(view.Hidden ? ConversationNotFound : NoLongerAMember);
             }
 
-            if (MaySend(view, me, message.SenderId, message.MentionsAll, time.GetUtcNow().ToUnixTimeMilliseconds()) is { } notAllowed)
+            if (MaySend(view, me, message.SenderId, message.MentionsAll, time.GetUtcNow().ToUnixTimeMilliseconds(), system) is { } notAllowed)
             {
                 return Refused(notAllowed);
             }
@@ -113,7 +124,7 @@ public sealed class MessageSender(
     /// machine is then the only one boxed per send): the message to append, or the send's answer already.
     /// </summary>
     public ValueTask<(NewMessage? Message, Result<SentMessage> Answer)> PrepareAsync(Caller caller, SendCommand command, CancellationToken cancellationToken) =>
-        CheckAsync(caller, command, cancellationToken);
+        CheckAsync(caller, command, system: false, cancellationToken);
 
     /// <summary>
     /// The second half: appends a prepared message; completes when it is committed. Map the result with <see cref="Answer"/>,
@@ -134,7 +145,7 @@ public sealed class MessageSender(
     }
 
     /// <summary>The message to append, or (when there is none) the send's answer already: a refusal, or the original of a retry.</summary>
-    private async ValueTask<(NewMessage? Message, Result<SentMessage> Answer)> CheckAsync(Caller caller, SendCommand command, CancellationToken cancellationToken)
+    private async ValueTask<(NewMessage? Message, Result<SentMessage> Answer)> CheckAsync(Caller caller, SendCommand command, bool system, CancellationToken cancellationToken)
     {
         var view = await views.GetAsync(command.ConversationId, cancellationToken);
         if (view is null)
@@ -149,7 +160,7 @@ public sealed class MessageSender(
         }
 
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var (checkedContent, refusal) = await CheckContentAsync(caller, command, view, me, now, cancellationToken);
+        var (checkedContent, refusal) = await CheckContentAsync(caller, command, view, me, now, system, cancellationToken);
         if (refusal is not null)
         {
             // A retry returns the original whatever happened since (rate, mute, unfriending).
@@ -182,19 +193,30 @@ public sealed class MessageSender(
     public Refusal NotFound(Caller caller) => Refused(lookups.Miss(caller.UserId, ConversationNotFound));
 
     /// <summary>The content validated, or why this send may not be made (in the order the contract answers them).</summary>
-    private async ValueTask<(ValidatedContent? Content, Refusal? Refusal)> CheckContentAsync(Caller caller, SendCommand command, ConversationView view, ViewMember me, long now, CancellationToken cancellationToken)
+    private async ValueTask<(ValidatedContent? Content, Refusal? Refusal)> CheckContentAsync(Caller caller, SendCommand command, ConversationView view, ViewMember me, long now, bool system, CancellationToken cancellationToken)
     {
         if (!MessageValidator.Validate(command.MsgType, command.Content, _options).TryGetValue(out var content, out var badContent))
         {
             return (null, badContent);
         }
 
-        if (!await rate.TryTakeAsync(caller.UserId))
+        // Without a blocked-words list this is one field read.
+        if (moderation.Active && command.MsgType == "text")
+        {
+            if (MessageValidator.ModerateText(command.Content, content, moderation) is not { } moderated)
+            {
+                return (null, Moderation.Moderator.Rejected);
+            }
+
+            content = moderated;
+        }
+
+        if (!system && !await rate.TryTakeAsync(caller.UserId))
         {
             return (null, SendingTooFast);
         }
 
-        if (MaySend(view, me, caller.UserId, command.MentionsAll, now) is { } notAllowed)
+        if (MaySend(view, me, caller.UserId, command.MentionsAll, now, system) is { } notAllowed)
         {
             return (null, notAllowed);
         }
@@ -225,11 +247,11 @@ public sealed class MessageSender(
     }
 
     /// <summary>Null when the caller may send here (with these mentions), else why not.</summary>
-    private Refusal? MaySend(ConversationView view, ViewMember me, long userId, bool mentionsAll, long now)
+    private Refusal? MaySend(ConversationView view, ViewMember me, long userId, bool mentionsAll, long now, bool system)
     {
         if (view.IsDirect)
         {
-            return DirectRefusal(view.Blocks(view.PeerOf(userId)!.Value), view.Befriends(userId), _options);
+            return DirectRefusal(view.Blocks(view.PeerOf(userId)!.Value), system || view.Befriends(userId), _options);
         }
 
         if (me.Role is not { } role)

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -121,6 +122,71 @@ public static class MessageValidator
     }
 
     public const int MaxDepth = 16;
+
+    /// <summary>
+    /// A validated text message through the blocked-words filter: the same content when clean, the content with
+    /// its <c>text</c> masked (other members kept as sent), or null when the filter rejects it.
+    /// </summary>
+    public static ValidatedContent? ModerateText(JsonElement content, ValidatedContent validated, Moderation.Moderator moderation)
+    {
+        var element = content.GetProperty("text");
+        // The common case, a clean text without escapes, is checked on a pooled copy of its characters: no allocation.
+        var raw = JsonMarshal.GetRawUtf8Value(element);
+        if (raw.Length >= 2 && raw[0] == (byte)'"' && raw[^1] == (byte)'"')
+        {
+            raw = raw[1..^1];
+        }
+
+        if (raw.IndexOf((byte)'\\') < 0)
+        {
+            var chars = ArrayPool<char>.Shared.Rent(Encoding.UTF8.GetMaxCharCount(raw.Length));
+            try
+            {
+                if (!moderation.Matches(chars.AsSpan(0, Encoding.UTF8.GetChars(raw, chars))))
+                {
+                    return validated;
+                }
+            }
+            finally
+            {
+                ArrayPool<char>.Shared.Return(chars);
+            }
+        }
+
+        var text = element.GetString()!;
+        var checkedText = moderation.Check(text);
+        if (checkedText is null)
+        {
+            return null;
+        }
+
+        if (ReferenceEquals(checkedText, text))
+        {
+            return validated;
+        }
+
+        var buffer = new ArrayBufferWriter<byte>(validated.Json.Length + 16);
+        // Relaxed escaping: the stored JSON keeps CJK and other text as UTF-8, as clients sent it (it is JSON, never HTML).
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            writer.WriteStartObject();
+            foreach (var property in content.EnumerateObject())
+            {
+                if (property.NameEquals("text"))
+                {
+                    writer.WriteString("text", checkedText);
+                }
+                else
+                {
+                    property.WriteTo(writer);
+                }
+            }
+
+            writer.WriteEndObject();
+        }
+
+        return new ValidatedContent(Encoding.UTF8.GetString(buffer.WrittenSpan), validated.FileIds);
+    }
 
     /// <summary>
     /// The UTF-8 bytes of a JSON string's value. Without escapes they are the raw bytes between the quotes (no copy);

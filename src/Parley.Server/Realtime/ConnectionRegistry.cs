@@ -25,6 +25,9 @@ public sealed class ConnectionRegistry
     /// <summary>Whether any connection of the user is registered here.</summary>
     public bool Holds(long userId) => _byUser.ContainsKey(userId);
 
+    /// <summary>How many users have a connection open here (takes the dictionary's locks: for stats, not hot paths).</summary>
+    public int UserCount => _byUser.Count;
+
     public void Add(Connection connection)
     {
         _byUser.AddOrUpdate(connection.UserId, static (_, c) => [c], static (_, set, c) => set.Add(c), connection);

@@ -27,6 +27,8 @@ public enum RefreshOutcome
     Revoked,
     /// <summary>The token had already been used: the session is now revoked.</summary>
     Reused,
+    /// <summary>The user's account is disabled (its sessions were revoked with it).</summary>
+    Disabled,
 }
 
 public readonly record struct RefreshResult(RefreshOutcome Outcome, long SessionId, long UserId);
@@ -44,7 +46,8 @@ public sealed class SessionStore(Database database)
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
         var current = await connection.ExecuteScalarAsync<string?>(new CommandDefinition(
-            $"SELECT password_hash FROM users WHERE id = @UserId{database.ForUpdate}",
+            // A disabled account opens no session: a login checked before the disable committed loses here.
+            $"SELECT password_hash FROM users WHERE id = @UserId AND disabled_at IS NULL{database.ForUpdate}",
             new { session.UserId },
             transaction,
             cancellationToken: cancellationToken));
@@ -111,8 +114,8 @@ public sealed class SessionStore(Database database)
         await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
         var token = await connection.QuerySingleOrDefaultAsync<TokenView>(new CommandDefinition(
             """
-            SELECT t.session_id, t.expires_at, t.retired_at, s.user_id, s.revoked_at
-            FROM refresh_tokens t JOIN device_sessions s ON s.id = t.session_id
+            SELECT t.session_id, t.expires_at, t.retired_at, s.user_id, s.revoked_at, u.disabled_at
+            FROM refresh_tokens t JOIN device_sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id
             WHERE t.token_hash = @presentedHash
             """,
             new { presentedHash },
@@ -121,6 +124,11 @@ public sealed class SessionStore(Database database)
         if (token is null)
         {
             return new RefreshResult(RefreshOutcome.NotFound, 0, 0);
+        }
+
+        if (token.DisabledAt is not null)
+        {
+            return new RefreshResult(RefreshOutcome.Disabled, token.SessionId, token.UserId);
         }
 
         if (token.RevokedAt is not null)
@@ -184,6 +192,46 @@ public sealed class SessionStore(Database database)
         return session;
     }
 
+    /// <summary>
+    /// Revokes every live session of the user and, when <paramref name="disabled"/> is given, sets or clears the
+    /// account's disabled mark in the same transaction (true: disabled now, false: enabled). Returns the sessions
+    /// revoked, or null when the user does not exist.
+    /// </summary>
+    public async Task<IReadOnlyList<long>?> RevokeAllAsync(long userId, string reason, bool? disabled, long now, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
+        var found = await connection.ExecuteAsync(new CommandDefinition(
+            disabled switch
+            {
+                true => "UPDATE users SET disabled_at = COALESCE(disabled_at, @now), updated_at = @now WHERE id = @userId",
+                false => "UPDATE users SET disabled_at = NULL, updated_at = @now WHERE id = @userId",
+                // Locks the user's row as a login's session insert does, so no session opens between these statements.
+                null => "UPDATE users SET updated_at = updated_at WHERE id = @userId",
+            },
+            new { userId, now },
+            transaction,
+            cancellationToken: cancellationToken));
+        if (found == 0)
+        {
+            return null;
+        }
+
+        IReadOnlyList<long> revoked = disabled == false
+            ? []
+            : (await connection.QueryAsync<long>(new CommandDefinition(
+                """
+                UPDATE device_sessions SET revoked_at = @now, revoked_reason = @reason
+                WHERE user_id = @userId AND revoked_at IS NULL
+                RETURNING id
+                """,
+                new { userId, reason, now },
+                transaction,
+                cancellationToken: cancellationToken))).AsList();
+        await transaction.CommitAsync(cancellationToken);
+        return revoked;
+    }
+
     /// <summary>Deletes refresh-token rows past their expiry (they can no longer be rotated nor reused).</summary>
     public async Task<int> DeleteExpiredTokensAsync(long now, CancellationToken cancellationToken)
     {
@@ -217,5 +265,7 @@ public sealed class SessionStore(Database database)
         public long UserId { get; init; }
 
         public long? RevokedAt { get; init; }
+
+        public long? DisabledAt { get; init; }
     }
 }

@@ -20,6 +20,12 @@ public sealed class UserRow
 
     public long CreatedAt { get; init; }
 
+    /// <summary>The app server's own id for this user (imported through the admin API); null when none.</summary>
+    public string? ExternalId { get; init; }
+
+    /// <summary>When an operator disabled the account; null while it is enabled.</summary>
+    public long? DisabledAt { get; init; }
+
     public IReadOnlyList<string> Tags { get; set; } = [];
 }
 
@@ -28,7 +34,7 @@ public sealed record ProfileChange(string? Nickname, string? Bio, bool SetAvatar
 
 public sealed class UserStore(Database database)
 {
-    private const string Columns = "id, username, nickname, email, bio, avatar_file_id, password_hash, created_at";
+    private const string Columns = "id, username, nickname, email, bio, avatar_file_id, password_hash, created_at, external_id, disabled_at";
 
     /// <summary>Inserts the user with its tags; false when the username is taken (in any letter case).</summary>
     public async Task<bool> CreateAsync(UserRow user, CancellationToken cancellationToken)
@@ -39,8 +45,8 @@ public sealed class UserStore(Database database)
         {
             await connection.ExecuteAsync(new CommandDefinition(
                 """
-                INSERT INTO users (id, username, username_key, nickname, nickname_key, email, bio, avatar_file_id, password_hash, created_at, updated_at)
-                VALUES (@Id, @Username, @UsernameKey, @Nickname, @NicknameKey, @Email, @Bio, @AvatarFileId, @PasswordHash, @CreatedAt, @CreatedAt)
+                INSERT INTO users (id, username, username_key, nickname, nickname_key, email, bio, avatar_file_id, password_hash, created_at, updated_at, external_id)
+                VALUES (@Id, @Username, @UsernameKey, @Nickname, @NicknameKey, @Email, @Bio, @AvatarFileId, @PasswordHash, @CreatedAt, @CreatedAt, @ExternalId)
                 """,
                 new
                 {
@@ -54,6 +60,7 @@ public sealed class UserStore(Database database)
                     user.AvatarFileId,
                     user.PasswordHash,
                     user.CreatedAt,
+                    user.ExternalId,
                 },
                 transaction,
                 cancellationToken: cancellationToken));
@@ -188,6 +195,43 @@ public sealed class UserStore(Database database)
         parameters.Add("limit", limit);
         var sql = new System.Text.StringBuilder($"SELECT {Columns} FROM users u WHERE u.id > @afterId");
         Sql.AppendSearchFilters(sql, parameters, text, ["u.username_key", "u.nickname_key"], tags, "user_tags", "user_id", "u.id");
+        sql.Append(" ORDER BY u.id LIMIT @limit");
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var users = (await connection.QueryAsync<UserRow>(new CommandDefinition(sql.ToString(), parameters, cancellationToken: cancellationToken))).AsList();
+        await LoadTagsAsync(connection, users, cancellationToken);
+        return users;
+    }
+
+    public async Task<UserRow?> FindByExternalIdAsync(string externalId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var user = await connection.QuerySingleOrDefaultAsync<UserRow>(new CommandDefinition(
+            $"SELECT {Columns} FROM users WHERE external_id = @externalId", new { externalId }, cancellationToken: cancellationToken));
+        if (user is not null)
+        {
+            await LoadTagsAsync(connection, [user], cancellationToken);
+        }
+
+        return user;
+    }
+
+    /// <summary>
+    /// The admin search: username or nickname containing <paramref name="text"/> (case-insensitive), and when
+    /// <paramref name="externalId"/> is given exactly that external id; disabled users included; in id order.
+    /// </summary>
+    public async Task<IReadOnlyList<UserRow>> AdminSearchAsync(string? text, string? externalId, long afterId, int limit, CancellationToken cancellationToken)
+    {
+        var parameters = new DynamicParameters();
+        parameters.Add("afterId", afterId);
+        parameters.Add("limit", limit);
+        var sql = new System.Text.StringBuilder($"SELECT {Columns} FROM users u WHERE u.id > @afterId");
+        if (!string.IsNullOrEmpty(externalId))
+        {
+            parameters.Add("externalId", externalId);
+            sql.Append(" AND u.external_id = @externalId");
+        }
+
+        Sql.AppendSearchFilters(sql, parameters, text, ["u.username_key", "u.nickname_key"], [], "user_tags", "user_id", "u.id");
         sql.Append(" ORDER BY u.id LIMIT @limit");
         await using var connection = await database.OpenAsync(cancellationToken);
         var users = (await connection.QueryAsync<UserRow>(new CommandDefinition(sql.ToString(), parameters, cancellationToken: cancellationToken))).AsList();
