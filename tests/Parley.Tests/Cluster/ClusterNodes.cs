@@ -41,6 +41,13 @@ public sealed class ClusterNodes : IAsyncDisposable
             "--Cluster:TrustedProxies:0=127.0.0.1",
             "--Auth:RegistrationsPerAddress=1000000",
             "--Auth:LoginFailuresPerAddress=1000000",
+            // The bursts here send back to back from six devices into one group: on a quiet machine that passes the
+            // per-socket frame limit (4008), and the flood a thawed bus releases at once passes a reading test client's
+            // send queue (a slow-consumer drop). Those limits have tests of their own; here they would only hide the bus.
+            "--Realtime:FramesPerSecond=100000",
+            "--Realtime:FrameBurst=100000",
+            "--Realtime:SendQueueFrames=1000000",
+            "--Realtime:SendQueueBytes=1000000000",
             .. extraArgs,
         ];
         var nodes = new List<ChildServer>();
