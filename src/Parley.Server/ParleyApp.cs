@@ -15,6 +15,7 @@ using Parley.Server.Operations;
 using Parley.Server.Realtime;
 using Parley.Server.Social;
 using Parley.Server.WebClient;
+using Parley.Server.Webhooks;
 using Parley.Storage;
 using Parley.Storage.Accounts;
 using Parley.Storage.Files;
@@ -81,12 +82,13 @@ public static partial class ParleyApp
         services.AddSingleton(new ParleyPaths(dataDir));
 
         var storage = config.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
+        var webhooks = services.AddWebhooks(config);
         services.AddSingleton(sp => Database.Create(
             Database.ParseProvider(storage.Provider),
             storage.ConnectionString,
             dataDir,
             new SqliteCheckpointOptions(storage.CheckpointPages, storage.CheckpointMaxPages),
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Parley.Storage.Checkpoints")));
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Parley.Storage.Checkpoints")).WithOutbox(webhooks));
         var cluster = config.GetSection(ClusterOptions.Section).Get<ClusterOptions>() ?? new ClusterOptions();
         cluster.Validate(storage.Provider);
         services.AddSingleton(cluster);
@@ -209,6 +211,7 @@ public static partial class ParleyApp
         app.MapGroups();
         app.MapConversations();
         app.MapFiles();
+        app.MapWebhooks();
         // A WebSocket lives for hours: it has its own duration instrument instead of skewing HTTP request durations.
         app.Map("/ws", (HttpContext context, Gateway gateway) => gateway.HandleAsync(context)).RequireAuthorization().DisableHttpMetrics().ExcludeFromDescription();
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });

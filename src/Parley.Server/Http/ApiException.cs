@@ -20,6 +20,7 @@ public static class ErrorCodes
     public const string UnsupportedMediaType = "unsupported_media_type";
     public const string RateLimited = "rate_limited";
     public const string Unavailable = "unavailable";
+    public const string Rejected = "rejected";
     public const string Internal = "internal";
 
     /// <summary>The code a bare status gets when nothing more specific was said (routing 404s, Kestrel's 413...).</summary>
