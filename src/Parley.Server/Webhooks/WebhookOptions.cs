@@ -36,7 +36,7 @@ public sealed class WebhookOptions
     public int PollMs { get; set; } = 250;
 
     /// <summary>Streams (conversations, users) delivered at once; a stream's own events go one at a time, in order.</summary>
-    public int Concurrency { get; set; } = 8;
+    public int Concurrency { get; set; } = 32;
 
     /// <summary>Events moved aside are deleted after this many days (0 = kept until replayed).</summary>
     public int FailedRetentionDays { get; set; } = 7;

@@ -22,7 +22,6 @@ namespace Parley.Server.Webhooks;
 /// </summary>
 public sealed partial class WebhookSender(
     Database database,
-    MessageStore messages,
     WebhookClient client,
     IOptions<WebhookOptions> options,
     TimeProvider time,
@@ -45,6 +44,7 @@ public sealed partial class WebhookSender(
                 return;
             }
 
+            var messages = await WebhookOutbox.MessagesAsync(database, due, cancellationToken);
             var delivered = new ConcurrentBag<long>();
             var streams = due.GroupBy(row => row.Stream).Select(g => g.ToList()).ToList();
             await Parallel.ForEachAsync(
@@ -54,7 +54,7 @@ public sealed partial class WebhookSender(
                 {
                     foreach (var row in stream)
                     {
-                        if (!await DeliverAsync(row, ct))
+                        if (!await DeliverAsync(row, messages, ct))
                         {
                             break; // its later events wait for it
                         }
@@ -71,9 +71,9 @@ public sealed partial class WebhookSender(
     }
 
     /// <summary>One attempt; true when delivered (or there is nothing left to deliver).</summary>
-    private async Task<bool> DeliverAsync(OutboxRow row, CancellationToken cancellationToken)
+    private async Task<bool> DeliverAsync(OutboxRow row, Dictionary<(long, long), MessageRow> messages, CancellationToken cancellationToken)
     {
-        var body = await BodyAsync(row, cancellationToken);
+        var body = Body(row, messages);
         if (body is null)
         {
             LogGone(Logger, row.Id, row.Type);
@@ -111,13 +111,12 @@ public sealed partial class WebhookSender(
     }
 
     /// <summary>The event's JSON body <c>{id, type, createdAt, data}</c>; null when a message.created's message is gone.</summary>
-    internal async Task<byte[]?> BodyAsync(OutboxRow row, CancellationToken cancellationToken)
+    internal static byte[]? Body(OutboxRow row, Dictionary<(long, long), MessageRow> messages)
     {
         ReadOnlyMemory<byte> data;
         if (row.Type == WebhookOutbox.MessageCreated)
         {
-            if (row.ConversationId is not { } conversationId || row.Seq is not { } seq
-                || await messages.GetMessageAsync(conversationId, seq, cancellationToken) is not { } message)
+            if (row.ConversationId is not { } conversationId || row.Seq is not { } seq || !messages.TryGetValue((conversationId, seq), out var message))
             {
                 return null;
             }

@@ -121,6 +121,35 @@ public sealed class WebhookOutbox
             cancellationToken: cancellationToken))).AsList();
     }
 
+    /// <summary>The messages of a batch's message.created events, in one query (keyed by conversation and seq; gone ones are absent).</summary>
+    public static async Task<Dictionary<(long, long), Messaging.MessageRow>> MessagesAsync(Database database, IReadOnlyList<OutboxRow> rows, CancellationToken cancellationToken)
+    {
+        var wanted = rows.Where(r => r.ConversationId is not null && r.Seq is not null).ToList();
+        var found = new Dictionary<(long, long), Messaging.MessageRow>(wanted.Count);
+        if (wanted.Count == 0)
+        {
+            return found;
+        }
+
+        var parameters = new DynamicParameters();
+        var pairs = new string[wanted.Count];
+        for (var i = 0; i < wanted.Count; i++)
+        {
+            parameters.Add("c" + i, wanted[i].ConversationId);
+            parameters.Add("s" + i, wanted[i].Seq);
+            pairs[i] = $"(conversation_id = @c{i} AND seq = @s{i})";
+        }
+
+        await using var connection = await database.OpenAsync(cancellationToken);
+        foreach (var row in await connection.QueryAsync<Messaging.MessageRow>(new CommandDefinition(
+            $"SELECT {Messaging.AppendBatch.MessageColumns} FROM messages WHERE {string.Join(" OR ", pairs)}", parameters, cancellationToken: cancellationToken)))
+        {
+            found[(row.ConversationId, row.Seq)] = row;
+        }
+
+        return found;
+    }
+
     /// <summary>Deletes delivered events.</summary>
     public static async Task DeleteAsync(Database database, IReadOnlyCollection<long> ids, CancellationToken cancellationToken)
     {
