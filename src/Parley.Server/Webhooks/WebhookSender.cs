@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
+using Dapper;
 using Microsoft.Extensions.Options;
 using Parley.Server.Messaging;
 using Parley.Server.Operations;
@@ -32,7 +33,36 @@ public sealed partial class WebhookSender(
     private readonly WebhookOptions _options = options.Value;
     private long _nextPruneAt;
 
+    /// <summary>PostgreSQL: the session advisory lock the draining node holds (any constant shared by every node).</summary>
+    private const long DrainLockKey = 0x5061726C6557; // "ParleW"
+
     public override async Task RunOnceAsync(CancellationToken cancellationToken)
+    {
+        if (database.Provider != StorageProvider.Postgres)
+        {
+            await DrainAsync(cancellationToken);
+            return;
+        }
+
+        // Several nodes on one database: one drains at a time, the others skip their turn. (The cluster's
+        // WorkerLeadership lease, once merged, can wrap this worker instead.)
+        await using var connection = await database.OpenAsync(cancellationToken);
+        if (!await connection.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(@DrainLockKey)", new { DrainLockKey }, cancellationToken: cancellationToken)))
+        {
+            return;
+        }
+
+        try
+        {
+            await DrainAsync(cancellationToken);
+        }
+        finally
+        {
+            await connection.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock(@DrainLockKey)", new { DrainLockKey }, cancellationToken: CancellationToken.None));
+        }
+    }
+
+    private async Task DrainAsync(CancellationToken cancellationToken)
     {
         await PruneAsync(cancellationToken);
         while (!cancellationToken.IsCancellationRequested)

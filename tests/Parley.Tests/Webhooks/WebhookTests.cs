@@ -9,7 +9,30 @@ namespace Parley.Tests.Webhooks;
 
 public sealed class WebhookTestsSqlite() : WebhookTests(Backend.Sqlite);
 
-public sealed class WebhookTestsPostgres() : WebhookTests(Backend.Postgres);
+public sealed class WebhookTestsPostgres() : WebhookTests(Backend.Postgres)
+{
+    [Fact]
+    public async Task Two_nodes_on_one_database_drain_the_outbox_one_at_a_time()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await using var store = await TestStore.CreateAsync(Backend);
+        var args = receiver.ServerArgs("--Webhooks:Events:0=message.created", "--Webhooks:PollMs=10");
+        await using var one = await ParleyServer.StartAsync(store, null, [.. args, "--Cluster:NodeId=1"]);
+        await using var two = await ParleyServer.StartAsync(store, null, [.. args, "--Cluster:NodeId=2"]);
+        var (a, _, direct) = await one.FriendsWithConversationAsync();
+        for (var i = 0; i < 40; i++)
+        {
+            await (i % 2 == 0 ? one : two).SendTextAsync(a, direct, "m" + i);
+        }
+
+        await receiver.FirstAsync(h => (string?)h.Data["content"]?["text"] == "m39", what: "the last event");
+        await Poll.UntilAsync(async () => (await WebhookOutbox.CountAsync(one.Service<Database>(), CancellationToken.None)) == (0, 0), "every event delivered and deleted");
+
+        // One drainer at a time: each event once (a healthy receiver), and in the conversation's order.
+        var seqs = receiver.All.Select(h => (long)h.Data["seq"]!).ToList();
+        Assert.Equal(Enumerable.Range(1, 40).Select(i => (long)i), seqs);
+    }
+}
 
 /// <summary>
 /// Webhooks against a real receiver on loopback: every event type, signed; retries after 500s and timeouts;
@@ -247,6 +270,46 @@ public abstract class WebhookTests(Backend backend) : OwnServerTests(backend)
         var again = await receiver.FirstAsync(h => receiver.All.ToList().IndexOf(h) >= before && h.Id == id, what: "the event after the restart");
         Assert.Equal("survives", (string?)again.Data["content"]!["text"]);
         Assert.True(again.SignatureValid);
+    }
+
+    [Fact]
+    public async Task Events_pending_while_webhooks_are_turned_off_wait_and_go_out_once_they_are_on_again()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await using var store = await TestStore.CreateAsync(Backend);
+        var down = true;
+        receiver.Handler = (_, context) =>
+        {
+            context.Response.StatusCode = Volatile.Read(ref down) ? 503 : 200;
+            return Task.CompletedTask;
+        };
+
+        var args = receiver.ServerArgs("--Webhooks:Events:0=message.created", "--Webhooks:MaxAttempts=1000");
+        string direct;
+        TestUser a;
+        await using (var on = await ParleyServer.StartAsync(store, null, args))
+        {
+            (a, _, direct) = await on.FriendsWithConversationAsync();
+            await on.SendTextAsync(a, direct, "pending");
+            await receiver.FirstAsync(WebhookOutbox.MessageCreated, h => (string?)h.Data["conversationId"] == direct);
+        }
+
+        var before = receiver.All.Count;
+        Volatile.Write(ref down, false);
+        await using (var off = await ParleyServer.StartAsync(store))
+        {
+            // Off: nothing is sent, the pending row stays, and new messages write none.
+            await off.SendTextAsync(a, direct, "while off");
+            var database = off.Service<Database>();
+            Assert.Equal((1L, 0L), await WebhookOutbox.CountAsync(database, CancellationToken.None));
+        }
+
+        Assert.Equal(before, receiver.All.Count);
+        await using var again = await ParleyServer.StartAsync(store, null, args);
+        var delivered = await receiver.FirstAsync(h => receiver.All.ToList().IndexOf(h) >= before && (string?)h.Data["content"]?["text"] == "pending", what: "the pending event");
+        Assert.True(delivered.SignatureValid);
+        await Poll.UntilAsync(async () => (await WebhookOutbox.CountAsync(again.Service<Database>(), CancellationToken.None)) == (0, 0), "the pending event is delivered and deleted");
+        Assert.DoesNotContain(receiver.All, h => (string?)h.Data["content"]?["text"] == "while off");
     }
 
     private static Task<HttpResponseMessage> Admin(ApiHost server, HttpMethod method, string path, string key = ApiKey)
