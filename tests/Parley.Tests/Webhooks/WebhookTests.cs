@@ -193,6 +193,12 @@ public abstract class WebhookTests(Backend backend) : OwnServerTests(backend)
         Assert.Equal(2, (int)item["attempts"]!);
         Assert.Equal("HTTP 503", (string?)item["lastError"]);
         Assert.Equal(HttpStatusCode.NotFound, (await Admin(server, HttpMethod.Post, "/api/admin/webhooks/failed/123456/replay")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await Admin(server, HttpMethod.Post, "/api/admin/webhooks/failed/not-an-id/replay")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await Admin(server, HttpMethod.Post, "/api/admin/webhooks/failed/99999999999999999999999/replay")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await Admin(server, HttpMethod.Get, "/api/admin/webhooks/failed?cursor=zz")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await Admin(server, HttpMethod.Get, "/api/admin/webhooks/failed?limit=0")).StatusCode);
+        var empty = await (await Admin(server, HttpMethod.Get, $"/api/admin/webhooks/failed?cursor={id}")).Json();
+        Assert.Empty(empty["items"]!.AsArray());
 
         Volatile.Write(ref down, false);
         Assert.Equal(HttpStatusCode.NoContent, (await Admin(server, HttpMethod.Post, $"/api/admin/webhooks/failed/{id}/replay")).StatusCode);
