@@ -133,11 +133,13 @@ public sealed partial class WebhookSender(
     }
 
     /// <summary>Milliseconds before attempt <paramref name="attempts"/> + 1: doubling from Webhooks:RetryBaseMs up to RetryMaxSeconds, the upper half jittered.</summary>
-    internal long Backoff(int attempts)
+    private long Backoff(int attempts) => Backoff(attempts, _options.RetryBaseMs, _options.RetryMaxSeconds, Random.Shared.NextDouble());
+
+    /// <summary>The delay for a uniform <paramref name="random"/> in [0, 1): in [d/2, d) for d = min(max, base * 2^(attempts-1)).</summary>
+    internal static long Backoff(int attempts, int baseMs, int maxSeconds, double random)
     {
-        var cap = _options.RetryMaxSeconds * 1000.0;
-        var delay = Math.Min(cap, _options.RetryBaseMs * Math.Pow(2, Math.Min(attempts - 1, 40)));
-        return (long)(delay / 2 + Random.Shared.NextDouble() * delay / 2);
+        var delay = Math.Min(maxSeconds * 1000.0, baseMs * Math.Pow(2, Math.Min(attempts - 1, 40)));
+        return (long)(delay / 2 + random * delay / 2);
     }
 
     /// <summary>The event's JSON body <c>{id, type, createdAt, data}</c>; null when a message.created's message is gone.</summary>
