@@ -469,12 +469,12 @@ public sealed class GroupWrite : IAsyncDisposable
             cancellationToken)) == 1;
 
     /// <summary>Deletes the group with everything that hangs on it (members, history, tags, requests).</summary>
-    public async Task DeleteAsync(CancellationToken cancellationToken)
+    public async Task DeleteAsync(long now, CancellationToken cancellationToken)
     {
         // The conversation goes too, and its messages with it.
         await _connection.ExecuteAsync(Command("DELETE FROM conversations WHERE id = @ConversationId", new { Group.ConversationId }, cancellationToken));
         await _connection.ExecuteAsync(Command("DELETE FROM groups WHERE id = @Id", new { Group.Id }, cancellationToken));
-        await _outbox.AddAsync(_connection, _transaction, WebhookOutbox.GroupDissolved, Group.ConversationId, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), w =>
+        await _outbox.AddAsync(_connection, _transaction, WebhookOutbox.GroupDissolved, Group.ConversationId, now, w =>
         {
             WebhookOutbox.WriteId(w, "groupId", Group.Id);
             WebhookOutbox.WriteId(w, "conversationId", Group.ConversationId);

@@ -318,6 +318,42 @@ public abstract class WebhookTests(Backend backend) : OwnServerTests(backend)
         Assert.DoesNotContain(receiver.All, h => (string?)h.Data["content"]?["text"] == "while off");
     }
 
+    [Fact]
+    public async Task An_event_whose_delivery_is_in_flight_at_SIGKILL_arrives_again_after_the_restart()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await using var store = await TestStore.CreateAsync(Backend);
+        var hold = true;
+        var release = new TaskCompletionSource();
+        receiver.Handler = async (_, context) =>
+        {
+            if (Volatile.Read(ref hold))
+            {
+                // The receiver has the request and has not answered when the server dies.
+                await release.Task.WaitAsync(TimeSpan.FromSeconds(30), context.RequestAborted).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+
+            context.Response.StatusCode = 204;
+        };
+
+        string id;
+        var args = receiver.ServerArgs("--Webhooks:Events:0=message.created", "--Webhooks:TimeoutMs=60000");
+        await using (var first = await ChildServer.StartAsync(store, args))
+        {
+            var (a, _, direct) = await first.FriendsWithConversationAsync();
+            await first.SendTextAsync(a, direct, "in flight");
+            id = (await receiver.FirstAsync(WebhookOutbox.MessageCreated, h => (string?)h.Data["conversationId"] == direct)).Id;
+            await first.KillAsync();
+        }
+
+        Volatile.Write(ref hold, false);
+        release.TrySetResult();
+        var before = receiver.All.Count;
+        await using var second = await ChildServer.StartAsync(store, args);
+        var again = await receiver.FirstAsync(h => receiver.All.ToList().IndexOf(h) >= before && h.Id == id, what: "the event after the restart");
+        Assert.Equal("in flight", (string?)again.Data["content"]!["text"]);
+    }
+
     private static Task<HttpResponseMessage> Admin(ApiHost server, HttpMethod method, string path, string key = ApiKey)
     {
         var request = new HttpRequestMessage(method, path);
