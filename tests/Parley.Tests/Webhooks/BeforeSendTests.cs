@@ -130,6 +130,18 @@ public abstract class BeforeSendTests(Backend backend) : OwnServerTests(backend)
     }
 
     [Fact]
+    public async Task A_receiver_that_is_gone_is_no_answer_either_way()
+    {
+        var (receiver, store, server) = await StartAsync(failOpen: false);
+        await using var _s = store;
+        await using var _v = server;
+        var (a, b, direct) = await server.FriendsWithConversationAsync();
+        await receiver.DisposeAsync(); // nothing listens on its port any more: connections are refused
+        await server.SendText(a, direct, "anyone there").ExpectProblem(HttpStatusCode.ServiceUnavailable, "unavailable");
+        Assert.Empty(await server.CatchUpAsync(b, direct));
+    }
+
+    [Fact]
     public async Task Without_an_answer_FailOpen_true_stores_the_original()
     {
         var (receiver, store, server) = await StartAsync(failOpen: true, timeoutMs: 300);
