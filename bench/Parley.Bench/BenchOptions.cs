@@ -64,6 +64,12 @@ public sealed class BenchOptions
 
     public List<string> ServerArgs { get; set; } = [];
 
+    /// <summary>Start a before-send hook receiver that answers accept after this many milliseconds (null: no hook).</summary>
+    public int? HookDelayMs { get; set; }
+
+    /// <summary>With the hook: also the message.created events (through the outbox) to the same receiver.</summary>
+    public bool HookEvents { get; set; }
+
     public string? JsonOut { get; set; }
 
     public const string Usage = """
@@ -102,6 +108,9 @@ public sealed class BenchOptions
                                              password-hash settings (runs alone; not part of the default phases)
           --login-users N --login-clients C  users registered for it, and clients logging in at once (default 200 and 200)
           --server-arg --Section:Key=value   an extra server setting (repeatable)
+          --hook-delay-ms D                  start a before-send hook receiver answering accept after D ms, and
+                                             point the server at it (Webhooks:BeforeSend); --hook-events also sends
+                                             message.created events to it through the outbox
           --json FILE                        also append the JSON lines to FILE
           --quick                            a small, few-second run of every phase (a correctness check)
         """;
@@ -138,6 +147,8 @@ public sealed class BenchOptions
                 case "--login-users": options.LoginUsers = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--login-clients": options.LoginClients = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--server-arg": options.ServerArgs.Add(Next()); break;
+                case "--hook-delay-ms": options.HookDelayMs = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--hook-events": options.HookEvents = true; break;
                 case "--json": options.JsonOut = Next(); break;
                 case "--quick":
                     options.ConnectUsers = 200;

@@ -23,7 +23,12 @@ Console.CancelKeyPress += (_, e) =>
     cancel.Cancel();
 };
 
+await using var hook = options.HookDelayMs is { } delay ? await HookReceiver.StartAsync(delay, options) : null;
 var results = await BenchRunner.RunAsync(options, Console.Out, cancel.Token);
+if (hook is not null)
+{
+    Console.WriteLine($"hook receiver: {hook.Questions} before-send questions, {hook.Events} events");
+}
 var bad = results.Where(r => r.Lost > 0 || r.Duplicated > 0).ToList();
 if (bad.Count > 0)
 {

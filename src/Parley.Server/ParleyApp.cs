@@ -17,6 +17,7 @@ using Parley.Server.Operations;
 using Parley.Server.Realtime;
 using Parley.Server.Social;
 using Parley.Server.WebClient;
+using Parley.Server.Webhooks;
 using Parley.Storage;
 using Parley.Storage.Accounts;
 using Parley.Storage.Admin;
@@ -86,12 +87,13 @@ public static partial class ParleyApp
         services.AddSingleton(new ParleyPaths(dataDir));
 
         var storage = config.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
+        var webhooks = services.AddWebhooks(config);
         services.AddSingleton(sp => Database.Create(
             Database.ParseProvider(storage.Provider),
             storage.ConnectionString,
             dataDir,
             new SqliteCheckpointOptions(storage.CheckpointPages, storage.CheckpointMaxPages),
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Parley.Storage.Checkpoints")));
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Parley.Storage.Checkpoints")).WithOutbox(webhooks));
         var cluster = config.GetSection(ClusterOptions.Section).Get<ClusterOptions>() ?? new ClusterOptions();
         cluster.Validate(storage.Provider);
         services.AddSingleton(cluster);
@@ -252,6 +254,7 @@ public static partial class ParleyApp
         app.MapConversations();
         app.MapFiles();
         app.MapAdmin();
+        app.MapWebhooks();
         // A WebSocket lives for hours: it has its own duration instrument instead of skewing HTTP request durations.
         app.Map("/ws", (HttpContext context, Gateway gateway) => gateway.HandleAsync(context)).RequireAuthorization().DisableHttpMetrics().ExcludeFromDescription();
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });

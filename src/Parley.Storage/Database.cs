@@ -58,6 +58,12 @@ public sealed class Database : IAsyncDisposable
     /// </summary>
     public string ForUpdate => Provider == StorageProvider.Postgres ? " FOR UPDATE" : "";
 
+    /// <summary>
+    /// Which webhook events the stores write to the outbox, in their own transactions (<see cref="Webhooks.WebhookOutbox.Off"/>:
+    /// none). Set once at startup, before anything is written.
+    /// </summary>
+    public Webhooks.WebhookOutbox Outbox { get; set; } = Webhooks.WebhookOutbox.Off;
+
     /// <summary>Where the SQLite file lives; null on PostgreSQL.</summary>
     public string? SqlitePath { get; private init; }
 

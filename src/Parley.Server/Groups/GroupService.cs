@@ -684,7 +684,7 @@ public sealed class GroupService(
     private async Task DissolveAsync(GroupWrite write, CancellationToken cancellationToken)
     {
         var members = await write.MemberIdsAsync(cancellationToken);
-        await write.DeleteAsync(cancellationToken);
+        await write.DeleteAsync(Now, cancellationToken);
         await write.CommitAsync(cancellationToken);
         Publish(NotifyKinds.GroupDissolved, new GroupDissolvedData(Ids.Format(write.Group.Id)), ParleyJson.Default.GroupDissolvedData, members);
     }

@@ -72,6 +72,8 @@ namespace Parley.Server.Http;
 [JsonSerializable(typeof(Receipts))]
 [JsonSerializable(typeof(IReadOnlyList<string>))]
 [JsonSerializable(typeof(FileDto))]
+[JsonSerializable(typeof(ListResponse<Parley.Server.Webhooks.FailedWebhookDto>))]
+[JsonSerializable(typeof(Parley.Server.Webhooks.ReplayedDto))]
 public sealed partial class ParleyJson : JsonSerializerContext;
 
 /// <summary>The contract's list shape: always an object, never a bare array.</summary>

@@ -30,7 +30,8 @@ public sealed class MessageSender(
     IOptions<MessagingOptions> options,
     ParleyMetrics metrics,
     Cluster.ClusterOptions cluster,
-    Moderation.Moderator moderation)
+    Moderation.Moderator moderation,
+    Webhooks.BeforeSendHook? hook = null)
 {
     private readonly MessagingOptions _options = options.Value;
 
@@ -173,7 +174,7 @@ public sealed class MessageSender(
         }
 
         var content = checkedContent.GetValueOrDefault();
-        return (
+        var message =
             new NewMessage(
                 view.Id,
                 caller.UserId,
@@ -185,8 +186,36 @@ public sealed class MessageSender(
                 command.MentionIds,
                 command.MentionsAll,
                 now,
-                content.FileIds) { MembersVersion = _checkAtCommit ? view.MembersVersion : -1 },
-            default);
+                content.FileIds) { MembersVersion = _checkAtCommit ? view.MembersVersion : -1 };
+
+        // Webhooks:BeforeSend: the app server decides, in this send's own task (never in the batch or the writer).
+        return hook is null ? (message, default) : await AskHookAsync(caller, message, cancellationToken);
+    }
+
+    /// <summary>The before-send hook's decision: the message (or its replacement, whose files are checked like any), or its refusal.</summary>
+    private async ValueTask<(NewMessage? Message, Result<SentMessage> Answer)> AskHookAsync(Caller caller, NewMessage message, CancellationToken cancellationToken)
+    {
+        var decision = await hook!.DecideAsync(message, cancellationToken);
+        if (decision.Message is { } decided)
+        {
+            foreach (var fileId in decided.FileIds)
+            {
+                if (!message.FileIds.Contains(fileId) && !await files.CanUseAsync(caller.UserId, fileId, cancellationToken))
+                {
+                    return (null, Refused(BadFile));
+                }
+            }
+
+            return (decided, default);
+        }
+
+        // A retry returns the original whatever the hook says now.
+        if (await messages.FindByClientIdAsync(caller.UserId, message.ClientMsgId, cancellationToken) is { } original)
+        {
+            return (null, original.ConversationId == message.ConversationId ? new SentMessage(new CommittedMessage(original), false) : Refused(ClientMsgIdUsedElsewhere));
+        }
+
+        return (null, Refused(decision.Refusal!));
     }
 
     /// <summary>The 404 of a conversation the caller cannot know (a lookup miss, counted against enumeration).</summary>

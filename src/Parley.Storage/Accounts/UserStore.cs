@@ -1,4 +1,5 @@
 using Dapper;
+using Parley.Storage.Webhooks;
 
 namespace Parley.Storage.Accounts;
 
@@ -65,6 +66,15 @@ public sealed class UserStore(Database database)
                 transaction,
                 cancellationToken: cancellationToken));
             await ReplaceTagsAsync(connection, transaction, user.Id, user.Tags, cancellationToken);
+            await database.Outbox.AddAsync(connection, transaction, WebhookOutbox.UserRegistered, user.Id, user.CreatedAt, w =>
+            {
+                w.WriteStartObject("user");
+                WebhookOutbox.WriteId(w, "id", user.Id);
+                w.WriteString("username", user.Username);
+                w.WriteString("nickname", user.Nickname);
+                w.WriteNumber("createdAt", user.CreatedAt);
+                w.WriteEndObject();
+            }, cancellationToken);
             await transaction.CommitAsync(cancellationToken);
             return true;
         }

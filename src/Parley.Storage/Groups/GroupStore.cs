@@ -1,6 +1,7 @@
 using System.Data.Common;
 using Dapper;
 using Parley.Storage.Messaging;
+using Parley.Storage.Webhooks;
 
 namespace Parley.Storage.Groups;
 
@@ -36,6 +37,18 @@ public sealed class GroupStore(Database database, IdGenerator ids, MembershipVer
                     new { group.ConversationId, group.Id, group.CreatedAt },
                     transaction,
                     cancellationToken: cancellationToken));
+                await database.Outbox.AddAsync(connection, transaction, WebhookOutbox.GroupCreated, group.ConversationId, group.CreatedAt, w =>
+                {
+                    w.WriteStartObject("group");
+                    WebhookOutbox.WriteId(w, "id", group.Id);
+                    WebhookOutbox.WriteId(w, "conversationId", group.ConversationId);
+                    w.WriteString("name", group.Name);
+                    WebhookOutbox.WriteId(w, "ownerId", ownerId);
+                    w.WriteString("joinPolicy", group.JoinPolicy);
+                    w.WriteString("visibility", group.Visibility);
+                    w.WriteBoolean("temporary", group.Temporary);
+                    w.WriteEndObject();
+                }, cancellationToken);
                 return group;
             },
             cancellationToken))!;
@@ -189,7 +202,7 @@ public sealed class GroupStore(Database database, IdGenerator ids, MembershipVer
                         cancellationToken: cancellationToken));
                 }
 
-                return new GroupWrite(connection, transaction, group, ids, database.ForUpdate, memberships);
+                return new GroupWrite(connection, transaction, group, ids, database.ForUpdate, memberships, database.Outbox);
             }
         }
         catch
@@ -261,9 +274,11 @@ public sealed class GroupWrite : IAsyncDisposable
     private readonly IdGenerator _ids;
     private readonly string _forUpdate;
     private readonly MembershipVersions _memberships;
+    private readonly WebhookOutbox _outbox;
 
-    internal GroupWrite(DbConnection connection, DbTransaction transaction, GroupRow group, IdGenerator ids, string forUpdate, MembershipVersions memberships)
+    internal GroupWrite(DbConnection connection, DbTransaction transaction, GroupRow group, IdGenerator ids, string forUpdate, MembershipVersions memberships, WebhookOutbox outbox)
     {
+        _outbox = outbox;
         _connection = connection;
         _transaction = transaction;
         _ids = ids;
@@ -324,6 +339,7 @@ public sealed class GroupWrite : IAsyncDisposable
             new { Group.ConversationId, userId, maxSeq },
             cancellationToken));
         await ChangeCountAsync(+1, cancellationToken);
+        await MemberEventAsync(WebhookOutbox.GroupJoined, userId, role, now, cancellationToken);
         return true;
     }
 
@@ -349,6 +365,7 @@ public sealed class GroupWrite : IAsyncDisposable
             new { Group.ConversationId, userId },
             cancellationToken));
         await ChangeCountAsync(-1, cancellationToken);
+        await MemberEventAsync(WebhookOutbox.GroupLeft, userId, null, now, cancellationToken);
         return true;
     }
 
@@ -464,12 +481,30 @@ public sealed class GroupWrite : IAsyncDisposable
             cancellationToken)) == 1;
 
     /// <summary>Deletes the group with everything that hangs on it (members, history, tags, requests).</summary>
-    public async Task DeleteAsync(CancellationToken cancellationToken)
+    public async Task DeleteAsync(long now, CancellationToken cancellationToken)
     {
         // The conversation goes too, and its messages with it.
         await _connection.ExecuteAsync(Command("DELETE FROM conversations WHERE id = @ConversationId", new { Group.ConversationId }, cancellationToken));
         await _connection.ExecuteAsync(Command("DELETE FROM groups WHERE id = @Id", new { Group.Id }, cancellationToken));
+        await _outbox.AddAsync(_connection, _transaction, WebhookOutbox.GroupDissolved, Group.ConversationId, now, w =>
+        {
+            WebhookOutbox.WriteId(w, "groupId", Group.Id);
+            WebhookOutbox.WriteId(w, "conversationId", Group.ConversationId);
+        }, cancellationToken);
     }
+
+    /// <summary>group.joined / group.left for the webhooks (a removal by a manager is a group.left too).</summary>
+    private Task MemberEventAsync(string type, long userId, string? role, long now, CancellationToken cancellationToken) =>
+        _outbox.AddAsync(_connection, _transaction, type, Group.ConversationId, now, w =>
+        {
+            WebhookOutbox.WriteId(w, "groupId", Group.Id);
+            WebhookOutbox.WriteId(w, "conversationId", Group.ConversationId);
+            WebhookOutbox.WriteId(w, "userId", userId);
+            if (role is not null)
+            {
+                w.WriteString("role", role);
+            }
+        }, cancellationToken);
 
     /// <summary>Commits; any group write may have changed the members, so cached member lists of the group's conversation are dropped.</summary>
     public async Task CommitAsync(CancellationToken cancellationToken)

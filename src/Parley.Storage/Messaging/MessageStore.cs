@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Dapper;
+using Parley.Storage.Webhooks;
 using Parley.Storage.Postgres;
 using Parley.Storage.Sqlite;
 
@@ -259,6 +260,13 @@ public sealed class MessageStore(Database database) : IDisposable
                 new { conversationId, seq },
                 transaction,
                 cancellationToken: cancellationToken));
+            await database.Outbox.AddAsync(connection, transaction, WebhookOutbox.MessageRecalled, conversationId, now, w =>
+            {
+                WebhookOutbox.WriteId(w, "conversationId", conversationId);
+                w.WriteNumber("seq", seq);
+                WebhookOutbox.WriteId(w, "recalledBy", by);
+                w.WriteNumber("recalledAt", now);
+            }, cancellationToken);
         }
 
         await transaction.CommitAsync(cancellationToken);

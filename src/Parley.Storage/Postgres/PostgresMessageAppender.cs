@@ -27,7 +27,21 @@ internal sealed class PostgresMessageAppender(Database database)
 {
     private const string LockSql = "SELECT id FROM conversations WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE";
 
-    private const string AppendSql =
+    private const string AppendSql = AppendCtes + AppendResults;
+
+    /// <summary>With webhooks wanting message.created: the same statement with the outbox rows inserted by one more CTE.</summary>
+    private const string AppendWithOutboxSql =
+        AppendCtes
+        + ","
+        + """
+
+        o AS (
+            INSERT INTO webhook_outbox (type, stream, conversation_id, seq, created_at, next_attempt_at)
+            SELECT 'message.created', conv, conv, seq, sent_at, sent_at FROM s ORDER BY idx)
+        """
+        + AppendResults;
+
+    private const string AppendCtes =
         $"""
         WITH b0 AS (
             SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::bigint[], $10::boolean[], $15::bigint[])
@@ -72,6 +86,11 @@ internal sealed class PostgresMessageAppender(Database database)
             UPDATE conversation_members m SET read_seq = GREATEST(m.read_seq, t.read_to), mention_seq = GREATEST(m.mention_seq, t.mention)
             FROM t
             WHERE m.conversation_id = t.conv AND m.user_id = t.user_id AND (m.read_seq < t.read_to OR m.mention_seq < t.mention))
+        """;
+
+    private const string AppendResults =
+        """
+
         SELECT idx, true AS created, NULL::bigint AS conversation_id, seq, NULL::bigint AS sender_id, NULL::text AS client_msg_id, NULL::text AS type,
                NULL::text AS content, NULL::bigint AS reply_to, NULL::text AS mentions, NULL::bigint AS sent_at, NULL::bigint AS recalled_at, NULL::bigint AS recalled_by
         FROM s
@@ -149,7 +168,7 @@ internal sealed class PostgresMessageAppender(Database database)
             BatchCommands =
             {
                 new NpgsqlBatchCommand(LockSql) { Parameters = { Array(conversations) } },
-                new NpgsqlBatchCommand(AppendSql)
+                new NpgsqlBatchCommand(database.Outbox.MessagesCreated ? AppendWithOutboxSql : AppendSql)
                 {
                     Parameters =
                     {

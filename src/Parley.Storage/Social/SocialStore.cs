@@ -1,5 +1,6 @@
 using System.Data.Common;
 using Dapper;
+using Parley.Storage.Webhooks;
 using Parley.Storage.Messaging;
 
 namespace Parley.Storage.Social;
@@ -360,7 +361,7 @@ public sealed class SocialStore(Database database, MembershipVersions versions)
             transaction,
             cancellationToken: cancellationToken))).Count();
 
-    private static async Task AcceptAsync(DbConnection connection, DbTransaction transaction, FriendRequestRow request, long now, CancellationToken cancellationToken)
+    private async Task AcceptAsync(DbConnection connection, DbTransaction transaction, FriendRequestRow request, long now, CancellationToken cancellationToken)
     {
         await SetStatusAsync(connection, transaction, request, "accepted", now, cancellationToken);
         await connection.ExecuteAsync(new CommandDefinition(
@@ -368,6 +369,12 @@ public sealed class SocialStore(Database database, MembershipVersions versions)
             new { a = request.FromUserId, b = request.ToUserId, now },
             transaction,
             cancellationToken: cancellationToken));
+        await database.Outbox.AddAsync(connection, transaction, WebhookOutbox.FriendAccepted, request.FromUserId, now, w =>
+        {
+            WebhookOutbox.WriteId(w, "requestId", request.Id);
+            WebhookOutbox.WriteId(w, "fromUserId", request.FromUserId);
+            WebhookOutbox.WriteId(w, "toUserId", request.ToUserId);
+        }, cancellationToken);
     }
 
     private static Task SetStatusAsync(DbConnection connection, DbTransaction transaction, FriendRequestRow request, string status, long now, CancellationToken cancellationToken)

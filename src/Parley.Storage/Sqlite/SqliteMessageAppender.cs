@@ -199,6 +199,15 @@ internal sealed class SqliteMessageAppender(Database database) : IDisposable
             return false;
         }
 
+        // Webhooks on: the message.created event, in the batch's transaction (the sender reads the message by its seq).
+        if (p.Outbox is { } outbox)
+        {
+            p.Bind(outbox, 1, m.ConversationId);
+            p.Bind(outbox, 2, seq);
+            p.Bind(outbox, 3, m.SentAt);
+            p.Execute(outbox);
+        }
+
         // Members of the conversation may read these files from now on.
         if (m.FileIds.Count > 0)
         {
@@ -298,6 +307,12 @@ internal sealed class SqliteMessageAppender(Database database) : IDisposable
             p.Read = p.Prepare("UPDATE conversation_members SET read_seq = ?1 WHERE conversation_id = ?2 AND user_id = ?3 AND read_seq < ?1");
             p.Mention = p.Prepare("UPDATE conversation_members SET mention_seq = ?1 WHERE conversation_id = ?2 AND user_id = ?3 AND mention_seq < ?1");
             p.MentionAll = p.Prepare("UPDATE conversation_members SET mention_seq = ?1 WHERE conversation_id = ?2 AND user_id <> ?3 AND mention_seq < ?1");
+            if (database.Outbox.MessagesCreated)
+            {
+                p.Outbox = p.Prepare(
+                    "INSERT INTO webhook_outbox (type, stream, conversation_id, seq, created_at, next_attempt_at) VALUES ('message.created', ?1, ?1, ?2, ?3, ?3)");
+            }
+
             return p;
         }
         catch
@@ -341,6 +356,9 @@ internal sealed class SqliteMessageAppender(Database database) : IDisposable
         public sqlite3_stmt Mention { get; set; } = null!;
 
         public sqlite3_stmt MentionAll { get; set; } = null!;
+
+        /// <summary>The message.created outbox row; null when webhooks do not want it.</summary>
+        public sqlite3_stmt? Outbox { get; set; }
 
         /// <summary>Prepares a statement that lives as long as the connection (SQLite keeps it out of its lookaside memory).</summary>
         public sqlite3_stmt Prepare(string sql)

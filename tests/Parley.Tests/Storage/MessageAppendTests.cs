@@ -232,6 +232,40 @@ public abstract class MessageAppendTests(Backend backend) : OwnServerTests(backe
     }
 
     [Fact]
+    public async Task With_webhooks_on_the_batch_writes_one_outbox_row_per_new_message_in_its_transaction()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var database = store.OpenDatabase();
+        database.Outbox = new Parley.Storage.Webhooks.WebhookOutbox([Parley.Storage.Webhooks.WebhookOutbox.MessageCreated]);
+        await MigrationRunner.ApplyAsync(database);
+        using var messages = new MessageStore(database);
+        var u = await UsersAsync(database, 3);
+        var group = await GroupAsync(database, u);
+        var other = await GroupAsync(database, u);
+        await using (var connection = await database.OpenAsync())
+        {
+            await connection.ExecuteAsync("DELETE FROM conversation_members WHERE conversation_id = @group AND user_id = @user", new { group, user = u[1] });
+        }
+
+        await messages.AppendAsync([Text(group, u[0], "w0")], CancellationToken.None);
+        var results = await messages.AppendAsync(
+            [Text(group, u[0], "w1"), Text(group, u[1], "w2"), Text(other, u[1], "w3"), Text(group, u[0], "w1"), Text(group, u[0], "w0"), Text(group, u[2], "w4", 2_000)],
+            CancellationToken.None);
+        Assert.Equal([true, false, true, false, false, true], results.Select(r => r.Created));
+
+        // A row per stored message only (not for the non-member, the repeat in the batch or the retry of w0), in seq order per conversation.
+        await using var check = await database.OpenAsync();
+        var rows = (await check.QueryAsync<(string Type, long Stream, long Conversation, long Seq, long CreatedAt)>(
+            "SELECT type, stream, conversation_id, seq, created_at FROM webhook_outbox ORDER BY id")).ToList();
+        Assert.Equal(4, rows.Count);
+        Assert.Equal([1L], rows.Where(r => r.Conversation == other).Select(r => r.Seq));
+        Assert.All(rows, r => Assert.Equal("message.created", r.Type));
+        Assert.All(rows, r => Assert.Equal(r.Conversation, r.Stream));
+        Assert.Equal(rows.Where(r => r.Conversation == group).Select(r => r.Seq), [1L, 2, 3]);
+        Assert.Equal(2_000, rows.Single(r => r.Conversation == group && r.Seq == 3).CreatedAt);
+    }
+
+    [Fact]
     public async Task A_sender_removed_in_the_middle_of_a_batch_stores_nothing_and_the_others_commit_with_dense_seqs()
     {
         await using var store = await TestStore.CreateAsync(Backend);

@@ -1,0 +1,61 @@
+using Microsoft.Extensions.Http.Resilience;
+using Polly;
+using Parley.Server.Messaging;
+using Parley.Storage;
+using Parley.Storage.Webhooks;
+
+namespace Parley.Server.Webhooks;
+
+/// <summary>The webhooks' wiring: with Webhooks:Url empty nothing is registered but the options, and the outbox writes nothing.</summary>
+public static class WebhookServices
+{
+    public static WebhookOptions AddWebhooks(this IServiceCollection services, IConfiguration configuration)
+    {
+        var options = configuration.GetSection(WebhookOptions.Section).Get<WebhookOptions>() ?? new WebhookOptions();
+        options.Validate();
+        services.Configure<WebhookOptions>(configuration.GetSection(WebhookOptions.Section));
+        if (!options.Enabled)
+        {
+            return options;
+        }
+
+        services.AddHttpClient(WebhookClient.HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+            {
+                AllowAutoRedirect = false, // a 3xx is a failed delivery, never a request to another address
+                UseCookies = false,
+                MaxResponseHeadersLength = 16, // KiB
+                ConnectTimeout = TimeSpan.FromMilliseconds(options.TimeoutMs),
+                PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            })
+            .RemoveAllLoggers() // the default handler logs the URL, which may carry a token
+            .AddResilienceHandler("webhook", pipeline => pipeline.AddTimeout(TimeSpan.FromMilliseconds(options.TimeoutMs)));
+        // A receiver's timeout is the sender's own Information line (with its retry), not an error of Polly's.
+        services.Configure<Polly.Telemetry.TelemetryOptions>(o => o.SeverityProvider = e =>
+            e.Event.EventName == "OnTimeout" ? Polly.Telemetry.ResilienceEventSeverity.Debug : e.Event.Severity);
+        services.AddSingleton<WebhookClient>();
+        services.AddSingleton<WebhookSender>();
+        services.AddHostedService(sp => sp.GetRequiredService<WebhookSender>());
+        var types = options.EventTypes;
+        if (types.Contains(WebhookOutbox.UserOnline) || types.Contains(WebhookOutbox.UserOffline))
+        {
+            services.AddSingleton<WebhookPresence>();
+            services.AddSingleton<IPostCommitSink>(sp => sp.GetRequiredService<WebhookPresence>());
+            services.AddHostedService(sp => sp.GetRequiredService<WebhookPresence>());
+        }
+
+        if (options.BeforeSend)
+        {
+            services.AddSingleton<BeforeSendHook>();
+        }
+
+        return options;
+    }
+
+    /// <summary>The database with the outbox writing the configured event types (none when webhooks are off).</summary>
+    public static Database WithOutbox(this Database database, WebhookOptions options)
+    {
+        database.Outbox = options.Enabled ? new WebhookOutbox(options.EventTypes) : WebhookOutbox.Off;
+        return database;
+    }
+}
