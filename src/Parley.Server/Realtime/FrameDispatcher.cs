@@ -121,8 +121,10 @@ public sealed partial class FrameDispatcher(MessageSender sender, MessagingServi
         try
         {
             var appended = await _sender.AppendAsync(prepared, connection.Id, cancellationToken);
+            // The recheck (cluster mode, a view older than the commit's) is rare: awaited as a Task, so this state
+            // machine, boxed for every send, holds a one-reference awaiter for it instead of a ValueTask's.
             sent = MessageSender.IsStale(prepared, appended)
-                ? await _sender.RecheckAsync(prepared, connection.Id, cancellationToken)
+                ? await _sender.RecheckAsync(prepared, connection.Id, cancellationToken).AsTask()
                 : _sender.Answer(prepared, appended);
         }
         catch (Exception e) when (e is not OperationCanceledException)
