@@ -67,9 +67,12 @@ case "${1:-}" in
     mkdir -p "$DIR"
     chmod 700 "$DIR"
     touch "$MARKER"
-    while port_busy "$PORT"; do PORT=$((PORT + 1)); done
     password="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-    cat >"$DIR/redis.conf" <<CONF
+    # A port nobody listens on can still be taken: as the local port of an outgoing connection (the preferred
+    # ports are in Linux's ephemeral range). Redis then fails to bind and exits; the next port is tried.
+    for _attempt in $(seq 1 20); do
+      while port_busy "$PORT"; do PORT=$((PORT + 1)); done
+      cat >"$DIR/redis.conf" <<CONF
 bind 127.0.0.1
 protected-mode yes
 port $PORT
@@ -82,15 +85,23 @@ appendonly no
 requirepass $password
 maxclients 10000
 CONF
-    chmod 600 "$DIR/redis.conf"
-    (cd "$DIR" && redis-server "$DIR/redis.conf" </dev/null >/dev/null 2>&1 3>&-) || die "redis-server did not start; see $DIR/redis.log"
-    for _ in $(seq 1 $((TIMEOUT * 10))); do
-      if REDISCLI_AUTH="$password" redis-cli -h 127.0.0.1 -p "$PORT" ping 2>/dev/null | grep -q PONG; then
-        log "Redis on 127.0.0.1:$PORT (pid $(cat "$PIDFILE"))"
-        echo "127.0.0.1:$PORT,password=$password" >&3
-        exit 0
-      fi
-      sleep 0.1
+      chmod 600 "$DIR/redis.conf"
+      : >"$DIR/redis.log"
+      (cd "$DIR" && redis-server "$DIR/redis.conf" </dev/null >/dev/null 2>&1 3>&-) || die "redis-server did not start; see $DIR/redis.log"
+      for _ in $(seq 1 $((TIMEOUT * 10))); do
+        if REDISCLI_AUTH="$password" redis-cli -h 127.0.0.1 -p "$PORT" ping 2>/dev/null | grep -q PONG; then
+          log "Redis on 127.0.0.1:$PORT (pid $(cat "$PIDFILE"))"
+          echo "127.0.0.1:$PORT,password=$password" >&3
+          exit 0
+        fi
+        if grep -q "Address already in use" "$DIR/redis.log" 2>/dev/null; then
+          break
+        fi
+        sleep 0.1
+      done
+      grep -q "Address already in use" "$DIR/redis.log" 2>/dev/null || break
+      log "port $PORT is taken (bind failed); trying the next one"
+      PORT=$((PORT + 1))
     done
     tail -n 20 "$DIR/redis.log" >&2 || true
     die "Redis did not answer within ${TIMEOUT}s"
