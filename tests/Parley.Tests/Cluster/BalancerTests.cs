@@ -14,7 +14,7 @@ public sealed class BalancerTests : IAsyncLifetime
 {
     public ValueTask InitializeAsync()
     {
-        Assert.SkipWhen(ClusterNodes.SkipReason is not null, ClusterNodes.SkipReason ?? "");
+        TestRedis.SkipUnlessCluster();
         Assert.SkipWhen(PrivateNginx.Binary is null, PrivateNginx.NotInstalled);
         return ValueTask.CompletedTask;
     }
@@ -25,7 +25,7 @@ public sealed class BalancerTests : IAsyncLifetime
     public async Task WebSockets_through_nginx_spread_over_the_nodes_and_survive_a_node_killed_behind_it()
     {
         await using var store = await TestStore.CreateAsync(Backend.Postgres);
-        await using var cluster = await ClusterNodes.StartAsync(store, 3, ClusterNodes.Redis);
+        await using var cluster = await ClusterNodes.StartAsync(store, 3, TestRedis.Configuration!);
         await using var nginx = await PrivateNginx.StartAsync(cluster.Nodes);
 
         // Everything goes through nginx: accounts, the group, the sockets.

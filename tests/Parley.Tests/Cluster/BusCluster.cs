@@ -10,16 +10,8 @@ namespace Parley.Tests.Cluster;
 /// </summary>
 public sealed class BusCluster : IAsyncLifetime
 {
-    public const string RedisVariable = "PARLEY_TEST_REDIS";
-
     private TestStore? _store;
     private readonly List<ChildServer> _nodes = [];
-
-    public static string? Redis => Environment.GetEnvironmentVariable(RedisVariable) is { Length: > 0 } value ? value : null;
-
-    public static bool Available => Redis is not null && TestStore.PostgresAdminConnectionString is not null;
-
-    public static string SkipReason => $"cluster test skipped: it needs both {TestStore.PostgresVariable} and {RedisVariable} (test.sh sets them).";
 
     /// <summary>This cluster's bus channel prefix (Cluster:ChannelPrefix).</summary>
     public string Prefix { get; } = "pt" + Guid.NewGuid().ToString("N")[..12];
@@ -37,7 +29,7 @@ public sealed class BusCluster : IAsyncLifetime
     /// <summary>The flags every node of this cluster runs with (node id apart).</summary>
     public string[] NodeArgs(int nodeId, params string[] extra) =>
     [
-        $"--Cluster:Redis={Redis},name={Prefix}-{nodeId}", // named, so a test can find (and cut) one node's connections
+        $"--Cluster:Redis={TestRedis.Configuration},name={Prefix}-{nodeId}", // named, so a test can find (and cut) one node's connections
         $"--Cluster:NodeId={nodeId}",
         $"--Cluster:ChannelPrefix={Prefix}",
         $"--Auth:SigningKey={SigningKey}",
@@ -51,7 +43,7 @@ public sealed class BusCluster : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        if (!Available)
+        if (TestRedis.ClusterSkipReason is not null)
         {
             return;
         }

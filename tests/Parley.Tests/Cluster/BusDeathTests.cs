@@ -14,7 +14,7 @@ public sealed class BusDeathTests : IAsyncLifetime
 {
     public ValueTask InitializeAsync()
     {
-        Assert.SkipWhen(ClusterNodes.SkipReason is not null, ClusterNodes.SkipReason ?? "");
+        TestRedis.SkipUnlessCluster();
         return ValueTask.CompletedTask;
     }
 

@@ -13,7 +13,7 @@ public sealed class BusDeliveryTests(BusCluster cluster) : IClassFixture<BusClus
 {
     public ValueTask InitializeAsync()
     {
-        Assert.SkipUnless(BusCluster.Available, BusCluster.SkipReason);
+        TestRedis.SkipUnlessCluster();
         return ValueTask.CompletedTask;
     }
 

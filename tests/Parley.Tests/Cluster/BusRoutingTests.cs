@@ -18,8 +18,8 @@ public sealed class BusRoutingTests(BusCluster cluster) : IClassFixture<BusClust
 
     public async ValueTask InitializeAsync()
     {
-        Assert.SkipUnless(BusCluster.Available, BusCluster.SkipReason);
-        _redis = await ConnectionMultiplexer.ConnectAsync(BusCluster.Redis + ",allowAdmin=true");
+        TestRedis.SkipUnlessCluster();
+        _redis = await ConnectionMultiplexer.ConnectAsync(TestRedis.Configuration + ",allowAdmin=true");
     }
 
     public async ValueTask DisposeAsync()

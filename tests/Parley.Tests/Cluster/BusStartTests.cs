@@ -15,7 +15,7 @@ public sealed class BusStartTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        Assert.SkipUnless(BusCluster.Available, BusCluster.SkipReason);
+        TestRedis.SkipUnlessCluster();
         Assert.SkipUnless(File.Exists("/usr/bin/redis-server"), "redis-server is not installed (scripts/deps.sh installs it)");
         _store = await TestStore.CreateAsync(Backend.Postgres);
     }

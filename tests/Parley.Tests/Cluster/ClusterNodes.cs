@@ -22,14 +22,6 @@ public sealed class ClusterNodes : IAsyncDisposable
 
     public ChildServer this[int index] => Nodes[index];
 
-    /// <summary>The cluster tier's skip rule: PostgreSQL and Redis are both needed.</summary>
-    public static string? SkipReason =>
-        TestStore.PostgresAdminConnectionString is null ? TestStore.SkipReason
-        : string.IsNullOrEmpty(Environment.GetEnvironmentVariable("PARLEY_TEST_REDIS")) ? "cluster test skipped: PARLEY_TEST_REDIS is not set (.ci/run sets it)."
-        : null;
-
-    public static string Redis => Environment.GetEnvironmentVariable("PARLEY_TEST_REDIS") ?? "";
-
     public static async Task<ClusterNodes> StartAsync(TestStore store, int count, string redis, params string[] extraArgs)
     {
         string[] args =

@@ -33,8 +33,8 @@ public sealed class DatabaseRestartTests : IAsyncLifetime
     [Fact]
     public async Task A_cluster_node_answers_503_while_PostgreSQL_is_down_and_recovers_with_no_acknowledged_message_lost()
     {
-        var redis = Environment.GetEnvironmentVariable("PARLEY_TEST_REDIS");
-        Assert.SkipWhen(string.IsNullOrEmpty(redis), "cluster leg skipped: PARLEY_TEST_REDIS is not set (.ci/run sets it).");
+        var redis = TestRedis.Configuration;
+        Assert.SkipWhen(redis is null, $"cluster leg skipped: {TestRedis.Variable} is not set (.ci/run sets it).");
         await RestartUnderBurstAsync([$"--Cluster:Redis={redis}", $"--Cluster:ChannelPrefix=t{Guid.NewGuid():N}", "--Cluster:NodeId=7", "--Auth:SigningKey=" + Convert.ToBase64String(new byte[32])]);
     }
 

@@ -9,20 +9,12 @@ namespace Parley.Tests.Cluster;
 /// </summary>
 public sealed class EdgeNodes : IAsyncDisposable
 {
-    public const string RedisVariable = "PARLEY_TEST_REDIS";
-
     private readonly List<ChildServer> _nodes = [];
     private readonly string _signingKey = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
 
     private EdgeNodes(TestStore store) => Store = store;
 
     public TestStore Store { get; }
-
-    public static string? Redis => Environment.GetEnvironmentVariable(RedisVariable) is { Length: > 0 } value ? value : null;
-
-    public static string SkipReason => $"cluster test skipped: it needs {TestStore.PostgresVariable} and {RedisVariable} (.ci/run sets both).";
-
-    public static bool Available => TestStore.PostgresAdminConnectionString is not null && Redis is not null;
 
     public static async Task<EdgeNodes> CreateAsync() => new(await TestStore.CreateAsync(Backend.Postgres));
 
@@ -31,7 +23,7 @@ public sealed class EdgeNodes : IAsyncDisposable
     {
         var node = await ChildServer.StartAsync(
             Store,
-            [$"--Cluster:Redis={Redis}", $"--Cluster:NodeId={nodeId}", $"--Auth:SigningKey={_signingKey}", .. extraArgs]);
+            [$"--Cluster:Redis={TestRedis.Configuration}", $"--Cluster:NodeId={nodeId}", $"--Auth:SigningKey={_signingKey}", .. extraArgs]);
         _nodes.Add(node);
         return node;
     }

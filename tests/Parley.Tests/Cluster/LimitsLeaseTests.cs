@@ -16,8 +16,8 @@ public sealed class LimitsLeaseTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        Assert.SkipUnless(EdgeNodes.Redis is not null, $"needs {EdgeNodes.RedisVariable}");
-        _redis = new ClusterRedis(EdgeNodes.Redis!);
+        Assert.SkipUnless(TestRedis.Configuration is not null, $"needs {TestRedis.Variable}");
+        _redis = new ClusterRedis(TestRedis.Configuration!);
         await Poll.UntilAsync(() => _redis.IsConnected, "connected to Redis", TimeSpan.FromSeconds(10)); // the multiplexer connects in the background
     }
 

@@ -12,7 +12,7 @@ public sealed class LimitsTests : IAsyncLifetime
 {
     public ValueTask InitializeAsync()
     {
-        Assert.SkipUnless(EdgeNodes.Available, EdgeNodes.SkipReason);
+        TestRedis.SkipUnlessCluster();
         return ValueTask.CompletedTask;
     }
 

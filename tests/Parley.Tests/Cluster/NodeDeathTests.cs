@@ -11,7 +11,7 @@ public sealed class NodeDeathTests : IAsyncLifetime
 {
     public ValueTask InitializeAsync()
     {
-        Assert.SkipWhen(ClusterNodes.SkipReason is not null, ClusterNodes.SkipReason ?? "");
+        TestRedis.SkipUnlessCluster();
         return ValueTask.CompletedTask;
     }
 
@@ -21,7 +21,7 @@ public sealed class NodeDeathTests : IAsyncLifetime
     public async Task Every_acknowledged_message_reaches_every_device_exactly_once_when_a_node_is_killed_mid_burst()
     {
         await using var store = await TestStore.CreateAsync(Backend.Postgres);
-        await using var cluster = await ClusterNodes.StartAsync(store, 3, ClusterNodes.Redis);
+        await using var cluster = await ClusterNodes.StartAsync(store, 3, TestRedis.Configuration!);
         var users = await cluster[0].RegisterManyAsync(6);
         var conversationId = (string)(await cluster[0].CreateGroupAsync(users[0], null, users[1..]))["conversationId"]!;
 

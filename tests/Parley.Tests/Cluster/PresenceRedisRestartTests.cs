@@ -16,7 +16,7 @@ public sealed class PresenceRedisRestartTests : IAsyncLifetime
 
     public ValueTask InitializeAsync()
     {
-        Assert.SkipUnless(EdgeNodes.Available, EdgeNodes.SkipReason);
+        TestRedis.SkipUnlessCluster();
         return ValueTask.CompletedTask;
     }
 

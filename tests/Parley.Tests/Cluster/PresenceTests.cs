@@ -16,7 +16,7 @@ public sealed class PresenceTests : IAsyncLifetime
 
     public ValueTask InitializeAsync()
     {
-        Assert.SkipUnless(EdgeNodes.Available, EdgeNodes.SkipReason);
+        TestRedis.SkipUnlessCluster();
         return ValueTask.CompletedTask;
     }
 

@@ -47,7 +47,7 @@ public sealed class WorkersTests
     [Fact]
     public async Task When_the_leader_is_killed_another_node_runs_the_sweep()
     {
-        Assert.SkipUnless(EdgeNodes.Available, EdgeNodes.SkipReason);
+        TestRedis.SkipUnlessCluster();
         await using var cluster = await EdgeNodes.CreateAsync();
         string[] quick = ["--Groups:SweepIntervalSeconds=1", "--Logging:LogLevel:Parley.Server.Operations.WorkerLeadership=Information"];
         var a = await cluster.StartAsync(1, quick);
