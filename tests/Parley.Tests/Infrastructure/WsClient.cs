@@ -59,32 +59,15 @@ public sealed class WsClient : IAsyncDisposable
     }
 
     /// <summary>The next frame of <paramref name="type"/> (other frames are kept for later calls).</summary>
-    public async Task<JsonNode> NextAsync(string type, TimeSpan? wait = null, Func<JsonNode, bool>? where = null)
-    {
-        var deadline = DateTime.UtcNow + (wait ?? DefaultWait);
-        while (true)
-        {
-            var index = _unread.FindIndex(f => (string?)f["type"] == type && (where is null || where(f)));
-            if (index >= 0)
-            {
-                var found = _unread[index];
-                _unread.RemoveAt(index);
-                return found;
-            }
-
-            var left = deadline - DateTime.UtcNow;
-            if (left <= TimeSpan.Zero)
-            {
-                throw new TimeoutException($"no '{type}' frame; unread: {string.Join(" | ", _unread.Select(f => f.ToJsonString()))}");
-            }
-
-            var frame = await ReceiveAsync(left) ?? throw new InvalidOperationException($"closed ({_socket.CloseStatus}) while waiting for '{type}'");
-            _unread.Add(frame);
-        }
-    }
+    public Task<JsonNode> NextAsync(string type, TimeSpan? wait = null, Func<JsonNode, bool>? where = null) =>
+        NextWhereAsync(f => (string?)f["type"] == type && (where is null || where(f)), wait, $"'{type}' frame", $"'{type}'");
 
     /// <summary>The next frame of any type that matches <paramref name="where"/> (a send's answer: <c>sent</c> or <c>error</c> with its ref).</summary>
-    public async Task<JsonNode> NextMatchingAsync(Func<JsonNode, bool> where, TimeSpan? wait = null)
+    public Task<JsonNode> NextMatchingAsync(Func<JsonNode, bool> where, TimeSpan? wait = null) =>
+        NextWhereAsync(where, wait, "matching frame", "a matching frame");
+
+    /// <summary>Takes the first unread frame that matches, receiving more until one does or the wait runs out.</summary>
+    private async Task<JsonNode> NextWhereAsync(Func<JsonNode, bool> where, TimeSpan? wait, string missing, string awaited)
     {
         var deadline = DateTime.UtcNow + (wait ?? DefaultWait);
         while (true)
@@ -100,10 +83,10 @@ public sealed class WsClient : IAsyncDisposable
             var left = deadline - DateTime.UtcNow;
             if (left <= TimeSpan.Zero)
             {
-                throw new TimeoutException($"no matching frame; unread: {string.Join(" | ", _unread.Select(f => f.ToJsonString()))}");
+                throw new TimeoutException($"no {missing}; unread: {string.Join(" | ", _unread.Select(f => f.ToJsonString()))}");
             }
 
-            var frame = await ReceiveAsync(left) ?? throw new InvalidOperationException($"closed ({_socket.CloseStatus}) while waiting for a matching frame");
+            var frame = await ReceiveAsync(left) ?? throw new InvalidOperationException($"closed ({_socket.CloseStatus}) while waiting for {awaited}");
             _unread.Add(frame);
         }
     }
