@@ -6,8 +6,9 @@ namespace Parley.Storage.Postgres;
 
 /// <summary>
 /// The message writer on PostgreSQL, where several Parley nodes may write the same conversations at once and
-/// the database assigns the seq in the committing transaction. A batch is two round trips whatever its size
-/// and content: one prepared batch of two statements, then the commit.
+/// the database assigns the seq in the committing transaction. A batch is one round trip whatever its size
+/// and content: one prepared batch of BEGIN, two statements and COMMIT (the commit in the same round trip halves
+/// the round trips, and the wake-ups of both processes, of a single-message batch).
 /// <list type="number">
 /// <item>Lock the batch's conversations in id order (FOR NO KEY UPDATE, so foreign-key checks of acks and
 /// members are not blocked): every writer takes them in that order, so two nodes' batches queue instead of
@@ -162,11 +163,11 @@ internal sealed class PostgresMessageAppender(Database database)
         var conversations = conv.Distinct().Order().ToArray();
 
         await using var connection = (NpgsqlConnection)await database.OpenWriterAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using var command = new NpgsqlBatch(connection, transaction)
+        await using var command = new NpgsqlBatch(connection)
         {
             BatchCommands =
             {
+                new NpgsqlBatchCommand("BEGIN"),
                 new NpgsqlBatchCommand(LockSql) { Parameters = { Array(conversations) } },
                 new NpgsqlBatchCommand(database.Outbox.MessagesCreated ? AppendWithOutboxSql : AppendSql)
                 {
@@ -181,27 +182,32 @@ internal sealed class PostgresMessageAppender(Database database)
                         Array(membersVersion),
                     },
                 },
+                new NpgsqlBatchCommand("COMMIT"),
             },
         };
-        await command.PrepareAsync(cancellationToken);
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
-        {
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                // the locked conversation ids
-            }
 
-            await reader.NextResultAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                var i = reader.GetInt32(0);
-                results[i] = reader.GetBoolean(1)
-                    ? new AppendResult(AppendBatch.RowOf(batch[i], reader.GetInt64(3)), true)
-                    : new AppendResult(StoredRow(reader), false);
-            }
+        // A failure inside the batch makes PostgreSQL skip the rest, COMMIT included; Npgsql rolls the aborted
+        // transaction back when the connection returns to the pool (MessageAppendTests: the next batch commits).
+        await command.PrepareAsync(cancellationToken);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken); // at the lock's rows: BEGIN returns none
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            // the locked conversation ids
         }
 
-        await transaction.CommitAsync(cancellationToken);
+        await reader.NextResultAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var i = reader.GetInt32(0);
+            results[i] = reader.GetBoolean(1)
+                ? new AppendResult(AppendBatch.RowOf(batch[i], reader.GetInt64(3)), true)
+                : new AppendResult(StoredRow(reader), false);
+        }
+
+        // COMMIT's own result: a failed commit throws here, so nothing is answered for a batch that did not commit.
+        while (await reader.NextResultAsync(cancellationToken))
+        {
+        }
 
         // A message neither stored before nor now: its sender is no longer a member (results[i] stays (null, false)).
         AppendBatch.FillRepeats(results, repeats);

@@ -67,42 +67,6 @@ public sealed class MessageAppendTestsSqlite() : MessageAppendTests(Backend.Sqli
     }
 
     [Fact]
-    public async Task A_failed_batch_leaves_nothing_throws_SQLites_error_and_the_next_batch_commits()
-    {
-        await using var store = await TestStore.CreateAsync(Backend);
-        await using var database = store.OpenDatabase();
-        await MigrationRunner.ApplyAsync(database);
-        using var messages = new MessageStore(database);
-        var u = await UsersAsync(database, 2);
-        var group = await GroupAsync(database, u);
-        Assert.True((await messages.AppendAsync([Text(group, u[0], "before")], CancellationToken.None))[0].Created);
-
-        // The second message references a file that does not exist: its message_files row breaks a foreign key
-        // after the first message and both inserts ran, so the whole transaction must go.
-        NewMessage[] batch = [Text(group, u[0], "ok"), Text(group, u[1], "bad") with { FileIds = [Ids.Next()] }];
-        var error = await Assert.ThrowsAsync<Microsoft.Data.Sqlite.SqliteException>(() => messages.AppendAsync(batch, CancellationToken.None));
-        Assert.Equal(19, error.SqliteErrorCode); // SQLITE_CONSTRAINT
-        Assert.Equal(787, error.SqliteExtendedErrorCode); // SQLITE_CONSTRAINT_FOREIGNKEY
-
-        await using (var connection = await database.OpenAsync())
-        {
-            Assert.Equal(["before"], (await connection.QueryAsync<string>("SELECT client_msg_id FROM messages WHERE conversation_id = @group", new { group })).ToList());
-            Assert.Equal(1L, await connection.ExecuteScalarAsync<long>("SELECT max_seq FROM conversations WHERE id = @group", new { group }));
-            Assert.Equal(
-                [1L, 0],
-                (await connection.QueryAsync<long>("SELECT read_seq FROM conversation_members WHERE conversation_id = @group ORDER BY user_id = @b", new { group, b = u[1] })).ToList());
-        }
-
-        // As the group-commit writer retries a failed batch: one by one, on a fresh connection; the good one commits
-        // with the next seq, the bad one fails alone, and the writer goes on.
-        var ok = (await messages.AppendAsync([batch[0]], CancellationToken.None))[0];
-        Assert.Equal((true, 2L), (ok.Created, ok.Message!.Seq));
-        await Assert.ThrowsAsync<Microsoft.Data.Sqlite.SqliteException>(() => messages.AppendAsync([batch[1]], CancellationToken.None));
-        var after = await messages.AppendAsync([Text(group, u[1], "after"), batch[0]], CancellationToken.None);
-        Assert.Equal([(true, 3L), (false, 2L)], after.Select(r => (r.Created, r.Message!.Seq)));
-    }
-
-    [Fact]
     public async Task Text_is_stored_and_read_back_exactly_whatever_its_characters_and_length()
     {
         await using var store = await TestStore.CreateAsync(Backend);
@@ -163,6 +127,51 @@ public abstract class MessageAppendTests(Backend backend) : OwnServerTests(backe
     protected static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
 
     protected static readonly IdGenerator Ids = new(7);
+
+    [Fact]
+    public async Task A_failed_batch_leaves_nothing_throws_the_databases_error_and_the_next_batch_commits()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var database = store.OpenDatabase();
+        await MigrationRunner.ApplyAsync(database);
+        using var messages = new MessageStore(database);
+        var u = await UsersAsync(database, 2);
+        var group = await GroupAsync(database, u);
+        Assert.True((await messages.AppendAsync([Text(group, u[0], "before")], CancellationToken.None))[0].Created);
+
+        // The second message references a file that does not exist: its message_files row breaks a foreign key
+        // after the first message and both inserts ran, so the whole transaction must go.
+        NewMessage[] batch = [Text(group, u[0], "ok"), Text(group, u[1], "bad") with { FileIds = [Ids.Next()] }];
+        // On PostgreSQL the batch is one round trip (BEGIN, the statements, COMMIT): the failure skipped its COMMIT,
+        // and the aborted transaction must not stay on the pooled connection the next batches get.
+        var error = await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => messages.AppendAsync(batch, CancellationToken.None));
+        if (error is Microsoft.Data.Sqlite.SqliteException sqlite)
+        {
+            Assert.Equal(19, sqlite.SqliteErrorCode); // SQLITE_CONSTRAINT
+            Assert.Equal(787, sqlite.SqliteExtendedErrorCode); // SQLITE_CONSTRAINT_FOREIGNKEY
+        }
+        else
+        {
+            Assert.Equal(Npgsql.PostgresErrorCodes.ForeignKeyViolation, Assert.IsType<Npgsql.PostgresException>(error).SqlState);
+        }
+
+        await using (var connection = await database.OpenAsync())
+        {
+            Assert.Equal(["before"], (await connection.QueryAsync<string>("SELECT client_msg_id FROM messages WHERE conversation_id = @group", new { group })).ToList());
+            Assert.Equal(1L, await connection.ExecuteScalarAsync<long>("SELECT max_seq FROM conversations WHERE id = @group", new { group }));
+            Assert.Equal(
+                [1L, 0],
+                (await connection.QueryAsync<long>("SELECT read_seq FROM conversation_members WHERE conversation_id = @group ORDER BY user_id = @b", new { group, b = u[1] })).ToList());
+        }
+
+        // As the group-commit writer retries a failed batch: one by one, on a fresh connection; the good one commits
+        // with the next seq, the bad one fails alone, and the writer goes on.
+        var ok = (await messages.AppendAsync([batch[0]], CancellationToken.None))[0];
+        Assert.Equal((true, 2L), (ok.Created, ok.Message!.Seq));
+        await Assert.ThrowsAnyAsync<System.Data.Common.DbException>(() => messages.AppendAsync([batch[1]], CancellationToken.None));
+        var after = await messages.AppendAsync([Text(group, u[1], "after"), batch[0]], CancellationToken.None);
+        Assert.Equal([(true, 3L), (false, 2L)], after.Select(r => (r.Created, r.Message!.Seq)));
+    }
 
     [Fact]
     public async Task A_batch_mixing_conversations_files_mentions_and_repeats_keeps_every_rule()
