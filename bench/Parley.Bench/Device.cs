@@ -41,6 +41,9 @@ public sealed class Device(int index, string userId)
     /// <summary>Seqs of this device's acknowledged sends (<c>sent</c>).</summary>
     public List<long> Acked { get; } = [];
 
+    /// <summary>Per acknowledged send (guarded by <see cref="Acked"/>): its stamp and the ticks from stamp to ack.</summary>
+    public List<(long Stamp, long Ticks)> AckLatencies { get; } = [];
+
     public long Errors;
 
     /// <summary>Sends not answered yet.</summary>
@@ -61,9 +64,11 @@ public sealed class Device(int index, string userId)
         try
         {
             var message = await Socket.SendAsync(ConversationId, "text", Payload, clientMsgId);
+            var acked = Now;
             lock (Acked)
             {
                 Acked.Add(message.Seq);
+                AckLatencies.Add((stamp, acked - stamp));
             }
         }
         catch (Exception e) when (e is ParleyApiException or WebSocketException or ObjectDisposedException or OperationCanceledException)

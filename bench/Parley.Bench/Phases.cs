@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Diagnostics;
 using Parley.Client;
 
@@ -189,7 +190,19 @@ public static class Phases
         lateness.Sort();
         var lateP50 = lateness.Count == 0 ? 0 : lateness[lateness.Count / 2] * 1_000_000 / Stopwatch.Frequency;
         var lateP99 = lateness.Count == 0 ? 0 : lateness[(int)(lateness.Count * 0.99)] * 1_000_000 / Stopwatch.Frequency;
-        result.Note = $"open loop at {ratePerSecond} msg/s, the tool's scheduler late by p50 {lateP50} us, p99 {lateP99} us" + (result.Note is null ? "" : "; " + result.Note);
+        var acks = new Latencies();
+        foreach (var (stamp, ticks) in devices.SelectMany(d => d.AckLatencies))
+        {
+            if (window.Contains(stamp))
+            {
+                acks.Add(ticks);
+            }
+        }
+
+        var ack = acks.Percentiles();
+        result.Note = $"open loop at {ratePerSecond} msg/s, the tool's scheduler late by p50 {lateP50} us, p99 {lateP99} us"
+            + (ack is { } a ? string.Create(CultureInfo.InvariantCulture, $"; sender's ack p50 {a.P50:F2} ms, p99 {a.P99:F2} ms") : "")
+            + (result.Note is null ? "" : "; " + result.Note);
         return result;
     }
 
