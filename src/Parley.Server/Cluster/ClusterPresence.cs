@@ -371,10 +371,21 @@ public sealed partial class ClusterPresence : BackgroundService, IPresenceDirect
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
             _dirty = true;
-            LogUnavailable(_logger, e.GetType().Name);
+            // Every connect and disconnect runs a script: during an outage, one line per 2 s, not one per event.
+            var now = _time.GetTimestamp();
+            var last = Volatile.Read(ref _unavailableLoggedAt);
+            if ((last == 0 || _time.GetElapsedTime(last, now) >= UnavailableLogInterval)
+                && Interlocked.CompareExchange(ref _unavailableLoggedAt, now, last) == last)
+            {
+                LogUnavailable(_logger, e.GetType().Name);
+            }
+
             return null;
         }
     }
+
+    private static readonly TimeSpan UnavailableLogInterval = TimeSpan.FromSeconds(2);
+    private long _unavailableLoggedAt;
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Presence: Redis did not answer ({Error}); this node's own counts decide until it does")]
     private static partial void LogUnavailable(ILogger logger, string error);
