@@ -262,4 +262,53 @@ public sealed class BusGroupChannelTests(GroupChannelCluster cluster) : IClassFi
         await cluster.A.SendTextAsync(owner, conversation, "barrier", "rt-barrier");
         Assert.True(await memberOnC.NoneBeforeAsync("typing", "message", sentinel: MessageIn(conversation, "rt-barrier")));
     }
+
+    [Fact]
+    public async Task A_node_that_could_not_publish_tells_the_others_on_return_which_conversations_moved()
+    {
+        // A fourth node on a Redis user of its own, so its publishes alone can be refused (ACL) while the bus stays up
+        // for the others: the node's frames are lost, it is degraded (its canary cannot go out either), and when it
+        // may publish again it announces the conversations whose frames did not go out.
+        var server = Redis.GetServer(Redis.GetEndPoints()[0]);
+        var user = cluster.Prefix + "-d";
+        var password = Guid.NewGuid().ToString("N");
+        await server.ExecuteAsync("ACL", "SETUSER", user, "on", ">" + password, "~*", "&*", "+@all");
+        try
+        {
+            var endpoint = TestRedis.Configuration!.Split(',')[0];
+            await using var d = await ChildServer.StartAsync(cluster.Store, [.. cluster.NodeArgs(4), $"--Cluster:Redis={endpoint},user={user},password={password},name={user}"]);
+            var owner = await d.RegisterAsync();
+            var memberB = await cluster.B.RegisterAsync();
+            var memberC = await cluster.C.RegisterAsync();
+            var group = await d.CreateGroupAsync(owner, null, memberB, memberC);
+            var conversation = (string)group["conversationId"]!;
+            await using var memberOnB = await WsClient.ConnectAsync(cluster.B, memberB.AccessToken);
+            await using var memberOnC = await WsClient.ConnectAsync(cluster.C, memberC.AccessToken);
+            await d.SendTextAsync(owner, conversation, "while all is well", "mv-before");
+            await memberOnB.NextAsync("message", where: MessageIn(conversation, "mv-before"));
+
+            await server.ExecuteAsync("ACL", "SETUSER", user, "-publish");
+            await Poll.UntilAsync(async () => (await d.Http.GetAsync("/health/ready")).StatusCode == HttpStatusCode.ServiceUnavailable, "the node that cannot publish reports itself degraded", TimeSpan.FromSeconds(30));
+            var lost = (await d.SendTextAsync(owner, conversation, "never on the bus", "mv-lost")).Seq(); // commits all the same
+            await Poll.UntilAsync(async () => await CounterAsync(d, "parley_bus_publish_failures_total") > 0, "the refused publish is counted", TimeSpan.FromSeconds(30));
+
+            await server.ExecuteAsync("ACL", "SETUSER", user, "+publish");
+            foreach (var socket in new[] { memberOnB, memberOnC })
+            {
+                // Told which conversation moved (their own nodes never lost the bus: no resync of everything)...
+                var resync = await socket.NextAsync("resync", TimeSpan.FromSeconds(30), ResyncOf(conversation));
+                Assert.Equal([conversation], resync["conversationIds"]!.AsArray().Select(id => (string?)id));
+                Assert.False(socket.Has("message", MessageIn(conversation, "mv-lost"))); // ...because it never came live
+            }
+
+            // ...and catching up by after= finds it.
+            var caughtUp = await cluster.B.CatchUpAsync(memberB, conversation);
+            Assert.Contains(caughtUp, m => m.Seq() == lost);
+            await Poll.UntilAsync(async () => (await d.Http.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK, "the node ready again", TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            await server.ExecuteAsync("ACL", "DELUSER", user);
+        }
+    }
 }
