@@ -39,6 +39,28 @@ public sealed class BusWireTests
     }
 
     [Theory]
+    [InlineData(0, true)]
+    [InlineData(3, true)]
+    [InlineData(100, true)]
+    [InlineData(1_000_000, true)]
+    [InlineData(1, false)]
+    [InlineData(2, false)] // a direct conversation has 2 members: never on a conversation channel
+    [InlineData(-1, false)]
+    [InlineData(1_000_001, false)]
+    public void Group_channel_sizes_are_off_or_at_least_three(int minMembers, bool valid)
+    {
+        var options = new ClusterOptions { GroupChannelMinMembers = minMembers };
+        if (valid)
+        {
+            options.Validate("sqlite");
+        }
+        else
+        {
+            Assert.Contains("Cluster:GroupChannelMinMembers", Assert.Throws<InvalidOperationException>(() => options.Validate("sqlite")).Message);
+        }
+    }
+
+    [Theory]
     [InlineData(BusKind.Revoked, new long[] { 1, 2, long.MaxValue })]
     [InlineData(BusKind.Membership, new long[] { 42 })]
     [InlineData(BusKind.Pair, new long[] { 7, 9 })]
