@@ -22,9 +22,17 @@ public enum BusKind : byte
 
     /// <summary>The node's own heartbeat through Redis (node channel).</summary>
     Canary = 6,
+
+    /// <summary>A ready frame for a big group's local members (conversation channel; ClusterBus.Groups.cs).</summary>
+    Conversation = 7,
 }
 
-/// <summary>A parsed bus payload. <see cref="Frame"/> is a slice of the payload (no copy made yet).</summary>
+/// <summary>
+/// A parsed bus payload. <see cref="Frame"/> is a slice of the payload (no copy made yet). For a
+/// <see cref="BusKind.Conversation"/> frame, <see cref="Ids"/> is: the channel number, the conversation, the seq filter
+/// (members who joined at or after it get nothing; 0 = none), the members version to deliver with, then the users
+/// left out.
+/// </summary>
 public readonly record struct BusMessage(BusKind Kind, Guid Origin, ReadOnlyMemory<byte> Frame, long[] Ids);
 
 /// <summary>
@@ -35,6 +43,8 @@ public readonly record struct BusMessage(BusKind Kind, Guid Origin, ReadOnlyMemo
 /// bytes 2-17 the publisher's incarnation (a Guid, fresh per process start: a node skips its own payloads)
 /// then       Frame:    one int64 (the publisher's sequence on this channel), then the frame's bytes as they go to
 ///                      the socket (UTF-8 JSON text), to the end
+///            Conversation: int64 number on the channel, int64 conversation id, int64 seq filter, int64 members
+///                      version, int32 count and that many int64 users left out, then the frame's bytes, to the end
 ///            Canary:   one int64 (the canary's number)
 ///            others:   int32 count, then count int64 ids (sessions; a conversation; two users; conversations)
 /// </code>
@@ -58,6 +68,34 @@ public static class BusWire
         WriteHeader(payload, BusKind.Frame, origin);
         BinaryPrimitives.WriteInt64LittleEndian(payload.AsSpan(HeaderLength), sequence);
         frame.CopyTo(payload.AsSpan(HeaderLength + 8));
+        return payload;
+    }
+
+    /// <summary>Where a <see cref="BusKind.Conversation"/> payload's channel number is (written by the one publisher, just before it publishes).</summary>
+    public const int ConversationNumberOffset = HeaderLength;
+
+    /// <summary>
+    /// A frame for a big group's conversation channel (number 0 until the publisher writes it at
+    /// <see cref="ConversationNumberOffset"/>): delivered by each receiving node to its local members of
+    /// <paramref name="conversationId"/> who joined before <paramref name="seq"/> (0: every member), but
+    /// <paramref name="except"/>, with a view at least as new as <paramref name="membersVersion"/>.
+    /// </summary>
+    public static byte[] Conversation(Guid origin, long conversationId, long seq, long membersVersion, IReadOnlyList<long> except, ReadOnlySpan<byte> frame)
+    {
+        var head = HeaderLength + 32 + 4 + (8 * except.Count);
+        var payload = new byte[head + frame.Length];
+        WriteHeader(payload, BusKind.Conversation, origin);
+        var body = payload.AsSpan(HeaderLength);
+        BinaryPrimitives.WriteInt64LittleEndian(body[8..], conversationId);
+        BinaryPrimitives.WriteInt64LittleEndian(body[16..], seq);
+        BinaryPrimitives.WriteInt64LittleEndian(body[24..], membersVersion);
+        BinaryPrimitives.WriteInt32LittleEndian(body[32..], except.Count);
+        for (var i = 0; i < except.Count; i++)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(body[(36 + (8 * i))..], except[i]);
+        }
+
+        frame.CopyTo(payload.AsSpan(head));
         return payload;
     }
 
@@ -113,6 +151,8 @@ public static class BusWire
 
                 message = new BusMessage(kind, origin, payload[(HeaderLength + 8)..], [sequence]);
                 return true;
+            case BusKind.Conversation:
+                return TryParseConversation(payload, origin, out message);
             case BusKind.Canary:
                 if (body.Length != 8)
                 {
@@ -145,6 +185,46 @@ public static class BusWire
             default:
                 return false;
         }
+    }
+
+    private static bool TryParseConversation(ReadOnlyMemory<byte> payload, Guid origin, out BusMessage message)
+    {
+        message = default;
+        var body = payload.Span[HeaderLength..];
+        if (body.Length < 36 + 2)
+        {
+            return false;
+        }
+
+        var number = BinaryPrimitives.ReadInt64LittleEndian(body);
+        var conversationId = BinaryPrimitives.ReadInt64LittleEndian(body[8..]);
+        var seq = BinaryPrimitives.ReadInt64LittleEndian(body[16..]);
+        var version = BinaryPrimitives.ReadInt64LittleEndian(body[24..]);
+        var count = BinaryPrimitives.ReadInt32LittleEndian(body[32..]);
+        if (number < 1 || conversationId < 1 || seq < 0 || count < 0 || count > MaxIds || 36 + (8L * count) + 2 > body.Length)
+        {
+            return false;
+        }
+
+        var head = 36 + (8 * count);
+        var frame = body[head..];
+        if (frame.Length > MaxFrameBytes || frame[0] != (byte)'{' || frame[^1] != (byte)'}')
+        {
+            return false;
+        }
+
+        var ids = new long[4 + count];
+        ids[0] = number;
+        ids[1] = conversationId;
+        ids[2] = seq;
+        ids[3] = version;
+        for (var i = 0; i < count; i++)
+        {
+            ids[4 + i] = BinaryPrimitives.ReadInt64LittleEndian(body[(36 + (8 * i))..]);
+        }
+
+        message = new BusMessage(BusKind.Conversation, origin, payload[(HeaderLength + head)..], ids);
+        return true;
     }
 
     private static void WriteHeader(Span<byte> payload, BusKind kind, Guid origin)

@@ -174,6 +174,7 @@ public sealed partial class ClusterBus
 
         _views.Clear();
         _sessions.DropCache();
+        await RebuildGroupsAsync(); // conversation channels made to match what may have changed unheard, before the resync
         var queued = _fanout.DeliverToAll(ServerFrames.Resync(null));
         Interlocked.Add(ref _resyncs, queued);
         LogRecovered(_logger, Interlocked.Exchange(ref _recoveredFrom, null) ?? "trouble", queued);

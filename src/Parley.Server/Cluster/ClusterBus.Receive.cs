@@ -61,6 +61,15 @@ public sealed partial class ClusterBus : IUserInterest
 
     public async ValueTask HeldAsync(long userId, CancellationToken cancellationToken)
     {
+        await HoldUserChannelAsync(userId, cancellationToken);
+        if (GroupChannelsOn)
+        {
+            await HoldGroupsAsync(userId, cancellationToken); // ClusterBus.Groups.cs
+        }
+    }
+
+    private async ValueTask HoldUserChannelAsync(long userId, CancellationToken cancellationToken)
+    {
         for (var round = 0; round < 3; round++)
         {
             var held = _held.GetOrAdd(userId, static _ => new Held());
@@ -87,7 +96,11 @@ public sealed partial class ClusterBus : IUserInterest
         }
     }
 
-    public void Released(long userId) => _interest.Writer.TryWrite(userId);
+    public void Released(long userId)
+    {
+        _interest.Writer.TryWrite(userId);
+        ReleaseGroups(userId);
+    }
 
     /// <summary>
     /// The one place subscriptions change: each request settles one user against the registry as it is now, so racing
@@ -214,6 +227,8 @@ public sealed partial class ClusterBus : IUserInterest
 
             await SettleAsync(subscriber, userId);
         }
+
+        ResubscribeGroups();
     }
 
     private static async Task<ChannelMessageQueue> SubscribeAsync(ISubscriber subscriber, string channel, Action<ChannelMessage> handler)
@@ -335,6 +350,7 @@ public sealed partial class ClusterBus : IUserInterest
                 break;
             case BusKind.Membership:
                 _versions.Invalidate(parsed.Ids[0]);
+                GroupChanged(parsed.Ids[0]);
                 break;
             case BusKind.Pair:
                 _versions.InvalidatePair(parsed.Ids[0], parsed.Ids[1]);

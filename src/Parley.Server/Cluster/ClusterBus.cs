@@ -57,6 +57,7 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
         ConversationViews views,
         MembershipVersions versions,
         SessionGuard sessions,
+        MessageStore messages,
         TimeProvider time,
         IMeterFactory meters,
         ILogger<ClusterBus> logger)
@@ -84,22 +85,38 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
         meter.CreateObservableCounter("parley.bus.gaps_given_up", () => Volatile.Read(ref _gapsGivenUp), "{gap}", "Frames that overtook an earlier one on a user channel which then never came (lost on the bus): delivered without it after a short wait.");
         meter.CreateObservableGauge("parley.bus.user_subscriptions", () => _held.Count, "{channel}", "User channels this node is subscribed to (users it holds connections of).");
         meter.CreateObservableGauge("parley.bus.degraded", () => Degraded is null ? 0 : 1, null, "1 while the bus is degraded (Redis unreachable or the canary lost): /health/ready is 503.");
+        InitGroups(messages, meter); // conversation channels of big groups: ClusterBus.Groups.cs
     }
 
     /// <summary>How many payloads wait to be published (tests, diagnostics).</summary>
     public int Queued => Volatile.Read(ref _queued);
 
-    public void Message(CommittedMessage message, IReadOnlyList<(long UserId, long JoinedSeq)> members, long? originConnectionId) =>
-        Enqueue(new Outgoing(OutKind.Message, message.Row.ConversationId, message.Row.Seq, message.MessageFrame, members, null));
+    public void Message(CommittedMessage message, IReadOnlyList<(long UserId, long JoinedSeq)> members, long? originConnectionId)
+    {
+        if (!GroupMessage(message, members))
+        {
+            Enqueue(new Outgoing(OutKind.Message, message.Row.ConversationId, message.Row.Seq, message.MessageFrame, members, null));
+        }
+    }
 
-    public void Recalled(long conversationId, long seq, long by, IReadOnlyList<(long UserId, long JoinedSeq)> members) =>
-        Enqueue(new Outgoing(OutKind.Recall, conversationId, seq, ServerFrames.Recalled(Ids.Format(conversationId), seq, Ids.Format(by)), members, null));
+    public void Recalled(long conversationId, long seq, long by, IReadOnlyList<(long UserId, long JoinedSeq)> members)
+    {
+        if (!GroupRecalled(conversationId, seq, by, members))
+        {
+            Enqueue(new Outgoing(OutKind.Recall, conversationId, seq, ServerFrames.Recalled(Ids.Format(conversationId), seq, Ids.Format(by)), members, null));
+        }
+    }
 
     public void Read(long conversationId, long userId, long seq, IReadOnlyList<long> recipients, long? originConnectionId) =>
         Enqueue(new Outgoing(OutKind.Users, conversationId, 0, ServerFrames.Read(Ids.Format(conversationId), Ids.Format(userId), seq), null, recipients));
 
-    public void Typing(long conversationId, long userId, IReadOnlyList<long> recipients) =>
-        Enqueue(new Outgoing(OutKind.Users, 0, 0, ServerFrames.Typing(Ids.Format(conversationId), Ids.Format(userId)), null, recipients));
+    public void Typing(long conversationId, long userId, IReadOnlyList<long> recipients)
+    {
+        if (!GroupTyping(conversationId, userId, recipients))
+        {
+            Enqueue(new Outgoing(OutKind.Users, 0, 0, ServerFrames.Typing(Ids.Format(conversationId), Ids.Format(userId)), null, recipients));
+        }
+    }
 
     public void Notify(Notification notification) =>
         Enqueue(new Outgoing(OutKind.Users, 0, 0, ServerFrames.Notify(notification.Kind, notification.Data), null, notification.UserIds));
@@ -110,8 +127,11 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
     public void SessionsRevoked(IReadOnlyList<long> sessionIds) =>
         Enqueue(new Outgoing(OutKind.Control, 0, 0, BusWire.Ids(BusKind.Revoked, _node.Incarnation, sessionIds), null, null));
 
-    public void MembershipChanged(long conversationId) =>
+    public void MembershipChanged(long conversationId)
+    {
         Enqueue(new Outgoing(OutKind.Control, 0, 0, BusWire.Ids(BusKind.Membership, _node.Incarnation, [conversationId]), null, null));
+        GroupChanged(conversationId);
+    }
 
     public void PairChanged(long userA, long userB) =>
         Enqueue(new Outgoing(OutKind.Control, 0, 0, BusWire.Ids(BusKind.Pair, _node.Incarnation, [userA, userB]), null, null));
@@ -141,7 +161,8 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
                 SuperviseAsync(ConfirmLoopAsync, "publish confirmations", stoppingToken),
                 SuperviseAsync(InterestLoopAsync, "subscriptions", stoppingToken),
                 SuperviseAsync(CanaryLoopAsync, "canary", stoppingToken),
-                SuperviseAsync(MovedLoopAsync, "moved conversations", stoppingToken));
+                SuperviseAsync(MovedLoopAsync, "moved conversations", stoppingToken),
+                SuperviseAsync(GroupLoopAsync, "conversation channels", stoppingToken));
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
@@ -208,6 +229,12 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
         if (item.Kind == OutKind.Control)
         {
             Publish(subscriber, _channels.Control, item.Payload, item);
+            return;
+        }
+
+        if (item.Kind == OutKind.Conversation)
+        {
+            PublishConversation(subscriber, item); // a big group's channel: once (ClusterBus.Groups.cs)
             return;
         }
 
@@ -288,6 +315,9 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
 
         /// <summary>A ready payload for the control channel.</summary>
         Control,
+
+        /// <summary>A ready payload (but its number) for a big group's conversation channel.</summary>
+        Conversation,
     }
 
     /// <summary>One thing to publish: for frames, the frame's bytes (wrapped per channel with its number); for control, the ready payload.</summary>

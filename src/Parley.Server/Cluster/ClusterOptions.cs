@@ -35,6 +35,13 @@ public sealed class ClusterOptions
     /// <summary>Payloads queued for the bus at most; past it they are dropped and their conversations announced as moved.</summary>
     public int PublishQueueLimit { get; set; } = 100_000;
 
+    /// <summary>
+    /// Groups of at least this many members get a conversation channel: a message (recall, typing hint) is published
+    /// once on it rather than once per member, and a node subscribes to it while it holds a member's connection. 0 =
+    /// never (every group through its members' user channels).
+    /// </summary>
+    public int GroupChannelMinMembers { get; set; } = 100;
+
     public bool Enabled => !string.IsNullOrWhiteSpace(Redis);
 
     /// <summary>Refuses what cannot run (at startup, with a message that names the setting).</summary>
@@ -64,6 +71,11 @@ public sealed class ClusterOptions
         {
             throw new InvalidOperationException(
                 $"Cluster:CanaryIntervalMs must be 10-60000 (got {CanaryIntervalMs}), Cluster:CanaryMisses 1-100 (got {CanaryMisses}), Cluster:PublishQueueLimit at least 1 (got {PublishQueueLimit}).");
+        }
+
+        if (GroupChannelMinMembers is < 0 or 1 or 2 or > 1_000_000)
+        {
+            throw new InvalidOperationException($"Cluster:GroupChannelMinMembers must be 0 (off) or 3-1000000 (got {GroupChannelMinMembers}).");
         }
 
         if (Enabled && !string.Equals(storageProvider, "postgres", StringComparison.OrdinalIgnoreCase))

@@ -305,6 +305,35 @@ public sealed class MessageStore(Database database) : IDisposable
             cancellationToken: cancellationToken));
     }
 
+    /// <summary>
+    /// Of <paramref name="userIds"/> (at most a few hundred per call), each one's groups of at least
+    /// <paramref name="minMembers"/> members, by the group's member count (kept in the transaction of every join and
+    /// leave): cluster mode, the conversation channels a node subscribes to for the users it holds.
+    /// </summary>
+    public async Task<IReadOnlyList<(long UserId, long ConversationId)>> BigGroupsOfAsync(IReadOnlyList<long> userIds, int minMembers, CancellationToken cancellationToken)
+    {
+        if (userIds.Count == 0)
+        {
+            return [];
+        }
+
+        var (list, parameters) = Sql.InList("u", userIds);
+        parameters.Add("minMembers", minMembers);
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return (await connection.QueryAsync<(long, long)>(new CommandDefinition(
+            $"SELECT m.user_id, m.conversation_id FROM conversation_members m JOIN groups g ON g.conversation_id = m.conversation_id WHERE m.user_id IN ({list}) AND g.member_count >= @minMembers",
+            parameters,
+            cancellationToken: cancellationToken))).AsList();
+    }
+
+    /// <summary>A group conversation's member count (the group's); null when it is not a group's (or does not exist).</summary>
+    public async Task<int?> GroupMemberCountAsync(long conversationId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<int?>(new CommandDefinition(
+            "SELECT member_count FROM groups WHERE conversation_id = @conversationId", new { conversationId }, cancellationToken: cancellationToken));
+    }
+
     /// <summary>Every member with their join and read positions (receipts; fanning out a batch of messages).</summary>
     public async Task<IReadOnlyList<(long UserId, long JoinedSeq, long ReadSeq)>> MemberPositionsAsync(long conversationId, CancellationToken cancellationToken)
     {

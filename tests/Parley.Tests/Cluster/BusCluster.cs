@@ -6,9 +6,10 @@ namespace Parley.Tests.Cluster;
 /// <summary>
 /// Three real Parley node processes on one fresh PostgreSQL database and the test Redis (<c>PARLEY_TEST_REDIS</c>),
 /// started once per test class. Each cluster gets its own bus channel prefix, so test classes running at the same time
-/// on one Redis never hear each other. Tests make their own users.
+/// on one Redis never hear each other. Tests make their own users. A subclass may add flags every node runs with
+/// (<see cref="GroupChannelCluster"/>: conversation channels from 3 members).
 /// </summary>
-public sealed class BusCluster : IAsyncLifetime
+public class BusCluster : IAsyncLifetime
 {
     private TestStore? _store;
     private readonly List<ChildServer> _nodes = [];
@@ -26,6 +27,9 @@ public sealed class BusCluster : IAsyncLifetime
 
     public TestStore Store => _store ?? throw new InvalidOperationException("no store");
 
+    /// <summary>Flags of a variant, added to every node's.</summary>
+    protected virtual string[] VariantArgs => [];
+
     /// <summary>The flags every node of this cluster runs with (node id apart).</summary>
     public string[] NodeArgs(int nodeId, params string[] extra) =>
     [
@@ -38,6 +42,7 @@ public sealed class BusCluster : IAsyncLifetime
         "--Groups:CreationsPerHour=1000000",
         "--Social:FriendRequestsPerHour=1000000",
         "--Groups:JoinRequestsPerHour=1000000",
+        .. VariantArgs,
         .. extra,
     ];
 
@@ -66,4 +71,12 @@ public sealed class BusCluster : IAsyncLifetime
             await _store.DisposeAsync();
         }
     }
+}
+
+/// <summary>A <see cref="BusCluster"/> whose groups of 3 members or more have a conversation channel (Cluster:GroupChannelMinMembers=3).</summary>
+public sealed class GroupChannelCluster : BusCluster
+{
+    public const int MinMembers = 3;
+
+    protected override string[] VariantArgs => [$"--Cluster:GroupChannelMinMembers={MinMembers}"];
 }

@@ -36,15 +36,26 @@ public sealed class BusDeathTests : IAsyncLifetime
             return redis.ThawAsync;
         });
 
+    [Fact]
+    public Task Redis_stopped_and_started_again_mid_burst_on_a_conversation_channel_leaves_no_client_silently_behind() =>
+        OutageAsync(
+            async redis =>
+            {
+                await redis.StopServerAsync();
+                return redis.StartServerAsync;
+            },
+            "--Cluster:GroupChannelMinMembers=3"); // the burst's group of 6 is big: one publish per message on its channel
+
     /// <param name="outage">Breaks the bus; returns what mends it.</param>
-    private static async Task OutageAsync(Func<PrivateRedis, Task<Func<Task>>> outage)
+    /// <param name="nodeArgs">Flags every node runs with besides the cluster's.</param>
+    private static async Task OutageAsync(Func<PrivateRedis, Task<Func<Task>>> outage, params string[] nodeArgs)
     {
         await using var redis = await PrivateRedis.StartAsync("bus", 56480);
         await using var store = await TestStore.CreateAsync(Backend.Postgres);
         Func<Task>? mend = null;
         try
         {
-            await using var cluster = await ClusterNodes.StartAsync(store, 3, redis.Configuration);
+            await using var cluster = await ClusterNodes.StartAsync(store, 3, redis.Configuration, nodeArgs);
             var users = await cluster[0].RegisterManyAsync(6);
             var conversationId = (string)(await cluster[0].CreateGroupAsync(users[0], null, users[1..]))["conversationId"]!;
             var devices = new List<ClusterDevice>();
@@ -122,6 +133,18 @@ public sealed class BusDeathTests : IAsyncLifetime
                 {
                     await device.Socket.NextAsync("message", TimeSpan.FromSeconds(30), f => f["message"]!.Seq() == sentinel);
                     device.Live.Add(sentinel);
+                }
+
+                if (nodeArgs.Length > 0)
+                {
+                    // The variant's point: the burst went over the group's conversation channel, not its members' channels.
+                    var onChannel = 0.0;
+                    foreach (var node in cluster.Nodes)
+                    {
+                        onChannel += PrometheusText.Parse(await node.ScrapeAsync()).Where(s => s.Name == "parley_bus_conversation_published_total").Sum(s => s.Value);
+                    }
+
+                    Assert.True(onChannel >= 60, $"only {onChannel} payloads went over the conversation channel");
                 }
 
                 var history = await cluster[0].CatchUpAsync(users[0], conversationId);

@@ -19,6 +19,47 @@ public sealed class BusWireTests
         Assert.Equal(frame, parsed.Frame.ToArray());
     }
 
+    [Fact]
+    public void A_conversation_frame_carries_its_filter_and_is_numbered_by_the_publisher_in_place()
+    {
+        var frame = Encoding.UTF8.GetBytes("""{"type":"typing","conversationId":"9"}""");
+        var payload = BusWire.Conversation(Origin, 9, 41, 17, [5, 6], frame);
+        Assert.False(BusWire.TryParse(payload, out _)); // not numbered yet: never published so
+        BitConverter.TryWriteBytes(payload.AsSpan(BusWire.ConversationNumberOffset), 3L);
+        Assert.True(BusWire.TryParse(payload, out var parsed));
+        Assert.Equal(BusKind.Conversation, parsed.Kind);
+        Assert.Equal(Origin, parsed.Origin);
+        Assert.Equal([3L, 9, 41, 17, 5, 6], parsed.Ids); // number, conversation, seq filter, members version, left out
+        Assert.Equal(frame, parsed.Frame.ToArray());
+
+        var none = BusWire.Conversation(Origin, 9, 0, 0, [], "{}"u8);
+        BitConverter.TryWriteBytes(none.AsSpan(BusWire.ConversationNumberOffset), 1L);
+        Assert.True(BusWire.TryParse(none, out var plain));
+        Assert.Equal([1L, 9, 0, 0], plain.Ids);
+    }
+
+    [Theory]
+    [InlineData(0, true)]
+    [InlineData(3, true)]
+    [InlineData(100, true)]
+    [InlineData(1_000_000, true)]
+    [InlineData(1, false)]
+    [InlineData(2, false)] // a direct conversation has 2 members: never on a conversation channel
+    [InlineData(-1, false)]
+    [InlineData(1_000_001, false)]
+    public void Group_channel_sizes_are_off_or_at_least_three(int minMembers, bool valid)
+    {
+        var options = new ClusterOptions { GroupChannelMinMembers = minMembers };
+        if (valid)
+        {
+            options.Validate("sqlite");
+        }
+        else
+        {
+            Assert.Contains("Cluster:GroupChannelMinMembers", Assert.Throws<InvalidOperationException>(() => options.Validate("sqlite")).Message);
+        }
+    }
+
     [Theory]
     [InlineData(BusKind.Revoked, new long[] { 1, 2, long.MaxValue })]
     [InlineData(BusKind.Membership, new long[] { 42 })]
@@ -60,6 +101,19 @@ public sealed class BusWireTests
             BusWire.Frame(Origin, 0, "{}"u8), // sequences start at 1
             BusWire.Frame(Origin, -5, "{}"u8),
         };
+        byte[] Numbered(byte[] payload)
+        {
+            BitConverter.TryWriteBytes(payload.AsSpan(BusWire.ConversationNumberOffset), 1L);
+            return payload;
+        }
+
+        data.Add(Numbered(BusWire.Conversation(Origin, 1, 1, 1, [], "not json"u8)));
+        data.Add(Numbered(BusWire.Conversation(Origin, 0, 1, 1, [], "{}"u8))); // no conversation
+        data.Add(Numbered(BusWire.Conversation(Origin, 1, -1, 1, [], "{}"u8)));
+        data.Add(Numbered(BusWire.Conversation(Origin, 1, 1, 1, [2], "{}"u8))[..^3]); // the left-out list runs into the frame
+        var conversationHugeCount = Numbered(BusWire.Conversation(Origin, 1, 1, 1, [], "{}"u8));
+        BitConverter.TryWriteBytes(conversationHugeCount.AsSpan(BusWire.HeaderLength + 32), int.MaxValue);
+        data.Add(conversationHugeCount);
         var wrongVersion = BusWire.Canary(Origin, 1);
         wrongVersion[0] = 2;
         data.Add(wrongVersion);
