@@ -36,7 +36,7 @@ public sealed partial class WebhookSender(
     private long _nextCountAt;
 
     /// <summary>How often the backlog gauges are refreshed (a count over the outbox table).</summary>
-    private const long CountEveryMs = 10_000;
+    private const long CountEveryMs = 5_000;
 
     internal const string TypeOff = "event type not in Webhooks:Events";
 
