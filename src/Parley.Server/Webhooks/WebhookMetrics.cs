@@ -15,7 +15,6 @@ namespace Parley.Server.Webhooks;
 public sealed class WebhookMetrics : IPostCommitSink
 {
     private readonly Database _database;
-    private readonly bool _countMessages;
     private long _messages;
     private long _delivered;
     private long _failedAttempts;
@@ -26,7 +25,6 @@ public sealed class WebhookMetrics : IPostCommitSink
     public WebhookMetrics(IMeterFactory meters, Database database)
     {
         _database = database;
-        _countMessages = database.Outbox.MessagesCreated;
         var meter = meters.Create(ParleyMetrics.MeterName);
         meter.CreateObservableCounter("parley.webhooks.enqueued", () => _database.Outbox.Added + Volatile.Read(ref _messages), "{event}", "Webhook events written to the outbox (counted when written: a row of a transaction that then rolled back may count).");
         meter.CreateObservableCounter("parley.webhooks.delivered", () => Volatile.Read(ref _delivered), "{event}", "Webhook events delivered (a 2xx answer) and deleted from the outbox.");
@@ -50,10 +48,8 @@ public sealed class WebhookMetrics : IPostCommitSink
 
     public void Message(CommittedMessage message, IReadOnlyList<(long UserId, long JoinedSeq)> members, long? originConnectionId)
     {
-        if (_countMessages)
-        {
-            Interlocked.Increment(ref _messages);
-        }
+        // A sink only when message.created is written (WebhookServices): each committed message is one row.
+        Interlocked.Increment(ref _messages);
     }
 
     public void Recalled(long conversationId, long seq, long by, IReadOnlyList<(long UserId, long JoinedSeq)> members)
