@@ -47,7 +47,8 @@ public abstract class WebhookTests(Backend backend) : OwnServerTests(backend)
     {
         await using var receiver = await WebhookReceiver.StartAsync();
         await using var store = await TestStore.CreateAsync(Backend);
-        await using var server = await ParleyServer.StartAsync(store, null, receiver.ServerArgs());
+        // A short presence window: user.offline comes at its end, 100 ms after the online.
+        await using var server = await ParleyServer.StartAsync(store, null, receiver.ServerArgs("--Webhooks:PresenceMinIntervalMs=100"));
 
         var (a, b, direct) = await server.FriendsWithConversationAsync();
         var registered = await receiver.FirstAsync(WebhookOutbox.UserRegistered, h => (string?)h.Data["user"]!["id"] == a.Id);
