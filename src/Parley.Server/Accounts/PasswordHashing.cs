@@ -51,6 +51,7 @@ public sealed partial class PasswordHashing : IDisposable
     private readonly string _dummyHash;
     private int _running;
     private int _peakRunning;
+    private long _dummyChecks;
 
     public PasswordHashing(IOptions<AuthOptions> options, ILogger<PasswordHashing> logger)
     {
@@ -84,6 +85,12 @@ public sealed partial class PasswordHashing : IDisposable
 
     /// <summary>The most hashes that ran at the same moment since startup (tests assert on it).</summary>
     internal int PeakRunning => Volatile.Read(ref _peakRunning);
+
+    /// <summary>Checks made against the dummy hash (no such user, or no usable password) since startup (tests).</summary>
+    internal long DummyChecks => Interlocked.Read(ref _dummyChecks);
+
+    /// <summary>The dummy hash, made at the current settings (tests read its parameters).</summary>
+    internal string DummyHash => _dummyHash;
 
     /// <summary>Called when a caller starts waiting for a hashing slot (a test seam; null in production).</summary>
     internal Action? WaitingForSlot { get; set; }
@@ -262,6 +269,7 @@ public sealed partial class PasswordHashing : IDisposable
 
         // No such user, or an account without a usable password: the same work as a wrong password, then no.
         VerifyArgon2(_dummyHash, password);
+        Interlocked.Increment(ref _dummyChecks);
         return default;
     }
 

@@ -86,6 +86,6 @@ public static class AdminEndpoints
             await reports.ReportAsync(context.Caller(), id, seq, body, context.RequestAborted);
             return Results.NoContent();
         }).WithTags("Conversations").RequireAuthorization()
-            .Accepts<ReportBody>("application/json").Produces(204).ProducesErrors(400, 401, 404, 415, 429);
+            .Accepts<ReportBody>("application/json").Produces(204).ProducesErrors(400, 401, 404, 409, 415, 429);
     }
 }

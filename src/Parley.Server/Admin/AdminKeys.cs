@@ -32,7 +32,13 @@ public sealed class AdminKeys
 
     public AdminKeys(AdminOptions options)
     {
-        var keys = options.ApiKeys.Select(k => k?.Trim() ?? "").Where(k => k.Length > 0).ToList();
+        // A blank entry is a mistake (an unset variable in a deployment template), never "no key": fail the start.
+        if (options.ApiKeys.Any(string.IsNullOrWhiteSpace))
+        {
+            throw new InvalidOperationException("Admin:ApiKeys: an entry is empty or only whitespace; remove it or set a key (use e.g. `openssl rand -hex 32`).");
+        }
+
+        var keys = options.ApiKeys.Select(k => k.Trim()).ToList();
         if (keys.Any(k => k.Length < AdminOptions.MinKeyLength || k.Length > 512))
         {
             throw new InvalidOperationException($"Admin:ApiKeys: every key must be {AdminOptions.MinKeyLength}-512 characters (use e.g. `openssl rand -hex 32`).");

@@ -47,10 +47,12 @@ public sealed partial class AdminService(
         }
 
         var nickname = request.Nickname is null ? request.Username : AccountRules.CheckNickname(v, request.Nickname);
-        var externalId = request.ExternalId?.Trim();
-        if (request.ExternalId is not null && (string.IsNullOrEmpty(externalId) || externalId.Length > MaxExternalId || externalId.Any(char.IsControl)))
+        // Taken as given, never trimmed: the app server looks users up by exactly this id, so " h1\t" and "h1"
+        // must not silently become the same one.
+        var externalId = request.ExternalId;
+        if (externalId is not null && !IsValidExternalId(externalId))
         {
-            v.Add("externalId", $"must be 1-{MaxExternalId} characters without control characters");
+            v.Add("externalId", $"must be 1-{MaxExternalId} characters without control characters or leading or trailing whitespace");
         }
 
         v.ThrowIfInvalid();
@@ -91,6 +93,9 @@ public sealed partial class AdminService(
         LogImported(logger, user.Id);
         return AdminUser.From(user);
     }
+
+    internal static bool IsValidExternalId(string id) =>
+        id.Length is > 0 and <= MaxExternalId && !char.IsWhiteSpace(id[0]) && !char.IsWhiteSpace(id[^1]) && !id.Any(char.IsControl);
 
     public async Task<ListResponse<AdminUser>> ListAsync(string q, string? externalId, int limit, string? cursor, CancellationToken cancellationToken)
     {
@@ -170,6 +175,23 @@ public sealed partial class AdminService(
             return Refusal.NotFound("User (from)");
         }
 
+        // A retry is answered before anything else happens (no direct conversation opened, no hook asked): the
+        // original when it was sent to the same place, else 409, whatever changed since.
+        if (await messages.FindByClientIdAsync(sender.Id, command!.ClientMsgId, cancellationToken) is { } original)
+        {
+            var same = to is { } peer
+                ? (await messages.GetConversationAsync(original.ConversationId, cancellationToken))?.PeerOf(sender.Id) == peer
+                : original.ConversationId == conversation;
+            return same ? (Result<SentMessage>)new SentMessage(new CommittedMessage(original), false) : MessageSender.ClientMsgIdUsedElsewhere;
+        }
+
+        // A disabled user sends nothing, not even in the app server's name; a disabled recipient's messages are
+        // stored as for anyone offline (they read them once enabled).
+        if (sender.DisabledAt is not null)
+        {
+            return SenderDisabled;
+        }
+
         if (to is { } peerId)
         {
             if (await users.GetAsync(peerId, cancellationToken) is null)
@@ -179,12 +201,13 @@ public sealed partial class AdminService(
 
             // Opened without the friendship rule; the block rule is the sender's, on the conversation's view.
             var direct = await messages.GetOrCreateDirectAsync(from.Value, peerId, ids.Next(), Now, cancellationToken);
-            command = command! with { ConversationId = direct.Id };
+            command = command with { ConversationId = direct.Id };
         }
 
-        var result = await messageSender.SendAsSystemAsync(from.Value, command!, cancellationToken);
-        return result;
+        return await messageSender.SendAsSystemAsync(from.Value, command, cancellationToken);
     }
+
+    private static readonly Refusal SenderDisabled = Refusal.Forbidden("from: this user is disabled.", ErrorCodes.Disabled);
 
     public async Task<AdminStats> StatsAsync(CancellationToken cancellationToken)
     {

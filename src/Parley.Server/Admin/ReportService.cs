@@ -48,6 +48,12 @@ public sealed class ReportService(
         }
 
         var message = await messages.GetMessageAsync(id, seq, cancellationToken) ?? throw ApiException.NotFound("Message");
+        // Its content is gone: a report would hold no evidence. (One made before the recall keeps its copy.)
+        if (message.RecalledAt is not null)
+        {
+            throw new ApiException(409, ErrorCodes.Conflict, "This message was recalled; there is nothing left to report.");
+        }
+
         if (_quota.TryTake(caller.UserId) is { } wait)
         {
             throw UserQuotas.Limited($"At most {options.Value.ReportsPerHour} reports per hour; try again later.", wait);

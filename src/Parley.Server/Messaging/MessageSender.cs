@@ -192,20 +192,41 @@ public sealed class MessageSender(
         return hook is null ? (message, default) : await AskHookAsync(caller, message, cancellationToken);
     }
 
-    /// <summary>The before-send hook's decision: the message (or its replacement, whose files are checked like any), or its refusal.</summary>
+    /// <summary>
+    /// With the hook on, a retry is answered before it is asked (the original, or 409 for another conversation's
+    /// clientMsgId): one lookup by clientMsgId per send, only then, beside the hook's own round trip.
+    /// </summary>
     private async ValueTask<(NewMessage? Message, Result<SentMessage> Answer)> AskHookAsync(Caller caller, NewMessage message, CancellationToken cancellationToken)
     {
-        var decision = await hook!.DecideAsync(message, cancellationToken);
-        if (decision.Message is { } decided)
+        if (await messages.FindByClientIdAsync(caller.UserId, message.ClientMsgId, cancellationToken) is { } original)
         {
-            foreach (var fileId in decided.FileIds)
+            return (null, original.ConversationId == message.ConversationId ? new SentMessage(new CommittedMessage(original), false) : Refused(ClientMsgIdUsedElsewhere));
+        }
+
+        return await DecideAsync(caller, message, cancellationToken);
+    }
+
+    /// <summary>
+    /// The before-send hook's decision: the message (or its replacement), or its refusal. A replacement naming a file
+    /// the sender may not use is no valid answer: the FailOpen rule decides, as for a timeout.
+    /// </summary>
+    private async ValueTask<(NewMessage? Message, Result<SentMessage> Answer)> DecideAsync(Caller caller, NewMessage message, CancellationToken cancellationToken)
+    {
+        var decision = await hook!.DecideAsync(message, cancellationToken);
+        if (decision is { Replaced: true, Message: { } replaced })
+        {
+            foreach (var fileId in replaced.FileIds)
             {
                 if (!message.FileIds.Contains(fileId) && !await files.CanUseAsync(caller.UserId, fileId, cancellationToken))
                 {
-                    return (null, Refused(BadFile));
+                    decision = hook.NoAnswer(message, "replacement names a file the sender may not use");
+                    break;
                 }
             }
+        }
 
+        if (decision.Message is { } decided)
+        {
             return (decided, default);
         }
 
@@ -324,7 +345,7 @@ public sealed class MessageSender(
     private static readonly Refusal Blocked = Refusal.Forbidden("This user does not accept your messages.", ErrorCodes.Blocked);
     private static readonly Refusal NotFriends = Refusal.Forbidden("Direct messages need friendship.", ErrorCodes.NotFriends);
     private static readonly Refusal SendingTooFast = new(429, ErrorCodes.RateLimited, "You are sending too fast.") { RetryAfterSeconds = 1 };
-    private static readonly Refusal ClientMsgIdUsedElsewhere = new(409, ErrorCodes.Conflict, "This clientMsgId was already used for a message in another conversation.");
+    internal static readonly Refusal ClientMsgIdUsedElsewhere = new(409, ErrorCodes.Conflict, "This clientMsgId was already used for a message in another conversation.");
     private static readonly Refusal BadReplyTo = Refusal.Invalid("replyTo", "must be the seq of a message in this conversation");
     private static readonly Refusal BadFile = Refusal.Invalid("content.fileId", "is not a file you may use");
 }

@@ -8,22 +8,25 @@ using Parley.Storage.Messaging;
 
 namespace Parley.Server.Webhooks;
 
-/// <summary>What the before-send hook decided: the message to append (the original or its replacement), or the refusal.</summary>
-public readonly record struct HookDecision(NewMessage? Message, Refusal? Refusal);
+/// <summary>What the before-send hook decided: the message to append (the original or, <paramref name="Replaced"/>, its replacement), or the refusal.</summary>
+public readonly record struct HookDecision(NewMessage? Message, Refusal? Refusal, bool Replaced = false);
 
 /// <summary>
 /// The before-send hook (Webhooks:BeforeSend): each message, after the send checks and before it is appended, is
 /// POSTed as <c>message.before_send</c> and waits up to Webhooks:TimeoutMs for accept, reject or replace. Runs in the
 /// send's own task, concurrently with every other send and outside the pipeline's batch and the writer, so a slow
 /// hook delays only the sends that wait for it. A timeout, an error status, a body that is not one of the three
-/// answers, or a replacement that fails validation accepts the original when Webhooks:FailOpen, else refuses with
-/// 503 unavailable. Registered only when the setting is on.
+/// answers, or a replacement that fails validation (its content rules here, the sender's right to its files in
+/// <see cref="MessageSender"/> through <see cref="NoAnswer"/>) accepts the original when Webhooks:FailOpen, else
+/// refuses with 503 unavailable. A text replacement goes through the blocked words like any text: rejected (403
+/// <c>rejected</c>) or masked. Registered only when the setting is on.
 /// </summary>
 public sealed partial class BeforeSendHook(
     WebhookClient client,
     IdGenerator ids,
     IOptions<WebhookOptions> options,
     IOptions<MessagingOptions> messaging,
+    Moderation.Moderator moderation,
     TimeProvider time,
     ILogger<BeforeSendHook> logger)
 {
@@ -42,7 +45,13 @@ public sealed partial class BeforeSendHook(
             }
         }
 
-        LogHookFailed(logger, error ?? "unknown", _options.FailOpen);
+        return NoAnswer(message, error ?? "unknown");
+    }
+
+    /// <summary>The FailOpen rule: the original <paramref name="message"/> when Webhooks:FailOpen, else 503 unavailable.</summary>
+    public HookDecision NoAnswer(NewMessage message, string error)
+    {
+        LogHookFailed(logger, error, _options.FailOpen);
         return _options.FailOpen ? new HookDecision(message, null) : new HookDecision(null, Unavailable);
     }
 
@@ -103,7 +112,18 @@ public sealed partial class BeforeSendHook(
                         return null;
                     }
 
-                    return new HookDecision(message with { Content = valid.Json, FileIds = valid.FileIds }, null);
+                    // The app server's text is held to the blocked words as the sender's was.
+                    if (moderation.Active && message.Type == "text")
+                    {
+                        if (MessageValidator.ModerateText(content, valid, moderation) is not { } moderated)
+                        {
+                            return new HookDecision(null, Moderation.Moderator.Rejected);
+                        }
+
+                        valid = moderated;
+                    }
+
+                    return new HookDecision(message with { Content = valid.Json, FileIds = valid.FileIds }, null, Replaced: true);
                 default:
                     error = "unknown action";
                     return null;

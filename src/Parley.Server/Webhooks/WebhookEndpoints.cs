@@ -34,17 +34,20 @@ public static class WebhookEndpoints
         admin.MapPost("/failed/{id}/replay", async (string id, HttpContext context, Database database, TimeProvider time) =>
         {
             if (!long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var eventId)
-                || await WebhookOutbox.ReplayAsync(database, eventId, time.GetUtcNow().ToUnixTimeMilliseconds(), context.RequestAborted) == 0)
+                || await database.Outbox.ReplayAsync(database, eventId, time.GetUtcNow().ToUnixTimeMilliseconds(), context.RequestAborted) == 0)
             {
-                throw ApiException.NotFound("Failed event");
+                // Either no such failed event, or one of a type Webhooks:Events no longer has (it stays listed).
+                throw await WebhookOutbox.FailedTypeAsync(database, eventId, context.RequestAborted) is { } type
+                    ? new ApiException(409, ErrorCodes.Conflict, $"Events of type {type} are not sent (not in Webhooks:Events); it stays on the failed list.")
+                    : ApiException.NotFound("Failed event");
             }
 
             return Results.NoContent();
-        }).Produces(204).ProducesErrors(401, 404);
+        }).Produces(204).ProducesErrors(401, 404, 409);
 
         admin.MapPost("/failed/replay", async (HttpContext context, Database database, TimeProvider time) =>
         {
-            var replayed = await WebhookOutbox.ReplayAsync(database, null, time.GetUtcNow().ToUnixTimeMilliseconds(), context.RequestAborted);
+            var replayed = await database.Outbox.ReplayAsync(database, null, time.GetUtcNow().ToUnixTimeMilliseconds(), context.RequestAborted);
             return Results.Json(new ReplayedDto(replayed), ParleyJson.Default.ReplayedDto);
         }).Produces<ReplayedDto>().ProducesErrors(401, 404);
     }

@@ -41,6 +41,12 @@ public sealed class WebhookOptions
     /// <summary>Events moved aside are deleted after this many days (0 = kept until replayed).</summary>
     public int FailedRetentionDays { get; set; } = 7;
 
+    /// <summary>user.online / user.offline: at most one event per user in this time; the state at its end is written once (0 = every change).</summary>
+    public int PresenceMinIntervalMs { get; set; } = 5000;
+
+    /// <summary>Users whose presence window is tracked at once; a change of a user beyond it is written uncoalesced.</summary>
+    public int PresenceMaxTracked { get; set; } = 100_000;
+
     public bool Enabled => !string.IsNullOrWhiteSpace(Url);
 
     /// <summary>The event types written to the outbox.</summary>
@@ -84,6 +90,8 @@ public sealed class WebhookOptions
         Check(PollMs, 10, 60_000, nameof(PollMs));
         Check(Concurrency, 1, 256, nameof(Concurrency));
         Check(FailedRetentionDays, 0, 3650, nameof(FailedRetentionDays));
+        Check(PresenceMinIntervalMs, 0, 3_600_000, nameof(PresenceMinIntervalMs));
+        Check(PresenceMaxTracked, 1, 10_000_000, nameof(PresenceMaxTracked));
     }
 
     private static void Check(int value, int min, int max, string name)

@@ -24,6 +24,7 @@ namespace Parley.Server.Webhooks;
 public sealed partial class WebhookSender(
     Database database,
     WebhookClient client,
+    WebhookMetrics metrics,
     IOptions<WebhookOptions> options,
     TimeProvider time,
     ILogger<WebhookSender> logger)
@@ -32,6 +33,12 @@ public sealed partial class WebhookSender(
     private const int BatchSize = 256;
     private readonly WebhookOptions _options = options.Value;
     private long _nextPruneAt;
+    private long _nextCountAt;
+
+    /// <summary>How often the backlog gauges are refreshed (a count over the outbox table).</summary>
+    private const long CountEveryMs = 5_000;
+
+    internal const string TypeOff = "event type not in Webhooks:Events";
 
     /// <summary>PostgreSQL: the session advisory lock the draining node holds (any constant shared by every node).</summary>
     private const long DrainLockKey = 0x5061726C6557; // "ParleW"
@@ -65,15 +72,17 @@ public sealed partial class WebhookSender(
     private async Task DrainAsync(CancellationToken cancellationToken)
     {
         await PruneAsync(cancellationToken);
+        await CountAsync(cancellationToken);
         while (!cancellationToken.IsCancellationRequested)
         {
             var now = Time.GetUtcNow().ToUnixTimeMilliseconds();
-            var due = await WebhookOutbox.DueAsync(database, now, BatchSize, cancellationToken);
-            if (due.Count == 0)
+            var fetched = await WebhookOutbox.DueAsync(database, now, BatchSize, cancellationToken);
+            if (fetched.Count == 0)
             {
                 return;
             }
 
+            var due = await SetAsideTypesOffAsync(fetched, now);
             var messages = await WebhookOutbox.MessagesAsync(database, due, cancellationToken);
             var delivered = new ConcurrentBag<long>();
             var streams = due.GroupBy(row => row.Stream).Select(g => g.ToList()).ToList();
@@ -93,11 +102,38 @@ public sealed partial class WebhookSender(
                     }
                 });
             await WebhookOutbox.DeleteAsync(database, delivered.ToArray(), CancellationToken.None);
-            if (due.Count < BatchSize || delivered.IsEmpty)
+            metrics.Delivered(delivered.Count);
+            if (fetched.Count < BatchSize || (delivered.IsEmpty && due.Count > 0))
             {
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// Events written while their type was on that Webhooks:Events no longer has: not sent, moved to the failed list
+    /// (listed with why; replayed only once the type is on again; pruned after FailedRetentionDays), so they hold
+    /// back nothing. The rest, to deliver.
+    /// </summary>
+    private async Task<IReadOnlyList<OutboxRow>> SetAsideTypesOffAsync(IReadOnlyList<OutboxRow> rows, long now)
+    {
+        List<OutboxRow>? wanted = null;
+        for (var i = 0; i < rows.Count; i++)
+        {
+            var row = rows[i];
+            if (database.Outbox.Wants(row.Type))
+            {
+                wanted?.Add(row);
+                continue;
+            }
+
+            wanted ??= [.. rows.Take(i)];
+            await WebhookOutbox.FailAsync(database, row.Id, row.Attempts, null, now, TypeOff, CancellationToken.None);
+            metrics.MovedAside();
+            LogTypeOff(Logger, row.Id, row.Type);
+        }
+
+        return wanted ?? rows;
     }
 
     /// <summary>One attempt; true when delivered (or there is nothing left to deliver).</summary>
@@ -116,12 +152,14 @@ public sealed partial class WebhookSender(
             return true;
         }
 
+        metrics.AttemptFailed();
         var attempts = row.Attempts + 1;
         var now = Time.GetUtcNow().ToUnixTimeMilliseconds();
         long? next = attempts >= _options.MaxAttempts ? null : now + Backoff(attempts);
         await WebhookOutbox.FailAsync(database, row.Id, attempts, next, now, error, CancellationToken.None);
         if (next is null)
         {
+            metrics.MovedAside();
             LogMovedAside(Logger, row.Id, row.Type, attempts, error);
         }
         else
@@ -183,6 +221,20 @@ public sealed partial class WebhookSender(
         return buffer.WrittenSpan.ToArray();
     }
 
+    /// <summary>Refreshes the backlog gauges, at most every <see cref="CountEveryMs"/>.</summary>
+    private async Task CountAsync(CancellationToken cancellationToken)
+    {
+        var now = Time.GetUtcNow().ToUnixTimeMilliseconds();
+        if (now < _nextCountAt)
+        {
+            return;
+        }
+
+        _nextCountAt = now + CountEveryMs;
+        var (pending, failed) = await WebhookOutbox.CountAsync(database, cancellationToken);
+        metrics.Backlog(pending, failed);
+    }
+
     private async Task PruneAsync(CancellationToken cancellationToken)
     {
         var now = Time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -204,6 +256,9 @@ public sealed partial class WebhookSender(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook event {Id} ({Type}) failed {Attempts} times (last: {Error}); moved to the failed list")]
     private static partial void LogMovedAside(ILogger logger, long id, string type, int attempts, string error);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Webhook event {Id} ({Type}) not sent: its type is not in Webhooks:Events any more; moved to the failed list")]
+    private static partial void LogTypeOff(ILogger logger, long id, string type);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Webhook event {Id} ({Type}) dropped: its message no longer exists")]
     private static partial void LogGone(ILogger logger, long id, string type);

@@ -34,6 +34,13 @@ public static class WebhookServices
         services.Configure<Polly.Telemetry.TelemetryOptions>(o => o.SeverityProvider = e =>
             e.Event.EventName == "OnTimeout" ? Polly.Telemetry.ResilienceEventSeverity.Debug : e.Event.Severity);
         services.AddSingleton<WebhookClient>();
+        services.AddSingleton<WebhookMetrics>();
+        if (options.EventTypes.Contains(WebhookOutbox.MessageCreated))
+        {
+            // Counts message.created rows as their messages commit (the appenders write them without a call).
+            services.AddSingleton<IPostCommitSink>(sp => sp.GetRequiredService<WebhookMetrics>());
+        }
+
         services.AddSingleton<WebhookSender>();
         services.AddHostedService(sp => sp.GetRequiredService<WebhookSender>());
         var types = options.EventTypes;

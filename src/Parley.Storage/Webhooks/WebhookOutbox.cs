@@ -60,6 +60,7 @@ public sealed class WebhookOutbox
     public static readonly WebhookOutbox Off = new([]);
 
     private readonly HashSet<string> _types;
+    private long _added;
 
     public WebhookOutbox(IEnumerable<string> types)
     {
@@ -74,6 +75,9 @@ public sealed class WebhookOutbox
     public bool MessagesCreated { get; }
 
     public bool Wants(string type) => _types.Contains(type);
+
+    /// <summary>Rows written through <see cref="AddAsync"/> since startup (metrics; message.created rows are counted by the server).</summary>
+    public long Added => Interlocked.Read(ref _added);
 
     /// <summary>Adds an event in the caller's transaction, when its type is wanted; <paramref name="data"/> builds the data object.</summary>
     public async Task AddAsync(DbConnection connection, DbTransaction transaction, string type, long stream, long now, Action<Utf8JsonWriter> data, CancellationToken cancellationToken)
@@ -96,6 +100,7 @@ public sealed class WebhookOutbox
             new { type, stream, data = Encoding.UTF8.GetString(buffer.WrittenSpan), now },
             transaction,
             cancellationToken: cancellationToken));
+        Interlocked.Increment(ref _added);
     }
 
     /// <summary>Writes an id as the wire does: a decimal string.</summary>
@@ -183,14 +188,33 @@ public sealed class WebhookOutbox
             cancellationToken: cancellationToken))).AsList();
     }
 
-    /// <summary>Puts events moved aside back in line (one, or every one when <paramref name="id"/> is null); how many.</summary>
-    public static async Task<int> ReplayAsync(Database database, long? id, long now, CancellationToken cancellationToken)
+    /// <summary>
+    /// Puts events moved aside back in line (one, or every one when <paramref name="id"/> is null), only those of a
+    /// type written now (<see cref="Wants"/>): one of a type no longer on stays on the failed list. How many.
+    /// </summary>
+    public async Task<int> ReplayAsync(Database database, long? id, long now, CancellationToken cancellationToken)
     {
+        if (_types.Count == 0)
+        {
+            return 0;
+        }
+
+        var (list, parameters) = Sql.InList("t", _types.Order(StringComparer.Ordinal).ToList());
+        parameters.Add("id", id, System.Data.DbType.Int64);
+        parameters.Add("now", now, System.Data.DbType.Int64);
         await using var connection = await database.OpenAsync(cancellationToken);
         return await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE webhook_outbox SET failed_at = NULL, attempts = 0, next_attempt_at = @now, last_error = NULL WHERE failed_at IS NOT NULL AND (@id IS NULL OR id = @id)",
-            new { id, now },
+            $"UPDATE webhook_outbox SET failed_at = NULL, attempts = 0, next_attempt_at = @now, last_error = NULL WHERE failed_at IS NOT NULL AND (@id IS NULL OR id = @id) AND type IN ({list})",
+            parameters,
             cancellationToken: cancellationToken));
+    }
+
+    /// <summary>The type of a failed event, or null when there is none with that id.</summary>
+    public static async Task<string?> FailedTypeAsync(Database database, long id, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.ExecuteScalarAsync<string?>(new CommandDefinition(
+            "SELECT type FROM webhook_outbox WHERE id = @id AND failed_at IS NOT NULL", new { id }, cancellationToken: cancellationToken));
     }
 
     /// <summary>Deletes events moved aside before <paramref name="cutoff"/> (so a receiver gone for good cannot grow the table without bound).</summary>

@@ -393,6 +393,124 @@ public abstract class AdminTests(AdminFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_external_id_is_taken_as_given_and_whitespace_at_its_ends_or_control_characters_are_refused()
+    {
+        foreach (var bad in new[] { " h1\t", "h1 ", " h1", "h\u00011", "h1\n", "", "\u3000h1" })
+        {
+            var refused = await Server.Admin(HttpMethod.Post, "/api/admin/users", new JsonObject { ["username"] = Api.NewUsername(), ["externalId"] = bad })
+                .ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+            Assert.Contains("externalId", refused.ToJsonString(), StringComparison.Ordinal);
+        }
+
+        var inner = "h 1 " + Guid.NewGuid().ToString("N")[..8] + "x";
+        Assert.Equal(inner, (string?)(await ImportAsync(inner))["externalId"]);
+    }
+
+    [Fact]
+    public async Task An_admin_send_refused_as_a_clientMsgId_used_elsewhere_opens_no_direct_conversation()
+    {
+        var a = await Server.RegisterAsync();
+        var b = await Server.RegisterAsync();
+        var group = await Server.CreateGroupAsync(a);
+        var clientMsgId = Guid.NewGuid().ToString("N");
+        JsonObject Body() => new() { ["from"] = a.Id, ["clientMsgId"] = clientMsgId, ["type"] = "text", ["content"] = new JsonObject { ["text"] = "notice" } };
+        var inGroup = Body();
+        inGroup["conversationId"] = (string)group["conversationId"]!;
+        await Server.Admin(HttpMethod.Post, "/api/admin/messages", inGroup).Expect(HttpStatusCode.Created);
+        var toB = Body();
+        toB["to"] = b.Id;
+        await Server.Admin(HttpMethod.Post, "/api/admin/messages", toB).ExpectProblem(HttpStatusCode.Conflict, "conflict");
+        Assert.Equal(0, await DirectConversationsAsync(a.Id, b.Id));
+
+        // A retry into the same direct conversation is the original.
+        toB["clientMsgId"] = Guid.NewGuid().ToString("N");
+        var sent = await Server.Admin(HttpMethod.Post, "/api/admin/messages", toB.DeepClone()).Expect(HttpStatusCode.Created);
+        var again = await Server.Admin(HttpMethod.Post, "/api/admin/messages", toB.DeepClone()).Expect(HttpStatusCode.OK);
+        Assert.Equal((string?)sent["conversationId"], (string?)again["conversationId"]);
+        Assert.Equal(1, await DirectConversationsAsync(a.Id, b.Id));
+    }
+
+    private async Task<long> DirectConversationsAsync(string userA, string userB)
+    {
+        var (x, y) = (long.Parse(userA, System.Globalization.CultureInfo.InvariantCulture), long.Parse(userB, System.Globalization.CultureInfo.InvariantCulture));
+        await using var connection = await Server.Service<Parley.Storage.Database>().OpenAsync(CancellationToken.None);
+        return await Dapper.SqlMapper.ExecuteScalarAsync<long>(connection, "SELECT COUNT(*) FROM conversations WHERE type = 'direct' AND user_low = @low AND user_high = @high", new { low = Math.Min(x, y), high = Math.Max(x, y) });
+    }
+
+    [Fact]
+    public async Task A_disabled_user_sends_no_admin_message_but_still_receives_them()
+    {
+        var from = await ImportAsync();
+        var to = await ImportAsync();
+        JsonObject Body(JsonNode sender, JsonNode recipient) => new()
+        {
+            ["from"] = sender.Id(), ["to"] = recipient.Id(), ["clientMsgId"] = Guid.NewGuid().ToString("N"), ["type"] = "text", ["content"] = new JsonObject { ["text"] = "hi" },
+        };
+        await Server.Admin(HttpMethod.Post, $"/api/admin/users/{to.Id()}/disable").Expect(HttpStatusCode.NoContent);
+        var stored = await Server.Admin(HttpMethod.Post, "/api/admin/messages", Body(from, to)).Expect(HttpStatusCode.Created);
+        Assert.Equal(from.Id(), (string?)stored["senderId"]);
+
+        await Server.Admin(HttpMethod.Post, $"/api/admin/users/{from.Id()}/disable").Expect(HttpStatusCode.NoContent);
+        await Server.Admin(HttpMethod.Post, "/api/admin/messages", Body(from, to)).ExpectProblem(HttpStatusCode.Forbidden, "disabled");
+    }
+
+    [Fact]
+    public async Task Every_admin_list_clamps_a_limit_above_200_as_the_rest_of_the_api_does()
+    {
+        var prefix = "clamp-" + Guid.NewGuid().ToString("N")[..8];
+        for (var i = 0; i < 201; i++)
+        {
+            await Server.Admin(HttpMethod.Post, "/api/admin/users", new JsonObject { ["username"] = $"{prefix}{i}" }).Expect(HttpStatusCode.Created);
+        }
+
+        var page = await Server.Admin(HttpMethod.Get, $"/api/admin/users?q={prefix}&limit=100000").Expect(HttpStatusCode.OK);
+        Assert.Equal(200, page["items"]!.AsArray().Count);
+        Assert.NotNull((string?)page["nextCursor"]);
+        foreach (var path in new[] { "/api/admin/users", "/api/admin/reports" })
+        {
+            await Server.Admin(HttpMethod.Get, path + "?limit=201").Expect(HttpStatusCode.OK);
+            await Server.Admin(HttpMethod.Get, path + "?limit=0").ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+            await Server.Admin(HttpMethod.Get, path + "?limit=-1").ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        }
+    }
+
+    [Fact]
+    public async Task A_report_keeps_what_was_reported_after_a_recall_and_a_recalled_message_cannot_be_reported()
+    {
+        var (a, b, conversationId) = await Server.FriendsWithConversationAsync();
+        var message = await Server.SendTextAsync(a, conversationId, "evidence");
+        await Server.Post(b, $"/api/conversations/{conversationId}/messages/{message.Seq()}/report", new JsonObject { ["reason"] = "abuse" }).Expect(HttpStatusCode.NoContent);
+        await Server.Post(a, $"/api/conversations/{conversationId}/messages/{message.Seq()}/recall").Expect(HttpStatusCode.OK);
+        var report = Assert.Single(await Server.AllAdminReportsAsync("open"), r => (string?)r["conversationId"] == conversationId)!;
+        Assert.Equal("evidence", (string?)report["content"]!["text"]);
+        Assert.Equal(a.Id, (string?)report["senderId"]);
+
+        var second = await Server.SendTextAsync(a, conversationId, "gone before anyone reports it");
+        await Server.Post(a, $"/api/conversations/{conversationId}/messages/{second.Seq()}/recall").Expect(HttpStatusCode.OK);
+        await Server.Post(b, $"/api/conversations/{conversationId}/messages/{second.Seq()}/report", new JsonObject { ["reason"] = "abuse" }).ExpectProblem(HttpStatusCode.Conflict, "conflict");
+        Assert.Single(await Server.AllAdminReportsAsync("all"), r => (string?)r["conversationId"] == conversationId);
+    }
+
+    [Fact]
+    public async Task An_unknown_username_costs_a_hash_check_at_the_same_parameters_as_a_real_one()
+    {
+        var passwords = Server.Service<Parley.Server.Accounts.PasswordHashing>();
+        var user = await ImportAsync(password: "correct horse battery");
+        var before = passwords.DummyChecks;
+        await Server.Send(HttpMethod.Post, "/api/auth/login", body: new JsonObject { ["username"] = Api.NewUsername("ghost"), ["password"] = "correct horse battery" })
+            .ExpectProblem(HttpStatusCode.Unauthorized, "invalid_credentials");
+        Assert.Equal(before + 1, passwords.DummyChecks);
+        await Server.Send(HttpMethod.Post, "/api/auth/login", body: new JsonObject { ["username"] = (string)user["username"]!, ["password"] = "wrong horse battery" })
+            .ExpectProblem(HttpStatusCode.Unauthorized, "invalid_credentials");
+        Assert.Equal(before + 1, passwords.DummyChecks); // a real user's wrong password: their own hash, not the dummy
+
+        var stored = await Server.Service<Parley.Storage.Accounts.UserStore>().GetAsync(long.Parse(user.Id(), System.Globalization.CultureInfo.InvariantCulture), CancellationToken.None);
+        Assert.True(Parley.Server.Accounts.PasswordHashing.TryReadParameters(stored!.PasswordHash, out var m, out var t));
+        Assert.True(Parley.Server.Accounts.PasswordHashing.TryReadParameters(passwords.DummyHash, out var dm, out var dt));
+        Assert.Equal((m, t), (dm, dt));
+    }
+
+    [Fact]
     public async Task Blocked_words_reject_text_nicknames_group_names_and_announcements()
     {
         var (a, _, conversationId) = await Server.FriendsWithConversationAsync();

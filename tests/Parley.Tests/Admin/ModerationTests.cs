@@ -171,4 +171,16 @@ public abstract class ModerationTests(Backend backend) : OwnServerTests(backend)
         Assert.Contains("Admin:ApiKeys", e.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("short", e.Message.Replace("shorter", "", StringComparison.Ordinal), StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("   ")]
+    public async Task A_blank_key_among_good_ones_fails_the_start(string blank)
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => ParleyServer.StartAsync(store, null, "--Admin:ApiKeys:0=a-good-key-0123456789abcdef", $"--Admin:ApiKeys:1={blank}"));
+        Assert.Contains("Admin:ApiKeys", e.Message, StringComparison.Ordinal);
+        Assert.Contains("empty", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("a-good-key", e.Message, StringComparison.Ordinal);
+    }
 }

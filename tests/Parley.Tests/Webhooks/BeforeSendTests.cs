@@ -16,6 +16,9 @@ public abstract class BeforeSendTests(Backend backend) : OwnServerTests(backend)
 {
     private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>The file a "swap to theirs" replacement names (another user's).</summary>
+    private string _theirFile = "";
+
     /// <summary>The receiver's answers, by the message's text.</summary>
     private async Task Answer(ReceivedHook hook, HttpContext context)
     {
@@ -25,9 +28,18 @@ public abstract class BeforeSendTests(Backend backend) : OwnServerTests(backend)
             return;
         }
 
+        if ((string?)hook.Data["content"]!["name"] == "swap to theirs")
+        {
+            await context.Response.WriteAsync($$$"""{"action":"replace","content":{"fileId":"{{{_theirFile}}}","name":"theirs.bin","size":3}}""");
+            return;
+        }
+
         var text = (string?)hook.Data["content"]!["text"];
         switch (text)
         {
+            case "swap to a blocked word":
+                await context.Response.WriteAsync("""{"action":"replace","content":{"text":"now with a BadWord in it"}}""");
+                break;
             case "reject me":
                 await context.Response.WriteAsync("""{"action":"reject","reason":"no swearing"}""");
                 break;
@@ -61,14 +73,100 @@ public abstract class BeforeSendTests(Backend backend) : OwnServerTests(backend)
         }
     }
 
-    private async Task<(WebhookReceiver Receiver, TestStore Store, ParleyServer Server)> StartAsync(bool failOpen, int timeoutMs = 500)
+    private async Task<(WebhookReceiver Receiver, TestStore Store, ParleyServer Server)> StartAsync(bool failOpen, int timeoutMs = 500, params string[] more)
     {
         var receiver = await WebhookReceiver.StartAsync();
         receiver.Handler = Answer;
         var store = await TestStore.CreateAsync(Backend);
         var server = await ParleyServer.StartAsync(store, null, receiver.ServerArgs(
-            "--Webhooks:BeforeSend=true", $"--Webhooks:FailOpen={failOpen}", $"--Webhooks:TimeoutMs={timeoutMs}", "--Webhooks:Events:0=message.created"));
+            ["--Webhooks:BeforeSend=true", $"--Webhooks:FailOpen={failOpen}", $"--Webhooks:TimeoutMs={timeoutMs}", "--Webhooks:Events:0=message.created", .. more]));
         return (receiver, store, server);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_replacement_naming_a_file_the_sender_may_not_use_is_no_answer_and_follows_FailOpen(bool failOpen)
+    {
+        var (receiver, store, server) = await StartAsync(failOpen);
+        await using var _r = receiver;
+        await using var _s = store;
+        await using var _v = server;
+        var (a, b, direct) = await server.FriendsWithConversationAsync();
+        var stranger = await server.RegisterAsync();
+        var mine = (await server.UploadAsync(a, "abc"u8.ToArray(), "mine.bin")).Id();
+        _theirFile = (await server.UploadAsync(stranger, "xyz"u8.ToArray(), "theirs.bin")).Id();
+        var send = server.Post(a, $"/api/conversations/{direct}/messages", new JsonObject
+        {
+            ["clientMsgId"] = Guid.NewGuid().ToString("N"),
+            ["type"] = "file",
+            ["content"] = new JsonObject { ["fileId"] = mine, ["name"] = "swap to theirs", ["size"] = 3 },
+        });
+        if (failOpen)
+        {
+            var sent = await send.Expect(HttpStatusCode.Created);
+            Assert.Equal(mine, (string?)sent["content"]!["fileId"]); // the original
+            Assert.Equal([mine], (await server.CatchUpAsync(b, direct)).Select(m => (string?)m["content"]!["fileId"]));
+        }
+        else
+        {
+            await send.ExpectProblem(HttpStatusCode.ServiceUnavailable, "unavailable");
+            Assert.Empty(await server.CatchUpAsync(b, direct));
+        }
+
+        Assert.Contains(receiver.All, h => h.Type == "message.before_send");
+    }
+
+    [Theory]
+    [InlineData("reject")]
+    [InlineData("mask")]
+    public async Task A_text_replacement_goes_through_the_blocked_words(string action)
+    {
+        var words = Path.Combine(Path.GetTempPath(), "parley-tests", "hook-words-" + Guid.NewGuid().ToString("N") + ".txt");
+        Directory.CreateDirectory(Path.GetDirectoryName(words)!);
+        await File.WriteAllLinesAsync(words, ["badword"]);
+        try
+        {
+            var (receiver, store, server) = await StartAsync(failOpen: true, 500, $"--Moderation:BlockedWords={words}", $"--Moderation:Action={action}");
+            await using var _r = receiver;
+            await using var _s = store;
+            await using var _v = server;
+            var (a, b, direct) = await server.FriendsWithConversationAsync();
+            var send = server.SendText(a, direct, "swap to a blocked word");
+            if (action == "reject")
+            {
+                await send.ExpectProblem(HttpStatusCode.Forbidden, "rejected");
+                Assert.Empty(await server.CatchUpAsync(b, direct));
+            }
+            else
+            {
+                var sent = await send.Expect(HttpStatusCode.Created);
+                Assert.Equal("now with a ******* in it", (string?)sent["content"]!["text"]);
+                Assert.Equal(["now with a ******* in it"], (await server.CatchUpAsync(b, direct)).Select(m => (string?)m["content"]!["text"]));
+            }
+        }
+        finally
+        {
+            File.Delete(words);
+        }
+    }
+
+    [Fact]
+    public async Task A_retry_is_answered_before_the_hook_is_asked()
+    {
+        var (receiver, store, server) = await StartAsync(failOpen: false);
+        await using var _r = receiver;
+        await using var _s = store;
+        await using var _v = server;
+        var (a, _, direct) = await server.FriendsWithConversationAsync();
+        var other = (string)(await server.CreateGroupAsync(a))["conversationId"]!;
+        var first = await server.SendTextAsync(a, direct, "hello", "cm-once");
+        var again = await server.SendText(a, direct, "hello", "cm-once").Expect(HttpStatusCode.OK);
+        Assert.Equal(first.Seq(), again.Seq());
+        await server.SendText(a, other, "elsewhere", "cm-once").ExpectProblem(HttpStatusCode.Conflict, "conflict");
+        await server.SendTextAsync(a, direct, "sentinel", "cm-sentinel");
+        await receiver.FirstAsync("message.before_send", h => (string?)h.Data["clientMsgId"] == "cm-sentinel");
+        Assert.Single(receiver.All, h => h.Type == "message.before_send" && (string?)h.Data["clientMsgId"] == "cm-once");
     }
 
     [Fact]

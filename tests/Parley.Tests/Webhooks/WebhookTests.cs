@@ -47,7 +47,8 @@ public abstract class WebhookTests(Backend backend) : OwnServerTests(backend)
     {
         await using var receiver = await WebhookReceiver.StartAsync();
         await using var store = await TestStore.CreateAsync(Backend);
-        await using var server = await ParleyServer.StartAsync(store, null, receiver.ServerArgs());
+        // A short presence window: user.offline comes at its end, 100 ms after the online.
+        await using var server = await ParleyServer.StartAsync(store, null, receiver.ServerArgs("--Webhooks:PresenceMinIntervalMs=100"));
 
         var (a, b, direct) = await server.FriendsWithConversationAsync();
         var registered = await receiver.FirstAsync(WebhookOutbox.UserRegistered, h => (string?)h.Data["user"]!["id"] == a.Id);
@@ -197,6 +198,7 @@ public abstract class WebhookTests(Backend backend) : OwnServerTests(backend)
         Assert.Equal(HttpStatusCode.NotFound, (await Admin(server, HttpMethod.Post, "/api/admin/webhooks/failed/99999999999999999999999/replay")).StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, (await Admin(server, HttpMethod.Get, "/api/admin/webhooks/failed?cursor=zz")).StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, (await Admin(server, HttpMethod.Get, "/api/admin/webhooks/failed?limit=0")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Admin(server, HttpMethod.Get, "/api/admin/webhooks/failed?limit=100000")).StatusCode); // clamped to 200, as everywhere
         var empty = await (await Admin(server, HttpMethod.Get, $"/api/admin/webhooks/failed?cursor={id}")).Json();
         Assert.Empty(empty["items"]!.AsArray());
 
@@ -352,6 +354,127 @@ public abstract class WebhookTests(Backend backend) : OwnServerTests(backend)
         await using var second = await ChildServer.StartAsync(store, args);
         var again = await receiver.FirstAsync(h => receiver.All.ToList().IndexOf(h) >= before && h.Id == id, what: "the event after the restart");
         Assert.Equal("in flight", (string?)again.Data["content"]!["text"]);
+    }
+
+    [Fact]
+    public async Task A_user_opening_and_closing_sockets_in_a_loop_writes_a_bounded_number_of_presence_events_ending_on_the_true_state()
+    {
+        const int interval = 300;
+        const int cycles = 60;
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ParleyServer.StartAsync(store, null, receiver.ServerArgs(
+            "--Webhooks:Events:0=user.online", "--Webhooks:Events:1=user.offline", $"--Webhooks:PresenceMinIntervalMs={interval}"));
+        var a = await server.RegisterAsync();
+        var userId = long.Parse(a.Id, System.Globalization.CultureInfo.InvariantCulture);
+        var tracker = server.Service<Parley.Server.Social.PresenceTracker>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; i < cycles; i++)
+        {
+            await using (await WsClient.ConnectAsync(server, a.AccessToken))
+            {
+            }
+
+            // Each cycle a real online-offline change on the server before the next one.
+            await Poll.UntilAsync(() => Task.FromResult(!tracker.IsOnline(userId)), "the socket closed on the server");
+        }
+
+        var elapsed = clock.ElapsedMilliseconds;
+        var presence = server.Service<Parley.Server.Webhooks.WebhookPresence>();
+        var database = server.Service<Database>();
+        await Poll.UntilAsync(async () => presence.Coalescer.Tracked == 0 && await WebhookOutbox.CountAsync(database, CancellationToken.None) == (0, 0), "every window closed and its event delivered");
+
+        // At most one event per interval (the first at once, then one per window end while the state kept changing).
+        var bound = 3 + (elapsed / interval);
+        Assert.True(bound < 2 * cycles, $"the loop took {elapsed} ms: too slow to show the bound");
+        var events = receiver.All.Where(h => (string?)h.Data["userId"] == a.Id).ToList();
+        Assert.InRange(events.Count, 2, bound);
+        Assert.Equal(WebhookOutbox.UserOnline, events[0].Type);
+        Assert.Equal(WebhookOutbox.UserOffline, events[^1].Type); // the true state: offline
+        for (var i = 1; i < events.Count; i++)
+        {
+            Assert.NotEqual(events[i - 1].Type, events[i].Type);
+        }
+    }
+
+    [Fact]
+    public async Task The_outbox_counters_and_backlog_gauges_are_on_metrics()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ParleyServer.StartAsync(store, null, receiver.ServerArgs("--Webhooks:Events:0=message.created", "--Webhooks:MaxAttempts=2"));
+        var failures = 0;
+        receiver.Handler = (hook, context) =>
+        {
+            // "once" fails its first attempt, "never" every attempt.
+            var text = (string?)hook.Data["content"]!["text"];
+            context.Response.StatusCode = text == "never" || (text == "once" && Interlocked.Increment(ref failures) == 1) ? 500 : 204;
+            return Task.CompletedTask;
+        };
+
+        var (a, _, direct) = await server.FriendsWithConversationAsync();
+        await server.SendTextAsync(a, direct, "once");
+        var (c, _, other) = await server.FriendsWithConversationAsync();
+        await server.SendTextAsync(c, other, "never");
+        await server.ScrapeUntilAsync(
+            m => m.Sum("parley_webhooks_enqueued_total") == 2
+                && m.Sum("parley_webhooks_delivered_total") == 1
+                && m.Sum("parley_webhooks_failed_attempts_total") == 3
+                && m.Sum("parley_webhooks_moved_aside_total") == 1
+                && m.Sum("parley_webhooks_failed") == 1
+                && m.Sum("parley_webhooks_pending") == 0,
+            "two events written, one delivered after a retry, one moved aside after two attempts");
+        var text = await server.ScrapeAsync();
+        Assert.Contains("# TYPE parley_webhooks_pending gauge", text, StringComparison.Ordinal);
+        Assert.Contains("# TYPE parley_webhooks_enqueued_total counter", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Events_of_a_type_no_longer_configured_are_not_sent_nor_replayed_and_stay_on_the_failed_list()
+    {
+        await using var receiver = await WebhookReceiver.StartAsync();
+        await using var store = await TestStore.CreateAsync(Backend);
+        var down = true;
+        receiver.Handler = (_, context) =>
+        {
+            context.Response.StatusCode = Volatile.Read(ref down) ? 503 : 200;
+            return Task.CompletedTask;
+        };
+
+        TestUser a;
+        string direct;
+        await using (var failing = await ParleyServer.StartAsync(store, null, receiver.ServerArgs("--Webhooks:Events:0=message.created", "--Webhooks:MaxAttempts=1")))
+        {
+            (a, _, direct) = await failing.FriendsWithConversationAsync();
+            await failing.SendTextAsync(a, direct, "moved aside");
+            await Poll.UntilAsync(async () => (await WebhookOutbox.CountAsync(failing.Service<Database>(), CancellationToken.None)).Failed == 1, "the event moves aside");
+        }
+
+        await using (var retrying = await ParleyServer.StartAsync(store, null, receiver.ServerArgs("--Webhooks:Events:0=message.created", "--Webhooks:MaxAttempts=1000")))
+        {
+            await retrying.SendTextAsync(a, direct, "pending");
+            await receiver.FirstAsync(WebhookOutbox.MessageCreated, h => (string?)h.Data["content"]?["text"] == "pending");
+        }
+
+        Volatile.Write(ref down, false);
+        var before = receiver.All.Count;
+        await using var server = await ParleyServer.StartAsync(store, null, receiver.ServerArgs("--Webhooks:Events:0=user.registered", $"--Admin:ApiKeys:0={ApiKey}"));
+        var database = server.Service<Database>();
+        await Poll.UntilAsync(async () => await WebhookOutbox.CountAsync(database, CancellationToken.None) == (0, 2), "the pending event of a type now off is moved aside too");
+        var items = (await (await Admin(server, HttpMethod.Get, "/api/admin/webhooks/failed")).Json())["items"]!.AsArray();
+        Assert.Equal(2, items.Count);
+        Assert.Equal("event type not in Webhooks:Events", (string?)items[0]!["lastError"]); // newest first: the pending one
+
+        Assert.Equal(0, (int)(await (await Admin(server, HttpMethod.Post, "/api/admin/webhooks/failed/replay")).Json())["replayed"]!);
+        var one = await Admin(server, HttpMethod.Post, $"/api/admin/webhooks/failed/{(string?)items[1]!["id"]}/replay");
+        Assert.Equal(HttpStatusCode.Conflict, one.StatusCode);
+        Assert.Equal("conflict", (string?)(await one.Json())["code"]);
+        Assert.Equal((0L, 2L), await WebhookOutbox.CountAsync(database, CancellationToken.None));
+
+        // Nothing of the old type went out: the next event to arrive is the sentinel of the type that is on.
+        var b = await server.RegisterAsync();
+        await receiver.FirstAsync(WebhookOutbox.UserRegistered, h => (string?)h.Data["user"]!["id"] == b.Id);
+        Assert.All(receiver.All.Skip(before), h => Assert.Equal(WebhookOutbox.UserRegistered, h.Type));
     }
 
     private static Task<HttpResponseMessage> Admin(ApiHost server, HttpMethod method, string path, string key = ApiKey)
