@@ -31,7 +31,8 @@ public sealed partial class AdminService(
     Moderator moderation,
     IdGenerator ids,
     TimeProvider time,
-    ILogger<AdminService> logger)
+    ILogger<AdminService> logger,
+    Cluster.ClusterPresence? presence = null)
 {
     public const int MaxExternalId = 128;
 
@@ -212,8 +213,11 @@ public sealed partial class AdminService(
     public async Task<AdminStats> StatsAsync(CancellationToken cancellationToken)
     {
         var stored = await counts.CountAsync(Now - (24 * 3600 * 1000), cancellationToken);
-        // Sockets are this node's: in cluster mode each node answers for its own connections.
-        return new AdminStats(stored.Users, connections.UserCount, connections.Count, stored.Groups, stored.MessagesSince);
+        // Cluster mode: every live node's users and sockets, from Redis; while Redis does not answer, this node's own.
+        var (online, open) = presence is not null && await presence.ClusterCountsAsync(connections.Count) is { } cluster
+            ? cluster
+            : (connections.UserCount, connections.Count);
+        return new AdminStats(stored.Users, online, open, stored.Groups, stored.MessagesSince);
     }
 
     public async Task<ListResponse<ReportDto>> ReportsAsync(string status, int limit, string? cursor, CancellationToken cancellationToken)

@@ -64,9 +64,33 @@ public sealed partial class ClusterPresence : BackgroundService, IPresenceDirect
         local existed = redis.call('EXISTS', @alive)
         redis.call('SET', @alive, @nodeId, 'PX', @ttl)
         redis.call('HSET', @nodes, @incarnation, @nodeId)
+        redis.call('HSET', @conns, @incarnation, @connections)
         redis.call('PEXPIRE', @nodes, @keep)
+        redis.call('PEXPIRE', @conns, @keep)
         redis.call('PEXPIRE', @node, @keep)
         return existed
+        """);
+
+    // Cluster-wide {users online, connections} over the live incarnations (the asking one's connections as it counts
+    // them now, the others' as of their last beat). O(users held) when several nodes hold users: an admin call.
+    private static readonly LuaScript StatsScript = LuaScript.Prepare("""
+        local live = {}
+        local conns = 0
+        for _, inc in ipairs(redis.call('HKEYS', @nodes)) do
+          if inc == @incarnation or redis.call('EXISTS', @alivePrefix .. inc) == 1 then
+            live[#live + 1] = @nodePrefix .. inc
+            if inc == @incarnation then conns = conns + tonumber(@connections)
+            else conns = conns + tonumber(redis.call('HGET', @conns, inc) or '0') end
+          end
+        end
+        local users = 0
+        if #live == 1 then users = redis.call('SCARD', live[1])
+        elseif #live > 1 then
+          redis.call('SUNIONSTORE', @scratch, unpack(live))
+          users = redis.call('SCARD', @scratch)
+          redis.call('DEL', @scratch)
+        end
+        return { users, conns }
         """);
 
     // Takes up to @count users out of a dead incarnation; answers {done, users now in no hash}.
@@ -124,7 +148,10 @@ public sealed partial class ClusterPresence : BackgroundService, IPresenceDirect
         _nodes = _prefix + "nodes";
         _node = _prefix + "node:" + Incarnation;
         _alive = _prefix + "alive:" + Incarnation;
+        _conns = _prefix + "connections";
     }
+
+    private readonly RedisKey _conns;
 
     /// <summary>This process's incarnation: the NodeId and a random part, fresh at every start.</summary>
     public string Incarnation { get; }
@@ -172,6 +199,31 @@ public sealed partial class ClusterPresence : BackgroundService, IPresenceDirect
         return online;
     }
 
+    /// <summary>
+    /// Users online and connections open across the live nodes (admin stats), or null while Redis does not answer.
+    /// Another node's connections are as of its last beat (a quarter of <c>Cluster:NodeTimeoutSeconds</c> old at most).
+    /// </summary>
+    public async Task<(long OnlineUsers, long Connections)?> ClusterCountsAsync(int localConnections)
+    {
+        var result = await RunAsync(StatsScript, new
+        {
+            nodes = _nodes,
+            conns = _conns,
+            incarnation = Incarnation,
+            connections = localConnections,
+            alivePrefix = _prefix + "alive:",
+            nodePrefix = _prefix + "node:",
+            scratch = (RedisKey)(_prefix + "stats:" + Incarnation),
+        });
+        if (result is null)
+        {
+            return null;
+        }
+
+        var pair = (RedisResult[])result!;
+        return ((long)pair[0], (long)pair[1]);
+    }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var period = _timeout / 4;
@@ -216,6 +268,8 @@ public sealed partial class ClusterPresence : BackgroundService, IPresenceDirect
             ttl = (long)_timeout.TotalMilliseconds,
             node = _node,
             keep = KeepMs,
+            conns = _conns,
+            connections = _services.GetRequiredService<Realtime.ConnectionRegistry>().Count,
         });
         if (existed is null)
         {

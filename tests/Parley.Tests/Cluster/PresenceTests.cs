@@ -1,4 +1,5 @@
 using System.Net;
+using Parley.Tests.Admin;
 using Parley.Tests.Infrastructure;
 
 namespace Parley.Tests.Cluster;
@@ -117,6 +118,38 @@ public sealed class PresenceTests : IAsyncLifetime
         Assert.True(await OnlineAsync(a, bob, alice)); // node 3's old liveness key is still there
         await cluster.StartAsync(3, slow);
         await Poll.UntilAsync(async () => !await OnlineAsync(a, bob, alice), "alice offline once node 3 restarted", Bound);
+    }
+
+    [Fact]
+    public async Task Admin_stats_count_the_users_and_sockets_of_every_live_node()
+    {
+        await using var cluster = await EdgeNodes.CreateAsync();
+        string[] args = ["--Cluster:NodeTimeoutSeconds=2", $"--Admin:ApiKeys:0={AdminFixture.Key}"];
+        var a = await cluster.StartAsync(1, args);
+        var b = await cluster.StartAsync(2, args);
+        var alice = await a.RegisterAsync();
+        var bob = await a.RegisterAsync();
+        var aliceTwo = await a.LoginAsync(alice.Username, alice.Password, "two");
+        await using var aliceOnA = await WsClient.ConnectAsync(a, alice.AccessToken);
+        await using var aliceTwoOnA = await WsClient.ConnectAsync(a, aliceTwo.AccessToken);
+        await using var aliceOnB = await WsClient.ConnectAsync(b, aliceTwo.AccessToken);
+        await using var bobOnB = await WsClient.ConnectAsync(b, bob.AccessToken);
+
+        // Two users online on the cluster (alice on both nodes counts once), four sockets; B's as of its next beat.
+        await Poll.UntilAsync(async () => await StatsAsync(a) == (2, 4), "node A's stats counting node B", Bound);
+        Assert.Equal((2L, 4L), await StatsAsync(b));
+
+        // B dies: once its liveness key is gone, its users and sockets are no longer counted.
+        await b.KillAsync();
+        await Poll.UntilAsync(async () => await StatsAsync(a) == (1, 2), "node A's stats without node B", Bound);
+    }
+
+    private static async Task<(long OnlineUsers, long Connections)> StatsAsync(ApiHost node)
+    {
+        using var response = await node.Admin(HttpMethod.Get, "/api/admin/stats");
+        response.EnsureSuccessStatusCode();
+        var stats = System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
+        return ((long)stats["onlineUsers"]!, (long)stats["connections"]!);
     }
 
     private static async Task<bool> OnlineAsync(ApiHost node, TestUser viewer, TestUser friend)
