@@ -7,6 +7,7 @@ using Microsoft.OpenApi;
 using Parley.Server.Accounts;
 using Parley.Server.Admin;
 using Parley.Server.Cluster;
+using Parley.Server.Email;
 using Parley.Server.Events;
 using Parley.Server.Files;
 using Parley.Server.Groups;
@@ -123,6 +124,7 @@ public static partial class ParleyApp
         services.AddSingleton<SessionGuard>();
         services.AddSingleton<AccountService>();
         services.AddHostedService<SessionSweeper>();
+        services.AddEmail(config); // docs/email.md: nothing but the options while Email:SmtpHost is empty
 
         // The app-server API (issue 15): X-Api-Key, reports, the blocked-words filter.
         services.AddSingleton(new AdminKeys(config.GetSection(AdminOptions.Section).Get<AdminOptions>() ?? new AdminOptions()));
@@ -249,6 +251,7 @@ public static partial class ParleyApp
         app.UseAuthorization();
 
         app.MapAccounts();
+        app.MapEmail();
         app.MapSocial();
         app.MapGroups();
         app.MapConversations();
