@@ -11,6 +11,7 @@ using Parley.Server.Email;
 using Parley.Server.Events;
 using Parley.Server.Files;
 using Parley.Server.Groups;
+using Parley.Server.LinkPreviews;
 using Parley.Server.Http;
 using Parley.Server.Messaging;
 using Parley.Server.Moderation;
@@ -164,6 +165,7 @@ public static partial class ParleyApp
         services.AddSingleton<MediaWorkers>();
         services.AddSingleton<UploadGuard>();
         services.AddSingleton<FileService>();
+        services.AddLinkPreviews(config); // docs/link-previews.md: nothing but the options while LinkPreviews:Enabled is false
         services.AddSingleton<IFileAccess>(sp => sp.GetRequiredService<FileService>());
         services.AddSingleton<FileSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<FileSweeper>());
@@ -256,6 +258,7 @@ public static partial class ParleyApp
         app.MapGroups();
         app.MapConversations();
         app.MapFiles();
+        app.MapLinkPreviews();
         app.MapAdmin();
         app.MapWebhooks();
         // A WebSocket lives for hours: it has its own duration instrument instead of skewing HTTP request durations.
