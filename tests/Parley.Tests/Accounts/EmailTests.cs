@@ -139,6 +139,11 @@ public abstract class EmailTests(EmailFixture fixture) : IAsyncLifetime
         Assert.True((bool)me["emailVerified"]!);
         Assert.Equal(email, (string?)me["email"]);
 
+        // The calls are in the OpenAPI document while email is on.
+        var openApi = await (await Server.Http.GetAsync("/openapi/v1.json")).Content.ReadAsStringAsync();
+        Assert.Contains("/api/users/me/email/verify", openApi);
+        Assert.Contains("/api/auth/password-reset/confirm", openApi);
+
         // Used up: the same code does not work twice.
         await Verify(user, code).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
         // Another user cannot take a verified address.

@@ -233,6 +233,12 @@ public abstract class LinkPreviewTests(LinkPreviewFixture fixture) : IAsyncLifet
         }).Expect(HttpStatusCode.Created);
         Assert.Equal("Open Graph title", (string?)sent["content"]!["title"]);
 
+        using (var openApi = await server.Http.GetAsync("/openapi/v1.json"))
+        {
+            Assert.Equal(HttpStatusCode.OK, openApi.StatusCode);
+            Assert.Contains("/api/link-previews", await openApi.Content.ReadAsStringAsync());
+        }
+
         // No cookie jar: the cookie the page set is never sent back.
         await Preview(server, alice, $"{Origin.Base}/page?again={Guid.NewGuid():N}").Expect(HttpStatusCode.OK);
         Assert.False(Origin.SawCookie);
