@@ -194,10 +194,18 @@ public sealed partial class EmailService : IDisposable
         {
             v.Add("email", "is required");
         }
+        else if (email is not null && !Mailable(email))
+        {
+            v.Add("email", "must be an email address");
+        }
 
         v.ThrowIfInvalid();
         return email!;
     }
+
+    /// <summary>Whether MimeKit takes the text as one bare address (so the mail can be sent at all, later, on the sender's thread).</summary>
+    private static bool Mailable(string email) =>
+        MimeKit.MailboxAddress.TryParse(email, out var parsed) && string.Equals(parsed.Address, email, StringComparison.Ordinal) && string.IsNullOrEmpty(parsed.Name);
 
     private static string RequireCode(string? value)
     {

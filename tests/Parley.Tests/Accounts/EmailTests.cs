@@ -157,6 +157,9 @@ public abstract class EmailTests(EmailFixture fixture) : IAsyncLifetime
     {
         var user = await Server.RegisterAsync();
         await AskCode(user, "not-an-address").ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        await AskCode(user, "Bob <bob@example.test>").ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        await AskCode(user, "bob@example.test, eve@example.test").ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        await AskReset("not-an-address").ExpectProblem(HttpStatusCode.BadRequest, "invalid");
         await Server.Post(user, "/api/users/me/email", new JsonObject()).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
         await Verify(user, "12345").ExpectProblem(HttpStatusCode.BadRequest, "invalid");
         await Verify(user, "abcdef").ExpectProblem(HttpStatusCode.BadRequest, "invalid");
