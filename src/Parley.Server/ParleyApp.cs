@@ -7,10 +7,12 @@ using Microsoft.OpenApi;
 using Parley.Server.Accounts;
 using Parley.Server.Admin;
 using Parley.Server.Cluster;
+using Parley.Server.Email;
 using Parley.Server.Events;
 using Parley.Server.Files;
 using Parley.Server.Groups;
 using Parley.Server.Http;
+using Parley.Server.LinkPreviews;
 using Parley.Server.Messaging;
 using Parley.Server.Moderation;
 using Parley.Server.Operations;
@@ -123,6 +125,7 @@ public static partial class ParleyApp
         services.AddSingleton<SessionGuard>();
         services.AddSingleton<AccountService>();
         services.AddHostedService<SessionSweeper>();
+        services.AddEmail(config); // docs/email.md: nothing but the options while Email:SmtpHost is empty
 
         // The app-server API (issue 15): X-Api-Key, reports, the blocked-words filter.
         services.AddSingleton(new AdminKeys(config.GetSection(AdminOptions.Section).Get<AdminOptions>() ?? new AdminOptions()));
@@ -162,6 +165,7 @@ public static partial class ParleyApp
         services.AddSingleton<MediaWorkers>();
         services.AddSingleton<UploadGuard>();
         services.AddSingleton<FileService>();
+        services.AddLinkPreviews(config); // docs/link-previews.md: nothing but the options while LinkPreviews:Enabled is false
         services.AddSingleton<IFileAccess>(sp => sp.GetRequiredService<FileService>());
         services.AddSingleton<FileSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<FileSweeper>());
@@ -249,10 +253,12 @@ public static partial class ParleyApp
         app.UseAuthorization();
 
         app.MapAccounts();
+        app.MapEmail();
         app.MapSocial();
         app.MapGroups();
         app.MapConversations();
         app.MapFiles();
+        app.MapLinkPreviews();
         app.MapAdmin();
         app.MapWebhooks();
         // A WebSocket lives for hours: it has its own duration instrument instead of skewing HTTP request durations.

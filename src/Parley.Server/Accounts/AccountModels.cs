@@ -19,11 +19,11 @@ public sealed record ProfilePatch(JsonElement Nickname, JsonElement Bio, JsonEle
 
 public sealed record Tokens(string AccessToken, long AccessTokenExpiresAt, string RefreshToken, long RefreshTokenExpiresAt);
 
-/// <summary>The caller's own account: the public profile plus private fields.</summary>
-public sealed record SelfUser(string Id, string Username, string Nickname, string Bio, string? AvatarFileId, IReadOnlyList<string> Tags, long CreatedAt, string? Email)
+/// <summary>The caller's own account: the public profile plus private fields (<c>emailVerified</c>: docs/email.md).</summary>
+public sealed record SelfUser(string Id, string Username, string Nickname, string Bio, string? AvatarFileId, IReadOnlyList<string> Tags, long CreatedAt, string? Email, bool EmailVerified)
 {
     public static SelfUser From(UserRow row) =>
-        new(Ids.Format(row.Id), row.Username, row.Nickname, row.Bio, Ids.Format(row.AvatarFileId), row.Tags, row.CreatedAt, row.Email);
+        new(Ids.Format(row.Id), row.Username, row.Nickname, row.Bio, Ids.Format(row.AvatarFileId), row.Tags, row.CreatedAt, row.Email, row.EmailVerifiedAt is not null);
 }
 
 public sealed record PublicUser(string Id, string Username, string Nickname, string Bio, string? AvatarFileId, IReadOnlyList<string> Tags, long CreatedAt)

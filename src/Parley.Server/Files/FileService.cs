@@ -159,6 +159,10 @@ public sealed partial class FileService(
         && file.OwnerId == userId
         && ContentSniffer.IsImage(file.ContentType);
 
+    /// <summary>Stores bytes the server fetched for a user (a link preview's image) as that user's file, as an upload would be.</summary>
+    public Task<FileDto> StoreFetchedAsync(Stream body, string name, long ownerId, CancellationToken cancellationToken) =>
+        StoreAsync(body, CleanName(name), ownerId, _options.MaxBytes, cancellationToken);
+
     private async Task<FileDto> StoreAsync(Stream body, string name, long ownerId, long allowance, CancellationToken cancellationToken)
     {
         var temp = blobs.NewTempPath();

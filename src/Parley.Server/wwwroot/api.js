@@ -152,7 +152,11 @@ export async function api(method, path, body, { auth = true } = {}) {
     } catch {
       throw new ApiError(0, 'network');
     }
-    if (response.ok) return response.status === 204 ? null : response.json();
+    if (response.ok) {
+      // 204, and 202 without a body (an email code sent): nothing to parse.
+      const text = await response.text();
+      return text ? JSON.parse(text) : null;
+    }
     const problem = await readProblem(response);
     if (auth && response.status === 401 && problem.code === 'token_expired' && attempt === 0) continue;
     if (auth && response.status === 401) { saveSession(null); onSignedOut(problem.code); }

@@ -1,7 +1,7 @@
 // Parley web client: wires the session, the socket and the store to the screens. Routes are hash based:
 // #/chats, #/chats/<conversationId>, #/friends, #/groups, #/groups/<groupId>, #/profile.
 
-import { loadSession, login, register, logout, setSignedOutHandler } from './api.js';
+import { api, loadSession, login, register, logout, setSignedOutHandler } from './api.js';
 import { Socket } from './socket.js';
 import { Store } from './store.js';
 import { h, toast, attempt, field, time, displayName, presenceDot, summary } from './ui/dom.js';
@@ -41,6 +41,7 @@ function showAuth(mode = 'login') {
     field('Password', { name: 'password', type: 'password', autocomplete: registering ? 'new-password' : 'current-password', required: true, minLength: 8, maxLength: 128 }),
     registering ? field('Nickname (optional)', { name: 'nickname', maxLength: 64 }) : null,
     h('button', { type: 'submit', class: 'primary' }, registering ? 'Create account' : 'Log in'),
+    registering ? null : h('p', {}, h('button', { type: 'button', class: 'link', onclick: () => showReset() }, 'Forgot password?')),
     h('p', {}, registering ? 'Have an account? ' : 'New here? ',
       h('button', { type: 'button', class: 'link', onclick: () => showAuth(registering ? 'login' : 'register') },
         registering ? 'Log in' : 'Create an account')));
@@ -54,6 +55,49 @@ function showAuth(mode = 'login') {
   });
   app.replaceChildren(h('main', { id: 'pane', class: 'auth-screen' }, form));
   form.querySelector('input').focus();
+}
+
+// Password reset by mail (docs/email.md): ask for a code, then enter it with a new password. The server answers the
+// same whether or not the address belongs to an account, and so does this screen.
+function showReset() {
+  const ask = h('form', { class: 'card auth', 'aria-labelledby': 'reset-title' },
+    h('h1', { id: 'reset-title' }, 'Reset your password'),
+    h('p', {}, 'Enter the verified email address of your account. We will mail you a 6-digit code.'),
+    field('Email address', { name: 'email', type: 'email', autocomplete: 'email', required: true, maxLength: 254 }),
+    h('button', { type: 'submit', class: 'primary' }, 'Send code'),
+    h('p', {}, h('button', { type: 'button', class: 'link', onclick: () => showAuth('login') }, 'Back to log in')));
+  const confirm = h('form', { class: 'card auth', 'aria-labelledby': 'reset-code-title', hidden: true },
+    h('h2', { id: 'reset-code-title' }, 'Enter the code'),
+    h('p', { role: 'status', id: 'reset-sent' }),
+    field('Code', { name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', required: true, pattern: '[0-9]{6}', maxLength: 6 }),
+    field('New password', { name: 'newPassword', type: 'password', autocomplete: 'new-password', required: true, minLength: 8, maxLength: 128 }),
+    h('button', { type: 'submit', class: 'primary' }, 'Set new password'));
+  let email = '';
+  ask.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    email = new FormData(ask).get('email').trim();
+    const sent = await attempt(async () => {
+      try { await api('POST', '/api/auth/password-reset', { email }, { auth: false }); } catch (error) {
+        if (error.status === 404) throw new Error('Password reset by email is not available on this server.');
+        throw error;
+      }
+      return true;
+    });
+    if (!sent) return;
+    confirm.hidden = false;
+    confirm.querySelector('#reset-sent').textContent = `If ${email} is the verified address of an account, a code is on its way.`;
+    confirm.querySelector('input').focus();
+  });
+  confirm.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const d = new FormData(confirm);
+    const done = await attempt(() => api('POST', '/api/auth/password-reset/confirm', { email, code: d.get('code').trim(), newPassword: d.get('newPassword') }, { auth: false }));
+    if (done === undefined) return;
+    showAuth('login');
+    toast('Your password was changed. Log in with the new one.', 'notice');
+  });
+  app.replaceChildren(h('main', { id: 'pane', class: 'auth-screen' }, ask, confirm));
+  ask.querySelector('input').focus();
 }
 
 async function start() {

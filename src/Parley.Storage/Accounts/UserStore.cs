@@ -13,6 +13,9 @@ public sealed class UserRow
 
     public string? Email { get; init; }
 
+    /// <summary>When <see cref="Email"/> was proven by a mailed code; null while it is unverified.</summary>
+    public long? EmailVerifiedAt { get; init; }
+
     public string Bio { get; init; } = "";
 
     public long? AvatarFileId { get; init; }
@@ -35,7 +38,7 @@ public sealed record ProfileChange(string? Nickname, string? Bio, bool SetAvatar
 
 public sealed class UserStore(Database database)
 {
-    private const string Columns = "id, username, nickname, email, bio, avatar_file_id, password_hash, created_at, external_id, disabled_at";
+    private const string Columns = "id, username, nickname, email, email_verified_at, bio, avatar_file_id, password_hash, created_at, external_id, disabled_at";
 
     /// <summary>Inserts the user with its tags; false when the username is taken (in any letter case).</summary>
     public async Task<bool> CreateAsync(UserRow user, CancellationToken cancellationToken)

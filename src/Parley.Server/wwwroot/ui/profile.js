@@ -37,5 +37,47 @@ export async function renderProfile(pane, ctx, back) {
     toast('Profile saved.', 'notice');
   }
 
-  pane.replaceChildren(h('section', { class: 'page' }, back, form));
+  pane.replaceChildren(h('section', { class: 'page' }, back, form, emailCard(me, ctx)));
+}
+
+// Email (docs/email.md): add an address, then the 6-digit code mailed to it verifies it.
+function emailCard(me, ctx) {
+  const state = h('p', { id: 'email-state' }, me.email
+    ? `${me.email} (${me.emailVerified ? 'verified' : 'not verified'})`
+    : 'No email address yet.');
+  const ask = h('form', { class: 'card', 'aria-labelledby': 'email-title' },
+    h('h2', { id: 'email-title' }, 'Email'),
+    state,
+    field('Email address', { name: 'email', type: 'email', autocomplete: 'email', required: true, maxLength: 254, value: me.email ?? '' }),
+    h('button', { type: 'submit' }, 'Send verification code'));
+  const verify = h('form', { class: 'card', 'aria-labelledby': 'email-code-title', hidden: true },
+    h('h2', { id: 'email-code-title' }, 'Verify your address'),
+    h('p', { role: 'status', id: 'email-sent' }),
+    field('Verification code', { name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', required: true, pattern: '[0-9]{6}', maxLength: 6 }),
+    h('button', { type: 'submit', class: 'primary' }, 'Verify'));
+  ask.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const email = new FormData(ask).get('email').trim();
+    attempt(async () => {
+      try { await api('POST', '/api/users/me/email', { email }); } catch (error) {
+        if (error.status === 404) throw new Error('Email is not set up on this server.');
+        throw error;
+      }
+      verify.hidden = false;
+      verify.querySelector('#email-sent').textContent = `A code was mailed to ${email}. It is valid for 15 minutes.`;
+      verify.querySelector('input').focus();
+    });
+  });
+  verify.addEventListener('submit', (e) => {
+    e.preventDefault();
+    attempt(async () => {
+      const updated = await api('POST', '/api/users/me/email/verify', { code: new FormData(verify).get('code').trim() });
+      ctx.me = { ...ctx.me, ...updated };
+      state.textContent = `${updated.email} (verified)`;
+      verify.hidden = true;
+      verify.reset();
+      toast('Email address verified.', 'notice');
+    });
+  });
+  return h('div', {}, ask, verify);
 }

@@ -1,0 +1,83 @@
+using Microsoft.Extensions.Options;
+using Parley.Server.Accounts;
+using Parley.Server.Http;
+using Parley.Storage.Accounts;
+
+namespace Parley.Server.Email;
+
+/// <summary>The email calls (docs/email.md) and their wiring; with <c>Email:SmtpHost</c> empty none is mapped (404).</summary>
+public static class EmailEndpoints
+{
+    public static void AddEmail(this IServiceCollection services, IConfiguration configuration)
+    {
+        var options = configuration.GetSection(EmailOptions.Section).Get<EmailOptions>() ?? new EmailOptions();
+        options.Validate();
+        services.Configure<EmailOptions>(configuration.GetSection(EmailOptions.Section));
+        if (!options.Enabled)
+        {
+            return;
+        }
+
+        services.AddSingleton<EmailCodeStore>();
+        services.AddSingleton<MailOutbox>();
+        services.AddHostedService(sp => sp.GetRequiredService<MailOutbox>());
+        services.AddSingleton<EmailService>();
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Add(EmailJson.Default));
+    }
+
+    public static void MapEmail(this IEndpointRouteBuilder app)
+    {
+        if (!app.ServiceProvider.GetRequiredService<IOptions<EmailOptions>>().Value.Enabled)
+        {
+            return;
+        }
+
+        var me = app.MapGroup("/api/users/me/email").WithTags("Users").RequireAuthorization();
+        me.MapPost("", RequestVerificationAsync)
+            .Accepts<EmailRequest>("application/json")
+            .Produces(202)
+            .ProducesErrors(400, 401, 415, 429, 503);
+        me.MapPost("/verify", VerifyAsync)
+            .Accepts<EmailCodeRequest>("application/json")
+            .Produces<SelfUser>()
+            .ProducesErrors(400, 401, 409, 415);
+
+        var reset = app.MapGroup("/api/auth/password-reset").WithTags("Accounts");
+        reset.MapPost("", RequestResetAsync)
+            .Accepts<EmailRequest>("application/json")
+            .Produces(202)
+            .ProducesErrors(400, 415, 429);
+        reset.MapPost("/confirm", ConfirmResetAsync)
+            .Accepts<PasswordResetConfirmRequest>("application/json")
+            .Produces(204)
+            .ProducesErrors(400, 415, 503);
+    }
+
+    private static async Task<IResult> RequestVerificationAsync(HttpContext context, EmailService email)
+    {
+        var request = await context.Request.ReadJsonAsync(EmailJson.Default.EmailRequest);
+        await email.RequestVerificationAsync(context.Caller(), request, context.RequestAborted);
+        return Results.StatusCode(202);
+    }
+
+    private static async Task<IResult> VerifyAsync(HttpContext context, EmailService email)
+    {
+        var request = await context.Request.ReadJsonAsync(EmailJson.Default.EmailCodeRequest);
+        var user = await email.VerifyAsync(context.Caller(), request, context.RequestAborted);
+        return Results.Json(SelfUser.From(user), EmailJson.Default.SelfUser);
+    }
+
+    private static async Task<IResult> RequestResetAsync(HttpContext context, EmailService email)
+    {
+        var request = await context.Request.ReadJsonAsync(EmailJson.Default.EmailRequest);
+        await email.RequestResetAsync(request);
+        return Results.StatusCode(202);
+    }
+
+    private static async Task<IResult> ConfirmResetAsync(HttpContext context, EmailService email)
+    {
+        var request = await context.Request.ReadJsonAsync(EmailJson.Default.PasswordResetConfirmRequest);
+        await email.ConfirmResetAsync(request, context.RequestAborted);
+        return Results.NoContent();
+    }
+}

@@ -1,0 +1,216 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using Microsoft.Extensions.Options;
+
+namespace Parley.Server.LinkPreviews;
+
+/// <summary>Why a fetch did not give a body.</summary>
+public enum FetchFailure
+{
+    /// <summary>Not http(s), or no host.</summary>
+    BadUrl,
+
+    /// <summary>The name resolved to (or the URL named) an address that is not public.</summary>
+    ForbiddenAddress,
+
+    NotFound,
+    TooManyRedirects,
+    TooLarge,
+    WrongType,
+    Timeout,
+    Failed,
+}
+
+public sealed class FetchException(FetchFailure failure, string detail) : Exception(detail)
+{
+    public FetchFailure Failure { get; } = failure;
+}
+
+/// <summary>A fetched body: its bytes, its declared media type and charset, and the URL it finally came from.</summary>
+public sealed record Fetched(byte[] Body, string? MediaType, string? Charset, Uri FinalUrl);
+
+/// <summary>
+/// HTTP GET with server-side request forgery protection (docs/link-previews.md): only http and https; the host is
+/// resolved once and every address it resolves to must be public (<see cref="AddressRules"/>), and the connection is
+/// made to that vetted address by a <see cref="SocketsHttpHandler.ConnectCallback"/> (so a second, different DNS
+/// answer cannot slip in between check and connect); redirects are followed by hand, each one checked the same way,
+/// at most <c>LinkPreviews:MaxRedirects</c>; the body is read up to a bound; no cookies, no proxy, a fixed User-Agent.
+/// </summary>
+public sealed class GuardedFetcher : IDisposable
+{
+    public const string UserAgent = "ParleyLinkPreview/1.0 (+https://github.com/parley)";
+
+    private static readonly HttpRequestOptionsKey<IPAddress> VettedAddress = new("parley.vetted-address");
+    private readonly HttpClient _client;
+    private readonly LinkPreviewOptions _options;
+
+    public GuardedFetcher(IOptions<LinkPreviewOptions> options)
+    {
+        _options = options.Value;
+        var handler = new SocketsHttpHandler
+        {
+            AllowAutoRedirect = false,
+            UseCookies = false,
+            UseProxy = false,
+            AutomaticDecompression = DecompressionMethods.All, // the decompressed bytes are what is counted
+            MaxResponseHeadersLength = 64, // KiB
+            ConnectTimeout = TimeSpan.FromMilliseconds(_options.TimeoutMs),
+            PooledConnectionLifetime = TimeSpan.FromMinutes(1),
+            ConnectCallback = ConnectAsync,
+        };
+        _client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+    }
+
+    /// <summary>Whether a connection to this address and port is allowed.</summary>
+    public bool Allowed(IPAddress address, int port) =>
+        AddressRules.IsPublic(address)
+        || (_options.TestLoopbackPort != 0 && port == _options.TestLoopbackPort && IPAddress.IsLoopback(address) && !address.IsIPv4MappedToIPv6);
+
+    /// <summary>Checks a URL's form: an absolute http or https URL with a host. Null when it is fine, else why not.</summary>
+    public static string? CheckUrl(Uri url) =>
+        !url.IsAbsoluteUri || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps)
+            ? "must be an http or https URL"
+            : string.IsNullOrEmpty(url.Host) ? "must name a host" : null;
+
+    /// <summary>Fetches <paramref name="url"/>, following redirects; throws <see cref="FetchException"/>.</summary>
+    public async Task<Fetched> GetAsync(Uri url, int maxBytes, Func<string?, bool> acceptType, string accept, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.TimeoutMs);
+        try
+        {
+            for (var redirects = 0; ; redirects++)
+            {
+                if (CheckUrl(url) is { } problem)
+                {
+                    throw new FetchException(FetchFailure.BadUrl, problem);
+                }
+
+                var address = await VetAsync(url, timeout.Token);
+                using var request = new HttpRequestMessage(HttpMethod.Get, url);
+                request.Options.Set(VettedAddress, address);
+                request.Headers.UserAgent.ParseAdd(UserAgent);
+                request.Headers.Accept.ParseAdd(accept);
+                using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+                var status = (int)response.StatusCode;
+                if (status is >= 300 and < 400 && response.Headers.Location is { } location)
+                {
+                    if (redirects >= _options.MaxRedirects)
+                    {
+                        throw new FetchException(FetchFailure.TooManyRedirects, $"more than {_options.MaxRedirects} redirects");
+                    }
+
+                    url = new Uri(url, location);
+                    continue;
+                }
+
+                if (status is < 200 or >= 300)
+                {
+                    throw new FetchException(status == 404 ? FetchFailure.NotFound : FetchFailure.Failed, $"the server answered {status}");
+                }
+
+                var type = response.Content.Headers.ContentType;
+                if (!acceptType(type?.MediaType?.ToLowerInvariant()))
+                {
+                    throw new FetchException(FetchFailure.WrongType, $"the server sent {type?.MediaType ?? "no content type"}");
+                }
+
+                if (response.Content.Headers.ContentLength > maxBytes)
+                {
+                    throw new FetchException(FetchFailure.TooLarge, $"the body is larger than {maxBytes} bytes");
+                }
+
+                var body = await ReadBoundedAsync(await response.Content.ReadAsStreamAsync(timeout.Token), maxBytes, timeout.Token);
+                return new Fetched(body, type?.MediaType?.ToLowerInvariant(), type?.CharSet, url);
+            }
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new FetchException(FetchFailure.Timeout, $"no complete answer within {_options.TimeoutMs} ms");
+        }
+        catch (HttpRequestException e)
+        {
+            throw new FetchException(FetchFailure.Failed, e.HttpRequestError.ToString());
+        }
+    }
+
+    /// <summary>The one address this URL's connection goes to; every address its host resolves to must be allowed.</summary>
+    private async Task<IPAddress> VetAsync(Uri url, CancellationToken cancellationToken)
+    {
+        IPAddress[] addresses;
+        if (IPAddress.TryParse(url.DnsSafeHost, out var literal))
+        {
+            addresses = [literal];
+        }
+        else
+        {
+            try
+            {
+                addresses = await Dns.GetHostAddressesAsync(url.IdnHost, cancellationToken);
+            }
+            catch (SocketException)
+            {
+                throw new FetchException(FetchFailure.Failed, "the host name does not resolve");
+            }
+        }
+
+        if (addresses.Length == 0)
+        {
+            throw new FetchException(FetchFailure.Failed, "the host name does not resolve");
+        }
+
+        // Strict: one non-public answer refuses the name (an attacker's DNS may mix them).
+        if (addresses.Any(a => !Allowed(a, url.Port)))
+        {
+            throw new FetchException(FetchFailure.ForbiddenAddress, "the host is a private, loopback, link-local or otherwise reserved address");
+        }
+
+        var chosen = addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? addresses[0];
+        return chosen.IsIPv4MappedToIPv6 ? chosen.MapToIPv4() : chosen;
+    }
+
+    /// <summary>Connects only to the address <see cref="VetAsync"/> checked for this request, never resolving again.</summary>
+    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        if (!context.InitialRequestMessage.Options.TryGetValue(VettedAddress, out var address))
+        {
+            throw new InvalidOperationException("A link-preview connection without a vetted address.");
+        }
+
+        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(new IPEndPoint(address, context.DnsEndPoint.Port), cancellationToken);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task<byte[]> ReadBoundedAsync(Stream stream, int maxBytes, CancellationToken cancellationToken)
+    {
+        await using (stream)
+        {
+            using var buffer = new MemoryStream();
+            var chunk = new byte[16 * 1024];
+            int read;
+            while ((read = await stream.ReadAsync(chunk, cancellationToken)) > 0)
+            {
+                if (buffer.Length + read > maxBytes)
+                {
+                    throw new FetchException(FetchFailure.TooLarge, $"the body is larger than {maxBytes} bytes");
+                }
+
+                buffer.Write(chunk, 0, read);
+            }
+
+            return buffer.ToArray();
+        }
+    }
+
+    public void Dispose() => _client.Dispose();
+}

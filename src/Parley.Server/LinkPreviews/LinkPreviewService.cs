@@ -1,0 +1,279 @@
+using System.Text;
+using AngleSharp.Dom;
+using AngleSharp.Html.Parser;
+using Microsoft.Extensions.Caching.Memory;
+using Microsoft.Extensions.Options;
+using Parley.Server.Files;
+using Parley.Server.Http;
+
+namespace Parley.Server.LinkPreviews;
+
+public sealed record LinkPreviewRequest(string? Url);
+
+/// <summary>The preview, shaped as a <c>link</c> message's content: absent members are left out.</summary>
+public sealed record LinkPreviewDto(
+    string Url,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Title,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Description,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? ImageFileId);
+
+/// <summary>
+/// POST /api/link-previews (docs/link-previews.md): fetches a page through <see cref="GuardedFetcher"/>, reads its Open
+/// Graph tags (then &lt;title&gt; and the description meta tag) with AngleSharp, fetches og:image under the same guard
+/// and stores it as a file of the caller's. Previews (with the image bytes) are cached per URL, bounded in bytes and
+/// time; each caller still gets a file of their own (the bytes are stored once). Rate limited per user.
+/// </summary>
+public sealed partial class LinkPreviewService : IDisposable
+{
+    public const int MaxTitle = 256;
+    public const int MaxDescription = 1024;
+    public const int MaxUrl = 2048;
+
+    private readonly GuardedFetcher _fetcher;
+    private readonly FileService _files;
+    private readonly LinkPreviewOptions _options;
+    private readonly TokenBuckets _rate;
+    private readonly MemoryCache? _cache;
+    private readonly SemaphoreSlim _fetches;
+    private readonly ILogger<LinkPreviewService> _logger;
+
+    public LinkPreviewService(GuardedFetcher fetcher, FileService files, IOptions<LinkPreviewOptions> options, TimeProvider time, ILogger<LinkPreviewService> logger)
+    {
+        _fetcher = fetcher;
+        _files = files;
+        _options = options.Value;
+        _logger = logger;
+        _rate = new TokenBuckets(_options.RequestsPerMinute / 60.0, _options.RequestsPerMinute, time);
+        _fetches = new SemaphoreSlim(_options.MaxConcurrentFetches);
+        if (_options.CacheBytes > 0 && _options.CacheMinutes > 0)
+        {
+            _cache = new MemoryCache(new MemoryCacheOptions { SizeLimit = _options.CacheBytes, Clock = new CacheClock(time) });
+        }
+    }
+
+    public async Task<LinkPreviewDto> PreviewAsync(long userId, LinkPreviewRequest request, CancellationToken cancellationToken)
+    {
+        var url = CheckUrl(request.Url);
+        if (!_rate.TryTake(userId, out var left))
+        {
+            throw new ApiException(429, ErrorCodes.RateLimited, $"At most {_options.RequestsPerMinute} link previews a minute.") { RetryAfterSeconds = _rate.SecondsUntilToken(left) };
+        }
+
+        var key = url.AbsoluteUri;
+        if (_cache?.TryGetValue(key, out Preview? cached) != true || cached is null)
+        {
+            if (!await _fetches.WaitAsync(0, cancellationToken))
+            {
+                throw new ApiException(503, ErrorCodes.Unavailable, "Too many link previews are being fetched; try again shortly.") { RetryAfterSeconds = 1 };
+            }
+
+            try
+            {
+                cached = await FetchAsync(url, cancellationToken);
+            }
+            finally
+            {
+                _fetches.Release();
+            }
+
+            _cache?.Set(key, cached, new MemoryCacheEntryOptions
+            {
+                Size = cached.Size,
+                AbsoluteExpirationRelativeToNow = TimeSpan.FromMinutes(_options.CacheMinutes),
+            });
+        }
+
+        string? imageFileId = null;
+        if (cached.Image is { } image)
+        {
+            await using var bytes = new MemoryStream(image, writable: false);
+            imageFileId = (await _files.StoreFetchedAsync(bytes, cached.ImageName, userId, cancellationToken)).Id;
+        }
+
+        return new LinkPreviewDto(key, cached.Title, cached.Description, imageFileId);
+    }
+
+    private static Uri CheckUrl(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            throw ApiException.Invalid("url", "is required");
+        }
+
+        if (text.Length > MaxUrl || !Uri.TryCreate(text.Trim(), UriKind.Absolute, out var url))
+        {
+            throw ApiException.Invalid("url", $"must be an absolute http or https URL of at most {MaxUrl} characters");
+        }
+
+        if (GuardedFetcher.CheckUrl(url) is { } problem)
+        {
+            throw ApiException.Invalid("url", problem);
+        }
+
+        if (url.UserInfo.Length > 0)
+        {
+            throw ApiException.Invalid("url", "must not carry a user name or password");
+        }
+
+        // The fragment never reaches the server: one cache entry for every fragment of a page.
+        return new Uri(url.GetComponents(UriComponents.HttpRequestUrl, UriFormat.UriEscaped));
+    }
+
+    private async Task<Preview> FetchAsync(Uri url, CancellationToken cancellationToken)
+    {
+        Fetched page;
+        try
+        {
+            page = await _fetcher.GetAsync(url, _options.MaxPageBytes, t => t is "text/html" or "application/xhtml+xml", "text/html,application/xhtml+xml;q=0.9", cancellationToken);
+        }
+        catch (FetchException e)
+        {
+            LogRefused(_logger, e.Failure);
+            throw e.Failure switch
+            {
+                FetchFailure.BadUrl => ApiException.Invalid("url", e.Message),
+                FetchFailure.ForbiddenAddress => ApiException.Forbidden($"url: {e.Message}; link previews fetch public addresses only."),
+                FetchFailure.TooLarge => new ApiException(413, ErrorCodes.TooLarge, $"The page is too large to preview: {e.Message}."),
+                FetchFailure.WrongType => new ApiException(415, ErrorCodes.UnsupportedMediaType, $"Only HTML pages are previewed: {e.Message}."),
+                FetchFailure.Timeout => new ApiException(503, ErrorCodes.Unavailable, $"The page did not answer in time: {e.Message}.") { RetryAfterSeconds = 5 },
+                _ => ApiException.Invalid("url", $"could not be fetched: {e.Message}"),
+            };
+        }
+
+        var (title, description, imageUrl) = Parse(page);
+        byte[]? image = null;
+        var imageName = "preview";
+        if (_options.FetchImages && imageUrl is not null && Uri.TryCreate(page.FinalUrl, imageUrl, out var imageUri) && GuardedFetcher.CheckUrl(imageUri) is null)
+        {
+            try
+            {
+                var fetched = await _fetcher.GetAsync(imageUri, _options.MaxImageBytes, t => t?.StartsWith("image/", StringComparison.Ordinal) == true, "image/*", cancellationToken);
+                var head = fetched.Body.AsSpan(0, Math.Min(fetched.Body.Length, ContentSniffer.HeadLength));
+                // The bytes decide, as for uploads: a "PNG" that is HTML is no image (and SVG, which can hold script, is none either).
+                if (ContentSniffer.IsImage(ContentSniffer.Sniff(head, fetched.Body.Length <= ContentSniffer.HeadLength)))
+                {
+                    image = fetched.Body;
+                    imageName = ImageName(fetched.FinalUrl);
+                }
+            }
+            catch (FetchException e)
+            {
+                LogImageLeftOut(_logger, e.Failure); // the preview goes without its image
+            }
+        }
+
+        return new Preview(title, description, image, imageName);
+    }
+
+    internal static (string? Title, string? Description, string? ImageUrl) Parse(Fetched page)
+    {
+        var parser = new HtmlParser(new HtmlParserOptions { IsScripting = false });
+        Encoding? declared = null;
+        if (page.Charset is { Length: > 0 } charset)
+        {
+            try
+            {
+                declared = Encoding.GetEncoding(charset.Trim('"', ' '));
+            }
+            catch (ArgumentException)
+            {
+            }
+        }
+
+        // A charset in the header wins; otherwise AngleSharp sniffs the bytes (BOM, <meta charset>).
+        using var document = declared is not null
+            ? parser.ParseDocument(declared.GetString(page.Body))
+            : parser.ParseDocument(new MemoryStream(page.Body, writable: false));
+        var title = Clean(Meta(document, "og:title") ?? Meta(document, "twitter:title") ?? document.Title, MaxTitle);
+        var description = Clean(Meta(document, "og:description") ?? Meta(document, "description") ?? Meta(document, "twitter:description"), MaxDescription);
+        var image = Meta(document, "og:image") ?? Meta(document, "og:image:url") ?? Meta(document, "og:image:secure_url") ?? Meta(document, "twitter:image");
+        return (title, description, image?.Trim());
+    }
+
+    /// <summary>A meta tag's content by <c>property</c> (Open Graph) or <c>name</c>, case-insensitively.</summary>
+    private static string? Meta(IDocument document, string name)
+    {
+        foreach (var meta in document.QuerySelectorAll("meta"))
+        {
+            if ((string.Equals(meta.GetAttribute("property"), name, StringComparison.OrdinalIgnoreCase)
+                 || string.Equals(meta.GetAttribute("name"), name, StringComparison.OrdinalIgnoreCase))
+                && meta.GetAttribute("content") is { } content && !string.IsNullOrWhiteSpace(content))
+            {
+                return content;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Whitespace runs become one space, control characters go, and the text is cut to <paramref name="max"/>.</summary>
+    private static string? Clean(string? text, int max)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+
+        var builder = new StringBuilder(Math.Min(text.Length, max));
+        var space = false;
+        foreach (var c in text.Trim())
+        {
+            if (char.IsWhiteSpace(c))
+            {
+                space = true;
+                continue;
+            }
+
+            if (char.IsControl(c))
+            {
+                continue;
+            }
+
+            if (space && builder.Length > 0)
+            {
+                builder.Append(' ');
+            }
+
+            space = false;
+            builder.Append(c);
+            if (builder.Length >= max)
+            {
+                break;
+            }
+        }
+
+        var result = builder.Length > max ? builder.ToString(0, max) : builder.ToString();
+        // Never cut a surrogate pair in half.
+        return result.Length > 0 && char.IsHighSurrogate(result[^1]) ? result[..^1] : result;
+    }
+
+    private static string ImageName(Uri url)
+    {
+        var last = url.Segments.LastOrDefault()?.Trim('/');
+        return string.IsNullOrEmpty(last) ? "preview" : Uri.UnescapeDataString(last);
+    }
+
+    public void Dispose()
+    {
+        _rate.Dispose();
+        _cache?.Dispose();
+        _fetches.Dispose();
+    }
+
+    private sealed record Preview(string? Title, string? Description, byte[]? Image, string ImageName)
+    {
+        public long Size => 256 + ((Title?.Length ?? 0) * 2) + ((Description?.Length ?? 0) * 2) + (Image?.Length ?? 0);
+    }
+
+    /// <summary>The cache's expiry on the injected clock.</summary>
+    private sealed class CacheClock(TimeProvider time) : Microsoft.Extensions.Internal.ISystemClock
+    {
+        public DateTimeOffset UtcNow => time.GetUtcNow();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Link preview refused: {Failure}")]
+    private static partial void LogRefused(ILogger logger, FetchFailure failure);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Link preview image left out: {Failure}")]
+    private static partial void LogImageLeftOut(ILogger logger, FetchFailure failure);
+}
