@@ -11,6 +11,7 @@
 #   postgresql   the server binaries for the private PostgreSQL of scripts/postgres.sh
 #   redis-server the cluster bus of the cluster tests (scripts/redis.sh starts a private one)
 #   nginx        the load balancer in front of the cluster tests' nodes
+#   python3-aiosmtpd  the SMTP server the email tests mail their codes to (run by /usr/bin/python3)
 # and tests/web/node_modules from tests/web/package-lock.json (playwright-core, pinned; no browser download).
 #
 # Images need nothing from the system: NetVips.Native ships its own libvips.
@@ -27,12 +28,13 @@ declare -A wanted=(
   [postgresql]="$(ls -d /usr/lib/postgresql/*/bin/postgres 2>/dev/null | sort -V | tail -n1 || true)"
   [redis-server]=/usr/bin/redis-server
   [nginx]=/usr/sbin/nginx
+  [python3-aiosmtpd]="$(ls -d /usr/lib/python3/dist-packages/aiosmtpd/__main__.py 2>/dev/null || true)"
 )
 
 missing=()
-for package in ffmpeg prometheus chromium postgresql redis-server nginx; do
+for package in ffmpeg prometheus chromium postgresql redis-server nginx python3-aiosmtpd; do
   probe="${wanted[$package]}"
-  [[ -n "$probe" && -x "$probe" ]] || missing+=("$package")
+  [[ -n "$probe" && -e "$probe" ]] || missing+=("$package")
 done
 
 if [[ ${#missing[@]} -gt 0 ]]; then

@@ -27,7 +27,7 @@ public enum VerifyOutcome
 }
 
 /// <summary>
-/// Mailed codes for email verification and password reset (migration 0015_email): one live code per account and
+/// Mailed codes for email verification and password reset (migration 0013_email): one live code per account and
 /// purpose, stored as an HMAC only, with a try counter and an expiry.
 /// </summary>
 public sealed class EmailCodeStore(Database database)
