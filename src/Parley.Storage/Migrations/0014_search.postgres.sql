@@ -1,0 +1,18 @@
+-- Message search (docs/search.md): a pg_trgm GIN index over the searchable text of each message, used by ILIKE
+-- (substring, case-insensitive). An expression index needs no trigger: it is written in the transaction of every
+-- insert, and a recall (content NULL) or a delete drops the message from it.
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
+-- What is searched, per type: a text's text, a file's name, a link's title and description, a location's title.
+-- Content is JSON the server validated, so the cast cannot fail.
+CREATE FUNCTION parley_search_text(type TEXT, content TEXT) RETURNS TEXT
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE type
+    WHEN 'text' THEN content::jsonb ->> 'text'
+    WHEN 'file' THEN content::jsonb ->> 'name'
+    WHEN 'link' THEN concat_ws(' ', content::jsonb ->> 'title', content::jsonb ->> 'description')
+    WHEN 'location' THEN content::jsonb ->> 'title'
+    END;
+
+CREATE INDEX ix_messages_search ON messages USING gin (parley_search_text(type, content) gin_trgm_ops)
+    WHERE content IS NOT NULL AND type IN ('text', 'file', 'link', 'location');
