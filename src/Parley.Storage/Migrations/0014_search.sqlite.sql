@@ -7,7 +7,7 @@ CREATE VIRTUAL TABLE message_search USING fts5(body, tokenize = 'trigram', conte
 
 -- What is searched, per type: a text's text, a file's name, a link's title and description, a location's title.
 CREATE TRIGGER messages_search_insert AFTER INSERT ON messages
-WHEN new.content IS NOT NULL AND new.type IN ('text', 'file', 'link', 'location')
+WHEN new.content IS NOT NULL AND json_valid(new.content) AND new.type IN ('text', 'file', 'link', 'location')
 BEGIN
     INSERT INTO message_search (rowid, body) VALUES (new.rowid, CASE new.type
         WHEN 'text' THEN json_extract(new.content, '$.text')
@@ -17,13 +17,13 @@ BEGIN
 END;
 
 CREATE TRIGGER messages_search_update AFTER UPDATE OF content, type ON messages
-WHEN old.content IS NOT NULL AND old.type IN ('text', 'file', 'link', 'location')
+WHEN old.content IS NOT NULL AND json_valid(old.content) AND old.type IN ('text', 'file', 'link', 'location')
 BEGIN
     DELETE FROM message_search WHERE rowid = old.rowid;
 END;
 
 CREATE TRIGGER messages_search_reinsert AFTER UPDATE OF content, type ON messages
-WHEN new.content IS NOT NULL AND new.type IN ('text', 'file', 'link', 'location')
+WHEN new.content IS NOT NULL AND json_valid(new.content) AND new.type IN ('text', 'file', 'link', 'location')
 BEGIN
     INSERT INTO message_search (rowid, body) VALUES (new.rowid, CASE new.type
         WHEN 'text' THEN json_extract(new.content, '$.text')
@@ -33,7 +33,7 @@ BEGIN
 END;
 
 CREATE TRIGGER messages_search_delete AFTER DELETE ON messages
-WHEN old.content IS NOT NULL AND old.type IN ('text', 'file', 'link', 'location')
+WHEN old.content IS NOT NULL AND json_valid(old.content) AND old.type IN ('text', 'file', 'link', 'location')
 BEGIN
     DELETE FROM message_search WHERE rowid = old.rowid;
 END;
@@ -45,4 +45,4 @@ SELECT rowid, CASE type
         WHEN 'file' THEN json_extract(content, '$.name')
         WHEN 'link' THEN concat_ws(' ', json_extract(content, '$.title'), json_extract(content, '$.description'))
         ELSE json_extract(content, '$.title') END
-FROM messages WHERE content IS NOT NULL AND type IN ('text', 'file', 'link', 'location');
+FROM messages WHERE content IS NOT NULL AND json_valid(content) AND type IN ('text', 'file', 'link', 'location');
