@@ -1,12 +1,14 @@
 // The chat view: scrollback, composer (Enter sends, Shift+Enter adds a line), attachments with progress,
-// thumbnails, receipts, typing, recall, delete for me and reply.
+// thumbnails, receipts, typing, recall, delete for me and reply; a search box for this conversation, and opening
+// at a message (a search result: focusSeq) with that message scrolled into view and marked.
 
 import { upload, fileUrl, api } from '../api.js';
 import { h, toast, attempt, time, displayName, presenceDot, size } from './dom.js';
+import { searchForm } from './search.js';
 
 const RECALL_WINDOW_MS = 120_000;
 
-export function renderChat(pane, ctx, id, back) {
+export function renderChat(pane, ctx, id, back, focusSeq = null) {
   const { store, socket, me } = ctx;
   let replyTo = null;
   const rows = new Map(); // seq -> {el, sig}
@@ -29,7 +31,7 @@ export function renderChat(pane, ctx, id, back) {
 
   pane.replaceChildren(
     h('section', { class: 'chat', 'aria-labelledby': 'chat-title' },
-      h('div', { class: 'chat-head' }, back, title, headerExtra), scroller, typing, replyBar, progress, composer));
+      h('div', { class: 'chat-head' }, back, title, headerExtra, searchForm({ conversationId: id, label: 'Search in this conversation' })), scroller, typing, replyBar, progress, composer));
 
   let lastTyping = 0;
   text.addEventListener('keydown', (e) => {
@@ -182,7 +184,25 @@ export function renderChat(pane, ctx, id, back) {
   }
 
   pane.refresh = refresh;
-  attempt(() => store.open(id)).then(() => { if (pane.refresh === refresh) { refresh(); text.focus(); } });
+  attempt(async () => {
+    await store.open(id);
+    if (focusSeq) await store.loadBack(id, focusSeq);
+  }).then(() => {
+    if (pane.refresh !== refresh) return;
+    refresh();
+    const target = focusSeq ? rows.get(focusSeq)?.el : null;
+    if (target) {
+      // Opened from a search result: that message in view and marked, and kept in view by later refreshes.
+      target.classList.add('found');
+      target.setAttribute('tabindex', '-1');
+      target.scrollIntoView({ block: 'center' });
+      target.focus({ preventScroll: true });
+      refresh.scrolled = true;
+    } else {
+      if (focusSeq) toast('That message is no longer in this conversation.', 'notice');
+      text.focus();
+    }
+  });
   // Recall buttons disappear when the window passes.
   const timer = setInterval(() => { if (pane.refresh !== refresh) clearInterval(timer); else refresh(); }, 15_000);
 }
