@@ -14,5 +14,9 @@ RETURN CASE type
     WHEN 'location' THEN content::jsonb ->> 'title'
     END;
 
+-- fastupdate off: with GIN's pending list (the default) every search reads the whole unmerged list linearly, and
+-- under a steady stream of messages it is never empty (157 ms per search over 1,000,000 messages, against 0.07 ms
+-- merged), and the insert that fills it pays for merging it (docs/benchmarks.md, "Search (issue 16)").
 CREATE INDEX ix_messages_search ON messages USING gin (parley_search_text(type, content) gin_trgm_ops)
+    WITH (fastupdate = off)
     WHERE content IS NOT NULL AND type IN ('text', 'file', 'link', 'location');

@@ -152,11 +152,20 @@ public sealed class MessageSearchStore(Database database)
         };
 
         await using var connection = await database.OpenAsync(cancellationToken);
+        // PostgreSQL: planned for this query's pattern every time. Statements are auto-prepared (Database.Create), and
+        // after five runs a prepared statement may switch to a generic plan, which cannot weigh a pattern against the
+        // trigram index and scans every visible message instead (190 ms over 1,000,000 messages, against 1 ms).
+        await using var transaction = sqlite ? null : await connection.BeginTransactionAsync(cancellationToken);
+        if (transaction is not null)
+        {
+            await connection.ExecuteAsync(new CommandDefinition("SET LOCAL plan_cache_mode = force_custom_plan", transaction: transaction, cancellationToken: cancellationToken));
+        }
+
         var rows = new List<MessageRow>();
         var bytes = 0L;
         SearchRow? last = null;
         var hasMore = false;
-        await foreach (var row in connection.QueryUnbufferedAsync<SearchRow>(sql, parameters).WithCancellation(cancellationToken))
+        await foreach (var row in connection.QueryUnbufferedAsync<SearchRow>(sql, parameters, transaction).WithCancellation(cancellationToken))
         {
             var message = row.ToMessage();
             var size = message.ApproximateJsonBytes();
@@ -169,6 +178,11 @@ public sealed class MessageSearchStore(Database database)
             rows.Add(message);
             bytes += size;
             last = row;
+        }
+
+        if (transaction is not null)
+        {
+            await transaction.CommitAsync(cancellationToken);
         }
 
         string? next = null;
