@@ -14,9 +14,10 @@ RETURN CASE type
     WHEN 'location' THEN content::jsonb ->> 'title'
     END;
 
--- fastupdate off: with GIN's pending list (the default) every search reads the whole unmerged list linearly, and
--- under a steady stream of messages it is never empty (157 ms per search over 1,000,000 messages, against 0.07 ms
--- merged), and the insert that fills it pays for merging it (docs/benchmarks.md, "Search (issue 16)").
+-- A small pending list (512 kB, not GIN's 4 MB): every search reads the unmerged list linearly, and under a steady
+-- stream of messages it is never empty (4 MB: 157 ms per search over 1,000,000 messages, against 0.07 ms merged);
+-- without one (fastupdate off) every insert updates the index in place, 2.5x the server CPU per message of the
+-- pending list (docs/benchmarks.md, "Search (issue 16)").
 CREATE INDEX ix_messages_search ON messages USING gin (parley_search_text(type, content) gin_trgm_ops)
-    WITH (fastupdate = off)
+    WITH (fastupdate = on, gin_pending_list_limit = 512)
     WHERE content IS NOT NULL AND type IN ('text', 'file', 'link', 'location');
