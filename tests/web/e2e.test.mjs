@@ -487,9 +487,9 @@ test('message search: all conversations and one, CJK and 2 characters; a result 
   const inView = await page.evaluate(() => {
     const el = document.querySelector('.msg.found').getBoundingClientRect();
     const box = document.querySelector('.scroller').getBoundingClientRect();
-    return el.bottom > box.top && el.top < box.bottom;
+    return { ok: el.bottom > box.top && el.top < box.bottom, el: [el.top, el.bottom], box: [box.top, box.bottom], n: document.querySelectorAll('.msg').length };
   });
-  assert.ok(inView, 'the found message is scrolled into view');
+  assert.ok(inView.ok, `the found message is scrolled into view: ${JSON.stringify(inView)}`);
 
   // Within this conversation, 2 characters (the short-query scan).
   await page.getByLabel('Search in this conversation').fill('北京');
