@@ -13,7 +13,9 @@ using Parley.Storage.Migrations;
 // (--pg-data: the cluster's data directory, to add its processes' CPU per message; same machine only;
 //  --page-size: SQLite page size of the new database;
 //  --then-rate R [--then-seconds S]: after the closed-loop run, S seconds (default 15) open loop at R single-message
-//  commits a second, whose commit latency is reported on its own: what a steady load sees behind a burst's WAL)
+//  commits a second, whose commit latency is reported on its own: what a steady load sees behind a burst's WAL;
+//  --search-index off: without migration 0014's search index (SQLite triggers, PostgreSQL GIN index), for paired runs;
+//  --search-fill N [--search-queries Q]: instead of the append run, store N messages and time Q searches of each kind)
 var options = Options.Parse(args);
 var dataDir = Path.Combine(Path.GetTempPath(), "parley-appendbench", Guid.NewGuid().ToString("N"));
 Directory.CreateDirectory(dataDir);
@@ -25,7 +27,10 @@ if (options.Provider == StorageProvider.Postgres)
     await using (var admin = new NpgsqlConnection(options.Connection))
     {
         await admin.OpenAsync();
-        await admin.ExecuteAsync($"CREATE DATABASE {pgDatabase}");
+        // --pg-ctype C.UTF-8: a database whose LC_CTYPE classifies CJK characters as letters (pg_trgm indexes them then).
+        await admin.ExecuteAsync(options.PostgresCtype is { } ctype
+            ? $"CREATE DATABASE {pgDatabase} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE '{ctype.Replace("'", "", StringComparison.Ordinal)}'"
+            : $"CREATE DATABASE {pgDatabase}");
     }
 
     connection = new NpgsqlConnectionStringBuilder(options.Connection) { Database = pgDatabase }.ConnectionString;
@@ -46,8 +51,19 @@ try
     }
 
     await MigrationRunner.ApplyAsync(database);
+    if (!options.SearchIndex)
+    {
+        await SearchBench.DropIndexAsync(database);
+    }
+
     using var store = new MessageStore(database);
     var conversations = await SetUpAsync(database, store, options.Conversations);
+    if (options.SearchFill is { } fill)
+    {
+        await SearchBench.RunAsync(database, store, conversations, fill, options.SearchQueries);
+        return;
+    }
+
     var random = new Random(42);
     var serial = 0L;
 
@@ -224,7 +240,7 @@ static async Task<List<(long Id, long Low, long High)>> SetUpAsync(Database data
     return conversations;
 }
 
-internal sealed record Options(StorageProvider Provider, string? Connection, int Batch, int Conversations, double Seconds, double Warmup, string? PostgresData, int? PageSize, int? ThenRate = null, double ThenSeconds = 15)
+internal sealed record Options(StorageProvider Provider, string? Connection, int Batch, int Conversations, double Seconds, double Warmup, string? PostgresData, int? PageSize, int? ThenRate = null, double ThenSeconds = 15, bool SearchIndex = true, int? SearchFill = null, int SearchQueries = 200, string? PostgresCtype = null)
 {
     public static Options Parse(string[] args)
     {
@@ -234,6 +250,10 @@ internal sealed record Options(StorageProvider Provider, string? Connection, int
         int? pageSize = null;
         double seconds = 5, warmup = 2, thenSeconds = 15;
         int? thenRate = null;
+        var searchIndex = true;
+        int? searchFill = null;
+        var searchQueries = 200;
+        string? postgresCtype = null;
         for (var i = 0; i < args.Length; i++)
         {
             var value = i + 1 < args.Length ? args[i + 1] : throw new ArgumentException($"{args[i]} needs a value");
@@ -249,6 +269,10 @@ internal sealed record Options(StorageProvider Provider, string? Connection, int
                 case "--warmup": warmup = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--then-rate": thenRate = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--then-seconds": thenSeconds = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--search-index": searchIndex = value != "off"; break;
+                case "--search-fill": searchFill = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--pg-ctype": postgresCtype = value; break;
+                case "--search-queries": searchQueries = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                 default: throw new ArgumentException($"unknown option {args[i - 1]}");
             }
         }
@@ -258,7 +282,7 @@ internal sealed record Options(StorageProvider Provider, string? Connection, int
             throw new ArgumentException("--provider postgres needs --connection");
         }
 
-        return new Options(provider, connection, batch, conversations, seconds, warmup, postgresData, pageSize, thenRate, thenSeconds);
+        return new Options(provider, connection, batch, conversations, seconds, warmup, postgresData, pageSize, thenRate, thenSeconds, searchIndex, searchFill, searchQueries, postgresCtype);
     }
 }
 

@@ -17,6 +17,7 @@ using Parley.Server.Messaging;
 using Parley.Server.Moderation;
 using Parley.Server.Operations;
 using Parley.Server.Realtime;
+using Parley.Server.Search;
 using Parley.Server.Social;
 using Parley.Server.WebClient;
 using Parley.Server.Webhooks;
@@ -26,6 +27,7 @@ using Parley.Storage.Admin;
 using Parley.Storage.Files;
 using Parley.Storage.Groups;
 using Parley.Storage.Messaging;
+using Parley.Storage.Search;
 using Parley.Storage.Social;
 using Parley.Storage.Sqlite;
 using Parley.Storage.Migrations;
@@ -173,6 +175,9 @@ public static partial class ParleyApp
         services.AddSingleton<MessagingService>();
         services.AddSingleton<RetentionSweeper>();
         services.AddHostedService(sp => sp.GetRequiredService<RetentionSweeper>());
+        services.Configure<SearchOptions>(config.GetSection(SearchOptions.Section));
+        services.AddSingleton<MessageSearchStore>();
+        services.AddSingleton<SearchService>();
 
         services.Configure<RealtimeOptions>(config.GetSection(RealtimeOptions.Section));
         services.AddSingleton<ConnectionRegistry>();
@@ -257,6 +262,7 @@ public static partial class ParleyApp
         app.MapSocial();
         app.MapGroups();
         app.MapConversations();
+        app.MapSearch();
         app.MapFiles();
         app.MapLinkPreviews();
         app.MapAdmin();

@@ -458,3 +458,47 @@ test('errors are shown in plain words: a file too large, a block; the draft is k
   assert.equal(await alice.page.locator('#composer').inputValue(), 'are you there?');
   await http('DELETE', `/api/blocks/${aliceId}`, undefined, await token(bob.page));
 });
+
+test('message search: all conversations and one, CJK and 2 characters; a result opens the chat at that message', async () => {
+  const { alice, bob } = users;
+  const aliceToken = await token(alice.page);
+  const bobId = await bob.page.evaluate(() => JSON.parse(localStorage.getItem('parley.session')).user.id);
+  const { id } = await http('POST', '/api/conversations/direct', { userId: bobId }, aliceToken);
+  const needle = `needle 北京烤鸭 ${run}`;
+  await http('POST', `/api/conversations/${id}/messages`, { clientMsgId: `search-${run}`, type: 'text', content: { text: needle } }, aliceToken);
+  // Enough later messages that the needle is not on the page a chat opens with.
+  for (let i = 1; i <= 60; i++) {
+    await http('POST', `/api/conversations/${id}/messages`, { clientMsgId: `search-${run}-${i}`, type: 'text', content: { text: `filler ${i}` } }, aliceToken);
+  }
+  const page = await bob.context.newPage(); // a fresh page holds nothing of the conversation yet
+  await page.goto(base + '/');
+  await page.getByText('Connected').waitFor({ timeout: WAIT });
+  await page.getByLabel('Search all messages').fill('北京烤鸭');
+  await page.getByRole('button', { name: 'Find messages' }).click();
+  const result = page.locator('.result', { hasText: needle });
+  await result.waitFor({ timeout: WAIT });
+  assert.equal(await result.locator('mark').textContent(), '北京烤鸭');
+  await shot(page, 'search-desktop.png');
+
+  await result.locator('a').click();
+  const found = page.locator('.msg.found .text', { hasText: needle });
+  await found.waitFor({ timeout: 2 * WAIT });
+  // In view inside the message list (the list starts at the latest messages otherwise).
+  const inView = await page.evaluate(() => {
+    const el = document.querySelector('.msg.found').getBoundingClientRect();
+    const box = document.querySelector('.scroller').getBoundingClientRect();
+    return { ok: el.bottom > box.top && el.top < box.bottom, el: [el.top, el.bottom], box: [box.top, box.bottom], n: document.querySelectorAll('.msg').length };
+  });
+  assert.ok(inView.ok, `the found message is scrolled into view: ${JSON.stringify(inView)}`);
+
+  // Within this conversation, 2 characters (the short-query scan).
+  await page.getByLabel('Search in this conversation').fill('北京');
+  await page.getByRole('button', { name: 'Find in this conversation' }).click();
+  await page.locator('#search-title', { hasText: 'Search in' }).waitFor({ timeout: WAIT });
+  await page.locator('.result', { hasText: needle }).waitFor({ timeout: WAIT });
+  assert.equal(await page.locator('.result').count(), 1);
+  await page.getByLabel('Search in this conversation').fill('zzqq' + run);
+  await page.getByRole('button', { name: 'Find in this conversation' }).click();
+  await page.getByText(`No messages match “zzqq${run}”.`).waitFor({ timeout: WAIT });
+  await page.close();
+});

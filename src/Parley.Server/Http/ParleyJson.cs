@@ -69,6 +69,7 @@ namespace Parley.Server.Http;
 [JsonSerializable(typeof(ConversationDto))]
 [JsonSerializable(typeof(ListResponse<ConversationDto>))]
 [JsonSerializable(typeof(MessagePage))]
+[JsonSerializable(typeof(ListResponse<MessageDto>))]
 [JsonSerializable(typeof(Receipts))]
 [JsonSerializable(typeof(IReadOnlyList<string>))]
 [JsonSerializable(typeof(FileDto))]

@@ -1,5 +1,6 @@
 // Parley web client: wires the session, the socket and the store to the screens. Routes are hash based:
-// #/chats, #/chats/<conversationId>, #/friends, #/groups, #/groups/<groupId>, #/profile.
+// #/chats, #/chats/<conversationId>, #/chats/<conversationId>/<seq> (opened at that message), #/friends, #/groups,
+// #/groups/<groupId>, #/profile, #/search/<q> and #/search/<q>/<conversationId>.
 
 import { api, loadSession, login, register, logout, setSignedOutHandler } from './api.js';
 import { Socket } from './socket.js';
@@ -9,6 +10,7 @@ import { renderChat } from './ui/chat.js';
 import { renderFriends } from './ui/friends.js';
 import { renderGroups, renderGroup } from './ui/groups.js';
 import { renderProfile } from './ui/profile.js';
+import { renderSearch, searchForm } from './ui/search.js';
 
 const app = document.getElementById('app');
 let ctx = null; // {me, socket, store} while signed in
@@ -144,7 +146,7 @@ function renderShell() {
   app.replaceChildren(
     h('header', { class: 'top' }, h('span', { class: 'brand' }, 'Parley'), h('span', { id: 'conn', role: 'status' }), nav),
     h('div', { class: 'layout', id: 'layout' },
-      h('aside', { id: 'sidebar', 'aria-label': 'Conversations' }, h('h2', { class: 'sr-only' }, 'Conversations'), h('ul', { id: 'convs', class: 'convs' })),
+      h('aside', { id: 'sidebar', 'aria-label': 'Conversations' }, searchForm({ label: 'Search all messages' }), h('h2', { class: 'sr-only' }, 'Conversations'), h('ul', { id: 'convs', class: 'convs' })),
       h('main', { id: 'pane', tabindex: '-1' })));
   renderStatus();
 }
@@ -179,7 +181,7 @@ function renderConversationList() {
 let currentRoute = '';
 function route() {
   if (!ctx) return;
-  const [section = 'chats', id] = location.hash.replace(/^#\/?/, '').split('/');
+  const [section = 'chats', id, extra] = location.hash.replace(/^#\/?/, '').split('/');
   currentRoute = `${section}/${id ?? ''}`;
   const pane = document.getElementById('pane');
   const layout = document.getElementById('layout');
@@ -191,11 +193,16 @@ function route() {
     case 'friends': renderFriends(pane, ctx, back); break;
     case 'groups': id ? renderGroup(pane, ctx, id, back) : renderGroups(pane, ctx, back); break;
     case 'profile': renderProfile(pane, ctx, back); break;
+    case 'search': renderSearch(pane, ctx, safeDecode(id ?? ''), extra, back); break;
     default:
-      if (id) renderChat(pane, ctx, id, back);
+      if (id) renderChat(pane, ctx, id, back, /^\d+$/.test(extra ?? '') ? Number(extra) : null);
       else pane.replaceChildren(h('div', { class: 'placeholder' }, h('h1', {}, `Hello, ${displayName(ctx.me)}`), h('p', {}, 'Pick a conversation, or find friends and groups to start one.')));
   }
   renderConversationList();
+}
+
+function safeDecode(text) {
+  try { return decodeURIComponent(text); } catch { return ''; }
 }
 
 function refreshPane(kind) {

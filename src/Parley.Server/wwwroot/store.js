@@ -120,6 +120,18 @@ export class Store extends EventTarget {
   }
 
   /** Scrollback: the page before the oldest seq held. */
+  /** Loads earlier pages until the conversation holds <seq> (a search result), at most 50 pages of 200. */
+  async loadBack(id, seq) {
+    const c = this.conversations.get(id);
+    for (let i = 0; i < 50 && c?.hasOlder && c.oldest > seq; i++) {
+      const page = await api('GET', `/api/conversations/${id}/messages?before=${c.oldest}&limit=200`);
+      this.#store(id, page.items);
+      c.oldest = page.items[0]?.seq ?? c.oldest;
+      c.hasOlder = page.hasMore && page.items.length > 0;
+    }
+    this.changed(id);
+  }
+
   async loadOlder(id) {
     const c = this.conversations.get(id);
     if (!c?.hasOlder) return;

@@ -1,14 +1,17 @@
 // The chat view: scrollback, composer (Enter sends, Shift+Enter adds a line), attachments with progress,
-// thumbnails, receipts, typing, recall, delete for me and reply.
+// thumbnails, receipts, typing, recall, delete for me and reply; a search box for this conversation, and opening
+// at a message (a search result: focusSeq) with that message scrolled into view and marked.
 
 import { upload, fileUrl, api } from '../api.js';
 import { h, toast, attempt, time, displayName, presenceDot, size } from './dom.js';
+import { searchForm } from './search.js';
 
 const RECALL_WINDOW_MS = 120_000;
 
-export function renderChat(pane, ctx, id, back) {
+export function renderChat(pane, ctx, id, back, focusSeq = null) {
   const { store, socket, me } = ctx;
   let replyTo = null;
+  let found = null; // the seq opened from a search result, marked in every rebuild of its row
   const rows = new Map(); // seq -> {el, sig}
 
   const title = h('h1', { id: 'chat-title' });
@@ -29,7 +32,7 @@ export function renderChat(pane, ctx, id, back) {
 
   pane.replaceChildren(
     h('section', { class: 'chat', 'aria-labelledby': 'chat-title' },
-      h('div', { class: 'chat-head' }, back, title, headerExtra), scroller, typing, replyBar, progress, composer));
+      h('div', { class: 'chat-head' }, back, title, headerExtra, searchForm({ conversationId: id, label: 'Search in this conversation' })), scroller, typing, replyBar, progress, composer));
 
   let lastTyping = 0;
   text.addEventListener('keydown', (e) => {
@@ -122,7 +125,7 @@ export function renderChat(pane, ctx, id, back) {
     const mine = m.senderId === me.id;
     const canRecall = !m.recalled && mine && Date.now() - m.sentAt < RECALL_WINDOW_MS;
     const reply = m.replyTo ? store.messages.get(id)?.get(m.replyTo) : null;
-    return h('li', { class: `msg ${mine ? 'mine' : 'theirs'}`, 'data-seq': m.seq },
+    return h('li', { class: `msg ${mine ? 'mine' : 'theirs'}${m.seq === found ? ' found' : ''}`, 'data-seq': m.seq, tabindex: m.seq === found ? '-1' : undefined },
       h('div', { class: 'meta' }, h('span', { class: 'sender' }, mine ? 'You' : sender), ' · ', h('time', { datetime: new Date(m.sentAt).toISOString() }, time(m.sentAt))),
       m.replyTo ? h('blockquote', { class: 'quote' }, 'Reply to: ', snippet(reply)) : null,
       body(m),
@@ -144,12 +147,20 @@ export function renderChat(pane, ctx, id, back) {
   function senderName(userId) {
     if (!names.has(userId)) {
       names.set(userId, '…');
-      store.user(userId).then((u) => { names.set(userId, displayName(u, store.friends.find((f) => f.user.id === userId)?.remark)); for (const entry of rows.values()) entry.el.remove(); rows.clear(); if (pane.refresh === refresh) refresh(); }, () => {});
+      store.user(userId).then((u) => {
+        names.set(userId, displayName(u, store.friends.find((f) => f.user.id === userId)?.remark));
+        // Every row is rebuilt with the name; the reader stays where they were (an emptied list would read as "at the bottom").
+        const top = scroller.scrollTop;
+        const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+        for (const entry of rows.values()) entry.el.remove();
+        rows.clear();
+        if (pane.refresh === refresh) { refresh(atBottom); if (!atBottom) scroller.scrollTop = top; }
+      }, () => {});
     }
     return names.get(userId);
   }
 
-  function refresh() {
+  function refresh(atBottom) {
     const c = store.conversations.get(id);
     if (!c) return;
     title.replaceChildren(c.type === 'direct' ? displayName(c.peer, store.friends.find((f) => f.user.id === c.peer.id)?.remark) : c.group.name);
@@ -157,13 +168,13 @@ export function renderChat(pane, ctx, id, back) {
       ? presenceDot(store.presence.get(c.peer.id))
       : h('a', { href: `#/groups/${c.group.id}`, class: 'button' }, 'Members'));
     older.hidden = !c.hasOlder;
-    const nearBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+    const nearBottom = typeof atBottom === 'boolean' ? atBottom : scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
     const messages = [...(store.messages.get(id)?.values() ?? [])].sort((a, b) => a.seq - b.seq);
     const keep = new Set();
     let prev = null;
     for (const m of messages) {
       keep.add(m.seq);
-      const sig = `${m.recalled}|${c.peerReadSeq >= m.seq}|${m.replyTo ? !!store.messages.get(id)?.get(m.replyTo) : ''}|${Date.now() - m.sentAt < RECALL_WINDOW_MS}`;
+      const sig = `${m.seq === found}|${m.recalled}|${c.peerReadSeq >= m.seq}|${m.replyTo ? !!store.messages.get(id)?.get(m.replyTo) : ''}|${Date.now() - m.sentAt < RECALL_WINDOW_MS}`;
       let entry = rows.get(m.seq);
       if (!entry || entry.sig !== sig) {
         const el = row(m, c, senderName(m.senderId));
@@ -182,7 +193,25 @@ export function renderChat(pane, ctx, id, back) {
   }
 
   pane.refresh = refresh;
-  attempt(() => store.open(id)).then(() => { if (pane.refresh === refresh) { refresh(); text.focus(); } });
+  attempt(async () => {
+    await store.open(id);
+    if (focusSeq) await store.loadBack(id, focusSeq);
+  }).then(() => {
+    if (pane.refresh !== refresh) return;
+    // Opened from a search result: that message marked (in every rebuild of its row, a receipt changing it say),
+    // in view, and kept in view by later refreshes.
+    found = focusSeq;
+    refresh();
+    const target = focusSeq ? rows.get(focusSeq)?.el : null;
+    if (target) {
+      target.scrollIntoView({ block: 'center' });
+      target.focus({ preventScroll: true });
+      refresh.scrolled = true;
+    } else {
+      if (focusSeq) toast('That message is no longer in this conversation.', 'notice');
+      text.focus();
+    }
+  });
   // Recall buttons disappear when the window passes.
   const timer = setInterval(() => { if (pane.refresh !== refresh) clearInterval(timer); else refresh(); }, 15_000);
 }
