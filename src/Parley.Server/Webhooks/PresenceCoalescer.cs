@@ -9,9 +9,9 @@ public readonly record struct PresenceChange(long UserId, bool Online, long At);
 /// that state is written if it differs from the last one written (and opens the next window), else the user is
 /// forgotten. So a user produces at most one event per interval however fast they connect and disconnect, a window's
 /// online-offline-online writes nothing, and the last event a receiver gets is the user's state at that moment.
-/// Memory: at most <c>maxTracked</c> users in a window; a change of a user beyond that is written as it comes
-/// (uncoalesced: correct, only not rate-bounded), and while the writer is behind, such changes beyond
-/// <c>maxTracked</c> waiting are dropped (counted). Pure logic under one lock; the caller brings the time.
+/// Memory: at most <c>maxTracked</c> users in a window; a change of a user beyond that is written at the writer's next
+/// pass, coalesced only with that user's other changes before it (the last one wins: not rate-bounded, but never a
+/// lost final state), so what waits is at most one entry per user. Pure logic under one lock; the caller brings the time.
 /// </summary>
 public sealed class PresenceCoalescer(long intervalMs, int maxTracked)
 {
@@ -27,9 +27,10 @@ public sealed class PresenceCoalescer(long intervalMs, int maxTracked)
     // Each tracked user has exactly one entry here: their window's end. The interval is fixed, so ends come in order.
     private readonly Queue<(long End, long UserId)> _ends = new();
     private List<PresenceChange> _ready = [];
-    private int _untrackedReady;
+
+    // Users beyond the cap with a change in _ready: where it is, so their next change before the pass replaces it.
+    private readonly Dictionary<long, int> _untrackedReady = [];
     private long _untracked;
-    private long _dropped;
 
     /// <summary>Users in a window now (tests, the bound).</summary>
     public int Tracked
@@ -45,9 +46,6 @@ public sealed class PresenceCoalescer(long intervalMs, int maxTracked)
 
     /// <summary>Changes written uncoalesced because <c>maxTracked</c> users were already in a window.</summary>
     public long Untracked => Interlocked.Read(ref _untracked);
-
-    /// <summary>Uncoalesced changes dropped because the writer was that far behind.</summary>
-    public long Dropped => Interlocked.Read(ref _dropped);
 
     /// <summary>Records a change; true when something became ready to write now (wake the writer).</summary>
     public bool Change(long userId, bool online, long now)
@@ -66,15 +64,16 @@ public sealed class PresenceCoalescer(long intervalMs, int maxTracked)
                 _windows[userId] = new Window { Written = online, Current = online, CurrentAt = now };
                 _ends.Enqueue((now + intervalMs, userId));
             }
-            else if (_untrackedReady >= maxTracked)
-            {
-                _dropped++;
-                return false;
-            }
             else
             {
                 _untracked++;
-                _untrackedReady++;
+                if (_untrackedReady.TryGetValue(userId, out var waiting))
+                {
+                    _ready[waiting] = new PresenceChange(userId, online, now); // not written yet: the latest state replaces it
+                    return false;
+                }
+
+                _untrackedReady[userId] = _ready.Count;
             }
 
             _ready.Add(new PresenceChange(userId, online, now));
@@ -130,7 +129,7 @@ public sealed class PresenceCoalescer(long intervalMs, int maxTracked)
     {
         var ready = _ready;
         _ready = [];
-        _untrackedReady = 0;
+        _untrackedReady.Clear();
         return ready;
     }
 }

@@ -25,8 +25,6 @@ public sealed partial class WebhookPresence : BackgroundService, IPostCommitSink
     private readonly ILogger<WebhookPresence> _logger;
     private readonly PresenceCoalescer _coalescer;
     private readonly Channel<bool> _doorbell = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
-    private long _droppedLogged;
-
     public WebhookPresence(Database database, TimeProvider time, IOptions<WebhookOptions> options, ILogger<WebhookPresence> logger)
     {
         _database = database;
@@ -87,12 +85,6 @@ public sealed partial class WebhookPresence : BackgroundService, IPostCommitSink
 
     private async Task WriteAsync(List<PresenceChange> changes)
     {
-        if (_coalescer.Dropped is var dropped && dropped != _droppedLogged)
-        {
-            LogDropped(_logger, dropped - _droppedLogged);
-            _droppedLogged = dropped;
-        }
-
         for (var i = 0; i < changes.Count; i += BatchSize)
         {
             try
@@ -148,9 +140,6 @@ public sealed partial class WebhookPresence : BackgroundService, IPostCommitSink
     public void PairChanged(long userA, long userB)
     {
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} presence webhook events were dropped: more users changed presence at once than Webhooks:PresenceMaxTracked while the outbox writer was behind")]
-    private static partial void LogDropped(ILogger logger, long count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Presence webhook events could not be written to the outbox")]
     private static partial void LogFailed(ILogger logger, Exception exception);

@@ -75,26 +75,28 @@ public sealed class PresenceCoalescerTests
     }
 
     [Fact]
-    public void Beyond_the_cap_changes_are_written_uncoalesced_and_a_clean_stop_writes_every_pending_state()
+    public void Beyond_the_cap_changes_are_written_at_the_next_pass_the_last_one_winning_and_a_clean_stop_writes_every_pending_state()
     {
         var c = new PresenceCoalescer(Interval, 2);
         c.Change(1, true, 0);
         c.Change(2, true, 0);
         Assert.True(c.Change(3, true, 0));
-        Assert.True(c.Change(3, false, 1));
+        Assert.False(c.Change(3, false, 1)); // user 3 is beyond the cap: this replaces their change still waiting
         Assert.Equal(2, c.Tracked);
         Assert.Equal(2, c.Untracked);
-        Assert.Equal(4, c.Take(1, out _).Count);
+        Assert.Equal([new PresenceChange(1, true, 0), new PresenceChange(2, true, 0), new PresenceChange(3, false, 1)], c.Take(1, out _));
 
-        // Untracked changes waiting beyond the cap (the writer behind) are dropped, counted.
-        c.Change(4, true, 2);
-        c.Change(4, false, 3);
-        c.Change(4, true, 4);
-        Assert.Equal(1, c.Dropped);
+        // Beyond the cap, a user's changes before the writer's next pass are one entry: the last state, never lost.
+        Assert.True(c.Change(4, true, 2));
+        Assert.False(c.Change(4, false, 3));
+        Assert.True(c.Change(5, true, 3));
+        Assert.False(c.Change(4, true, 4));
+        Assert.False(c.Change(4, false, 5));
+        Assert.Equal([new PresenceChange(4, false, 5), new PresenceChange(5, true, 3)], c.Take(6, out _));
 
-        c.Change(1, false, 5);
+        c.Change(1, false, 7);
         var last = c.TakeAll();
-        Assert.Contains(new PresenceChange(1, false, 5), last);
+        Assert.Contains(new PresenceChange(1, false, 7), last);
         Assert.DoesNotContain(last, x => x.UserId == 2);
     }
 }
