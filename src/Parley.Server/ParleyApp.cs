@@ -196,6 +196,7 @@ public static partial class ParleyApp
         services.AddSingleton<FrameDispatcher>();
         services.AddSingleton<Gateway>();
         services.AddHostedService<HeartbeatMonitor>();
+        services.AddHostedService<ShutdownDrain>();
         services.AddHostedService(sp => sp.GetRequiredService<TemporaryGroupSweeper>());
         services.AddMemoryCache();
         // ASP.NET Core's own key ring (antiforgery, auth helpers) lives with the rest of Parley's keys, not in $HOME.

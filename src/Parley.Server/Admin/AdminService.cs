@@ -53,7 +53,7 @@ public sealed partial class AdminService(
         var externalId = request.ExternalId;
         if (externalId is not null && !IsValidExternalId(externalId))
         {
-            v.Add("externalId", $"must be 1-{MaxExternalId} characters without control characters or leading or trailing whitespace");
+            v.Add("externalId", $"must be 1-{MaxExternalId} characters without control, format or line-separator characters or leading or trailing whitespace");
         }
 
         v.ThrowIfInvalid();
@@ -96,7 +96,12 @@ public sealed partial class AdminService(
     }
 
     internal static bool IsValidExternalId(string id) =>
-        id.Length is > 0 and <= MaxExternalId && !char.IsWhiteSpace(id[0]) && !char.IsWhiteSpace(id[^1]) && !id.Any(char.IsControl);
+        id.Length is > 0 and <= MaxExternalId && !char.IsWhiteSpace(id[0]) && !char.IsWhiteSpace(id[^1]) && !id.Any(Invisible);
+
+    /// <summary>Control and format characters (zero-width, bidirectional overrides) and line or paragraph separators.</summary>
+    private static bool Invisible(char c) =>
+        char.IsControl(c) || char.GetUnicodeCategory(c) is System.Globalization.UnicodeCategory.Format
+            or System.Globalization.UnicodeCategory.LineSeparator or System.Globalization.UnicodeCategory.ParagraphSeparator;
 
     public async Task<ListResponse<AdminUser>> ListAsync(string q, string? externalId, int limit, string? cursor, CancellationToken cancellationToken)
     {

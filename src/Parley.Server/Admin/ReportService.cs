@@ -22,11 +22,13 @@ public sealed class ReportService(
     LookupThrottle lookups,
     IdGenerator ids,
     TimeProvider time,
-    IOptions<ModerationOptions> options) : IDisposable
+    IOptions<ModerationOptions> options,
+    Cluster.SharedLimits? shared = null) : IDisposable
 {
     public const int MaxReason = 500;
 
-    private readonly HourlyQuota _quota = new(options.Value.ReportsPerHour, time);
+    // Across nodes in cluster mode (Redis), like the other hourly quotas.
+    private readonly HourlyQuota _quota = new(options.Value.ReportsPerHour, time, shared, "reports");
 
     public async Task ReportAsync(Caller caller, string conversationId, string seqText, ReportBody body, CancellationToken cancellationToken)
     {
@@ -54,7 +56,12 @@ public sealed class ReportService(
             throw new ApiException(409, ErrorCodes.Conflict, "This message was recalled; there is nothing left to report.");
         }
 
-        if (_quota.TryTake(caller.UserId) is { } wait)
+        if (message.SenderId == caller.UserId)
+        {
+            throw ApiException.Invalid("seq", "a message of your own cannot be reported (recall it instead)");
+        }
+
+        if (await _quota.TryTakeAsync(caller.UserId) is { } wait)
         {
             throw UserQuotas.Limited($"At most {options.Value.ReportsPerHour} reports per hour; try again later.", wait);
         }
@@ -75,7 +82,7 @@ public sealed class ReportService(
             cancellationToken);
         if (!created)
         {
-            _quota.Refund(caller.UserId); // a repeat stores nothing, so it costs nothing
+            await _quota.RefundAsync(caller.UserId); // a repeat stores nothing, so it costs nothing
         }
     }
 

@@ -32,6 +32,24 @@ public sealed class ConnectionRegistry
     {
         _byUser.AddOrUpdate(connection.UserId, static (_, c) => [c], static (_, set, c) => set.Add(c), connection);
         Interlocked.Increment(ref _count);
+        if (Volatile.Read(ref _stopping))
+        {
+            connection.Close(GoingAway, StoppingReason); // opened while the server stops: sent on at once
+        }
+    }
+
+    private const System.Net.WebSockets.WebSocketCloseStatus GoingAway = System.Net.WebSockets.WebSocketCloseStatus.EndpointUnavailable;
+    private const string StoppingReason = "server shutting down";
+    private bool _stopping;
+
+    /// <summary>The server stops: every open socket is closed with 1001 (going away), and so is any opened from now on.</summary>
+    public void CloseAllForShutdown()
+    {
+        Volatile.Write(ref _stopping, true);
+        foreach (var connection in All())
+        {
+            connection.Close(GoingAway, StoppingReason);
+        }
     }
 
     public void Remove(Connection connection)

@@ -342,6 +342,7 @@ public abstract class AdminTests(AdminFixture fixture) : IAsyncLifetime
 
         var stranger = await Server.RegisterAsync();
         await Server.Post(stranger, path, new JsonObject { ["reason"] = "nosy" }).ExpectProblem(HttpStatusCode.NotFound, "not_found");
+        await Server.Post(a, path, new JsonObject { ["reason"] = "my own" }).ExpectProblem(HttpStatusCode.BadRequest, "invalid"); // its sender recalls it instead
         await Server.Post(b, $"/api/conversations/{conversationId}/messages/99/report", new JsonObject { ["reason"] = "x" }).ExpectProblem(HttpStatusCode.NotFound, "not_found");
         await Server.Post(b, $"/api/conversations/{conversationId}/messages/0/report", new JsonObject { ["reason"] = "x" }).ExpectProblem(HttpStatusCode.NotFound, "not_found");
         await Server.Post(b, $"/api/conversations/nope/messages/1/report", new JsonObject { ["reason"] = "x" }).ExpectProblem(HttpStatusCode.NotFound, "not_found");
@@ -393,9 +394,9 @@ public abstract class AdminTests(AdminFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task An_external_id_is_taken_as_given_and_whitespace_at_its_ends_or_control_characters_are_refused()
+    public async Task An_external_id_is_taken_as_given_and_whitespace_at_its_ends_control_or_invisible_characters_are_refused()
     {
-        foreach (var bad in new[] { " h1\t", "h1 ", " h1", "h\u00011", "h1\n", "", "\u3000h1" })
+        foreach (var bad in new[] { " h1\t", "h1 ", " h1", "h\u00011", "h1\n", "", "\u3000h1", "h\u200b1", "h\u202e1", "h\u20281", "h\u00ad1" })
         {
             var refused = await Server.Admin(HttpMethod.Post, "/api/admin/users", new JsonObject { ["username"] = Api.NewUsername(), ["externalId"] = bad })
                 .ExpectProblem(HttpStatusCode.BadRequest, "invalid");

@@ -105,6 +105,21 @@ public sealed class ChildServer : ApiHost, IAsyncDisposable
         throw new TimeoutException("the server did not become ready");
     }
 
+    /// <summary>SIGTERM: the server's own graceful stop; true when the process exited within <paramref name="within"/>.</summary>
+    public async Task<bool> TerminateAsync(TimeSpan within)
+    {
+        Cluster.Signals.Send(_process.Id, "TERM");
+        try
+        {
+            await _process.WaitForExitAsync().WaitAsync(within);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>SIGKILL: no shutdown code runs, nothing is flushed.</summary>
     public async Task KillAsync()
     {
