@@ -48,7 +48,7 @@ public sealed partial class ClusterBus
         public HashSet<long> Local = [];
 
         /// <summary>Per publishing incarnation: what comes next on this subscription. Guarded by the GroupSub itself.</summary>
-        public Dictionary<Guid, GroupSequence>? Sequences;
+        public Dictionary<Guid, GroupOrder>? Sequences;
 
         /// <summary>Frames in their publishers' order, delivered by <see cref="DrainGroupAsync"/> (views may need loading).</summary>
         public readonly Channel<GroupItem> Deliveries = Channel.CreateBounded<GroupItem>(new BoundedChannelOptions(MaxPendingGroupFrames) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
@@ -61,13 +61,22 @@ public sealed partial class ClusterBus
         public Task? Drain;
     }
 
-    private sealed class GroupSequence
+    /// <summary>
+    /// One publisher's frames on one subscription, in its order, to the subscription's drain; a gap given up resyncs the
+    /// conversation's local members (a lost recall or typing frame leaves no seq gap a client could notice).
+    /// </summary>
+    private sealed class GroupOrder(ClusterBus bus, GroupSub sub) : BusOrder<BusMessage>(sub, bus._time, GapWait)
     {
-        public long Next;
+        protected override void Deliver(BusMessage frame) => Hand(sub, frame);
 
-        public SortedDictionary<long, BusMessage>? Ahead;
-
-        public ITimer? GapTimer;
+        protected override void GaveUp()
+        {
+            Interlocked.Increment(ref bus._gapsGivenUp);
+            if (!sub.Deliveries.Writer.TryWrite(new GroupItem(default, true)))
+            {
+                Volatile.Write(ref sub.ResyncDue, 1);
+            }
+        }
     }
 
     /// <summary>A frame to deliver, or (no frame) the order to tell the local members to resync.</summary>
@@ -580,31 +589,14 @@ public sealed partial class ClusterBus
         lock (sub)
         {
             sub.Sequences ??= [];
-            if (!sub.Sequences.TryGetValue(parsed.Origin, out var sequence))
+            if (!sub.Sequences.TryGetValue(parsed.Origin, out var order))
             {
-                sub.Sequences[parsed.Origin] = sequence = new GroupSequence();
+                sub.Sequences[parsed.Origin] = order = new GroupOrder(this, sub);
             }
 
-            if (sequence.Next == 0 || number == sequence.Next)
-            {
-                // The first this subscription hears from the publisher, or the one expected.
-                Hand(sub, parsed);
-                sequence.Next = number + 1;
-                HandAhead(sub, sequence);
-            }
-            else if (number < sequence.Next)
-            {
-                Hand(sub, parsed); // after its gap was given up: late; the client dedupes by seq
-            }
-            else
-            {
-                (sequence.Ahead ??= [])[number] = parsed;
-                sequence.GapTimer ??= _time.CreateTimer(static state => ((GroupGap)state!).Bus.GiveUpGroupGap((GroupGap)state!), new GroupGap(this, sub, sequence), GapWait, Timeout.InfiniteTimeSpan);
-            }
+            order.Accept(number, parsed);
         }
     }
-
-    private sealed record GroupGap(ClusterBus Bus, GroupSub Sub, GroupSequence Sequence);
 
     /// <summary>Under the sub's lock, in order.</summary>
     private static void Hand(GroupSub sub, in BusMessage message)
@@ -612,49 +604,6 @@ public sealed partial class ClusterBus
         if (!sub.Deliveries.Writer.TryWrite(new GroupItem(message, false)))
         {
             Volatile.Write(ref sub.ResyncDue, 1); // the drain is far behind (a view that will not load): its members resync
-        }
-    }
-
-    private static void HandAhead(GroupSub sub, GroupSequence sequence)
-    {
-        while (sequence.Ahead is { Count: > 0 } ahead && ahead.Remove(sequence.Next, out var next))
-        {
-            Hand(sub, next);
-            sequence.Next++;
-        }
-
-        if (sequence.Ahead is not { Count: > 0 })
-        {
-            sequence.GapTimer?.Dispose();
-            sequence.GapTimer = null;
-        }
-    }
-
-    /// <summary>A gap on a conversation channel did not fill: what waited goes out in order, and the local members resync it.</summary>
-    private void GiveUpGroupGap(GroupGap state)
-    {
-        lock (state.Sub)
-        {
-            var sequence = state.Sequence;
-            sequence.GapTimer?.Dispose();
-            sequence.GapTimer = null;
-            if (sequence.Ahead is not { Count: > 0 } ahead)
-            {
-                return;
-            }
-
-            Interlocked.Increment(ref _gapsGivenUp);
-            sequence.Next = ahead.Keys.First();
-            HandAhead(state.Sub, sequence);
-            if (!state.Sub.Deliveries.Writer.TryWrite(new GroupItem(default, true)))
-            {
-                Volatile.Write(ref state.Sub.ResyncDue, 1);
-            }
-
-            if (sequence.Ahead is { Count: > 0 })
-            {
-                sequence.GapTimer = _time.CreateTimer(static s => ((GroupGap)s!).Bus.GiveUpGroupGap((GroupGap)s!), state, GapWait, Timeout.InfiniteTimeSpan);
-            }
         }
     }
 

@@ -29,17 +29,15 @@ public sealed partial class ClusterBus : IUserInterest
         public Action<RedisChannel, RedisValue>? Handler;
 
         /// <summary>Per publishing node incarnation: what comes next on this channel. Guarded by the Held itself.</summary>
-        public Dictionary<Guid, Sequence>? Sequences;
+        public Dictionary<Guid, UserOrder>? Sequences;
     }
 
-    /// <summary>One publisher's frames on one user channel: the next number expected, and what arrived ahead of it.</summary>
-    private sealed class Sequence
+    /// <summary>One publisher's frames on one user channel, in its order, to the user's local sockets.</summary>
+    private sealed class UserOrder(ClusterBus bus, long userId, Held held) : BusOrder<byte[]>(held, bus._time, GapWait)
     {
-        public long Next;
+        protected override void Deliver(byte[] frame) => bus._fanout.DeliverLocal(userId, frame);
 
-        public SortedDictionary<long, byte[]>? Ahead;
-
-        public ITimer? GapTimer;
+        protected override void GaveUp() => Interlocked.Increment(ref bus._gapsGivenUp);
     }
 
     /// <summary>How long a frame that overtook an earlier one waits for it before the gap is given up.</summary>
@@ -264,70 +262,12 @@ public sealed partial class ClusterBus : IUserInterest
         lock (held)
         {
             held.Sequences ??= [];
-            if (!held.Sequences.TryGetValue(parsed.Origin, out var sequence))
+            if (!held.Sequences.TryGetValue(parsed.Origin, out var order))
             {
-                held.Sequences[parsed.Origin] = sequence = new Sequence();
+                held.Sequences[parsed.Origin] = order = new UserOrder(this, userId, held);
             }
 
-            if (sequence.Next == 0 || number == sequence.Next)
-            {
-                // The first heard from this publisher on this channel, or the one expected.
-                _fanout.DeliverLocal(userId, frame);
-                sequence.Next = number + 1;
-                DeliverAhead(userId, sequence);
-            }
-            else if (number < sequence.Next)
-            {
-                _fanout.DeliverLocal(userId, frame); // after its gap was given up: late, the client dedupes by seq
-            }
-            else
-            {
-                // Overtook an earlier one still being handed over: wait for it, briefly.
-                (sequence.Ahead ??= [])[number] = frame;
-                sequence.GapTimer ??= _time.CreateTimer(static state => ((GapState)state!).Bus.GiveUpGap((GapState)state!), new GapState(this, userId, held, sequence), GapWait, Timeout.InfiniteTimeSpan);
-            }
-        }
-    }
-
-    private sealed record GapState(ClusterBus Bus, long UserId, Held Held, Sequence Sequence);
-
-    /// <summary>Delivers what waited for the expected number, as far as it runs on. Under the Held's lock.</summary>
-    private void DeliverAhead(long userId, Sequence sequence)
-    {
-        while (sequence.Ahead is { Count: > 0 } ahead && ahead.Remove(sequence.Next, out var next))
-        {
-            _fanout.DeliverLocal(userId, next);
-            sequence.Next++;
-        }
-
-        if (sequence.Ahead is not { Count: > 0 })
-        {
-            sequence.GapTimer?.Dispose();
-            sequence.GapTimer = null;
-        }
-    }
-
-    /// <summary>A gap did not fill in time (a frame lost on the bus): what waited goes out in order, the client fills the gap by after=.</summary>
-    private void GiveUpGap(GapState state)
-    {
-        lock (state.Held)
-        {
-            var sequence = state.Sequence;
-            sequence.GapTimer?.Dispose();
-            sequence.GapTimer = null;
-            if (sequence.Ahead is not { Count: > 0 } ahead)
-            {
-                return;
-            }
-
-            Interlocked.Increment(ref _gapsGivenUp);
-            sequence.Next = ahead.Keys.First();
-            DeliverAhead(state.UserId, sequence);
-            if (sequence.Ahead is { Count: > 0 })
-            {
-                // Another gap behind this one: wait for it too.
-                sequence.GapTimer = _time.CreateTimer(static s => ((GapState)s!).Bus.GiveUpGap((GapState)s!), state, GapWait, Timeout.InfiniteTimeSpan);
-            }
+            order.Accept(number, frame);
         }
     }
 
