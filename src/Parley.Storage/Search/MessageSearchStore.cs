@@ -163,21 +163,29 @@ public sealed class MessageSearchStore(Database database)
 
         var rows = new List<MessageRow>();
         var bytes = 0L;
-        SearchRow? last = null;
+        MessageRow? last = null;
+        var lastKey = 0L;
         var hasMore = false;
-        await foreach (var row in connection.QueryUnbufferedAsync<SearchRow>(sql, parameters, transaction).WithCancellation(cancellationToken))
+        await using (var reader = await connection.ExecuteReaderAsync(new CommandDefinition(sql, parameters, transaction, cancellationToken: cancellationToken)))
         {
-            var message = row.ToMessage();
-            var size = message.ApproximateJsonBytes();
-            if (rows.Count == limit || (rows.Count > 0 && bytes + size > maxBytes))
+            // The message's columns as every other read maps them; beside them, SQLite's cursor (the index's rowid).
+            var parse = reader.GetRowParser<MessageRow>();
+            var key = reader.GetOrdinal("search_key");
+            while (await reader.ReadAsync(cancellationToken))
             {
-                hasMore = true;
-                break;
-            }
+                var message = parse(reader);
+                var size = message.ApproximateJsonBytes();
+                if (rows.Count == limit || (rows.Count > 0 && bytes + size > maxBytes))
+                {
+                    hasMore = true;
+                    break;
+                }
 
-            rows.Add(message);
-            bytes += size;
-            last = row;
+                rows.Add(message);
+                bytes += size;
+                last = message;
+                lastKey = sqlite ? reader.GetInt64(key) : 0;
+            }
         }
 
         if (transaction is not null)
@@ -189,7 +197,7 @@ public sealed class MessageSearchStore(Database database)
         if (hasMore && last is not null)
         {
             next = sqlite
-                ? last.SearchKey.ToString(CultureInfo.InvariantCulture)
+                ? lastKey.ToString(CultureInfo.InvariantCulture)
                 : string.Create(CultureInfo.InvariantCulture, $"{last.SentAt}.{last.ConversationId}.{last.Seq}");
         }
 
@@ -206,48 +214,6 @@ public sealed class MessageSearchStore(Database database)
         }
 
         return count;
-    }
-
-    private sealed class SearchRow
-    {
-        public long SearchKey { get; init; }
-
-        public long ConversationId { get; init; }
-
-        public long Seq { get; init; }
-
-        public long SenderId { get; init; }
-
-        public string ClientMsgId { get; init; } = "";
-
-        public string Type { get; init; } = "";
-
-        public string? Content { get; init; }
-
-        public long? ReplyTo { get; init; }
-
-        public string? Mentions { get; init; }
-
-        public long SentAt { get; init; }
-
-        public long? RecalledAt { get; init; }
-
-        public long? RecalledBy { get; init; }
-
-        public MessageRow ToMessage() => new()
-        {
-            ConversationId = ConversationId,
-            Seq = Seq,
-            SenderId = SenderId,
-            ClientMsgId = ClientMsgId,
-            Type = Type,
-            Content = Content,
-            ReplyTo = ReplyTo,
-            Mentions = Mentions,
-            SentAt = SentAt,
-            RecalledAt = RecalledAt,
-            RecalledBy = RecalledBy,
-        };
     }
 }
 
