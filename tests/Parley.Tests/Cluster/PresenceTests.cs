@@ -135,9 +135,10 @@ public sealed class PresenceTests : IAsyncLifetime
         await using var aliceOnB = await WsClient.ConnectAsync(b, aliceTwo.AccessToken);
         await using var bobOnB = await WsClient.ConnectAsync(b, bob.AccessToken);
 
-        // Two users online on the cluster (alice on both nodes counts once), four sockets; B's as of its next beat.
+        // Two users online on the cluster (alice on both nodes counts once), four sockets; the other node's sockets as
+        // of its next beat, so each node's answer is awaited.
         await Poll.UntilAsync(async () => await StatsAsync(a) == (2, 4), "node A's stats counting node B", Bound);
-        Assert.Equal((2L, 4L), await StatsAsync(b));
+        await Poll.UntilAsync(async () => await StatsAsync(b) == (2, 4), "node B's stats counting node A", Bound);
 
         // B dies: once its liveness key is gone, its users and sockets are no longer counted.
         await b.KillAsync();
