@@ -25,6 +25,9 @@ public enum BusKind : byte
 
     /// <summary>A ready frame for a big group's local members (conversation channel; ClusterBus.Groups.cs).</summary>
     Conversation = 7,
+
+    /// <summary>Who holds a user: join, here, leave, or resync of what was skipped (user channels; ClusterBus.Holders.cs).</summary>
+    Holder = 8,
 }
 
 /// <summary>
@@ -46,6 +49,8 @@ public readonly record struct BusMessage(BusKind Kind, Guid Origin, ReadOnlyMemo
 ///            Conversation: int64 number on the channel, int64 conversation id, int64 seq filter, int64 members
 ///                      version, int32 count and that many int64 users left out, then the frame's bytes, to the end
 ///            Canary:   one int64 (the canary's number)
+///            Holder:   int32 count (2 or more), then int64 action (1 join, 2 here, 3 leave, 4 resync), int64 the
+///                      publisher's generation of its holding, and for resync the conversations (none: all)
 ///            others:   int32 count, then count int64 ids (sessions; a conversation; two users; conversations)
 /// </code>
 /// Little-endian. <see cref="TryParse"/> never throws: anything malformed (a rogue publisher, another version) is refused.
@@ -60,6 +65,9 @@ public static class BusWire
 
     /// <summary>The most ids one payload may list (a revocation of many sessions, many moved conversations).</summary>
     public const int MaxIds = 100_000;
+
+    /// <summary>The most conversations a holder's resync notice lists (more: it lists none, meaning all).</summary>
+    public const int MaxHolderConversations = 64;
 
     /// <summary>A frame for one user channel, <paramref name="sequence"/> the publisher's count of payloads on that channel (1, 2, 3, ...).</summary>
     public static byte[] Frame(Guid origin, long sequence, ReadOnlySpan<byte> frame)
@@ -161,7 +169,7 @@ public static class BusWire
 
                 message = new BusMessage(kind, origin, default, [BinaryPrimitives.ReadInt64LittleEndian(body)]);
                 return true;
-            case BusKind.Revoked or BusKind.Membership or BusKind.Pair or BusKind.Moved:
+            case BusKind.Revoked or BusKind.Membership or BusKind.Pair or BusKind.Moved or BusKind.Holder:
                 if (body.Length < 4)
                 {
                     return false;
@@ -172,6 +180,15 @@ public static class BusWire
                     || (kind == BusKind.Membership && count != 1) || (kind == BusKind.Pair && count != 2))
                 {
                     return false;
+                }
+
+                if (kind == BusKind.Holder)
+                {
+                    var action = count < 2 ? 0 : BinaryPrimitives.ReadInt64LittleEndian(body[4..]);
+                    if (action is < 1 or > 4 || (action != 4 && count != 2) || count > 2 + MaxHolderConversations)
+                    {
+                        return false;
+                    }
                 }
 
                 var ids = new long[count];

@@ -74,6 +74,12 @@ public sealed partial class ClusterBus
     {
         Interlocked.Increment(ref _publishFailed);
         _publishTrouble = true;
+        if (item.Kind == OutKind.Holder)
+        {
+            _holderNoticeLost = true; // the others may not know what this node holds: it joins every user again on return
+            return;
+        }
+
         if (item.Kind == OutKind.Control)
         {
             if (Interlocked.Increment(ref _lostControlCount) <= MaxRemembered)
@@ -172,6 +178,7 @@ public sealed partial class ClusterBus
             }
         }
 
+        RejoinAll(); // notices may have been lost both ways (ClusterBus.Holders.cs)
         _views.Clear();
         _sessions.DropCache();
         await RebuildGroupsAsync(); // conversation channels made to match what may have changed unheard, before the resync
@@ -183,6 +190,11 @@ public sealed partial class ClusterBus
     /// <summary>Publishes (in order, through the publisher) the control payloads that were lost and the conversations that moved.</summary>
     private void Announce()
     {
+        if (_holderNoticeLost)
+        {
+            RejoinAll();
+        }
+
         while (_lostControl.TryDequeue(out var payload))
         {
             Interlocked.Decrement(ref _lostControlCount);

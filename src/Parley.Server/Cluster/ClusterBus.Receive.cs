@@ -169,6 +169,7 @@ public sealed partial class ClusterBus : IUserInterest
                 Action<RedisChannel, RedisValue> onMessage = (_, value) => OnUser(userId, current, value);
                 await subscriber.SubscribeAsync(RedisChannel.Literal(_channels.User(userId)), onMessage);
                 held.Handler = onMessage;
+                EnqueueHolder(HolderAction.Join, userId, held); // heard from now on: tell the other holders
             }
 
             held.Ready.TrySetResult(); // without Redis too: the waiting socket goes on, the node is degraded and will resync it
@@ -184,6 +185,7 @@ public sealed partial class ClusterBus : IUserInterest
         held.Ready.TrySetResult();
         if (held.Handler is { } subscribed)
         {
+            EnqueueHolder(HolderAction.Leave, userId, held);
             await subscriber.UnsubscribeAsync(RedisChannel.Literal(_channels.User(userId)), subscribed);
         }
 
@@ -244,7 +246,15 @@ public sealed partial class ClusterBus : IUserInterest
             return; // this node delivered its own locally already
         }
 
+        if (parsed.Kind == BusKind.Holder)
+        {
+            HeardHolder(userId, parsed); // who else holds the user (ClusterBus.Holders.cs)
+            Interlocked.Increment(ref _received); // after: once counted, the notice is in the publish loop's queue (tests rely on it)
+            return;
+        }
+
         Interlocked.Increment(ref _received);
+
         if (parsed.Kind != BusKind.Frame)
         {
             Interlocked.Increment(ref _malformed);

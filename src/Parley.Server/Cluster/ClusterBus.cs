@@ -78,6 +78,7 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
         var meter = meters.Create(ParleyMetrics.MeterName);
         meter.CreateObservableCounter("parley.bus.published", () => Volatile.Read(ref _published), "{payload}", "Payloads this node published on the cluster bus.");
         meter.CreateObservableCounter("parley.bus.publish_failures", () => Volatile.Read(ref _publishFailed), "{payload}", "Payloads this node could not publish (Redis down, queue full); their conversations are announced as moved on recovery.");
+        meter.CreateObservableCounter("parley.bus.skipped_publishes", () => Volatile.Read(ref _skippedPublishes), "{payload}", "Frames for a user's channel not published because no other node holds the user (docs/cluster.md, \"No echo\").");
         meter.CreateObservableCounter("parley.bus.received", () => Volatile.Read(ref _received), "{payload}", "Payloads received from other nodes.");
         meter.CreateObservableCounter("parley.bus.foreign_frames", () => Volatile.Read(ref _foreign), "{payload}", "Frames received for a user this node holds no connection of (interest routing keeps this at 0 but for races with a leaving user).");
         meter.CreateObservableCounter("parley.bus.malformed", () => Volatile.Read(ref _malformed), "{payload}", "Payloads dropped because they did not parse (another version, or a rogue publisher).");
@@ -220,6 +221,12 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
 
     private void PublishOne(ISubscriber subscriber, in Outgoing item)
     {
+        if (item.Command is { } command)
+        {
+            Holder(subscriber, command); // who else holds whom: kept up to date even while Redis is away (ClusterBus.Holders.cs)
+            return;
+        }
+
         if (!_redis.IsConnected)
         {
             Lost(item);
@@ -264,6 +271,11 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
     /// </summary>
     private void PublishFrame(ISubscriber subscriber, long userId, in Outgoing item)
     {
+        if (SkipUserChannel(userId, item))
+        {
+            return; // no other node holds the user (ClusterBus.Holders.cs)
+        }
+
         if (_channelSequences.Count >= MaxNumberedChannels)
         {
             _channelSequences.Clear(); // bounded: numbers start again at 1, which receivers take as late (delivered at once, unordered) until they pass what they expect
@@ -283,22 +295,37 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
         Interlocked.Increment(ref _published);
     }
 
-    /// <summary>Awaits publishes in order; one that failed is remembered (its conversation is announced as moved on recovery).</summary>
+    /// <summary>
+    /// Awaits publishes in order; one that failed is remembered (its conversation is announced as moved on recovery).
+    /// What is in flight is taken as a batch and only its last publish awaited: replies come back in order on the one
+    /// connection, so by then the others have (almost always) completed too and are checked without a wait each.
+    /// </summary>
     private async Task ConfirmLoopAsync(CancellationToken stoppingToken)
     {
+        var batch = new List<(Task<long> Publish, Outgoing Item)>();
         while (await _inFlight.Reader.WaitToReadAsync(stoppingToken))
         {
-            while (_inFlight.Reader.TryRead(out var entry))
+            while (batch.Count < 4096 && _inFlight.Reader.TryRead(out var entry))
             {
-                try
+                batch.Add(entry);
+            }
+
+            await ((Task)batch[^1].Publish).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            foreach (var (publish, item) in batch)
+            {
+                if (!publish.IsCompleted)
                 {
-                    await entry.Publish;
+                    await ((Task)publish).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 }
-                catch (Exception)
+
+                if (!publish.IsCompletedSuccessfully)
                 {
-                    Lost(entry.Item);
+                    _ = publish.Exception; // observed
+                    Lost(item);
                 }
             }
+
+            batch.Clear();
         }
     }
 
@@ -318,6 +345,9 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
 
         /// <summary>A ready payload (but its number) for a big group's conversation channel.</summary>
         Conversation,
+
+        /// <summary>A holder command (<see cref="HolderCommand"/>; ClusterBus.Holders.cs), or the notice it published.</summary>
+        Holder,
     }
 
     /// <summary>One thing to publish: for frames, the frame's bytes (wrapped per channel with its number); for control, the ready payload.</summary>
@@ -327,7 +357,8 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
         long Seq,
         byte[] Payload,
         IReadOnlyList<(long UserId, long JoinedSeq)>? Members,
-        IReadOnlyList<long>? Users);
+        IReadOnlyList<long>? Users,
+        HolderCommand? Command = null);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Cluster bus: its {Loop} loop failed; starting it again")]
     private static partial void LogLoopFailed(ILogger logger, Exception exception, string loop);
