@@ -255,7 +255,7 @@ public sealed partial class EmailService : IDisposable
     /// then IDNA ASCII (punycode) by <see cref="IdnMapping"/> with the STD3 rules (letters, digits, hyphens), so
     /// <c>bob@BÜCHER.example</c> and <c>bob@xn--bcher-kva.example</c> are one address, and what is checked, stored and
     /// mailed is what the relay gets. Null for a domain that is no host name: a domain literal (<c>bob@[127.0.0.1]</c>),
-    /// a bare IP address, a trailing dot, an invalid label. The local part is kept as given
+    /// a bare IP address, a trailing dot, an invalid label, or an address past 254 characters once encoded. The local part is kept as given
     /// (<see cref="EmailCodeStore.EmailKey"/> compares it case-insensitively). The server runs globalization-invariant
     /// (no ICU): <see cref="IdnMapping"/> then encodes without the IDNA mapping and <see cref="string.Normalize()"/> does
     /// nothing, so a domain typed decomposed (u + U+0308 instead of ü) gives another, unregistrable label rather than
@@ -281,7 +281,10 @@ public sealed partial class EmailService : IDisposable
             return null;
         }
 
-        return System.Net.IPAddress.TryParse(ascii, out _) ? null : string.Concat(email.AsSpan(0, at + 1), ascii);
+        // Punycode is longer than the Unicode it encodes: the whole address is held to the limit again.
+        return System.Net.IPAddress.TryParse(ascii, out _) || at + 1 + ascii.Length > AccountRules.MaxEmail
+            ? null
+            : string.Concat(email.AsSpan(0, at + 1), ascii);
     }
 
     /// <summary>Full-width ASCII (U+FF01-U+FF5E) to ASCII and the ideographic full stops to '.', as IDNA maps them.</summary>

@@ -583,4 +583,15 @@ public sealed class EmailAddressTests
     [InlineData("bob@example.test.", null)]
     [InlineData("bob@a..test", null)]
     public void Normalize(string email, string? expected) => Assert.Equal(expected, EmailService.Normalize(email));
+
+    [Fact]
+    public void An_address_longer_than_254_characters_once_encoded_is_refused()
+    {
+        // 243 characters as typed (under the limit); each label grows by 7 in punycode, 271 in all.
+        var label = "\u00E4" + new string('a', 50);
+        var email = new string('b', 30) + "@" + string.Join('.', label, label, label, label) + ".test";
+        Assert.Equal(243, email.Length);
+        Assert.Null(EmailService.Normalize(email));
+        Assert.NotNull(EmailService.Normalize(new string('b', 10) + "@" + string.Join('.', label, label, label) + ".test"));
+    }
 }
