@@ -164,7 +164,7 @@ public static class AccountEndpoints
     }
 
     /// <summary>The peer address; behind a reverse proxy, configure forwarded headers so this is the client's.</summary>
-    private static string ClientAddress(HttpContext context) =>
+    internal static string ClientAddress(HttpContext context) =>
         context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
 }
 

@@ -50,7 +50,7 @@ public static class EmailEndpoints
         reset.MapPost("/confirm", ConfirmResetAsync)
             .Accepts<PasswordResetConfirmRequest>("application/json")
             .Produces(204)
-            .ProducesErrors(400, 415, 503);
+            .ProducesErrors(400, 415, 429, 503);
     }
 
     private static async Task<IResult> RequestVerificationAsync(HttpContext context, EmailService email)
@@ -70,14 +70,14 @@ public static class EmailEndpoints
     private static async Task<IResult> RequestResetAsync(HttpContext context, EmailService email)
     {
         var request = await context.Request.ReadJsonAsync(EmailJson.Default.EmailRequest);
-        await email.RequestResetAsync(request);
+        await email.RequestResetAsync(request, AccountEndpoints.ClientAddress(context));
         return Results.StatusCode(202);
     }
 
     private static async Task<IResult> ConfirmResetAsync(HttpContext context, EmailService email)
     {
         var request = await context.Request.ReadJsonAsync(EmailJson.Default.PasswordResetConfirmRequest);
-        await email.ConfirmResetAsync(request, context.RequestAborted);
+        await email.ConfirmResetAsync(request, AccountEndpoints.ClientAddress(context), context.RequestAborted);
         return Results.NoContent();
     }
 }

@@ -29,11 +29,21 @@ public sealed class EmailOptions
     /// <summary>Tries per code, right or wrong; then it is dead and a new one must be asked for.</summary>
     public int MaxTries { get; set; } = 5;
 
-    /// <summary>Codes mailed to one address per sliding hour (verification and reset together).</summary>
+    /// <summary>Verification codes mailed to one address per sliding hour (reset mails are bounded per account and per client instead).</summary>
     public int CodesPerAddressPerHour { get; set; } = 5;
 
     /// <summary>Codes mailed for one account per sliding hour (verification and reset together).</summary>
     public int CodesPerAccountPerHour { get; set; } = 5;
+
+    /// <summary>Failed password-reset confirmations per account in a 24-hour window (from its first failure); past it
+    /// every confirmation fails with the wrong-code answer, the right code too.</summary>
+    public int ResetFailuresPerDay { get; set; } = 10;
+
+    /// <summary>Password-reset requests per client address (IPv6: per /64) per sliding hour, whatever the addresses asked about; 0 turns it off.</summary>
+    public int ResetRequestsPerClientPerHour { get; set; } = 20;
+
+    /// <summary>Password-reset confirmations per client address (IPv6: per /64) per sliding hour, right or wrong; 0 turns it off.</summary>
+    public int ResetConfirmsPerClientPerHour { get; set; } = 30;
 
     /// <summary>How long one SMTP conversation may take.</summary>
     public int SmtpTimeoutSeconds { get; set; } = 30;
@@ -64,9 +74,9 @@ public sealed class EmailOptions
             throw new InvalidOperationException("Email:SmtpPort must be 1-65535.");
         }
 
-        if (CodeLifetimeMinutes < 1 || MaxTries < 1 || SmtpTimeoutSeconds < 1 || SendAttempts < 1 || QueueLength < 1)
+        if (CodeLifetimeMinutes < 1 || MaxTries < 1 || SmtpTimeoutSeconds < 1 || SendAttempts < 1 || QueueLength < 1 || ResetFailuresPerDay < 1)
         {
-            throw new InvalidOperationException("Email:CodeLifetimeMinutes, MaxTries, SmtpTimeoutSeconds, SendAttempts and QueueLength must be at least 1.");
+            throw new InvalidOperationException("Email:CodeLifetimeMinutes, MaxTries, ResetFailuresPerDay, SmtpTimeoutSeconds, SendAttempts and QueueLength must be at least 1.");
         }
     }
 }

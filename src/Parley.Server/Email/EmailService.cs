@@ -14,10 +14,16 @@ namespace Parley.Server.Email;
 /// stored only as an HMAC under a key derived from <c>Auth:SigningKey</c>, valid for <c>Email:CodeLifetimeMinutes</c>
 /// and <c>Email:MaxTries</c> tries; codes mailed are limited per address and per account per hour. A reset request
 /// answers 202 and does the same work for any address (the lookup happens on the mail sender's thread), and a
-/// reset confirmation gives one answer for an unknown address, a wrong, expired or used-up code.
+/// reset confirmation gives one answer for an unknown address, a wrong, expired or used-up code, or an account past
+/// its daily failures (<c>Email:ResetFailuresPerDay</c>). A live reset code is kept, with its tries, until it expires
+/// or its tries are used up (a new request mails nothing meanwhile), and both reset calls are limited per client
+/// address, so one client can neither spend an account's codes nor guess for long.
 /// </summary>
 public sealed partial class EmailService : IDisposable
 {
+    /// <summary>The window of <c>Email:ResetFailuresPerDay</c>: 24 hours from an account's first failure in it.</summary>
+    private const long FailureWindowMs = 24 * 3600 * 1000L;
+
     private readonly EmailCodeStore _codes;
     private readonly UserStore _users;
     private readonly MailOutbox _outbox;
@@ -29,6 +35,8 @@ public sealed partial class EmailService : IDisposable
     private readonly byte[] _codeKey;
     private readonly HourlyQuota _perAddress;
     private readonly HourlyQuota _perAccount;
+    private readonly HourlyQuota _resetRequestsPerClient;
+    private readonly HourlyQuota _resetConfirmsPerClient;
 
     public EmailService(
         EmailCodeStore codes,
@@ -54,6 +62,8 @@ public sealed partial class EmailService : IDisposable
         _codeKey = HMACSHA256.HashData(signingKey.Bytes, "parley email codes"u8);
         _perAddress = new HourlyQuota(_options.CodesPerAddressPerHour, time, shared, "email-address");
         _perAccount = new HourlyQuota(_options.CodesPerAccountPerHour, time, shared, "email-account");
+        _resetRequestsPerClient = new HourlyQuota(_options.ResetRequestsPerClientPerHour, time, shared, "email-reset-client");
+        _resetConfirmsPerClient = new HourlyQuota(_options.ResetConfirmsPerClientPerHour, time, shared, "email-confirm-client");
     }
 
     private long Now => _time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -74,7 +84,7 @@ public sealed partial class EmailService : IDisposable
         }
 
         var code = NewCode();
-        await _codes.PutAsync(caller.UserId, EmailCodeStore.Verify, email, Hash(caller.UserId, EmailCodeStore.Verify, code), Now, ExpiresAt(), cancellationToken);
+        await _codes.PutAsync(caller.UserId, EmailCodeStore.Verify, email, Hash(caller.UserId, EmailCodeStore.Verify, code), Now, ExpiresAt(), null, cancellationToken);
         var mail = new Mail(email, "Your Parley verification code", Body(code, "confirm this address for your Parley account"));
         if (!_outbox.TryQueue(new MailJob(_ => Task.FromResult<Mail?>(mail))))
         {
@@ -117,15 +127,18 @@ public sealed partial class EmailService : IDisposable
         return await _users.GetAsync(caller.UserId, cancellationToken) ?? throw ApiException.Unauthorized("The account no longer exists.");
     }
 
-    /// <summary>POST /api/auth/password-reset: 202 whatever the address; a code goes out only to an account's verified address.</summary>
-    public async Task RequestResetAsync(EmailRequest request)
+    /// <summary>
+    /// POST /api/auth/password-reset: 202 whatever the address; a code goes out only to an account's verified address.
+    /// Limited per client address (429, whatever the address asked about, so it tells nothing about accounts), not per
+    /// address asked about: a count per address would let anyone spend the owner's requests.
+    /// </summary>
+    public async Task RequestResetAsync(EmailRequest request, string clientAddress)
     {
         var email = RequireEmail(request.Email);
         var key = EmailCodeStore.EmailKey(email);
-        // Counted for every address asked about, known or not: a 429 here tells nothing about accounts.
-        if (await _perAddress.TryTakeAsync(AddressKey(email)) is { } wait)
+        if (await _resetRequestsPerClient.TryTakeAsync(ClientKey(clientAddress)) is { } wait)
         {
-            throw UserQuotas.Limited("Too many codes were asked for this address; try again later.", wait);
+            throw UserQuotas.Limited("Too many password resets were asked for from this address; try again later.", wait);
         }
 
         if (!_outbox.TryQueue(new MailJob(cancellationToken => PrepareResetAsync(key, cancellationToken))))
@@ -143,14 +156,22 @@ public sealed partial class EmailService : IDisposable
             return null;
         }
 
+        // A live code (unexpired, tries left) is kept with its tries: a new request neither resets the tries nor mails
+        // anything (the code is stored hashed, so it cannot be mailed again; the owner has it in the earlier mail).
         var code = NewCode();
-        await _codes.PutAsync(userId, EmailCodeStore.Reset, email, Hash(userId, EmailCodeStore.Reset, code), Now, ExpiresAt(), cancellationToken);
+        if (!await _codes.PutAsync(userId, EmailCodeStore.Reset, email, Hash(userId, EmailCodeStore.Reset, code), Now, ExpiresAt(), _options.MaxTries, cancellationToken))
+        {
+            await _perAccount.RefundAsync(userId);
+            LogResetCodeLive(_logger, userId);
+            return null;
+        }
+
         LogResetMailed(_logger, userId);
         return new Mail(email, "Your Parley password reset code", Body(code, "set a new password for your Parley account"));
     }
 
     /// <summary>POST /api/auth/password-reset/confirm: the new password, and every session of the account revoked.</summary>
-    public async Task ConfirmResetAsync(PasswordResetConfirmRequest request, CancellationToken cancellationToken)
+    public async Task ConfirmResetAsync(PasswordResetConfirmRequest request, string clientAddress, CancellationToken cancellationToken)
     {
         var v = new Validation();
         var email = AccountRules.CheckEmail(v, request.Email);
@@ -158,17 +179,37 @@ public sealed partial class EmailService : IDisposable
         {
             v.Add("email", "is required");
         }
+        else if (email is not null)
+        {
+            email = Normalize(email);
+            if (email is null)
+            {
+                v.Add("email", "must be an email address");
+            }
+        }
 
         var code = CheckCode(v, request.Code);
         AccountRules.CheckPassword(v, "newPassword", request.NewPassword);
         v.ThrowIfInvalid();
 
-        // The same statements run for an unknown address (user 0 has no code), and every failure is the same answer.
-        var userId = await _codes.FindVerifiedAsync(EmailCodeStore.EmailKey(email!), cancellationToken) ?? 0;
-        var row = await _codes.CountTryAsync(userId, EmailCodeStore.Reset, cancellationToken);
-        var hash = Hash(userId, EmailCodeStore.Reset, code!);
-        if (row is null || row.ExpiresAt <= Now || row.Attempts > _options.MaxTries || !Same(hash, row.CodeHash))
+        // Per client, right or wrong, whatever the address: a 429 here is about the client, never about an account.
+        if (await _resetConfirmsPerClient.TryTakeAsync(ClientKey(clientAddress)) is { } wait)
         {
+            throw UserQuotas.Limited("Too many password reset codes were tried from this address; try again later.", wait);
+        }
+
+        // The same statements run for an unknown address (user 0 has no code and no failure window), and every
+        // failure is the same answer: past the account's daily failures even the right code is "wrong".
+        var userId = await _codes.FindVerifiedAsync(EmailCodeStore.EmailKey(email!), cancellationToken) ?? 0;
+        var (row, failures) = await _codes.CountResetTryAsync(userId, Now, FailureWindowMs, cancellationToken);
+        var hash = Hash(userId, EmailCodeStore.Reset, code!);
+        if (row is null || row.ExpiresAt <= Now || row.Attempts > _options.MaxTries || failures > _options.ResetFailuresPerDay || !Same(hash, row.CodeHash))
+        {
+            if (failures == _options.ResetFailuresPerDay + 1)
+            {
+                LogResetFailuresReached(_logger, userId);
+            }
+
             throw WrongResetCode();
         }
 
@@ -182,6 +223,8 @@ public sealed partial class EmailService : IDisposable
     {
         _perAddress.Dispose();
         _perAccount.Dispose();
+        _resetRequestsPerClient.Dispose();
+        _resetConfirmsPerClient.Dispose();
     }
 
     private static ApiException WrongResetCode() => ApiException.Invalid("code", "is wrong, has expired or was used up; ask for a new one");
@@ -194,18 +237,82 @@ public sealed partial class EmailService : IDisposable
         {
             v.Add("email", "is required");
         }
-        else if (email is not null && !Mailable(email))
+        else if (email is not null)
         {
-            v.Add("email", "must be an email address");
+            email = Normalize(email);
+            if (email is null || !Mailable(email))
+            {
+                v.Add("email", "must be an email address");
+            }
         }
 
         v.ThrowIfInvalid();
         return email!;
     }
 
+    /// <summary>
+    /// The address with its domain in one form: full-width forms and ideographic full stops folded to ASCII, lower-cased,
+    /// then IDNA ASCII (punycode) by <see cref="IdnMapping"/> with the STD3 rules (letters, digits, hyphens), so
+    /// <c>bob@BÜCHER.example</c> and <c>bob@xn--bcher-kva.example</c> are one address, and what is checked, stored and
+    /// mailed is what the relay gets. Null for a domain that is no host name: a domain literal (<c>bob@[127.0.0.1]</c>),
+    /// a bare IP address, a trailing dot, an invalid label, or an address past 254 characters once encoded. The local part is kept as given
+    /// (<see cref="EmailCodeStore.EmailKey"/> compares it case-insensitively). The server runs globalization-invariant
+    /// (no ICU): <see cref="IdnMapping"/> then encodes without the IDNA mapping and <see cref="string.Normalize()"/> does
+    /// nothing, so a domain typed decomposed (u + U+0308 instead of ü) gives another, unregistrable label rather than
+    /// the composed one: no mail arrives there, and it matches no verified address.
+    /// </summary>
+    internal static string? Normalize(string email)
+    {
+        var at = email.LastIndexOf('@');
+        var domain = email[(at + 1)..];
+        if (domain.Length == 0 || domain[0] == '[' || domain[^1] == '.')
+        {
+            return null;
+        }
+
+        string ascii;
+        try
+        {
+            // The globalization-invariant IdnMapping encodes but maps nothing: the folding comes first.
+            ascii = new IdnMapping { UseStd3AsciiRules = true }.GetAscii(FoldWidth(domain).ToLowerInvariant()).ToLowerInvariant();
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+
+        // Punycode is longer than the Unicode it encodes: the whole address is held to the limit again.
+        return System.Net.IPAddress.TryParse(ascii, out _) || at + 1 + ascii.Length > AccountRules.MaxEmail
+            ? null
+            : string.Concat(email.AsSpan(0, at + 1), ascii);
+    }
+
+    /// <summary>Full-width ASCII (U+FF01-U+FF5E) to ASCII and the ideographic full stops to '.', as IDNA maps them.</summary>
+    private static string FoldWidth(string domain)
+    {
+        if (Ascii.IsValid(domain))
+        {
+            return domain;
+        }
+
+        return string.Create(domain.Length, domain, static (span, source) =>
+        {
+            for (var i = 0; i < source.Length; i++)
+            {
+                var c = source[i];
+                span[i] = c switch
+                {
+                    >= '\uFF01' and <= '\uFF5E' => (char)(c - 0xFEE0),
+                    '\u3002' or '\uFF61' => '.',
+                    _ => c,
+                };
+            }
+        });
+    }
+
     /// <summary>Whether MimeKit takes the text as one bare address (so the mail can be sent at all, later, on the sender's thread).</summary>
     private static bool Mailable(string email) =>
-        MimeKit.MailboxAddress.TryParse(email, out var parsed) && string.Equals(parsed.Address, email, StringComparison.Ordinal) && string.IsNullOrEmpty(parsed.Name);
+        MimeKit.MailboxAddress.TryParse(email, out var parsed) && string.Equals(parsed.GetAddress(idnEncode: true), email, StringComparison.Ordinal) && string.IsNullOrEmpty(parsed.Name);
 
     private static string RequireCode(string? value)
     {
@@ -245,6 +352,10 @@ public sealed partial class EmailService : IDisposable
     private static bool Same(string a, string b) =>
         CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(a), Encoding.ASCII.GetBytes(b));
 
+    /// <summary>A client address as a quota key: 64 bits of the SHA-256 of its <see cref="AuthThrottle.AddressKey"/> (IPv6 by /64).</summary>
+    private static long ClientKey(string clientAddress) =>
+        BitConverter.ToInt64(SHA256.HashData(Encoding.UTF8.GetBytes(AuthThrottle.AddressKey(clientAddress))));
+
     /// <summary>An address as a quota key: 64 bits of its SHA-256 (the address itself is not kept in memory or Redis).</summary>
     private static long AddressKey(string email) =>
         BitConverter.ToInt64(SHA256.HashData(Encoding.UTF8.GetBytes(EmailCodeStore.EmailKey(email))));
@@ -257,6 +368,12 @@ public sealed partial class EmailService : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "User {UserId}: password reset code mailed")]
     private static partial void LogResetMailed(ILogger logger, long userId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "User {UserId}: a password reset code is still live; nothing new mailed")]
+    private static partial void LogResetCodeLive(ILogger logger, long userId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "User {UserId}: too many failed password reset codes today; confirmations are refused until the window ends")]
+    private static partial void LogResetFailuresReached(ILogger logger, long userId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "User {UserId} reset the password; {Count} sessions revoked")]
     private static partial void LogPasswordReset(ILogger logger, long userId, int count);

@@ -87,7 +87,7 @@ function showReset() {
     });
     if (!sent) return;
     confirm.hidden = false;
-    confirm.querySelector('#reset-sent').textContent = `If ${email} is the verified address of an account, a code is on its way.`;
+    confirm.querySelector('#reset-sent').textContent = `If ${email} is the verified address of an account, a code is on its way. Asked again within 15 minutes, use the code mailed first: it stays valid.`;
     confirm.querySelector('input').focus();
   });
   confirm.addEventListener('submit', async (e) => {

@@ -1,5 +1,7 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Text.Json.Nodes;
+using Parley.Server.Email;
 using Parley.Tests.Infrastructure;
 
 namespace Parley.Tests.Accounts;
@@ -33,7 +35,12 @@ public abstract class EmailFixture : IAsyncLifetime
         _server = await ParleyServer.StartAsync(
             _store,
             Time,
-            _sink.ServerArgs("--Auth:LoginFailuresPerAddress=1000000", "--Auth:RegistrationsPerAddress=1000000"));
+            // Every test of the class calls from 127.0.0.1: the per-client reset limits have a test (and server) of their own.
+            _sink.ServerArgs(
+                "--Auth:LoginFailuresPerAddress=1000000",
+                "--Auth:RegistrationsPerAddress=1000000",
+                "--Email:ResetRequestsPerClientPerHour=1000000",
+                "--Email:ResetConfirmsPerClientPerHour=1000000"));
     }
 
     public async ValueTask DisposeAsync()
@@ -251,25 +258,17 @@ public abstract class EmailTests(EmailFixture fixture) : IAsyncLifetime
 
         await AskCode(user, NewAddress()).ExpectProblem(HttpStatusCode.TooManyRequests, "rate_limited");
 
-        // Per address: five codes an hour, whoever asks (and a reset request counts too).
+        // Per address: five verification codes an hour, whoever asks.
         var shared = NewAddress();
-        for (var i = 0; i < 4; i++)
+        for (var i = 0; i < 5; i++)
         {
             await AskCode(await Server.RegisterAsync(), shared).Expect(HttpStatusCode.Accepted);
         }
 
-        await AskReset(shared).Expect(HttpStatusCode.Accepted);
         await AskCode(await Server.RegisterAsync(), shared).ExpectProblem(HttpStatusCode.TooManyRequests, "rate_limited");
-        await AskReset(shared).ExpectProblem(HttpStatusCode.TooManyRequests, "rate_limited");
-
-        // An unknown address is limited the same way, so a 429 tells nothing about accounts.
-        var unknown = NewAddress("nobody");
-        for (var i = 0; i < 5; i++)
-        {
-            await AskReset(unknown).Expect(HttpStatusCode.Accepted);
-        }
-
-        await AskReset(unknown).ExpectProblem(HttpStatusCode.TooManyRequests, "rate_limited");
+        // A reset request is not counted or refused per address (anyone could spend the owner's requests so): it is
+        // limited per client (One_client_cannot_deny_a_reset_to_the_owner) and its mails per account.
+        await AskReset(shared).Expect(HttpStatusCode.Accepted);
 
         // The hour passes.
         fixture.Time.Advance(TimeSpan.FromHours(1) + TimeSpan.FromSeconds(1));
@@ -330,6 +329,167 @@ public abstract class EmailTests(EmailFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_new_reset_request_keeps_the_live_code_and_its_tries()
+    {
+        var (user, email) = await VerifiedUserAsync();
+        await AskReset(email).Expect(HttpStatusCode.Accepted);
+        var code = await Sink.NextCodeAsync(email);
+        for (var i = 0; i < 3; i++)
+        {
+            await ConfirmReset(email, Wrong(code), "a brand new password").ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        }
+
+        // Asked again while the code is live: nothing new is mailed (the sender works in order, so once a later mail
+        // is in, this request was handled), and the tries go on where they were.
+        var mailed = Sink.To(email).Count;
+        await AskReset(email).Expect(HttpStatusCode.Accepted);
+        await AskReset(email.ToUpperInvariant()).Expect(HttpStatusCode.Accepted);
+        var (_, marker) = await VerifiedUserAsync();
+        Assert.Single(Sink.To(marker));
+        Assert.Equal(mailed, Sink.To(email).Count);
+        await ConfirmReset(email, Wrong(code), "a brand new password").ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        await ConfirmReset(email, Wrong(code), "a brand new password").ExpectProblem(HttpStatusCode.BadRequest, "invalid"); // the fifth try
+        await ConfirmReset(email, code, "a brand new password").ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+
+        // Its tries used up, the code is dead: a new request mails a new one.
+        await AskReset(email).Expect(HttpStatusCode.Accepted);
+        await ConfirmReset(email, await Sink.NextCodeAsync(email), "a brand new password").Expect(HttpStatusCode.NoContent);
+        await Server.LoginAsync(user.Username, "a brand new password");
+    }
+
+    [Fact]
+    public async Task Failed_reset_confirmations_are_capped_per_account_per_day()
+    {
+        var (user, email) = await VerifiedUserAsync();
+        JsonNode? wrongAnswer = null;
+        // Ten failures (Email:ResetFailuresPerDay) over two codes of five tries each.
+        for (var round = 0; round < 2; round++)
+        {
+            await AskReset(email).Expect(HttpStatusCode.Accepted);
+            var code = await Sink.NextCodeAsync(email);
+            for (var i = 0; i < 5; i++)
+            {
+                wrongAnswer = await ConfirmReset(email, Wrong(code), "a brand new password").ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+            }
+        }
+
+        // Past the cap even a fresh, right code is refused, with the very answer of a wrong code.
+        await AskReset(email).Expect(HttpStatusCode.Accepted);
+        var fresh = await Sink.NextCodeAsync(email);
+        var refused = await ConfirmReset(email, fresh, "a brand new password").ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        Assert.Equal(wrongAnswer!.ToJsonString(), refused.ToJsonString());
+        await Server.LoginAsync(user.Username, user.Password); // unchanged
+
+        // Another account is not affected.
+        var (other, otherEmail) = await VerifiedUserAsync();
+        await AskReset(otherEmail).Expect(HttpStatusCode.Accepted);
+        await ConfirmReset(otherEmail, await Sink.NextCodeAsync(otherEmail), "a brand new password").Expect(HttpStatusCode.NoContent);
+        await Server.LoginAsync(other.Username, "a brand new password");
+
+        // The window is a day from the first failure.
+        fixture.Time.Advance(TimeSpan.FromHours(24) + TimeSpan.FromSeconds(1));
+        await AskReset(email).Expect(HttpStatusCode.Accepted);
+        await ConfirmReset(email, await Sink.NextCodeAsync(email), "a brand new password").Expect(HttpStatusCode.NoContent);
+        await Server.LoginAsync(user.Username, "a brand new password");
+    }
+
+    [Fact]
+    public async Task One_client_cannot_deny_a_reset_to_the_owner()
+    {
+        await using var store = await TestStore.CreateAsync(fixture.Backend);
+        await using var server = await ParleyServer.StartAsync(
+            store,
+            new ManualTime(),
+            Sink.ServerArgs("--Email:ResetRequestsPerClientPerHour=3", "--Email:ResetConfirmsPerClientPerHour=4"));
+        var owner = await server.RegisterAsync(); // from 127.0.0.1
+        var email = NewAddress();
+        await server.Post(owner, "/api/users/me/email", new JsonObject { ["email"] = email }).Expect(HttpStatusCode.Accepted);
+        await server.Post(owner, "/api/users/me/email/verify", new JsonObject { ["code"] = await Sink.NextCodeAsync(email) }).Expect(HttpStatusCode.OK);
+
+        // The attacker, from 127.0.0.2, asks for the owner's address until refused: the refusal is about the client
+        // (the same for an address nobody has), after Email:ResetRequestsPerClientPerHour requests.
+        using var attacker = ClientFrom(server, "127.0.0.2");
+        var accepted = 0;
+        HttpResponseMessage? held = null;
+        while (held is null && accepted < 10)
+        {
+            var response = await PostFrom(attacker, "/api/auth/password-reset", new JsonObject { ["email"] = email });
+            if (response.StatusCode == HttpStatusCode.Accepted)
+            {
+                accepted++;
+                response.Dispose();
+            }
+            else
+            {
+                held = response;
+            }
+        }
+
+        Assert.Equal(3, accepted);
+        var limited = await Task.FromResult(held!).ExpectProblem(HttpStatusCode.TooManyRequests, "rate_limited");
+        var forNobody = await PostFrom(attacker, "/api/auth/password-reset", new JsonObject { ["email"] = NewAddress("nobody") })
+            .ExpectProblem(HttpStatusCode.TooManyRequests, "rate_limited");
+        Assert.Equal((string?)limited["detail"], (string?)forNobody["detail"]);
+
+        // The owner, from their own address, still asks (202); the code the attacker's first request had mailed them
+        // is kept, so nothing new is mailed, and it works.
+        var code = await Sink.NextCodeAsync(email);
+        await server.Send(HttpMethod.Post, "/api/auth/password-reset", body: new JsonObject { ["email"] = email }).Expect(HttpStatusCode.Accepted);
+
+        // The sender works in order: once a later mail is in, the owner's request was handled (it mailed nothing).
+        var marker = NewAddress("marker");
+        await server.Post(await server.RegisterAsync(), "/api/users/me/email", new JsonObject { ["email"] = marker }).Expect(HttpStatusCode.Accepted);
+        await Sink.NextCodeAsync(marker);
+        Assert.Equal(2, Sink.To(email).Count); // the verification code and the one reset code
+
+        // Guesses from one client are limited too (Email:ResetConfirmsPerClientPerHour), whatever the account.
+        for (var i = 0; i < 4; i++)
+        {
+            await PostFrom(attacker, "/api/auth/password-reset/confirm", new JsonObject { ["email"] = email, ["code"] = Wrong(code), ["newPassword"] = "an attacker's password" })
+                .ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        }
+
+        await PostFrom(attacker, "/api/auth/password-reset/confirm", new JsonObject { ["email"] = email, ["code"] = Wrong(code), ["newPassword"] = "an attacker's password" })
+            .ExpectProblem(HttpStatusCode.TooManyRequests, "rate_limited");
+        await PostFrom(attacker, "/api/auth/password-reset/confirm", new JsonObject { ["email"] = NewAddress("nobody"), ["code"] = "123456", ["newPassword"] = "an attacker's password" })
+            .ExpectProblem(HttpStatusCode.TooManyRequests, "rate_limited");
+
+        // The owner's fifth try, the right code, from the owner's address.
+        await server.Send(HttpMethod.Post, "/api/auth/password-reset/confirm", body: new JsonObject { ["email"] = email, ["code"] = code, ["newPassword"] = "a brand new password" })
+            .Expect(HttpStatusCode.NoContent);
+        await server.LoginAsync(owner.Username, "a brand new password");
+    }
+
+    [Fact]
+    public async Task International_domains_are_one_address_in_punycode_and_domain_literals_are_refused()
+    {
+        var user = await Server.RegisterAsync();
+        var local = "Idn" + Guid.NewGuid().ToString("N")[..12];
+        await AskCode(user, local + "@B\u00DCcher.Test").Expect(HttpStatusCode.Accepted);
+        var ascii = local + "@xn--bcher-kva.test";
+        var verified = await Verify(user, await Sink.NextCodeAsync(ascii)).Expect(HttpStatusCode.OK);
+        Assert.Equal(ascii, (string?)verified["email"]);
+        Assert.Single(Sink.To(ascii));
+
+        // The same address written otherwise (upper case, full-width letters, an ideographic full stop) is the same account.
+        await AskReset(local + "@B\u00DCCHER\u3002\uFF34EST").Expect(HttpStatusCode.Accepted);
+        var code = await Sink.NextCodeAsync(ascii);
+        await ConfirmReset(local + "@b\u00FCcher.test", code, "a brand new password").Expect(HttpStatusCode.NoContent);
+        await Server.LoginAsync(user.Username, "a brand new password");
+        var other = await Server.RegisterAsync();
+        await AskCode(other, ascii.ToUpperInvariant()).Expect(HttpStatusCode.Accepted);
+        await Verify(other, await Sink.NextCodeAsync(ascii)).ExpectProblem(HttpStatusCode.Conflict, "conflict");
+
+        // Domain literals, bare IP addresses and names that are no host names are refused.
+        foreach (var bad in new[] { "bob@[127.0.0.1]", "bob@[IPv6:::1]", "bob@127.0.0.1", "bob@exa_mple.test", "bob@example.test.", "bob@a..test" })
+        {
+            await AskCode(other, bad).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+            await AskReset(bad).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+            await ConfirmReset(bad, "123456", "a brand new password").ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+        }
+    }
+
+    [Fact]
     public async Task A_reset_says_nothing_about_whether_an_address_exists()
     {
         var (_, known) = await VerifiedUserAsync();
@@ -376,5 +536,62 @@ public abstract class EmailTests(EmailFixture fixture) : IAsyncLifetime
         await server.Send(HttpMethod.Post, "/api/auth/password-reset/confirm", body: new JsonObject { ["email"] = NewAddress(), ["code"] = "123456", ["newPassword"] = "a brand new password" })
             .ExpectProblem(HttpStatusCode.NotFound, "not_found");
         Assert.False((bool)(await server.Me(user.AccessToken).Expect(HttpStatusCode.OK))["emailVerified"]!);
+    }
+
+    /// <summary>A client whose connections come from <paramref name="source"/> (a loopback address of its own).</summary>
+    private static HttpClient ClientFrom(ParleyServer server, string source)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    socket.Bind(new IPEndPoint(IPAddress.Parse(source), 0));
+                    await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        return new HttpClient(handler) { BaseAddress = server.Http.BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    private static Task<HttpResponseMessage> PostFrom(HttpClient client, string path, JsonObject body) =>
+        client.PostAsync(path, new StringContent(body.ToJsonString(), System.Text.Encoding.UTF8, "application/json"), TestContext.Current.CancellationToken);
+}
+
+/// <summary><see cref="EmailService.Normalize"/>: one form per address, and no domain that is not a host name.</summary>
+public sealed class EmailAddressTests
+{
+    [Theory]
+    [InlineData("Bob@Example.TEST", "Bob@example.test")]
+    [InlineData("bob@b\u00FCcher.example", "bob@xn--bcher-kva.example")]
+    [InlineData("bob@B\u00DCCHER.example", "bob@xn--bcher-kva.example")]
+    [InlineData("bob@\uFF45xample\u3002test", "bob@example.test")]
+    [InlineData("bob@\uFF22\uFF35CHER.test", "bob@bucher.test")]
+    [InlineData("bob@xn--bcher-kva.example", "bob@xn--bcher-kva.example")]
+    [InlineData("bob@[127.0.0.1]", null)]
+    [InlineData("bob@[IPv6:::1]", null)]
+    [InlineData("bob@127.0.0.1", null)]
+    [InlineData("bob@exa_mple.test", null)]
+    [InlineData("bob@example.test.", null)]
+    [InlineData("bob@a..test", null)]
+    public void Normalize(string email, string? expected) => Assert.Equal(expected, EmailService.Normalize(email));
+
+    [Fact]
+    public void An_address_longer_than_254_characters_once_encoded_is_refused()
+    {
+        // 243 characters as typed (under the limit); each label grows by 7 in punycode, 271 in all.
+        var label = "\u00E4" + new string('a', 50);
+        var email = new string('b', 30) + "@" + string.Join('.', label, label, label, label) + ".test";
+        Assert.Equal(243, email.Length);
+        Assert.Null(EmailService.Normalize(email));
+        Assert.NotNull(EmailService.Normalize(new string('b', 10) + "@" + string.Join('.', label, label, label) + ".test"));
     }
 }

@@ -130,7 +130,7 @@ public sealed partial class SmtpSink : IAsyncDisposable
     }
 
     private static bool IsTo(MimeMessage message, string to) =>
-        message.To.Mailboxes.Any(b => string.Equals(b.Address, to, StringComparison.OrdinalIgnoreCase));
+        message.To.Mailboxes.Any(b => string.Equals(b.Address, to, StringComparison.OrdinalIgnoreCase) || string.Equals(b.GetAddress(idnEncode: true), to, StringComparison.OrdinalIgnoreCase));
 
     private List<(string File, MimeMessage Message)> Files()
     {
