@@ -66,6 +66,10 @@ public sealed class BusWireTests
     [InlineData(BusKind.Pair, new long[] { 7, 9 })]
     [InlineData(BusKind.Moved, new long[] { })]
     [InlineData(BusKind.Moved, new long[] { 3, 4, 5 })]
+    [InlineData(BusKind.Holder, new long[] { 1, 7 })]
+    [InlineData(BusKind.Holder, new long[] { 3, 7 })]
+    [InlineData(BusKind.Holder, new long[] { 4, 7 })]
+    [InlineData(BusKind.Holder, new long[] { 4, 7, 11, 12 })]
     public void Id_payloads_round_trip(BusKind kind, long[] ids)
     {
         Assert.True(BusWire.TryParse(BusWire.Ids(kind, Origin, ids), out var parsed));
@@ -95,6 +99,11 @@ public sealed class BusWireTests
             valid.Append((byte)0).ToArray(), // trailing byte
             BusWire.Ids(BusKind.Membership, Origin, [1, 2]), // a membership change names one conversation
             BusWire.Ids(BusKind.Pair, Origin, [1]), // a pair is two users
+            BusWire.Ids(BusKind.Holder, Origin, [1]), // a holder notice: action and generation
+            BusWire.Ids(BusKind.Holder, Origin, [0, 1]), // actions are 1-4
+            BusWire.Ids(BusKind.Holder, Origin, [5, 1]),
+            BusWire.Ids(BusKind.Holder, Origin, [1, 1, 9]), // only resync lists conversations
+            BusWire.Ids(BusKind.Holder, Origin, [4, 1, .. Enumerable.Range(1, BusWire.MaxHolderConversations + 1).Select(i => (long)i)]),
             BusWire.Frame(Origin, 1, "not json"u8), // a frame goes to sockets as it is: it must look like one object
             BusWire.Frame(Origin, 1, "{"u8),
             BusWire.Frame(Origin, 1, ReadOnlySpan<byte>.Empty),
