@@ -133,6 +133,16 @@ public sealed class GuardedFetcher : IDisposable
         {
             throw new FetchException(FetchFailure.Failed, e.HttpRequestError.ToString());
         }
+        catch (IOException)
+        {
+            // A body shorter than its Content-Length, bad chunked framing, a reset mid-body (HttpIOException).
+            throw new FetchException(FetchFailure.Failed, "the connection broke off before the body was complete");
+        }
+        catch (InvalidDataException)
+        {
+            // A Content-Encoding (gzip, deflate, br) stream that does not decompress.
+            throw new FetchException(FetchFailure.Failed, "the body does not decompress");
+        }
     }
 
     /// <summary>The one address this URL's connection goes to; every address its host resolves to must be allowed.</summary>
@@ -208,7 +218,8 @@ public sealed class GuardedFetcher : IDisposable
                 buffer.Write(chunk, 0, read);
             }
 
-            return buffer.ToArray();
+            // Nothing to preview; also what a gzip stream cut after its header decompresses to.
+            return buffer.Length == 0 ? throw new FetchException(FetchFailure.Failed, "the body is empty or does not decompress") : buffer.ToArray();
         }
     }
 

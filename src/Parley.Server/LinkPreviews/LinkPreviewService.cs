@@ -29,6 +29,12 @@ public sealed partial class LinkPreviewService : IDisposable
     public const int MaxDescription = 1024;
     public const int MaxUrl = 2048;
 
+    /// <summary>At most this much of a page is parsed (the head; see <see cref="HeadOf"/>).</summary>
+    public const int MaxParseBytes = 64 * 1024;
+
+    /// <summary>At most this many tags of a page are parsed; the rest is cut off before parsing.</summary>
+    public const int MaxParseTags = 2000;
+
     private readonly GuardedFetcher _fetcher;
     private readonly FileService _files;
     private readonly LinkPreviewOptions _options;
@@ -160,6 +166,10 @@ public sealed partial class LinkPreviewService : IDisposable
             {
                 LogImageLeftOut(_logger, e.Failure); // the preview goes without its image
             }
+            catch (Exception e) when (e is IOException or InvalidDataException or HttpRequestException)
+            {
+                LogImageLeftOut(_logger, FetchFailure.Failed);
+            }
         }
 
         return new Preview(title, description, image, imageName);
@@ -175,19 +185,67 @@ public sealed partial class LinkPreviewService : IDisposable
             {
                 declared = Encoding.GetEncoding(charset.Trim('"', ' '));
             }
-            catch (ArgumentException)
+            catch (Exception e) when (e is ArgumentException or NotSupportedException)
             {
+                // An unknown charset, or one .NET refuses (utf-7): AngleSharp sniffs the bytes instead.
             }
         }
 
+        var head = HeadOf(page.Body);
         // A charset in the header wins; otherwise AngleSharp sniffs the bytes (BOM, <meta charset>).
         using var document = declared is not null
-            ? parser.ParseDocument(declared.GetString(page.Body))
-            : parser.ParseDocument(new MemoryStream(page.Body, writable: false));
+            ? parser.ParseDocument(declared.GetString(head.Span))
+            : parser.ParseDocument(new MemoryStream(page.Body, 0, head.Length, writable: false));
         var title = Clean(Meta(document, "og:title") ?? Meta(document, "twitter:title") ?? document.Title, MaxTitle);
         var description = Clean(Meta(document, "og:description") ?? Meta(document, "description") ?? Meta(document, "twitter:description"), MaxDescription);
         var image = Meta(document, "og:image") ?? Meta(document, "og:image:url") ?? Meta(document, "og:image:secure_url") ?? Meta(document, "twitter:image");
         return (title, description, image?.Trim());
+    }
+
+    /// <summary>
+    /// The part of the page a preview reads: up to the first <c>&lt;/head</c> or <c>&lt;body</c>, at most
+    /// <see cref="MaxParseBytes"/> bytes and at most <see cref="MaxParseTags"/> tags. AngleSharp's tree building is
+    /// superlinear on deeply nested (formatting) tags, so a page of them is cut before it is parsed, which bounds the CPU
+    /// of one preview; Open Graph tags and &lt;title&gt; live in the head.
+    /// </summary>
+    internal static ReadOnlyMemory<byte> HeadOf(byte[] body)
+    {
+        var span = body.AsSpan(0, Math.Min(body.Length, MaxParseBytes));
+        var end = span.Length;
+        var tags = 0;
+        for (var i = 0; i < span.Length; i++)
+        {
+            if (span[i] != (byte)'<')
+            {
+                continue;
+            }
+
+            if (++tags > MaxParseTags || StartsWithIgnoreCase(span[(i + 1)..], "/head"u8) || StartsWithIgnoreCase(span[(i + 1)..], "body"u8))
+            {
+                end = i;
+                break;
+            }
+        }
+
+        return body.AsMemory(0, end);
+    }
+
+    private static bool StartsWithIgnoreCase(ReadOnlySpan<byte> text, ReadOnlySpan<byte> ascii)
+    {
+        if (text.Length < ascii.Length)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < ascii.Length; i++)
+        {
+            if ((text[i] | 0x20) != ascii[i])
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>A meta tag's content by <c>property</c> (Open Graph) or <c>name</c>, case-insensitively.</summary>

@@ -57,6 +57,10 @@ public sealed class LinkPreviewAttackTests : IAsyncLifetime
             await context.Response.Body.FlushAsync();
             context.Abort();
         });
+        _origin.MapGet("/nested-divs", () => Results.Content(
+            "<html><head><title>deep divs</title></head><body>" + string.Concat(Enumerable.Repeat("<div>", 200_000)), "text/html"));
+        _origin.MapGet("/nested-formatting", () => Results.Content(
+            "<title>deep formatting</title>" + string.Concat(Enumerable.Repeat("<b><i><u><s>", 20_000)), "text/html"));
         await _origin.StartAsync();
         _port = new Uri(_origin.Urls.First()).Port;
         _store = await TestStore.CreateAsync(Backend.Sqlite);
@@ -98,5 +102,24 @@ public sealed class LinkPreviewAttackTests : IAsyncLifetime
         var preview = await Preview(user, "/broken-image-page").Expect(HttpStatusCode.OK);
         Assert.Equal("has a broken image", (string?)preview["title"]);
         Assert.Null(preview["imageFileId"]);
+    }
+
+    [Theory]
+    [InlineData("/nested-divs", "deep divs")]
+    [InlineData("/nested-formatting", "deep formatting")]
+    public async Task A_page_of_deeply_nested_tags_is_previewed_from_its_head(string path, string title)
+    {
+        var user = await _server.RegisterAsync();
+        var preview = await Preview(user, path).Expect(HttpStatusCode.OK);
+        Assert.Equal(title, (string?)preview["title"]);
+    }
+
+    [Fact]
+    public void Only_the_head_is_parsed_and_at_most_MaxParseTags_tags()
+    {
+        var page = Encoding.ASCII.GetBytes("<html><head><title>t</title></head><body>" + string.Concat(Enumerable.Repeat("<div>", 10_000)));
+        Assert.Equal("<html><head><title>t</title>".Length, Parley.Server.LinkPreviews.LinkPreviewService.HeadOf(page).Length);
+        var noHead = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("<b>", 10_000)));
+        Assert.Equal(Parley.Server.LinkPreviews.LinkPreviewService.MaxParseTags * 3, Parley.Server.LinkPreviews.LinkPreviewService.HeadOf(noHead).Length);
     }
 }
