@@ -140,9 +140,8 @@ public sealed partial class LinkPreviewService : IDisposable
             throw ApiException.Invalid("url", $"must be an absolute http or https URL of at most {MaxUrl} characters");
         }
 
-        // The form of the URL as it is fetched and answered (punycode host, percent-encoded path and query) is checked
-        // again below by GuardedFetcher.CheckUrl: 2,000 characters of text can become 12,000 once encoded.
-
+        // Scheme and host here; the length of the URL as it is fetched and answered (punycode host, percent-encoded path
+        // and query) below, by GuardedFetcher.CheckUrl: 2,000 characters of text can become 12,000 once encoded.
         if (GuardedFetcher.CheckForm(url) is { } problem)
         {
             throw ApiException.Invalid("url", problem);
