@@ -159,9 +159,29 @@ public sealed partial class FileService(
         && file.OwnerId == userId
         && ContentSniffer.IsImage(file.ContentType);
 
-    /// <summary>Stores bytes the server fetched for a user (a link preview's image) as that user's file, as an upload would be.</summary>
-    public Task<FileDto> StoreFetchedAsync(Stream body, string name, long ownerId, CancellationToken cancellationToken) =>
-        StoreAsync(body, CleanName(name), ownerId, _options.MaxBytes, cancellationToken);
+    /// <summary>
+    /// Stores bytes the server fetched for a user (a link preview's image) as that user's file, as an upload would be,
+    /// and counted against the same daily quota; null (nothing stored) when they are over <c>Files:MaxBytes</c> or over
+    /// what is left of the owner's quota (<c>Files:DailyBytesPerUser</c>, counted from the files table).
+    /// </summary>
+    public async Task<FileDto?> TryStoreFetchedAsync(byte[] bytes, string name, long ownerId, CancellationToken cancellationToken)
+    {
+        var allowance = _options.MaxBytes;
+        if (_options.DailyBytesPerUser > 0)
+        {
+            var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+            var (used, _) = await files.UploadedSinceAsync(ownerId, now - DayMs, cancellationToken);
+            allowance = Math.Min(allowance, _options.DailyBytesPerUser - used);
+        }
+
+        if (bytes.Length > allowance)
+        {
+            return null;
+        }
+
+        await using var body = new MemoryStream(bytes, writable: false);
+        return await StoreAsync(body, CleanName(name), ownerId, allowance, cancellationToken);
+    }
 
     private async Task<FileDto> StoreAsync(Stream body, string name, long ownerId, long allowance, CancellationToken cancellationToken)
     {

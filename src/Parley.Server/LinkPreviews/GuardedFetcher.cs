@@ -31,6 +31,36 @@ public sealed class FetchException(FetchFailure failure, string detail) : Except
 public sealed record Fetched(byte[] Body, string? MediaType, string? Charset, Uri FinalUrl);
 
 /// <summary>
+/// One deadline for everything a preview fetches (the page, its redirects and its og:image): started once per request
+/// on the injected clock, so the fetches together, not each, are bounded by <c>LinkPreviews:TimeoutMs</c>.
+/// </summary>
+public sealed class FetchDeadline : IDisposable
+{
+    private readonly CancellationTokenSource _timer;
+    private readonly CancellationTokenSource _linked;
+
+    public FetchDeadline(TimeSpan after, TimeProvider time, CancellationToken cancellationToken)
+    {
+        _timer = new CancellationTokenSource(after, time);
+        _linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _timer.Token);
+        Limit = after;
+    }
+
+    public TimeSpan Limit { get; }
+
+    /// <summary>Cancelled when the deadline passes or the caller goes away.</summary>
+    public CancellationToken Token => _linked.Token;
+
+    public bool Expired => _timer.IsCancellationRequested;
+
+    public void Dispose()
+    {
+        _linked.Dispose();
+        _timer.Dispose();
+    }
+}
+
+/// <summary>
 /// HTTP GET with server-side request forgery protection (docs/link-previews.md): only http and https; the host is
 /// resolved once and every address it resolves to must be public (<see cref="AddressRules"/>), and the connection is
 /// made to that vetted address by a <see cref="SocketsHttpHandler.ConnectCallback"/> (so a second, different DNS
@@ -67,17 +97,35 @@ public sealed class GuardedFetcher : IDisposable
         AddressRules.IsPublic(address)
         || (_options.TestLoopbackPort != 0 && port == _options.TestLoopbackPort && IPAddress.IsLoopback(address) && !address.IsIPv4MappedToIPv6);
 
-    /// <summary>Checks a URL's form: an absolute http or https URL with a host. Null when it is fine, else why not.</summary>
+    /// <summary>
+    /// Checks a URL's form: an absolute http or https URL with a host, at most <see cref="LinkPreviewService.MaxUrl"/>
+    /// characters as it is fetched (see <see cref="FetchedLength"/>). Null when it is fine, else why not.
+    /// </summary>
     public static string? CheckUrl(Uri url) =>
+        CheckForm(url) ?? (FetchedLength(url) > LinkPreviewService.MaxUrl ? $"must be at most {LinkPreviewService.MaxUrl} characters once normalised (punycode host, percent-encoded path and query)" : null);
+
+    /// <summary>The scheme and host part of <see cref="CheckUrl"/>.</summary>
+    public static string? CheckForm(Uri url) =>
         !url.IsAbsoluteUri || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps)
             ? "must be an http or https URL"
             : string.IsNullOrEmpty(url.Host) ? "must name a host" : null;
 
-    /// <summary>Fetches <paramref name="url"/>, following redirects; throws <see cref="FetchException"/>.</summary>
-    public async Task<Fetched> GetAsync(Uri url, int maxBytes, Func<string?, bool> acceptType, string accept, CancellationToken cancellationToken)
+    /// <summary>
+    /// The length of the URL as it goes out: the escaped form (<see cref="Uri.AbsoluteUri"/>, non-ASCII percent-encoded)
+    /// and the form with the punycode host (<see cref="Uri.IdnHost"/>), whichever is longer; a short Unicode text can
+    /// grow several times over in either.
+    /// </summary>
+    public static int FetchedLength(Uri url)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.TimeoutMs);
+        var idn = url.Scheme.Length + 3 + url.IdnHost.Length + (url.HostNameType == UriHostNameType.IPv6 ? 2 : 0)
+            + (url.IsDefaultPort ? 0 : 1 + url.Port.ToString(System.Globalization.CultureInfo.InvariantCulture).Length) + url.PathAndQuery.Length;
+        return Math.Max(url.AbsoluteUri.Length, idn);
+    }
+
+    /// <summary>Fetches <paramref name="url"/>, following redirects, within <paramref name="deadline"/>; throws <see cref="FetchException"/>.</summary>
+    public async Task<Fetched> GetAsync(Uri url, int maxBytes, Func<string?, bool> acceptType, string accept, FetchDeadline deadline, CancellationToken cancellationToken)
+    {
+        var token = deadline.Token;
         try
         {
             for (var redirects = 0; ; redirects++)
@@ -87,12 +135,12 @@ public sealed class GuardedFetcher : IDisposable
                     throw new FetchException(FetchFailure.BadUrl, problem);
                 }
 
-                var address = await VetAsync(url, timeout.Token);
+                var address = await VetAsync(url, token);
                 using var request = new HttpRequestMessage(HttpMethod.Get, url);
                 request.Options.Set(VettedAddress, address);
                 request.Headers.UserAgent.ParseAdd(UserAgent);
                 request.Headers.Accept.ParseAdd(accept);
-                using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+                using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, token);
                 var status = (int)response.StatusCode;
                 if (status is >= 300 and < 400 && response.Headers.Location is { } location)
                 {
@@ -101,7 +149,7 @@ public sealed class GuardedFetcher : IDisposable
                         throw new FetchException(FetchFailure.TooManyRedirects, $"more than {_options.MaxRedirects} redirects");
                     }
 
-                    url = new Uri(url, location);
+                    url = Uri.TryCreate(url, location, out var next) ? next : throw new FetchException(FetchFailure.BadUrl, "the server redirected to an unusable URL");
                     continue;
                 }
 
@@ -121,17 +169,27 @@ public sealed class GuardedFetcher : IDisposable
                     throw new FetchException(FetchFailure.TooLarge, $"the body is larger than {maxBytes} bytes");
                 }
 
-                var body = await ReadBoundedAsync(await response.Content.ReadAsStreamAsync(timeout.Token), maxBytes, timeout.Token);
+                var body = await ReadBoundedAsync(await response.Content.ReadAsStreamAsync(token), maxBytes, token);
                 return new Fetched(body, type?.MediaType?.ToLowerInvariant(), type?.CharSet, url);
             }
         }
-        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (deadline.Expired && !cancellationToken.IsCancellationRequested)
         {
-            throw new FetchException(FetchFailure.Timeout, $"no complete answer within {_options.TimeoutMs} ms");
+            throw new FetchException(FetchFailure.Timeout, $"no complete answer within {(long)deadline.Limit.TotalMilliseconds} ms");
         }
         catch (HttpRequestException e)
         {
             throw new FetchException(FetchFailure.Failed, e.HttpRequestError.ToString());
+        }
+        catch (IOException)
+        {
+            // A body shorter than its Content-Length, bad chunked framing, a reset mid-body (HttpIOException).
+            throw new FetchException(FetchFailure.Failed, "the connection broke off before the body was complete");
+        }
+        catch (InvalidDataException)
+        {
+            // A Content-Encoding (gzip, deflate, br) stream that does not decompress.
+            throw new FetchException(FetchFailure.Failed, "the body does not decompress");
         }
     }
 
@@ -208,7 +266,8 @@ public sealed class GuardedFetcher : IDisposable
                 buffer.Write(chunk, 0, read);
             }
 
-            return buffer.ToArray();
+            // Nothing to preview; also what a gzip stream cut after its header decompresses to.
+            return buffer.Length == 0 ? throw new FetchException(FetchFailure.Failed, "the body is empty or does not decompress") : buffer.ToArray();
         }
     }
 

@@ -7,7 +7,7 @@ public sealed class LinkPreviewOptions
 
     public bool Enabled { get; set; }
 
-    /// <summary>The whole fetch (DNS, every redirect, the body, the image) must finish within this.</summary>
+    /// <summary>One deadline for a preview's fetches together (DNS, every redirect, the page, the og:image); a page not in by then is 503, an image not in by then is left out.</summary>
     public int TimeoutMs { get; set; } = 5000;
 
     /// <summary>The largest HTML page read; a larger one is refused (413).</summary>
@@ -28,6 +28,9 @@ public sealed class LinkPreviewOptions
     /// <summary>Fetches in flight at once on this node; beyond it 503.</summary>
     public int MaxConcurrentFetches { get; set; } = 16;
 
+    /// <summary>Previews of one user in flight at once (fetching, or storing the image); beyond it 429 <c>rate_limited</c>.</summary>
+    public int MaxConcurrentPerUser { get; set; } = 2;
+
     /// <summary>How long a fetched preview is answered from memory.</summary>
     public int CacheMinutes { get; set; } = 60;
 
@@ -41,9 +44,9 @@ public sealed class LinkPreviewOptions
 
     public void Validate()
     {
-        if (TimeoutMs < 1 || MaxPageBytes < 1 || MaxImageBytes < 1 || MaxRedirects < 0 || RequestsPerMinute < 1 || MaxConcurrentFetches < 1 || CacheMinutes < 0 || CacheBytes < 0)
+        if (TimeoutMs < 1 || MaxPageBytes < 1 || MaxImageBytes < 1 || MaxRedirects < 0 || RequestsPerMinute < 1 || MaxConcurrentFetches < 1 || MaxConcurrentPerUser < 1 || CacheMinutes < 0 || CacheBytes < 0)
         {
-            throw new InvalidOperationException("LinkPreviews: TimeoutMs, MaxPageBytes, MaxImageBytes, RequestsPerMinute and MaxConcurrentFetches must be at least 1; MaxRedirects, CacheMinutes and CacheBytes at least 0.");
+            throw new InvalidOperationException("LinkPreviews: TimeoutMs, MaxPageBytes, MaxImageBytes, RequestsPerMinute, MaxConcurrentFetches and MaxConcurrentPerUser must be at least 1; MaxRedirects, CacheMinutes and CacheBytes at least 0.");
         }
     }
 }

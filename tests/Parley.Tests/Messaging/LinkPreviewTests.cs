@@ -1,10 +1,13 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
 using Parley.Server.LinkPreviews;
 using Parley.Tests.Infrastructure;
 
@@ -15,6 +18,7 @@ public sealed class PreviewOrigin : IAsyncDisposable
 {
     public const int MaxPageBytes = 64 * 1024;
     private readonly WebApplication _app;
+    private readonly ConcurrentDictionary<string, Held> _holds = new();
     private int _pageHits;
 
     private PreviewOrigin(WebApplication app)
@@ -33,6 +37,27 @@ public sealed class PreviewOrigin : IAsyncDisposable
     public string? LastUserAgent { get; private set; }
 
     public bool SawCookie { get; private set; }
+
+    /// <summary>A request of <c>/held?key=</c> (or <c>/held-image?key=</c>) with this key reports its arrival, then waits for <see cref="Held.Release"/>.</summary>
+    public Held Hold(string key) => _holds.GetOrAdd(key, static _ => new Held());
+
+    /// <summary>Requests with this key are answered at once again.</summary>
+    public void Unhold(string key)
+    {
+        if (_holds.TryRemove(key, out var held))
+        {
+            held.Release();
+        }
+    }
+
+    private async Task WaitIfHeldAsync(string? key, CancellationToken aborted)
+    {
+        if (key is not null && _holds.TryGetValue(key, out var held))
+        {
+            held.Arrive();
+            await held.Released.WaitAsync(aborted);
+        }
+    }
 
     public static async Task<PreviewOrigin> StartAsync()
     {
@@ -65,6 +90,20 @@ public sealed class PreviewOrigin : IAsyncDisposable
             "<html><head><meta charset=\"utf-8\"><title>标题 and title</title><meta name=\"description\" content=\"described\"></head><body></body></html>",
             "text/html"));
         app.MapGet("/image.png", () => Results.Bytes(Image, "image/png"));
+        // Held until the test releases it (a page that is slow exactly as long as a test needs); its image held too when image= names a key.
+        app.MapGet("/held", async (HttpContext context, string key, string? image) =>
+        {
+            Interlocked.Increment(ref origin._pageHits);
+            await origin.WaitIfHeldAsync(key, context.RequestAborted);
+            var src = image is null ? "/image.png" : $"/held-image?key={Uri.EscapeDataString(image)}";
+            return Results.Content($"<html><head><meta property=\"og:title\" content=\"held\"><meta property=\"og:image\" content=\"{src}\"></head></html>", "text/html");
+        });
+        app.MapGet("/held-image", async (HttpContext context, string key) =>
+        {
+            await origin.WaitIfHeldAsync(key, context.RequestAborted);
+            return Results.Bytes(Image, "image/png");
+        });
+        app.MapGet("/redirect-long", () => Results.Redirect("/plain?q=" + new string('a', 2100)));
         app.MapGet("/fake-image-page", () => Results.Content(
             "<html><head><meta property=\"og:title\" content=\"fake\"><meta property=\"og:image\" content=\"/fake.png\"></head></html>", "text/html"));
         app.MapGet("/fake.png", () => Results.Content("<html><script>alert(1)</script></html>", "image/png"));
@@ -96,8 +135,28 @@ public sealed class PreviewOrigin : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        foreach (var held in _holds.Values)
+        {
+            held.Release();
+        }
+
         await _app.StopAsync();
         await _app.DisposeAsync();
+    }
+
+    public sealed class Held
+    {
+        private readonly TaskCompletionSource _arrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Completes when a request with this key reached the site.</summary>
+        public Task Arrived => _arrived.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        internal Task Released => _released.Task;
+
+        internal void Arrive() => _arrived.TrySetResult();
+
+        public void Release() => _released.TrySetResult();
     }
 }
 
@@ -360,6 +419,172 @@ public abstract class LinkPreviewTests(LinkPreviewFixture fixture) : IAsyncLifet
             await Preview(server, user, "http://example.org/").ExpectProblem(HttpStatusCode.NotFound, "not_found");
         }
     }
+
+    [Fact]
+    public async Task A_url_over_2048_characters_once_percent_encoded_or_redirected_to_is_refused()
+    {
+        var server = fixture.Server;
+        var user = await server.RegisterAsync();
+        // 1,000 characters of text, 6,000 once percent-encoded: the URL that would be fetched is over the limit.
+        var unicode = $"{Origin.Base}/plain?q={new string('é', 1000)}";
+        Assert.True(unicode.Length <= LinkPreviewService.MaxUrl);
+        await Preview(server, user, unicode).ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+
+        // Exactly at the limit once encoded: fetched.
+        var prefix = $"{Origin.Base}/plain?q=";
+        var atLimit = prefix + new string('a', LinkPreviewService.MaxUrl - prefix.Length);
+        var preview = await Preview(server, user, atLimit).Expect(HttpStatusCode.OK);
+        Assert.Equal(atLimit, (string?)preview["url"]);
+
+        // A redirect to a URL over the limit is refused like one asked for.
+        await Preview(server, user, $"{Origin.Base}/redirect-long").ExpectProblem(HttpStatusCode.BadRequest, "invalid");
+    }
+
+    [Fact]
+    public async Task An_image_over_the_callers_upload_quota_or_the_file_size_limit_is_left_out_of_a_200()
+    {
+        var quota = PreviewOrigin.Image.Length * 3 / 2; // room for one image a day
+        await using (var store = await TestStore.CreateAsync(fixture.Backend))
+        await using (var server = await ParleyServer.StartAsync(store, null, "--LinkPreviews:Enabled=true", "--LinkPreviews:RequestsPerMinute=100000",
+            $"--LinkPreviews:TestLoopbackPort={Origin.Port}", $"--Files:DailyBytesPerUser={quota}"))
+        {
+            var alice = await server.RegisterAsync();
+            var first = $"{Origin.Base}/page?quota={Guid.NewGuid():N}";
+            Assert.NotNull((string?)(await Preview(server, alice, first).Expect(HttpStatusCode.OK))["imageFileId"]);
+
+            // Another page (fetched) and the same page again (cached): the image no longer fits alice's day.
+            foreach (var url in new[] { $"{Origin.Base}/page?quota={Guid.NewGuid():N}", first })
+            {
+                var over = await Preview(server, alice, url).Expect(HttpStatusCode.OK);
+                Assert.Equal("Open Graph title", (string?)over["title"]);
+                Assert.Null(over["imageFileId"]);
+            }
+
+            // Uploads see the same count: alice's day is used up by the preview's image.
+            await server.Upload(alice, new byte[PreviewOrigin.Image.Length], "same-size.bin").ExpectProblem(HttpStatusCode.TooManyRequests, "rate_limited");
+
+            // Bob's quota is his own.
+            var bob = await server.RegisterAsync();
+            Assert.NotNull((string?)(await Preview(server, bob, first).Expect(HttpStatusCode.OK))["imageFileId"]);
+        }
+
+        // An image over Files:MaxBytes (but under LinkPreviews:MaxImageBytes) is left out too, never the preview.
+        await using (var store = await TestStore.CreateAsync(fixture.Backend))
+        await using (var server = await ParleyServer.StartAsync(store, null, "--LinkPreviews:Enabled=true", $"--LinkPreviews:TestLoopbackPort={Origin.Port}",
+            $"--Files:MaxBytes={PreviewOrigin.Image.Length - 1}"))
+        {
+            var user = await server.RegisterAsync();
+            var preview = await Preview(server, user, $"{Origin.Base}/page?max={Guid.NewGuid():N}").Expect(HttpStatusCode.OK);
+            Assert.Equal("Open Graph title", (string?)preview["title"]);
+            Assert.Null(preview["imageFileId"]);
+        }
+    }
+
+    [Fact]
+    public async Task Previews_in_flight_are_bounded_per_user_429_and_per_node_503()
+    {
+        await using var store = await TestStore.CreateAsync(fixture.Backend);
+        await using var server = await ParleyServer.StartAsync(store, null, "--LinkPreviews:Enabled=true", "--LinkPreviews:RequestsPerMinute=100000",
+            "--LinkPreviews:TimeoutMs=120000", "--LinkPreviews:MaxConcurrentPerUser=2", "--LinkPreviews:MaxConcurrentFetches=3",
+            $"--LinkPreviews:TestLoopbackPort={Origin.Port}");
+        var alice = await server.RegisterAsync();
+        var bob = await server.RegisterAsync();
+        var carol = await server.RegisterAsync();
+        var keys = new[] { Guid.NewGuid().ToString("N"), Guid.NewGuid().ToString("N"), Guid.NewGuid().ToString("N") };
+        var holds = keys.Select(Origin.Hold).ToArray();
+        var inFlight = new List<Task<JsonNode>>();
+        try
+        {
+            // Alice's two previews are held by the site.
+            inFlight.Add(Preview(server, alice, $"{Origin.Base}/held?key={keys[0]}").Expect(HttpStatusCode.OK));
+            inFlight.Add(Preview(server, alice, $"{Origin.Base}/held?key={keys[1]}").Expect(HttpStatusCode.OK));
+            await holds[0].Arrived;
+            await holds[1].Arrived;
+
+            // A third of alice's is refused at once (whatever its URL), with Retry-After.
+            using (var third = await Preview(server, alice, $"{Origin.Base}/plain?alice={Guid.NewGuid():N}"))
+            {
+                Assert.Equal(HttpStatusCode.TooManyRequests, third.StatusCode);
+                Assert.Contains("\"rate_limited\"", await third.Content.ReadAsStringAsync());
+                Assert.NotNull(third.Headers.RetryAfter);
+            }
+
+            // Bob is not alice: his preview takes the node's third fetch slot.
+            inFlight.Add(Preview(server, bob, $"{Origin.Base}/held?key={keys[2]}").Expect(HttpStatusCode.OK));
+            await holds[2].Arrived;
+
+            // The node's cap (3) is reached: carol, under her own limit, is told to come back.
+            await Preview(server, carol, $"{Origin.Base}/plain?carol={Guid.NewGuid():N}").ExpectProblem(HttpStatusCode.ServiceUnavailable, "unavailable");
+        }
+        finally
+        {
+            foreach (var held in holds)
+            {
+                held.Release();
+            }
+        }
+
+        foreach (var preview in await Task.WhenAll(inFlight).WaitAsync(TimeSpan.FromSeconds(60)))
+        {
+            Assert.Equal("held", (string?)preview["title"]);
+            Assert.NotNull((string?)preview["imageFileId"]);
+        }
+
+        // Every slot is given back, also by previews that fail.
+        for (var i = 0; i < 3; i++)
+        {
+            await Preview(server, alice, "http://10.0.0.1/").ExpectProblem(HttpStatusCode.Forbidden, "forbidden");
+        }
+
+        await Preview(server, alice, $"{Origin.Base}/plain?again={Guid.NewGuid():N}").Expect(HttpStatusCode.OK);
+        await Preview(server, carol, $"{Origin.Base}/plain?carol={Guid.NewGuid():N}").Expect(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task One_deadline_bounds_the_page_and_its_image_together()
+    {
+        // The deadline runs on the previews' clock; this one moves only when the test says.
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var store = await TestStore.CreateAsync(fixture.Backend);
+        await using var server = await ParleyServer.StartAsync(
+            store,
+            null,
+            services => services.AddSingleton(sp => ActivatorUtilities.CreateInstance<LinkPreviewService>(sp, (TimeProvider)clock)),
+            "--LinkPreviews:Enabled=true", "--LinkPreviews:TimeoutMs=10000", $"--LinkPreviews:TestLoopbackPort={Origin.Port}");
+        var user = await server.RegisterAsync();
+        string page = Guid.NewGuid().ToString("N"), image = Guid.NewGuid().ToString("N");
+        var pageHold = Origin.Hold(page);
+        var imageHold = Origin.Hold(image);
+        var url = $"{Origin.Base}/held?key={page}&image={image}";
+        Task<JsonNode> preview;
+        try
+        {
+            preview = Preview(server, user, url).Expect(HttpStatusCode.OK);
+
+            // The page takes 6 of the 10 seconds, the image another 6: each under the limit, together over it.
+            await pageHold.Arrived;
+            clock.Advance(TimeSpan.FromSeconds(6));
+            pageHold.Release();
+            await imageHold.Arrived;
+            clock.Advance(TimeSpan.FromSeconds(6));
+        }
+        finally
+        {
+            Origin.Unhold(page);
+            Origin.Unhold(image);
+        }
+
+        // Out of time: the preview answers without its image.
+        var late = await preview.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal("held", (string?)late["title"]);
+        Assert.Null(late["imageFileId"]);
+
+        // Not cached without it: asked again (in time now), the page is fetched again and the image comes with it.
+        var hits = Origin.PageHits;
+        var again = await Preview(server, user, url).Expect(HttpStatusCode.OK);
+        Assert.Equal(hits + 1, Origin.PageHits);
+        Assert.NotNull((string?)again["imageFileId"]);
+    }
 }
 
 /// <summary>The address rules alone (no network).</summary>
@@ -418,4 +643,32 @@ public sealed class AddressRulesTests
     [InlineData("2606:4700:4700::1111")]
     [InlineData("2a00:1450:4001:80b::200e")]
     public void Allowed(string address) => Assert.True(AddressRules.IsPublic(IPAddress.Parse(address)), address);
+}
+
+/// <summary>The URL length rule alone (no network): the URL as it is fetched, punycode host and percent-encoding included.</summary>
+public sealed class LinkPreviewUrlTests
+{
+    [Fact]
+    public void The_fetched_form_of_a_url_is_what_is_held_to_2048_characters()
+    {
+        var ascii = "http://example.org/" + new string('a', LinkPreviewService.MaxUrl - "http://example.org/".Length);
+        Assert.Null(GuardedFetcher.CheckUrl(new Uri(ascii)));
+        Assert.NotNull(GuardedFetcher.CheckUrl(new Uri(ascii + "a")));
+
+        // 2,048 characters as typed; the host goes out as xn--bcher-kva.example, longer than bücher.example.
+        var idn = "http://bücher.example/" + new string('a', LinkPreviewService.MaxUrl - "http://bücher.example/".Length);
+        Assert.Equal(LinkPreviewService.MaxUrl, idn.Length);
+        var uri = new Uri(idn);
+        Assert.Equal("xn--bcher-kva.example", uri.IdnHost);
+        Assert.True(GuardedFetcher.FetchedLength(uri) > LinkPreviewService.MaxUrl);
+        Assert.NotNull(GuardedFetcher.CheckUrl(uri));
+
+        // Percent-encoding: 400 characters of text are 2,400 on the wire.
+        var encoded = new Uri("http://example.org/" + new string('é', 400));
+        Assert.True(GuardedFetcher.FetchedLength(encoded) > LinkPreviewService.MaxUrl);
+        Assert.NotNull(GuardedFetcher.CheckUrl(encoded));
+
+        // A port and an IPv6 literal count as written.
+        Assert.Equal("http://[2001:4860::8888]:8080/x".Length, GuardedFetcher.FetchedLength(new Uri("http://[2001:4860::8888]:8080/x")));
+    }
 }
