@@ -65,8 +65,8 @@ public sealed partial class ClusterBus
         Reset = 5,
     }
 
-    /// <summary>A holder command for the publish loop: this node's own (<see cref="Origin"/> empty) or a notice heard from another node.</summary>
-    private sealed record HolderCommand(HolderAction Action, long UserId, Held? Held, Guid Origin, long Generation);
+    /// <summary>A holder command for the publish loop: this node's own, or (<see cref="Heard"/>) a notice heard from <see cref="Origin"/>.</summary>
+    private sealed record HolderCommand(HolderAction Action, long UserId, Held? Held, bool Heard, Guid Origin, long Generation);
 
     private readonly Dictionary<long, HolderState> _holders = [];
     private long _holderGeneration;
@@ -74,10 +74,10 @@ public sealed partial class ClusterBus
     private volatile bool _holderNoticeLost;
 
     /// <summary>Queued past the queue limit: a holder command is small, rare (per subscription change) and must not be dropped.</summary>
-    private void EnqueueHolder(HolderAction action, long userId, Held? held, Guid origin = default, long generation = 0)
+    private void EnqueueHolder(HolderAction action, long userId, Held? held, bool heard = false, Guid origin = default, long generation = 0)
     {
         Interlocked.Increment(ref _queued);
-        _outgoing.Writer.TryWrite(new Outgoing(OutKind.Holder, 0, 0, [], null, null, new HolderCommand(action, userId, held, origin, generation)));
+        _outgoing.Writer.TryWrite(new Outgoing(OutKind.Holder, 0, 0, [], null, null, new HolderCommand(action, userId, held, heard, origin, generation)));
     }
 
     /// <summary>True when the frame for <paramref name="userId"/> need not be published: no other node holds the user (publish loop only).</summary>
@@ -113,14 +113,14 @@ public sealed partial class ClusterBus
         _holders.TryGetValue(userId, out var state);
         switch (command.Action)
         {
-            case HolderAction.Reset:
+            case HolderAction.Reset when !command.Heard:
                 foreach (var each in _holders.Values)
                 {
                     each.Others.Clear(); // what was skipped stays: it is told when a holder is learned again
                 }
 
                 return;
-            case HolderAction.Join when command.Origin == Guid.Empty:
+            case HolderAction.Join when !command.Heard:
                 if (command.Held is not { } held || !_held.TryGetValue(userId, out var current) || !ReferenceEquals(current, held))
                 {
                     return; // let go again meanwhile
@@ -138,14 +138,17 @@ public sealed partial class ClusterBus
 
                 Notice(subscriber, userId, HolderAction.Join, state.Generation, null);
                 return;
-            case HolderAction.Leave when command.Origin == Guid.Empty:
+            case HolderAction.Leave when !command.Heard:
                 if (state is not null && (command.Held is null || ReferenceEquals(state.Held, command.Held)))
                 {
                     _holders.Remove(userId);
+                    ResyncSkipped(subscriber, userId, state); // a holder that joined unheard may have missed what was skipped
                     Notice(subscriber, userId, HolderAction.Leave, state.Generation, null);
                 }
 
                 return;
+            case HolderAction.Reset or HolderAction.Resync:
+                return; // never queued as heard (HeardHolder)
         }
 
         // A notice from another node about a user this node holds (or held: a state of another subscription is stale).
@@ -182,6 +185,12 @@ public sealed partial class ClusterBus
         }
 
         state.Others[origin] = generation;
+        ResyncSkipped(subscriber, userId, state);
+    }
+
+    /// <summary>Tells whoever holds the user now to catch up on what this node skipped (if it skipped anything).</summary>
+    private void ResyncSkipped(ISubscriber subscriber, long userId, HolderState state)
+    {
         if (state.SkippedAll || state.Skipped is { Count: > 0 })
         {
             Notice(subscriber, userId, HolderAction.Resync, state.Generation, state.SkippedAll ? [] : [.. state.Skipped!]);
@@ -220,7 +229,13 @@ public sealed partial class ClusterBus
             return;
         }
 
-        EnqueueHolder(action, userId, null, parsed.Origin, parsed.Ids[1]);
+        if (parsed.Origin == Guid.Empty)
+        {
+            Interlocked.Increment(ref _malformed); // no node has the empty incarnation
+            return;
+        }
+
+        EnqueueHolder(action, userId, null, heard: true, parsed.Origin, parsed.Ids[1]);
     }
 
     /// <summary>

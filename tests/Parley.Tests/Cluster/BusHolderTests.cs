@@ -153,6 +153,56 @@ public sealed class BusHolderTests(BusCluster cluster) : IClassFixture<BusCluste
     }
 
     [Fact]
+    public async Task A_node_letting_a_user_go_after_skipping_tells_a_holder_it_has_not_heard_of_yet_to_resync()
+    {
+        // The test's subscription on x's channel plays a node that subscribed to it (a device of x connected there)
+        // and whose join is still in its publish queue: A has not heard of it. A skips x's channel meanwhile (it knows
+        // of no other holder), and then x's last socket leaves A before that join arrives. What A skipped must still
+        // be told: a leave alone forgets it, and the device there never learns it missed the message.
+        var (x, y, conversation) = await cluster.A.FriendsWithConversationAsync();
+        var listener = new Listener(await Redis.GetSubscriber().SubscribeAsync(UserChannel(x)));
+        await using var xOnA = await WsClient.ConnectAsync(cluster.A, x.AccessToken);
+        await using var yOnB = await WsClient.ConnectAsync(cluster.B, y.AccessToken);
+        var (join, _) = await listener.NoticeAsync(1);
+
+        var skipped = await CounterAsync(cluster.A, "parley_bus_skipped_publishes_total");
+        await xOnA.SendAsync(Send(conversation, "unheard-1", "one"));
+        await yOnB.NextAsync("message", where: MessageIn(conversation, "unheard-1"));
+        await xOnA.NextAsync("sent", where: f => (string?)f["ref"] == "unheard-1");
+        Assert.Equal(1, await CounterAsync(cluster.A, "parley_bus_skipped_publishes_total") - skipped);
+
+        await xOnA.DisposeAsync();
+        var (_, beforeLeave) = await listener.NoticeAsync(3, join.Origin);
+        var told = beforeLeave.Any(m => m.Kind == BusKind.Holder && m.Origin == join.Origin && m.Ids[0] == 4
+            && (m.Ids.Length == 2 || m.Ids[2..].Contains(long.Parse(conversation, System.Globalization.CultureInfo.InvariantCulture))));
+        Assert.True(told, "A let x go after skipping x's channel and never published a resync of what it skipped");
+    }
+
+    [Fact]
+    public async Task A_notice_with_an_empty_origin_is_not_taken_for_the_nodes_own_leave()
+    {
+        // Guid.Empty marks the node's own holder commands in its publish loop; a payload from the bus naming that origin
+        // must not pass for one: as its own leave it drops the node's holding and tells the others it let the user go
+        // while it still holds them (they would skip the user's channel, and the sockets here miss what they skip).
+        var (x, y, conversation) = await cluster.A.FriendsWithConversationAsync();
+        var listener = new Listener(await Redis.GetSubscriber().SubscribeAsync(UserChannel(x)));
+        await using var xOnA = await WsClient.ConnectAsync(cluster.A, x.AccessToken);
+        await using var yOnB = await WsClient.ConnectAsync(cluster.B, y.AccessToken);
+        await listener.NoticeAsync(1);
+
+        var receivedOnA = await CounterAsync(cluster.A, "parley_bus_received_total");
+        await PublishNoticeAsync(x, Guid.Empty, 3, 0);
+        await ReceivedAsync(cluster.A, receivedOnA);
+
+        // Still the only holder it knows of, and still holding: x's channel is skipped.
+        var skipped = await CounterAsync(cluster.A, "parley_bus_skipped_publishes_total");
+        await xOnA.SendAsync(Send(conversation, "empty-origin-1", "one"));
+        await yOnB.NextAsync("message", where: MessageIn(conversation, "empty-origin-1"));
+        await xOnA.NextAsync("sent", where: f => (string?)f["ref"] == "empty-origin-1");
+        Assert.Equal(1, await CounterAsync(cluster.A, "parley_bus_skipped_publishes_total") - skipped);
+    }
+
+    [Fact]
     public async Task A_resync_notice_on_a_users_channel_reaches_that_users_sockets_only()
     {
         var (x, y, conversation) = await cluster.A.FriendsWithConversationAsync();
