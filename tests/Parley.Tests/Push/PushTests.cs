@@ -27,6 +27,7 @@ public abstract class PushTests(Backend backend) : OwnServerTests(backend)
         return json.Id();
     }
 
+    /// <summary>Call only once the pushes in question were written (one of their batch arrived): before that the outbox may look empty.</summary>
     private static Task OutboxDrainedAsync(ParleyServer server) =>
         Poll.UntilAsync(async () => await server.Service<PushStore>().PendingAsync(CancellationToken.None) == 0, "every push written was delivered (the outbox holds none)");
 
@@ -158,6 +159,33 @@ public abstract class PushTests(Backend backend) : OwnServerTests(backend)
         Assert.Equal(3, pushes.Count);
         Assert.Single(pushes.Select(p => p.PushId).Distinct());
         Assert.All(pushes, p => Assert.Equal(1, p.Seq));
+    }
+
+    [Fact]
+    public async Task A_push_is_dropped_after_its_attempts_and_a_gone_endpoint_loses_its_target()
+    {
+        await using var receiver = await PushReceiver.StartAsync();
+        await using var store = await TestStore.CreateAsync(Backend);
+        await using var server = await ParleyServer.StartAsync(store, null, PushReceiver.ServerArgs("--Push:MaxAttempts=2"));
+        var (a, b, direct) = await server.FriendsWithConversationAsync();
+        var (c, d, other) = await server.FriendsWithConversationAsync();
+        await RegisterTargetAsync(server, b, receiver.Endpoint("failing"));
+        var gone = await RegisterTargetAsync(server, d, receiver.Endpoint("gone"));
+        receiver.Handler = (push, context) =>
+        {
+            context.Response.StatusCode = push.Path == "/push/gone" ? 410 : 503;
+            return Task.CompletedTask;
+        };
+
+        await server.SendTextAsync(a, direct, "never delivered");
+        await server.SendTextAsync(c, other, "to a gone endpoint");
+        await receiver.FirstAsync("failing", direct, 1); // both written (the outbox could look empty before that)
+        await receiver.FirstAsync("gone", other, 1);
+        await OutboxDrainedAsync(server);
+        Assert.Equal(2, receiver.To("failing").Count); // Push:MaxAttempts, then dropped
+        Assert.Single(receiver.To("gone"));
+        Assert.DoesNotContain(gone, (await server.AllItemsAsync(d, "/api/users/me/push-targets")).Select(i => i.Id()));
+        Assert.Single(await server.AllItemsAsync(b, "/api/users/me/push-targets")); // a failing one is kept
     }
 
     [Fact]
