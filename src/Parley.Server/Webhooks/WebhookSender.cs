@@ -25,10 +25,10 @@ namespace Parley.Server.Webhooks;
 public sealed partial class WebhookSender(
     Database database,
     WebhookClient client,
-    WebhookMetrics metrics,
     IOptions<WebhookOptions> options,
     TimeProvider time,
     ILogger<WebhookSender> logger,
+    WebhookMetrics? metrics = null, // null: webhooks off (the sender runs for offline notifications only)
     Push.PushDelivery? push = null)
     : PeriodicWorker(TimeSpan.FromMilliseconds(options.Value.PollMs), time, logger)
 {
@@ -117,7 +117,7 @@ public sealed partial class WebhookSender(
                     }
                 });
             await WebhookOutbox.DeleteAsync(database, delivered.ToArray(), CancellationToken.None);
-            metrics.Delivered(delivered.Count - pushes);
+            metrics?.Delivered(delivered.Count - pushes);
             if (fetched.Count < BatchSize || (delivered.IsEmpty && due.Count > 0))
             {
                 return;
@@ -144,7 +144,7 @@ public sealed partial class WebhookSender(
 
             wanted ??= [.. rows.Take(i)];
             await WebhookOutbox.FailAsync(database, row.Id, row.Attempts, null, now, TypeOff, CancellationToken.None);
-            metrics.MovedAside();
+            metrics?.MovedAside();
             LogTypeOff(Logger, row.Id, row.Type);
         }
 
@@ -167,14 +167,14 @@ public sealed partial class WebhookSender(
             return true;
         }
 
-        metrics.AttemptFailed();
+        metrics?.AttemptFailed();
         var attempts = row.Attempts + 1;
         var now = Time.GetUtcNow().ToUnixTimeMilliseconds();
         long? next = attempts >= _options.MaxAttempts ? null : now + Backoff(attempts);
         await WebhookOutbox.FailAsync(database, row.Id, attempts, next, now, error, CancellationToken.None);
         if (next is null)
         {
-            metrics.MovedAside();
+            metrics?.MovedAside();
             LogMovedAside(Logger, row.Id, row.Type, attempts, error);
         }
         else
@@ -240,7 +240,7 @@ public sealed partial class WebhookSender(
     private async Task CountAsync(CancellationToken cancellationToken)
     {
         var now = Time.GetUtcNow().ToUnixTimeMilliseconds();
-        if (now < _nextCountAt)
+        if (metrics is null || now < _nextCountAt)
         {
             return;
         }

@@ -21,7 +21,7 @@ public static class WebhookServices
         {
             if (push)
             {
-                AddSender(services);
+                AddSender(services); // no WebhookMetrics: the webhooks' instruments stay absent while they are off
             }
 
             return options;
@@ -41,6 +41,7 @@ public static class WebhookServices
         // A receiver's timeout is the sender's own Information line (with its retry), not an error of Polly's.
         services.Configure<Polly.Telemetry.TelemetryOptions>(o => o.SeverityProvider = e =>
             e.Event.EventName == "OnTimeout" ? Polly.Telemetry.ResilienceEventSeverity.Debug : e.Event.Severity);
+        services.AddSingleton<WebhookMetrics>();
         AddSender(services);
         if (options.EventTypes.Contains(WebhookOutbox.MessageCreated))
         {
@@ -69,7 +70,6 @@ public static class WebhookServices
     {
         services.AddHttpClient(); // the factory WebhookClient takes (its named client is configured only when webhooks are on)
         services.AddSingleton<WebhookClient>();
-        services.AddSingleton<WebhookMetrics>();
         services.AddSingleton<WebhookSender>();
         services.AddHostedService(sp => sp.GetRequiredService<WebhookSender>());
     }
