@@ -36,7 +36,7 @@ public sealed class PushOptions
 
     /// <summary>
     /// How often the set of users with targets is reloaded from the database (cluster mode: targets registered on
-    /// other nodes are known here after at most this) and targets of revoked or expired sessions deleted.
+    /// other nodes are known here after at most this). Targets of revoked or expired sessions are deleted once a minute.
     /// </summary>
     public int RefreshSeconds { get; set; } = 10;
 

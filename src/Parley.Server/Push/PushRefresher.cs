@@ -5,8 +5,10 @@ namespace Parley.Server.Push;
 
 /// <summary>
 /// Keeps <see cref="PushTargets"/> in step with the database: loaded before the server takes traffic, then reloaded
-/// every Push:RefreshSeconds (targets registered on other nodes of a cluster; deleted ones), after deleting the
-/// targets of revoked sessions and of sessions whose refresh tokens all expired (a target goes with its session).
+/// every Push:RefreshSeconds (targets registered on other nodes of a cluster; deleted ones); once a minute, while
+/// any user has a target, it first deletes the targets of revoked sessions and of sessions whose refresh tokens all
+/// expired (a target goes with its session; the queries skip them meanwhile). With no target anywhere a turn is one
+/// read: nothing takes SQLite's write lock beside the message writer.
 /// </summary>
 public sealed partial class PushRefresher(PushStore store, PushTargets targets, IOptions<PushOptions> options, TimeProvider time, ILogger<PushRefresher> logger) : BackgroundService
 {
@@ -24,12 +26,20 @@ public sealed partial class PushRefresher(PushStore store, PushTargets targets, 
         await base.StartAsync(cancellationToken);
     }
 
+    private const long SweepEveryMs = 60_000;
+    private long _nextSweepAt;
+
     public async Task RunOnceAsync(CancellationToken cancellationToken)
     {
-        var swept = await store.SweepAsync(time.GetUtcNow().ToUnixTimeMilliseconds(), cancellationToken);
-        if (swept > 0)
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        if (targets.Any && now >= _nextSweepAt)
         {
-            LogSwept(logger, swept);
+            _nextSweepAt = now + SweepEveryMs;
+            var swept = await store.SweepAsync(now, cancellationToken);
+            if (swept > 0)
+            {
+                LogSwept(logger, swept);
+            }
         }
 
         await targets.ReloadAsync(() => store.UsersAsync(cancellationToken));
