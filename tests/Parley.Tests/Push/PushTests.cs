@@ -1,7 +1,9 @@
 using System.Net;
+using Dapper;
 using System.Text.Json.Nodes;
 using Parley.Server.Push;
 using Parley.Server.Realtime;
+using Parley.Storage;
 using Parley.Storage.Push;
 using Parley.Tests.Infrastructure;
 
@@ -206,6 +208,13 @@ public abstract class PushTests(Backend backend) : OwnServerTests(backend)
         // The revoked session's target went with it.
         Assert.Equal([kept], (await server.AllItemsAsync(b, "/api/users/me/push-targets")).Select(i => i.Id()));
         await server.Delete(b, $"/api/users/me/push-targets/{revoked}").ExpectProblem(HttpStatusCode.NotFound, "not_found");
+        // And the sweep deletes its row (the kept one stays).
+        await server.Service<PushRefresher>().RunOnceAsync(CancellationToken.None);
+        await using (var connection = await server.Service<Database>().OpenAsync())
+        {
+            Assert.Equal([SocialApi.Wire(kept)], (await connection.QueryAsync<long>("SELECT id FROM push_targets WHERE user_id = @id", new { id = b.Wire() })).ToList());
+        }
+
 
         await server.SendTextAsync(a, direct, "to the kept one only");
         await receiver.FirstAsync("kept", direct, 1);
