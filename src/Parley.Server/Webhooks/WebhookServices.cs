@@ -8,7 +8,7 @@ namespace Parley.Server.Webhooks;
 
 /// <summary>
 /// The webhooks' wiring: with Webhooks:Url empty nothing is registered but the options, and the outbox writes nothing
-/// (except, when offline notifications are on, the sender that drains their push rows: <paramref name="push"/>).
+/// (except, when offline notifications are on, the sender that drains their push rows: AddWebhooks' push argument).
 /// </summary>
 public static class WebhookServices
 {
