@@ -16,6 +16,7 @@ using Parley.Server.LinkPreviews;
 using Parley.Server.Messaging;
 using Parley.Server.Moderation;
 using Parley.Server.Operations;
+using Parley.Server.Push;
 using Parley.Server.Realtime;
 using Parley.Server.Search;
 using Parley.Server.Social;
@@ -91,7 +92,7 @@ public static partial class ParleyApp
         services.AddSingleton(new ParleyPaths(dataDir));
 
         var storage = config.GetSection(StorageOptions.Section).Get<StorageOptions>() ?? new StorageOptions();
-        var webhooks = services.AddWebhooks(config);
+        var webhooks = services.AddWebhooks(config, PushEndpoints.Enabled(config)); // pushes share the webhooks' outbox and sender
         services.AddSingleton(sp => Database.Create(
             Database.ParseProvider(storage.Provider),
             storage.ConnectionString,
@@ -193,6 +194,8 @@ public static partial class ParleyApp
             services.AddHealthChecks().AddCheck<BusHealthCheck>("bus", tags: ["ready"]);
         }
 
+        services.AddPush(config); // docs/push.md: offline notifications; a sink after the fan-out's (and the bus's)
+
         services.AddSingleton<FrameDispatcher>();
         services.AddSingleton<Gateway>();
         services.AddHostedService<HeartbeatMonitor>();
@@ -268,6 +271,7 @@ public static partial class ParleyApp
         app.MapLinkPreviews();
         app.MapAdmin();
         app.MapWebhooks();
+        app.MapPush();
         // A WebSocket lives for hours: it has its own duration instrument instead of skewing HTTP request durations.
         app.Map("/ws", (HttpContext context, Gateway gateway) => gateway.HandleAsync(context)).RequireAuthorization().DisableHttpMetrics().ExcludeFromDescription();
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });

@@ -71,6 +71,7 @@ namespace Parley.Server.Http;
 [JsonSerializable(typeof(MessagePage))]
 [JsonSerializable(typeof(ListResponse<MessageDto>))]
 [JsonSerializable(typeof(Receipts))]
+[JsonSerializable(typeof(ConversationPatch))]
 [JsonSerializable(typeof(IReadOnlyList<string>))]
 [JsonSerializable(typeof(FileDto))]
 [JsonSerializable(typeof(ListResponse<Parley.Server.Webhooks.FailedWebhookDto>))]

@@ -28,6 +28,12 @@ public static class ConversationEndpoints
             Results.Json(await messaging.GetAsync(context.Caller(), id, context.RequestAborted), ParleyJson.Default.ConversationDto))
             .Produces<ConversationDto>().ProducesErrors(401, 403, 404);
 
+        conversations.MapPatch("/{id}", async (string id, HttpContext context, MessagingService messaging) =>
+        {
+            var body = await context.Request.ReadJsonAsync(ParleyJson.Default.ConversationPatch);
+            return Results.Json(await messaging.PatchAsync(context.Caller(), id, body, context.RequestAborted), ParleyJson.Default.ConversationDto);
+        }).Accepts<ConversationPatch>("application/json").Produces<ConversationDto>().ProducesErrors(400, 401, 404, 415, 429);
+
         conversations.MapGet("/{id}/messages", async (string id, HttpContext context, MessagingService messaging) =>
         {
             // A client's bad query is answered without an exception, as the send and read refusals are.

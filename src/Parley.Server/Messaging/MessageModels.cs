@@ -26,6 +26,9 @@ public sealed record DirectBody(string? UserId);
 
 public sealed record ReadBody(long? Seq);
 
+/// <summary>PATCH /api/conversations/{id}: the member's own settings of the conversation.</summary>
+public sealed record ConversationPatch(bool? Muted);
+
 public sealed record MessageDto(
     string ConversationId,
     long Seq,
@@ -50,6 +53,7 @@ public sealed record ConversationDto(
     long AckSeq,
     long UnreadCount,
     bool Mentioned,
+    bool Muted,
     MessageDto? LastMessage);
 
 public sealed record MessagePage(IReadOnlyList<MessageDto> Items, bool HasMore, long MaxSeq);

@@ -82,6 +82,25 @@ public sealed class MessagingService
         return (await ToDtosAsync(caller.UserId, [view], cancellationToken))[0];
     }
 
+    /// <summary>
+    /// A member's own settings of the conversation: <c>{muted}</c> (no offline notifications for it). Any non-member,
+    /// and a conversation that does not exist, is 404: whether it exists is not the caller's to know.
+    /// </summary>
+    public async Task<ConversationDto> PatchAsync(Caller caller, string conversationId, ConversationPatch body, CancellationToken cancellationToken)
+    {
+        if (body.Muted is not { } muted)
+        {
+            throw ApiException.Invalid("muted", "must be true or false");
+        }
+
+        if (!Ids.TryParse(conversationId, out var id) || !await _messages.SetMutedAsync(id, caller.UserId, muted, cancellationToken))
+        {
+            throw _lookups.Miss(caller.UserId, MessageSender.ConversationNotFound).ToException();
+        }
+
+        return await GetAsync(caller, conversationId, cancellationToken);
+    }
+
     public async Task<ListResponse<ConversationDto>> ListAsync(Caller caller, int limit, string? cursor, CancellationToken cancellationToken)
     {
         var (beforeActivity, beforeId) = cursor is null ? (long.MaxValue, long.MaxValue) : Paging.Pair(cursor);
@@ -377,6 +396,7 @@ public sealed class MessagingService
                 r.AckSeq,
                 r.UnreadCount,
                 r.MentionSeq > r.ReadSeq,
+                r.Muted != 0,
                 last.TryGetValue(r.Id, out var m) ? ToDto(m) : null));
         }
 

@@ -19,15 +19,17 @@ namespace Parley.Server.Webhooks;
 /// stream's later events only; after Webhooks:MaxAttempts the event is moved aside (failed_at), where the admin API
 /// lists and replays it, so no stream waits behind it forever. At least once: an event is deleted only after its
 /// 2xx, so a crash in between sends it again (same id). A periodic worker, so cluster mode's leadership lease can
-/// wrap it and one node at a time drains the shared outbox.
+/// wrap it and one node at a time drains the shared outbox. Offline notifications share the outbox and this loop:
+/// rows of type <c>push</c> (stream = the push target) go through <see cref="Push.PushDelivery"/> (docs/push.md).
 /// </summary>
 public sealed partial class WebhookSender(
     Database database,
     WebhookClient client,
-    WebhookMetrics metrics,
     IOptions<WebhookOptions> options,
     TimeProvider time,
-    ILogger<WebhookSender> logger)
+    ILogger<WebhookSender> logger,
+    WebhookMetrics? metrics = null, // null: webhooks off (the sender runs for offline notifications only)
+    Push.PushDelivery? push = null)
     : PeriodicWorker(TimeSpan.FromMilliseconds(options.Value.PollMs), time, logger)
 {
     private const int BatchSize = 256;
@@ -45,6 +47,11 @@ public sealed partial class WebhookSender(
 
     public override async Task RunOnceAsync(CancellationToken cancellationToken)
     {
+        if (!database.Outbox.Enabled && push is { Active: false })
+        {
+            return; // webhooks off and no push target anywhere: nothing can be due
+        }
+
         if (database.Provider != StorageProvider.Postgres)
         {
             await DrainAsync(cancellationToken);
@@ -84,7 +91,9 @@ public sealed partial class WebhookSender(
 
             var due = await SetAsideTypesOffAsync(fetched, now);
             var messages = await WebhookOutbox.MessagesAsync(database, due, cancellationToken);
+            var endpoints = push is null ? [] : await push.EndpointsAsync(due, cancellationToken);
             var delivered = new ConcurrentBag<long>();
+            var pushes = 0; // push rows done with (they have their own metrics)
             var streams = due.GroupBy(row => row.Stream).Select(g => g.ToList()).ToList();
             await Parallel.ForEachAsync(
                 streams,
@@ -93,16 +102,22 @@ public sealed partial class WebhookSender(
                 {
                     foreach (var row in stream)
                     {
-                        if (!await DeliverAsync(row, messages, ct))
+                        if (!await (row.Type == Storage.Push.PushStore.OutboxType
+                                ? push is null ? Task.FromResult(true) : push.DeliverAsync(row, endpoints, ct) // pushes off now: dropped
+                                : DeliverAsync(row, messages, ct)))
                         {
                             break; // its later events wait for it
                         }
 
                         delivered.Add(row.Id);
+                        if (row.Type == Storage.Push.PushStore.OutboxType)
+                        {
+                            Interlocked.Increment(ref pushes);
+                        }
                     }
                 });
             await WebhookOutbox.DeleteAsync(database, delivered.ToArray(), CancellationToken.None);
-            metrics.Delivered(delivered.Count);
+            metrics?.Delivered(delivered.Count - pushes);
             if (fetched.Count < BatchSize || (delivered.IsEmpty && due.Count > 0))
             {
                 return;
@@ -121,7 +136,7 @@ public sealed partial class WebhookSender(
         for (var i = 0; i < rows.Count; i++)
         {
             var row = rows[i];
-            if (database.Outbox.Wants(row.Type))
+            if (database.Outbox.Wants(row.Type) || row.Type == Storage.Push.PushStore.OutboxType)
             {
                 wanted?.Add(row);
                 continue;
@@ -129,7 +144,7 @@ public sealed partial class WebhookSender(
 
             wanted ??= [.. rows.Take(i)];
             await WebhookOutbox.FailAsync(database, row.Id, row.Attempts, null, now, TypeOff, CancellationToken.None);
-            metrics.MovedAside();
+            metrics?.MovedAside();
             LogTypeOff(Logger, row.Id, row.Type);
         }
 
@@ -152,14 +167,14 @@ public sealed partial class WebhookSender(
             return true;
         }
 
-        metrics.AttemptFailed();
+        metrics?.AttemptFailed();
         var attempts = row.Attempts + 1;
         var now = Time.GetUtcNow().ToUnixTimeMilliseconds();
         long? next = attempts >= _options.MaxAttempts ? null : now + Backoff(attempts);
         await WebhookOutbox.FailAsync(database, row.Id, attempts, next, now, error, CancellationToken.None);
         if (next is null)
         {
-            metrics.MovedAside();
+            metrics?.MovedAside();
             LogMovedAside(Logger, row.Id, row.Type, attempts, error);
         }
         else
@@ -225,7 +240,7 @@ public sealed partial class WebhookSender(
     private async Task CountAsync(CancellationToken cancellationToken)
     {
         var now = Time.GetUtcNow().ToUnixTimeMilliseconds();
-        if (now < _nextCountAt)
+        if (metrics is null || now < _nextCountAt)
         {
             return;
         }

@@ -80,6 +80,9 @@ public sealed class MemberConversationRow : ConversationRow
 
     public long MentionSeq { get; init; }
 
+    /// <summary>Non-zero when the member muted the conversation (no offline notifications for it).</summary>
+    public long Muted { get; init; }
+
     public long AckSeq { get; init; }
 
     public long UnreadCount { get; init; }

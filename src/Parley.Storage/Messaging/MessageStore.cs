@@ -25,7 +25,7 @@ public sealed class MessageStore(Database database) : IDisposable
     private const string MemberViewSelect =
         """
         SELECT c.id, c.type, c.group_id, c.user_low, c.user_high, c.max_seq, c.last_activity_at,
-               m.joined_seq, m.read_seq, m.mention_seq,
+               m.joined_seq, m.read_seq, m.mention_seq, CAST(m.muted AS BIGINT) AS muted,
                COALESCE((SELECT a.ack_seq FROM device_acks a WHERE a.session_id = @sessionId AND a.conversation_id = c.id), 0) AS ack_seq,
                (SELECT COUNT(*) FROM messages x WHERE x.conversation_id = c.id AND x.seq > m.read_seq AND x.sender_id <> @userId) AS unread_count
         FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
@@ -150,6 +150,16 @@ public sealed class MessageStore(Database database) : IDisposable
             MemberViewSelect + " WHERE m.user_id = @userId AND c.id = @conversationId",
             new { conversationId, userId, sessionId },
             cancellationToken: cancellationToken));
+    }
+
+    /// <summary>Sets the member's own mute of the conversation (no offline notifications for it); false when they are no member.</summary>
+    public async Task<bool> SetMutedAsync(long conversationId, long userId, bool muted, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE conversation_members SET muted = @value WHERE conversation_id = @conversationId AND user_id = @userId",
+            new { conversationId, userId, value = muted ? 1 : 0 },
+            cancellationToken: cancellationToken)) == 1;
     }
 
     /// <summary>The user's conversations, most recent activity first, after the (activity, id) position given.</summary>

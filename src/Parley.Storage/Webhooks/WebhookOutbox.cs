@@ -225,12 +225,12 @@ public sealed class WebhookOutbox
             "DELETE FROM webhook_outbox WHERE failed_at IS NOT NULL AND failed_at < @cutoff", new { cutoff }, cancellationToken: cancellationToken));
     }
 
-    /// <summary>Pending and failed counts (tests, metrics).</summary>
+    /// <summary>Pending and failed counts (tests, metrics); offline notifications' rows (type push, docs/push.md) are not counted.</summary>
     public static async Task<(long Pending, long Failed)> CountAsync(Database database, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         var row = await connection.QuerySingleAsync<(long, long)>(new CommandDefinition(
-            "SELECT COALESCE(SUM(CASE WHEN failed_at IS NULL THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN failed_at IS NULL THEN 0 ELSE 1 END), 0) FROM webhook_outbox",
+            "SELECT COALESCE(SUM(CASE WHEN failed_at IS NULL THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN failed_at IS NULL THEN 0 ELSE 1 END), 0) FROM webhook_outbox WHERE type <> 'push'",
             cancellationToken: cancellationToken));
         return row;
     }
