@@ -77,6 +77,11 @@ public sealed partial class ClusterBus
         if (item.Kind == OutKind.Holder)
         {
             _holderNoticeLost = true; // the others may not know what this node holds: it joins every user again on return
+            if (item.Payload.Length > BusWire.HeaderLength + 4 && item.Payload[BusWire.HeaderLength + 4] == 4)
+            {
+                _movedOverflow = true; // a resync of what was skipped did not go out: every socket resyncs on return
+            }
+
             return;
         }
 

@@ -29,6 +29,7 @@ namespace Parley.Server.Cluster;
 public sealed partial class ClusterBus
 {
     private const int MaxSkipped = 64;
+    private const int MaxOthers = 64;
 
     /// <summary>This node's holding of one user, as the publish loop sees it. Only the publish loop touches it.</summary>
     private sealed class HolderState(Held held, long generation)
@@ -89,9 +90,17 @@ public sealed partial class ClusterBus
             return false;
         }
 
-        if (!state.SkippedAll)
+        if (item.Ephemeral)
         {
-            if (item.ConversationId == 0 || (state.Skipped ??= []).Count >= MaxSkipped)
+            // typing, presence: a resync would not bring them back, nor need to
+        }
+        else if (item.ConversationId == 0)
+        {
+            return false; // a notify: rare, and not found again by after=, so always published
+        }
+        else if (!state.SkippedAll)
+        {
+            if ((state.Skipped ??= []).Count >= MaxSkipped)
             {
                 state.SkippedAll = true;
                 state.Skipped = null;
@@ -184,6 +193,11 @@ public sealed partial class ClusterBus
             return;
         }
 
+        if (state.Others.Count >= MaxOthers)
+        {
+            return; // held elsewhere anyway (never skipped): a flood of rogue joins cannot grow it
+        }
+
         state.Others[origin] = generation;
         ResyncSkipped(subscriber, userId, state);
     }
@@ -194,7 +208,7 @@ public sealed partial class ClusterBus
         if (state.SkippedAll || state.Skipped is { Count: > 0 })
         {
             Notice(subscriber, userId, HolderAction.Resync, state.Generation, state.SkippedAll ? [] : [.. state.Skipped!]);
-            state.Skipped = null;
+            state.Skipped = null; // a resync that does not go out makes everyone resync on recovery (Lost)
             state.SkippedAll = false;
         }
     }
@@ -203,15 +217,14 @@ public sealed partial class ClusterBus
     {
         long[] ids = conversations is null ? [(long)action, generation] : [(long)action, generation, .. conversations];
         var payload = BusWire.Ids(BusKind.Holder, _node.Incarnation, ids);
+        var item = new Outgoing(OutKind.Holder, 0, 0, payload, null, null, null);
         if (!_redis.IsConnected)
         {
-            _holderNoticeLost = true;
-            Interlocked.Increment(ref _publishFailed);
-            _publishTrouble = true;
+            Lost(item);
             return;
         }
 
-        Publish(subscriber, _channels.User(userId), payload, new Outgoing(OutKind.Holder, 0, 0, payload, null, null, null));
+        Publish(subscriber, _channels.User(userId), payload, item);
     }
 
     /// <summary>A holder notice heard on a user's channel (a subscription handler's thread).</summary>

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
+using Parley.Protocol;
 using Parley.Server.Realtime;
 using StackExchange.Redis;
 
@@ -50,6 +51,7 @@ public sealed partial class ClusterBus : IUserInterest
     private const long RecoverCommand = long.MinValue + 1;
 
     private readonly ConcurrentDictionary<long, Held> _held = new();
+    private readonly HashSet<long> _cameBack = []; // interest loop only
     private readonly Channel<long> _interest = Channel.CreateUnbounded<long>(new UnboundedChannelOptions { SingleReader = true });
     private ChannelMessageQueue? _control;
     private ChannelMessageQueue? _own;
@@ -136,6 +138,7 @@ public sealed partial class ClusterBus : IUserInterest
                 catch (Exception e)
                 {
                     LogSubscribeFailed(_logger, e);
+                    SetDegraded("a subscription change failed: " + e.GetType().Name); // recovery settles it and resyncs the sockets
                 }
             }
         }
@@ -170,6 +173,12 @@ public sealed partial class ClusterBus : IUserInterest
                 await subscriber.SubscribeAsync(RedisChannel.Literal(_channels.User(userId)), onMessage);
                 held.Handler = onMessage;
                 EnqueueHolder(HolderAction.Join, userId, held); // heard from now on: tell the other holders
+                if (_cameBack.Remove(userId))
+                {
+                    // A socket registered while the old subscription was being dropped took it for live: what came
+                    // between the unsubscribe and now was not heard.
+                    Interlocked.Add(ref _resyncs, _fanout.DeliverLocal(userId, ServerFrames.Resync(null)));
+                }
             }
 
             held.Ready.TrySetResult(); // without Redis too: the waiting socket goes on, the node is degraded and will resync it
@@ -183,14 +192,15 @@ public sealed partial class ClusterBus : IUserInterest
 
         _held.TryRemove(new KeyValuePair<long, Held>(userId, held));
         held.Ready.TrySetResult();
+        EnqueueHolder(HolderAction.Leave, userId, held); // also after a resubscribe-all dropped the handler: what was skipped is told
         if (held.Handler is { } subscribed)
         {
-            EnqueueHolder(HolderAction.Leave, userId, held);
             await subscriber.UnsubscribeAsync(RedisChannel.Literal(_channels.User(userId)), subscribed);
         }
 
         if (_connections.Holds(userId))
         {
+            _cameBack.Add(userId);
             _interest.Writer.TryWrite(userId); // came back while it was being dropped
         }
     }

@@ -115,7 +115,7 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
     {
         if (!GroupTyping(conversationId, userId, recipients))
         {
-            Enqueue(new Outgoing(OutKind.Users, 0, 0, ServerFrames.Typing(Ids.Format(conversationId), Ids.Format(userId)), null, recipients));
+            Enqueue(new Outgoing(OutKind.Users, 0, 0, ServerFrames.Typing(Ids.Format(conversationId), Ids.Format(userId)), null, recipients, Ephemeral: true));
         }
     }
 
@@ -123,7 +123,7 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
         Enqueue(new Outgoing(OutKind.Users, 0, 0, ServerFrames.Notify(notification.Kind, notification.Data), null, notification.UserIds));
 
     public void Presence(long userId, bool online, long? lastSeenAt, IReadOnlyList<long> friends) =>
-        Enqueue(new Outgoing(OutKind.Users, 0, 0, ServerFrames.Presence(Ids.Format(userId), online, lastSeenAt), null, friends));
+        Enqueue(new Outgoing(OutKind.Users, 0, 0, ServerFrames.Presence(Ids.Format(userId), online, lastSeenAt), null, friends, Ephemeral: true));
 
     public void SessionsRevoked(IReadOnlyList<long> sessionIds) =>
         Enqueue(new Outgoing(OutKind.Control, 0, 0, BusWire.Ids(BusKind.Revoked, _node.Incarnation, sessionIds), null, null));
@@ -358,7 +358,8 @@ public sealed partial class ClusterBus : BackgroundService, IPostCommitSink
         byte[] Payload,
         IReadOnlyList<(long UserId, long JoinedSeq)>? Members,
         IReadOnlyList<long>? Users,
-        HolderCommand? Command = null);
+        HolderCommand? Command = null,
+        bool Ephemeral = false);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Cluster bus: its {Loop} loop failed; starting it again")]
     private static partial void LogLoopFailed(ILogger logger, Exception exception, string loop);

@@ -203,6 +203,33 @@ public sealed class BusHolderTests(BusCluster cluster) : IClassFixture<BusCluste
     }
 
     [Fact]
+    public async Task Skipped_typing_and_presence_do_not_make_a_later_holder_resync_everything()
+    {
+        // Typing hints and presence (y's, when y connects on A) are not caught up by after=: skipping them leaves
+        // nothing for a resync to repair. Remembered as "everything" (they have no conversation in the queue), they
+        // make every device of the user that connects on another node later do a full resync right after its own sync.
+        var (x, y, conversation) = await cluster.A.FriendsWithConversationAsync();
+        var listener = new Listener(await Redis.GetSubscriber().SubscribeAsync(UserChannel(x)));
+        await using var xOnA = await WsClient.ConnectAsync(cluster.A, x.AccessToken);
+        await using var yOnA = await WsClient.ConnectAsync(cluster.A, y.AccessToken);
+        var (join, _) = await listener.NoticeAsync(1);
+
+        var skipped = await CounterAsync(cluster.A, "parley_bus_skipped_publishes_total");
+        await yOnA.SendAsync(new JsonObject { ["type"] = "typing", ["conversationId"] = conversation });
+        await xOnA.NextAsync("typing", where: f => (string?)f["userId"] == y.Id);
+        var deadline = DateTime.UtcNow + Wait;
+        while (await CounterAsync(cluster.A, "parley_bus_skipped_publishes_total") == skipped)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "x's channel was never skipped for the typing hint");
+            await Task.Delay(20); // the next look at the node's counter
+        }
+
+        await PublishNoticeAsync(x, Guid.NewGuid(), 1, 7);
+        var (_, beforeHere) = await listener.NoticeAsync(2, join.Origin);
+        Assert.DoesNotContain(beforeHere, m => m.Kind == BusKind.Holder && m.Origin == join.Origin && m.Ids[0] == 4 && m.Ids.Length == 2);
+    }
+
+    [Fact]
     public async Task A_resync_notice_on_a_users_channel_reaches_that_users_sockets_only()
     {
         var (x, y, conversation) = await cluster.A.FriendsWithConversationAsync();
