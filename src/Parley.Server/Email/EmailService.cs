@@ -136,9 +136,9 @@ public sealed partial class EmailService : IDisposable
     {
         var email = RequireEmail(request.Email);
         var key = EmailCodeStore.EmailKey(email);
-        if (await _resetRequestsPerClient.TryTakeAsync(ClientKey(clientAddress)) is { } wait)
+        if (await _resetRequestsPerClient.TryTakeAsync(ClientKey(clientAddress)) is not null)
         {
-            throw UserQuotas.Limited("Too many password resets were asked for from this address; try again later.", wait);
+            return; // dropped, still 202 (the contract: always): the client asked too often, whatever the address
         }
 
         if (!_outbox.TryQueue(new MailJob(cancellationToken => PrepareResetAsync(key, cancellationToken))))
