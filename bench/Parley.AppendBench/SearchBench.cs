@@ -21,8 +21,11 @@ internal static class SearchBench
         {
             foreach (var trigger in new[] { "messages_search_insert", "messages_search_update", "messages_search_reinsert", "messages_search_delete" })
             {
-                await connection.ExecuteAsync($"DROP TRIGGER {trigger}");
+                await connection.ExecuteAsync($"DROP TRIGGER IF EXISTS {trigger}");
             }
+
+            // Migration 0016: the writer inserts the entries itself when the table exists.
+            await connection.ExecuteAsync("DROP TABLE message_search");
         }
         else
         {

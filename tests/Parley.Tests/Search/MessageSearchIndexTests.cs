@@ -67,12 +67,12 @@ public abstract class MessageSearchIndexTests(Backend backend) : OwnServerTests(
         Assert.Equal(0, await IndexedAsync(server, word));
     }
 
-    /// <summary>SQLite: entries of the FTS5 table matching <paramref name="text"/>; PostgreSQL: the searchable messages holding it.</summary>
+    /// <summary>SQLite: entries of the FTS5 table holding every trigram of <paramref name="text"/> (a unique text: its messages); PostgreSQL: the searchable messages holding it.</summary>
     private async Task<long> IndexedAsync(ParleyServer server, string text)
     {
         await using var connection = await server.Service<Database>().OpenAsync();
         return Backend == Backend.Sqlite
-            ? await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM message_search WHERE message_search MATCH @q", new { q = "\"" + text + "\"" })
+            ? await connection.ExecuteScalarAsync<long>("SELECT COUNT(*) FROM message_search WHERE message_search MATCH @q", new { q = Parley.Storage.Search.MessageSearchStore.SqliteMatch(text) })
             : await connection.ExecuteScalarAsync<long>(
                 "SELECT COUNT(*) FROM messages WHERE content IS NOT NULL AND type IN ('text', 'file', 'link', 'location') AND parley_search_text(type, content) ILIKE @q",
                 new { q = "%" + text + "%" });
