@@ -14,7 +14,10 @@ using Parley.Storage.Migrations;
 //  --page-size: SQLite page size of the new database;
 //  --then-rate R [--then-seconds S]: after the closed-loop run, S seconds (default 15) open loop at R single-message
 //  commits a second, whose commit latency is reported on its own: what a steady load sees behind a burst's WAL;
-//  --search-index off: without migration 0014's search index (SQLite triggers, PostgreSQL GIN index), for paired runs;
+//  --search-index off: without the search index (SQLite: the FTS5 table and its triggers, which the writer then does not
+//  write; PostgreSQL: the GIN index), for paired runs;
+//  --search-sql FILE: SQL run after the migrations (a variant of the index to measure, e.g. other FTS5 options);
+//  --count N: exactly N messages, no warm-up, instead of --seconds (the same work for every leg of a pair);
 //  --search-fill N [--search-queries Q]: instead of the append run, store N messages and time Q searches of each kind)
 var options = Options.Parse(args);
 var dataDir = Path.Combine(Path.GetTempPath(), "parley-appendbench", Guid.NewGuid().ToString("N"));
