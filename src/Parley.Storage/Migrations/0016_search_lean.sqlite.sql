@@ -18,6 +18,7 @@ DROP TRIGGER messages_search_update;
 DROP TRIGGER messages_search_reinsert;
 DROP TRIGGER messages_search_delete;
 DROP TABLE message_search;
+-- (0016 has no messages_search_reinsert: its update trigger does both.)
 
 CREATE VIRTUAL TABLE message_search USING fts5(body, tokenize = 'trigram', content = '', detail = none, columnsize = 0);
 
@@ -25,24 +26,22 @@ CREATE VIRTUAL TABLE message_search USING fts5(body, tokenize = 'trigram', conte
 -- (the writer's statement computes the same). Recalls, retention deletes and cascades keep their triggers (they are
 -- not on the message path); they must give FTS5 exactly what was indexed: the same expression over the old row
 -- (content only ever changes to NULL, a recall).
+-- One trigger, so that the old entry goes before the new one comes (a 'delete' after an insert of the same rowid
+-- would take the new entry's shared trigrams with it). Only a recall updates content today (to NULL).
 CREATE TRIGGER messages_search_update AFTER UPDATE OF content, type ON messages
-WHEN old.content IS NOT NULL AND json_valid(old.content) AND old.type IN ('text', 'file', 'link', 'location')
 BEGIN
-    INSERT INTO message_search (message_search, rowid, body) VALUES ('delete', old.rowid, CASE old.type
+    INSERT INTO message_search (message_search, rowid, body) SELECT 'delete', old.rowid, CASE old.type
         WHEN 'text' THEN json_extract(old.content, '$.text')
         WHEN 'file' THEN json_extract(old.content, '$.name')
         WHEN 'link' THEN concat_ws(' ', json_extract(old.content, '$.title'), json_extract(old.content, '$.description'))
-        ELSE json_extract(old.content, '$.title') END);
-END;
-
-CREATE TRIGGER messages_search_reinsert AFTER UPDATE OF content, type ON messages
-WHEN new.content IS NOT NULL AND json_valid(new.content) AND new.type IN ('text', 'file', 'link', 'location')
-BEGIN
-    INSERT INTO message_search (rowid, body) VALUES (new.rowid, CASE new.type
+        ELSE json_extract(old.content, '$.title') END
+    WHERE old.content IS NOT NULL AND json_valid(old.content) AND old.type IN ('text', 'file', 'link', 'location');
+    INSERT INTO message_search (rowid, body) SELECT new.rowid, CASE new.type
         WHEN 'text' THEN json_extract(new.content, '$.text')
         WHEN 'file' THEN json_extract(new.content, '$.name')
         WHEN 'link' THEN concat_ws(' ', json_extract(new.content, '$.title'), json_extract(new.content, '$.description'))
-        ELSE json_extract(new.content, '$.title') END);
+        ELSE json_extract(new.content, '$.title') END
+    WHERE new.content IS NOT NULL AND json_valid(new.content) AND new.type IN ('text', 'file', 'link', 'location');
 END;
 
 CREATE TRIGGER messages_search_delete AFTER DELETE ON messages
