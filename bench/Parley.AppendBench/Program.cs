@@ -14,7 +14,10 @@ using Parley.Storage.Migrations;
 //  --page-size: SQLite page size of the new database;
 //  --then-rate R [--then-seconds S]: after the closed-loop run, S seconds (default 15) open loop at R single-message
 //  commits a second, whose commit latency is reported on its own: what a steady load sees behind a burst's WAL;
-//  --search-index off: without migration 0014's search index (SQLite triggers, PostgreSQL GIN index), for paired runs;
+//  --search-index off: without the search index (SQLite: the FTS5 table and its triggers, which the writer then does not
+//  write; PostgreSQL: the GIN index), for paired runs;
+//  --search-sql FILE: SQL run after the migrations (a variant of the index to measure, e.g. other FTS5 options);
+//  --count N: exactly N messages, no warm-up, instead of --seconds (the same work for every leg of a pair);
 //  --search-fill N [--search-queries Q]: instead of the append run, store N messages and time Q searches of each kind)
 var options = Options.Parse(args);
 var dataDir = Path.Combine(Path.GetTempPath(), "parley-appendbench", Guid.NewGuid().ToString("N"));
@@ -56,6 +59,12 @@ try
         await SearchBench.DropIndexAsync(database);
     }
 
+    if (options.SearchSql is { } searchSql)
+    {
+        await using var variant = await database.OpenAsync();
+        await variant.ExecuteAsync(File.ReadAllText(searchSql));
+    }
+
     using var store = new MessageStore(database);
     var conversations = await SetUpAsync(database, store, options.Conversations);
     if (options.SearchFill is { } fill)
@@ -81,7 +90,7 @@ try
         var batch = new NewMessage[options.Batch];
         var count = 0L;
         var watch = Stopwatch.StartNew();
-        while (watch.Elapsed < duration)
+        while (options.Count is { } total ? count < total : watch.Elapsed < duration)
         {
             for (var i = 0; i < batch.Length; i++)
             {
@@ -102,7 +111,11 @@ try
         return count;
     }
 
-    await RunAsync(TimeSpan.FromSeconds(options.Warmup));
+    if (options.Count is null)
+    {
+        await RunAsync(TimeSpan.FromSeconds(options.Warmup));
+    }
+
     latencies.Clear();
     GC.Collect();
     var process = Process.GetCurrentProcess();
@@ -240,7 +253,7 @@ static async Task<List<(long Id, long Low, long High)>> SetUpAsync(Database data
     return conversations;
 }
 
-internal sealed record Options(StorageProvider Provider, string? Connection, int Batch, int Conversations, double Seconds, double Warmup, string? PostgresData, int? PageSize, int? ThenRate = null, double ThenSeconds = 15, bool SearchIndex = true, int? SearchFill = null, int SearchQueries = 200, string? PostgresCtype = null)
+internal sealed record Options(StorageProvider Provider, string? Connection, int Batch, int Conversations, double Seconds, double Warmup, string? PostgresData, int? PageSize, int? ThenRate = null, double ThenSeconds = 15, bool SearchIndex = true, int? SearchFill = null, int SearchQueries = 200, string? PostgresCtype = null, string? SearchSql = null, long? Count = null)
 {
     public static Options Parse(string[] args)
     {
@@ -253,7 +266,8 @@ internal sealed record Options(StorageProvider Provider, string? Connection, int
         var searchIndex = true;
         int? searchFill = null;
         var searchQueries = 200;
-        string? postgresCtype = null;
+        string? postgresCtype = null, searchSql = null;
+        long? count = null;
         for (var i = 0; i < args.Length; i++)
         {
             var value = i + 1 < args.Length ? args[i + 1] : throw new ArgumentException($"{args[i]} needs a value");
@@ -272,6 +286,8 @@ internal sealed record Options(StorageProvider Provider, string? Connection, int
                 case "--search-index": searchIndex = value != "off"; break;
                 case "--search-fill": searchFill = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--pg-ctype": postgresCtype = value; break;
+                case "--search-sql": searchSql = value; break;
+                case "--count": count = long.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--search-queries": searchQueries = int.Parse(value, System.Globalization.CultureInfo.InvariantCulture); break;
                 default: throw new ArgumentException($"unknown option {args[i - 1]}");
             }
@@ -282,7 +298,7 @@ internal sealed record Options(StorageProvider Provider, string? Connection, int
             throw new ArgumentException("--provider postgres needs --connection");
         }
 
-        return new Options(provider, connection, batch, conversations, seconds, warmup, postgresData, pageSize, thenRate, thenSeconds, searchIndex, searchFill, searchQueries, postgresCtype);
+        return new Options(provider, connection, batch, conversations, seconds, warmup, postgresData, pageSize, thenRate, thenSeconds, searchIndex, searchFill, searchQueries, postgresCtype, searchSql, count);
     }
 }
 

@@ -13,7 +13,7 @@ using Parley.Storage.Search;
 /// </summary>
 internal static class SearchBench
 {
-    /// <summary>Drops what migration 0014 added to the write path: SQLite's triggers, PostgreSQL's GIN index.</summary>
+    /// <summary>Drops the search index from the write path: SQLite's FTS5 table and triggers (0014 or 0016), PostgreSQL's GIN index.</summary>
     public static async Task DropIndexAsync(Database database)
     {
         await using var connection = await database.OpenAsync();
@@ -21,8 +21,11 @@ internal static class SearchBench
         {
             foreach (var trigger in new[] { "messages_search_insert", "messages_search_update", "messages_search_reinsert", "messages_search_delete" })
             {
-                await connection.ExecuteAsync($"DROP TRIGGER {trigger}");
+                await connection.ExecuteAsync($"DROP TRIGGER IF EXISTS {trigger}");
             }
+
+            // Migration 0016: the writer inserts the entries itself when the table exists.
+            await connection.ExecuteAsync("DROP TABLE message_search");
         }
         else
         {

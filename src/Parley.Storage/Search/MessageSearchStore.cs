@@ -1,12 +1,15 @@
 using System.Globalization;
+using System.Text;
+using System.Text.Json;
 using Dapper;
 using Parley.Storage.Messaging;
 
 namespace Parley.Storage.Search;
 
 /// <summary>
-/// Message search (docs/search.md) over the index of migration 0014: SQLite's FTS5 trigram table
-/// <c>message_search</c> (kept in step by triggers on <c>messages</c>), PostgreSQL's pg_trgm GIN index on
+/// Message search (docs/search.md) over the index of migrations 0014 and 0016: SQLite's FTS5 trigram table
+/// <c>message_search</c> (kept in step by triggers on <c>messages</c>; <c>detail=none</c>, so a match is a candidate
+/// whose text is checked here), PostgreSQL's pg_trgm GIN index on
 /// <c>parley_search_text(type, content)</c>. Only messages of conversations the user is a member of, above their
 /// join position (the rule history reads apply), not recalled, not hidden for them and not older than the
 /// retention cutoff; newest first. Queries of fewer than 3 characters (no trigram to look up) scan, without the
@@ -90,7 +93,9 @@ public sealed class MessageSearchStore(Database database)
         if (sqlite)
         {
             // Newest first is rowid order (commit order). The FTS table drives (CROSS JOIN fixes the join order), walked
-            // backwards from the cursor, so a page stops at its last match instead of sorting every match.
+            // backwards from the cursor, so a page stops at its last match instead of sorting every match. The index
+            // holds no positions (detail=none): it yields the messages holding every trigram of the query, and the
+            // loop below keeps those whose text holds the query itself; no LIMIT, the loop stops reading instead.
             sql = indexed
                 ? $"""
                    SELECT message_search.rowid AS search_key, {Columns}
@@ -99,7 +104,7 @@ public sealed class MessageSearchStore(Database database)
                    CROSS JOIN conversation_members cm ON cm.conversation_id = m.conversation_id AND cm.user_id = @userId
                    WHERE message_search MATCH @match AND message_search.rowid < @k1
                      AND m.seq > cm.joined_seq AND m.recalled_at IS NULL AND m.sent_at >= @sentAfter{scope} AND {NotHidden}
-                   ORDER BY message_search.rowid DESC LIMIT @read
+                   ORDER BY message_search.rowid DESC
                    """
                 : $"""
                    SELECT m.rowid AS search_key, {Columns}
@@ -139,8 +144,7 @@ public sealed class MessageSearchStore(Database database)
             userId,
             conversationId,
             query,
-            // FTS5: the query as one phrase (quotes doubled): with the trigram tokenizer, a substring match.
-            match = "\"" + query.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"",
+            match = sqlite && indexed ? SqliteMatch(query) : null,
             // PostgreSQL: ILIKE's wildcards and escape character in the query match literally (backslash is the default escape).
             pattern = "%" + Sql.EscapeLike(query) + "%",
             k1 = sqlite && after == SearchPosition.Start ? long.MaxValue : after.K1,
@@ -161,6 +165,8 @@ public sealed class MessageSearchStore(Database database)
             await connection.ExecuteAsync(new CommandDefinition("SET LOCAL plan_cache_mode = force_custom_plan", transaction: transaction, cancellationToken: cancellationToken));
         }
 
+        // SQLite's index candidates, checked against the query folded as the trigram tokenizer folds (lowercase).
+        var check = sqlite && indexed ? query.ToLowerInvariant() : null;
         var rows = new List<MessageRow>();
         var bytes = 0L;
         MessageRow? last = null;
@@ -174,6 +180,11 @@ public sealed class MessageSearchStore(Database database)
             while (await reader.ReadAsync(cancellationToken))
             {
                 var message = parse(reader);
+                if (check is not null && !Contains(message, check))
+                {
+                    continue;
+                }
+
                 var size = message.ApproximateJsonBytes();
                 if (rows.Count == limit || (rows.Count > 0 && bytes + size > maxBytes))
                 {
@@ -202,6 +213,78 @@ public sealed class MessageSearchStore(Database database)
         }
 
         return (rows, next);
+    }
+
+    /// <summary>
+    /// SQLite: the FTS5 query for <paramref name="query"/> (at least 3 code points): each distinct trigram of it as a
+    /// quoted term (quotes doubled, so every character is literal), all required. The index (detail=none) knows which
+    /// messages hold a trigram, not where, so this finds a superset: <see cref="Contains"/> decides.
+    /// </summary>
+    public static string SqliteMatch(string query)
+    {
+        var runes = new List<string>();
+        foreach (var rune in query.EnumerateRunes())
+        {
+            runes.Add(rune.ToString());
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var match = new StringBuilder();
+        for (var i = 0; i + IndexedQueryLength <= runes.Count; i++)
+        {
+            var trigram = string.Concat(runes[i], runes[i + 1], runes[i + 2]);
+            if (!seen.Add(trigram.ToLowerInvariant()))
+            {
+                continue;
+            }
+
+            if (match.Length > 0)
+            {
+                match.Append(" AND ");
+            }
+
+            match.Append('"').Append(trigram.Replace("\"", "\"\"", StringComparison.Ordinal)).Append('"');
+        }
+
+        return match.ToString();
+    }
+
+    /// <summary>
+    /// Whether the searchable text of <paramref name="message"/> (the migration's per-type rule) holds
+    /// <paramref name="folded"/> (a query already lowercased), compared lowercased: the trigram tokenizer's case folding.
+    /// </summary>
+    private static bool Contains(MessageRow message, string folded)
+    {
+        if (message.Content is not { } content)
+        {
+            return false;
+        }
+
+        using var json = JsonDocument.Parse(content);
+        var root = json.RootElement;
+        var text = message.Type switch
+        {
+            "text" => Field(root, "text"),
+            "file" => Field(root, "name"),
+            "link" => (Field(root, "title"), Field(root, "description")) switch
+            {
+                ({ } title, { } description) => title + " " + description,
+                (var title, var description) => title ?? description,
+            },
+            _ => Field(root, "title"),
+        };
+        return text is not null && text.ToLowerInvariant().Contains(folded, StringComparison.Ordinal);
+
+        // json_extract's value as the index saw it: a string's text, another value's JSON (null when absent or null).
+        static string? Field(JsonElement root, string name) =>
+            root.ValueKind == JsonValueKind.Object && root.TryGetProperty(name, out var value)
+                ? value.ValueKind switch
+                {
+                    JsonValueKind.String => value.GetString(),
+                    JsonValueKind.Null => null,
+                    _ => value.GetRawText(),
+                }
+                : null;
     }
 
     /// <summary>Unicode code points (what a trigram counts), not UTF-16 units.</summary>

@@ -199,6 +199,15 @@ internal sealed class SqliteMessageAppender(Database database) : IDisposable
             return false;
         }
 
+        // Search (migration 0016): the message's entry in the FTS5 index, written here and not by a trigger. A trigger
+        // makes the INSERT a multi-table write, which SQLite runs in a statement savepoint, and FTS5 flushes its
+        // in-memory entries to a new segment at every savepoint: one segment (and its merging) per message. From its
+        // own statement FTS5 keeps the batch in memory and writes one segment at COMMIT (docs/benchmarks.md, search).
+        if (p.Search is { } search && m.Content is not null && SearchedType(m.Type))
+        {
+            p.Execute(search);
+        }
+
         // Webhooks on: the message.created event, in the batch's transaction (the sender reads the message by its seq).
         if (p.Outbox is { } outbox)
         {
@@ -245,6 +254,9 @@ internal sealed class SqliteMessageAppender(Database database) : IDisposable
 
         return true;
     }
+
+    /// <summary>The types whose content is searched (migration 0016's rule, which the statement repeats for the text).</summary>
+    private static bool SearchedType(string type) => type is "text" or "file" or "link" or "location";
 
     /// <summary>Binds text as UTF-8 encoded into the appender's buffer (SQLite copies it); null binds NULL.</summary>
     private void BindText(Prepared p, sqlite3_stmt statement, int index, string? value)
@@ -307,6 +319,23 @@ internal sealed class SqliteMessageAppender(Database database) : IDisposable
             p.Read = p.Prepare("UPDATE conversation_members SET read_seq = ?1 WHERE conversation_id = ?2 AND user_id = ?3 AND read_seq < ?1");
             p.Mention = p.Prepare("UPDATE conversation_members SET mention_seq = ?1 WHERE conversation_id = ?2 AND user_id = ?3 AND mention_seq < ?1");
             p.MentionAll = p.Prepare("UPDATE conversation_members SET mention_seq = ?1 WHERE conversation_id = ?2 AND user_id <> ?3 AND mention_seq < ?1");
+            // The message just inserted (the connection's last rowid), its searchable text per type; invalid JSON (which
+            // the server never stores) indexes nothing, as the delete triggers expect. VALUES with a subquery, not
+            // INSERT ... SELECT: that would be a multi-row write, run in a statement savepoint (see Insert).
+            using var probe = connection.CreateCommand();
+            probe.CommandText = "SELECT count(*) FROM sqlite_schema WHERE name = 'message_search'";
+            if ((long)probe.ExecuteScalar()! > 0)
+            {
+                p.Search = p.Prepare(
+                    """
+                    INSERT INTO message_search (rowid, body) VALUES (last_insert_rowid(), (SELECT CASE WHEN json_valid(content) THEN CASE type
+                        WHEN 'text' THEN json_extract(content, '$.text')
+                        WHEN 'file' THEN json_extract(content, '$.name')
+                        WHEN 'link' THEN concat_ws(' ', json_extract(content, '$.title'), json_extract(content, '$.description'))
+                        ELSE json_extract(content, '$.title') END END FROM messages WHERE rowid = last_insert_rowid()))
+                    """);
+            }
+
             if (database.Outbox.MessagesCreated)
             {
                 p.Outbox = p.Prepare(
@@ -348,6 +377,9 @@ internal sealed class SqliteMessageAppender(Database database) : IDisposable
         public sqlite3_stmt Bump { get; set; } = null!;
 
         public sqlite3_stmt Insert { get; set; } = null!;
+
+        /// <summary>The search index's entry of the message just inserted; null without the index (a benchmark's "off").</summary>
+        public sqlite3_stmt? Search { get; set; }
 
         public sqlite3_stmt File { get; set; } = null!;
 

@@ -43,6 +43,22 @@ public abstract class MessageSearchTests(ServerFixture fixture) : BackendTests(f
     }
 
     [Fact]
+    public async Task Every_trigram_of_the_query_in_a_text_is_not_enough_it_must_hold_the_query()
+    {
+        // SQLite's index (detail=none) knows which messages hold each trigram, not where: these hold every trigram of
+        // the query, apart, and must not be found; the one that holds it, in another case, is.
+        var (a, b, conversationId) = await Server.FriendsWithConversationAsync();
+        await Server.SendTextAsync(a, conversationId, "abcd then bcde");
+        await Server.SendTextAsync(a, conversationId, "北京吃了 京吃烤鸭");
+        await Server.SendTextAsync(a, conversationId, "x ABCDE y");
+
+        Assert.Equal(["x ABCDE y"], await TextsAsync(b, "abcde"));
+        Assert.Empty(await TextsAsync(b, "北京吃烤"));
+        Assert.Equal(["北京吃了 京吃烤鸭"], await TextsAsync(b, "京吃烤"));
+        Assert.Equal(["abcd then bcde"], await TextsAsync(b, "d then b"));
+    }
+
+    [Fact]
     public async Task Wildcards_backslashes_and_quotes_in_the_query_match_literally()
     {
         var (a, b, conversationId) = await Server.FriendsWithConversationAsync();
