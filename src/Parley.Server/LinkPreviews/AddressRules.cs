@@ -13,6 +13,30 @@ namespace Parley.Server.LinkPreviews;
 /// </summary>
 public static class AddressRules
 {
+    /// <summary>
+    /// Whether an outbound request (a link preview, a push) may connect to this address and port: a public one, or
+    /// loopback on <paramref name="testLoopbackPort"/> when a test set that port (0: never).
+    /// </summary>
+    public static bool Allowed(IPAddress address, int port, int testLoopbackPort) =>
+        IsPublic(address)
+        || (testLoopbackPort != 0 && port == testLoopbackPort && IPAddress.IsLoopback(address) && !address.IsIPv4MappedToIPv6);
+
+    /// <summary>Connects to an address already vetted (a <see cref="SocketsHttpHandler.ConnectCallback"/>'s last step).</summary>
+    public static async ValueTask<Stream> ConnectAsync(IPAddress address, int port, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(new IPEndPoint(address, port), cancellationToken);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
     public static bool IsPublic(IPAddress address)
     {
         if (address.AddressFamily == AddressFamily.InterNetwork)

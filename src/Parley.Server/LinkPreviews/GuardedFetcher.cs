@@ -93,9 +93,7 @@ public sealed class GuardedFetcher : IDisposable
     }
 
     /// <summary>Whether a connection to this address and port is allowed.</summary>
-    public bool Allowed(IPAddress address, int port) =>
-        AddressRules.IsPublic(address)
-        || (_options.TestLoopbackPort != 0 && port == _options.TestLoopbackPort && IPAddress.IsLoopback(address) && !address.IsIPv4MappedToIPv6);
+    public bool Allowed(IPAddress address, int port) => AddressRules.Allowed(address, port, _options.TestLoopbackPort);
 
     /// <summary>
     /// Checks a URL's form: an absolute http or https URL with a host, at most <see cref="LinkPreviewService.MaxUrl"/>
@@ -236,17 +234,7 @@ public sealed class GuardedFetcher : IDisposable
             throw new InvalidOperationException("A link-preview connection without a vetted address.");
         }
 
-        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        try
-        {
-            await socket.ConnectAsync(new IPEndPoint(address, context.DnsEndPoint.Port), cancellationToken);
-            return new NetworkStream(socket, ownsSocket: true);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
+        return await AddressRules.ConnectAsync(address, context.DnsEndPoint.Port, cancellationToken);
     }
 
     private static async Task<byte[]> ReadBoundedAsync(Stream stream, int maxBytes, CancellationToken cancellationToken)

@@ -72,9 +72,7 @@ public sealed class PushClient : IDisposable
     }
 
     /// <summary>Whether a connection to this address and port is allowed for a host not in Push:AllowedInsecureHosts.</summary>
-    public bool Allowed(IPAddress address, int port) =>
-        AddressRules.IsPublic(address)
-        || (_options.TestLoopbackPort != 0 && port == _options.TestLoopbackPort && IPAddress.IsLoopback(address) && !address.IsIPv4MappedToIPv6);
+    public bool Allowed(IPAddress address, int port) => AddressRules.Allowed(address, port, _options.TestLoopbackPort);
 
     /// <summary>Resolves once, checks every address, connects to a vetted one (a second DNS answer cannot slip in).</summary>
     private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
@@ -95,18 +93,7 @@ public sealed class PushClient : IDisposable
         }
 
         var chosen = addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? addresses[0];
-        chosen = chosen.IsIPv4MappedToIPv6 ? chosen.MapToIPv4() : chosen;
-        var socket = new Socket(chosen.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        try
-        {
-            await socket.ConnectAsync(new IPEndPoint(chosen, port), cancellationToken);
-            return new NetworkStream(socket, ownsSocket: true);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
+        return await AddressRules.ConnectAsync(chosen.IsIPv4MappedToIPv6 ? chosen.MapToIPv4() : chosen, port, cancellationToken);
     }
 
     /// <summary>The endpoint's host is (or resolves to) an address pushes may not go to.</summary>
