@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the web client's browser tests (tests/web/e2e.test.mjs, admin.test.mjs and email.test.mjs) against the built server.
+# Runs the web client's browser tests (every tests/web/*.test.mjs) against the built server.
 # Needs a Release build, /usr/bin/chromium and tests/web/node_modules (scripts/deps.sh installs both; ./test.sh runs it).
 # Last line: "web: N passed, N failed, N skipped" (test.sh adds these to its totals).
 set -uo pipefail
@@ -12,7 +12,7 @@ if [[ ! -x /usr/bin/chromium || ! -d tests/web/node_modules/playwright-core ]]; 
 fi
 
 log=$(mktemp)
-(cd tests/web && node --test --test-concurrency=1 --test-reporter=spec e2e.test.mjs admin.test.mjs email.test.mjs) 2>&1 | tee "$log"
+(cd tests/web && node --test --test-concurrency=1 --test-reporter=spec ./*.test.mjs) 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 # node --test ends with "ℹ pass N", "ℹ fail N", "ℹ skipped N" (and todo/cancelled).
 count() { grep -E "^. $1 [0-9]+" "$log" | tail -n 1 | awk '{print $3}'; }
