@@ -41,7 +41,7 @@ public sealed record MessageDto(
     long SentAt,
     bool Recalled);
 
-public sealed record GroupRef(string Id, string Name);
+public sealed record GroupRef(string Id, string Name, string? AvatarFileId);
 
 public sealed record ConversationDto(
     string Id,
@@ -54,7 +54,9 @@ public sealed record ConversationDto(
     long UnreadCount,
     bool Mentioned,
     bool Muted,
-    MessageDto? LastMessage);
+    MessageDto? LastMessage,
+    /// <summary>Direct only: how far the peer has read, so every own message's receipt is known after a reload.</summary>
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? PeerReadSeq);
 
 public sealed record MessagePage(IReadOnlyList<MessageDto> Items, bool HasMore, long MaxSeq);
 

@@ -382,7 +382,7 @@ public sealed class MessagingService
             GroupRef? group = null;
             if (r.GroupId is { } groupId && await _groups.GetAsync(groupId, cancellationToken) is { } g)
             {
-                group = new GroupRef(Ids.Format(g.Id), g.Name);
+                group = new GroupRef(Ids.Format(g.Id), g.Name, Ids.Format(g.AvatarFileId));
             }
 
             var peer = r.PeerOf(userId) is { } peerId && peers.TryGetValue(peerId, out var p) ? PublicUser.From(p) : null;
@@ -397,7 +397,8 @@ public sealed class MessagingService
                 r.UnreadCount,
                 r.MentionSeq > r.ReadSeq,
                 r.Muted != 0,
-                last.TryGetValue(r.Id, out var m) ? ToDto(m) : null));
+                last.TryGetValue(r.Id, out var m) ? ToDto(m) : null,
+                r.PeerReadSeq));
         }
 
         return result;

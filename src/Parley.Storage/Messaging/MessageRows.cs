@@ -86,6 +86,9 @@ public sealed class MemberConversationRow : ConversationRow
     public long AckSeq { get; init; }
 
     public long UnreadCount { get; init; }
+
+    /// <summary>For a direct conversation, how far the peer has read (null for a group).</summary>
+    public long? PeerReadSeq { get; init; }
 }
 
 public sealed class MessageRow

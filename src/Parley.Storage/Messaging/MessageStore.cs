@@ -27,7 +27,8 @@ public sealed class MessageStore(Database database) : IDisposable
         SELECT c.id, c.type, c.group_id, c.user_low, c.user_high, c.max_seq, c.last_activity_at,
                m.joined_seq, m.read_seq, m.mention_seq, CAST(m.muted AS BIGINT) AS muted,
                COALESCE((SELECT a.ack_seq FROM device_acks a WHERE a.session_id = @sessionId AND a.conversation_id = c.id), 0) AS ack_seq,
-               (SELECT COUNT(*) FROM messages x WHERE x.conversation_id = c.id AND x.seq > m.read_seq AND x.sender_id <> @userId) AS unread_count
+               (SELECT COUNT(*) FROM messages x WHERE x.conversation_id = c.id AND x.seq > m.read_seq AND x.sender_id <> @userId) AS unread_count,
+               CASE WHEN c.type = 'direct' THEN (SELECT MAX(p.read_seq) FROM conversation_members p WHERE p.conversation_id = c.id AND p.user_id <> @userId) END AS peer_read_seq
         FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
         """;
 
