@@ -127,6 +127,7 @@ public static partial class ParleyApp
         services.AddSingleton<AuthThrottle>();
         services.AddSingleton<SessionGuard>();
         services.AddSingleton<AccountService>();
+        services.AddSingleton<ProfileUpdates>();
         services.AddHostedService<SessionSweeper>();
         services.AddEmail(config); // docs/email.md: nothing but the options while Email:SmtpHost is empty
 

@@ -74,7 +74,7 @@ public static class AccountEndpoints
         return Results.Json(SelfUser.From(user), ParleyJson.Default.SelfUser);
     }
 
-    private static async Task<IResult> PatchMeAsync(HttpContext context, UserStore users, Files.FileService files, TimeProvider time, Moderation.Moderator moderation)
+    private static async Task<IResult> PatchMeAsync(HttpContext context, UserStore users, Files.FileService files, TimeProvider time, Moderation.Moderator moderation, ProfileUpdates updates)
     {
         var patch = await context.Request.ReadJsonAsync(ParleyJson.Default.ProfilePatch);
         var v = new Validation();
@@ -124,11 +124,13 @@ public static class AccountEndpoints
             throw ApiException.Invalid("avatarFileId", "must be an image you uploaded yourself");
         }
 
+        var before = await users.GetAsync(context.Caller().UserId, context.RequestAborted) ?? throw ApiException.NotFound("User");
         var user = await users.UpdateProfileAsync(
             context.Caller().UserId,
             new ProfileChange(nickname, bio, setAvatar, avatar, tags),
             time.GetUtcNow().ToUnixTimeMilliseconds(),
             context.RequestAborted) ?? throw ApiException.NotFound("User");
+        await updates.PublishAsync(before, user);
         return Results.Json(SelfUser.From(user), ParleyJson.Default.SelfUser);
     }
 

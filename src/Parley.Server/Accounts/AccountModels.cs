@@ -32,6 +32,9 @@ public sealed record PublicUser(string Id, string Username, string Nickname, str
         new(Ids.Format(row.Id), row.Username, row.Nickname, row.Bio, Ids.Format(row.AvatarFileId), row.Tags, row.CreatedAt);
 }
 
+/// <summary>The <c>user.updated</c> notification's data: the public profile as it now is.</summary>
+public sealed record UserUpdatedData(PublicUser User);
+
 /// <summary>Register and login: the public profile (email only ever on /api/users/me), tokens and the device session id.</summary>
 public sealed record AuthResponse(PublicUser User, Tokens Tokens, string DeviceId);
 

@@ -25,6 +25,7 @@ public static class NotifyKinds
     public const string GroupRole = "group.role";
     public const string GroupRequest = "group.request";
     public const string GroupDissolved = "group.dissolved";
+    public const string UserUpdated = "user.updated";
 }
 
 /// <summary>

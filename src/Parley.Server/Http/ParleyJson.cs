@@ -60,6 +60,7 @@ namespace Parley.Server.Http;
 [JsonSerializable(typeof(GroupMemberData))]
 [JsonSerializable(typeof(GroupRemovedData))]
 [JsonSerializable(typeof(GroupUpdatedData))]
+[JsonSerializable(typeof(UserUpdatedData))]
 [JsonSerializable(typeof(GroupRoleData))]
 [JsonSerializable(typeof(GroupDissolvedData))]
 [JsonSerializable(typeof(SendMessageBody))]

@@ -10,4 +10,10 @@ public sealed class SocialOptions
 
     /// <summary>Hours after a user declined a request before its sender may ask them again (0: no cooldown).</summary>
     public double RerequestCooldownHours { get; set; } = 24;
+
+    /// <summary>
+    /// At most this many users are told live (<c>user.updated</c>) that a user's nickname or avatar changed: friends first,
+    /// then co-members, smallest group first, whole groups only. The rest see it when they next load the profile.
+    /// </summary>
+    public int ProfileUpdateMaxRecipients { get; set; } = 5000;
 }

@@ -219,6 +219,50 @@ public sealed class SocialStore(Database database, MembershipVersions versions)
             "SELECT friend_id FROM friendships WHERE user_id = @userId", new { userId }, cancellationToken: cancellationToken))).AsList();
     }
 
+    /// <summary>
+    /// Who hears of a change to the user's public profile (<c>user.updated</c>), at most <paramref name="max"/> users:
+    /// their friends first, then the other members of their groups, smallest group first, each group whole or not
+    /// at all (a group whose members would take the total past the bound is left out, and so are the bigger ones).
+    /// Two statements however many groups: the running total of member counts is a window over the user's groups.
+    /// </summary>
+    public async Task<IReadOnlyList<long>> ProfileAudienceAsync(long userId, int max, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        var audience = (await connection.QueryAsync<long>(new CommandDefinition(
+            "SELECT friend_id FROM friendships WHERE user_id = @userId ORDER BY friend_id LIMIT @max",
+            new { userId, max },
+            cancellationToken: cancellationToken))).AsList();
+        var budget = max - audience.Count;
+        if (budget <= 0)
+        {
+            return audience;
+        }
+
+        // member_count counts the user too; the budget is in rows read, so overlapping groups only make the audience smaller.
+        var coMembers = await connection.QueryAsync<long>(new CommandDefinition(
+            """
+            WITH mine AS (
+                SELECT g.id, SUM(g.member_count - 1) OVER (ORDER BY g.member_count, g.id) AS running
+                FROM group_members gm JOIN groups g ON g.id = gm.group_id
+                WHERE gm.user_id = @userId
+            )
+            SELECT DISTINCT o.user_id FROM mine JOIN group_members o ON o.group_id = mine.id
+            WHERE mine.running <= @budget AND o.user_id <> @userId
+            """,
+            new { userId, budget },
+            cancellationToken: cancellationToken));
+        var seen = audience.ToHashSet();
+        foreach (var id in coMembers)
+        {
+            if (seen.Add(id))
+            {
+                audience.Add(id);
+            }
+        }
+
+        return audience;
+    }
+
     public async Task<FriendRow?> GetFriendAsync(long userId, long friendId, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
