@@ -185,4 +185,26 @@ public sealed class BusDeliveryTests(BusCluster cluster) : IClassFixture<BusClus
         var error = await xOnC.NextAsync("error");
         Assert.Equal("blocked", (string?)error["code"]);
     }
+
+    [Fact]
+    public async Task A_rename_on_A_reaches_a_friend_on_B_and_a_co_member_and_own_device_on_C()
+    {
+        var alice = await cluster.A.RegisterAsync();
+        var friend = await cluster.B.RegisterAsync();
+        var coMember = await cluster.C.RegisterAsync();
+        await cluster.A.MakeFriendsAsync(alice, friend);
+        await cluster.C.CreateGroupAsync(coMember, null, alice);
+        var aliceOther = await cluster.C.LoginAsync(alice.Username, alice.Password, "second");
+        await using var friendOnB = await WsClient.ConnectAsync(cluster.B, friend.AccessToken);
+        await using var coMemberOnC = await WsClient.ConnectAsync(cluster.C, coMember.AccessToken);
+        await using var aliceOnC = await WsClient.ConnectAsync(cluster.C, aliceOther.AccessToken);
+
+        await cluster.A.Patch(alice, "/api/users/me", new JsonObject { ["nickname"] = "Alice on A" }).Expect(HttpStatusCode.OK);
+        foreach (var ws in new[] { friendOnB, coMemberOnC, aliceOnC })
+        {
+            var frame = await ws.NextAsync("notify", where: f => (string?)f["kind"] == "user.updated");
+            Assert.Equal(alice.Id, (string?)frame["data"]!["user"]!["id"]);
+            Assert.Equal("Alice on A", (string?)frame["data"]!["user"]!["nickname"]);
+        }
+    }
 }
