@@ -20,8 +20,18 @@ public sealed record TypingEvent(string ConversationId, string UserId) : ServerE
 /// <summary>A friend came online or went offline (<c>presence</c>).</summary>
 public sealed record PresenceEvent(string UserId, bool Online, long? LastSeenAt) : ServerEvent;
 
-/// <summary>A social or group event (<c>notify</c>): <see cref="Kind"/> such as <c>friend.request</c>, <see cref="Data"/> its payload.</summary>
-public sealed record NotifyEvent(string Kind, JsonElement Data) : ServerEvent;
+/// <summary>
+/// A social or group event (<c>notify</c>): <see cref="Kind"/> such as <c>friend.request</c>, <see cref="Data"/> its payload.
+/// Kinds with a typed event (<see cref="UserUpdatedEvent"/>) arrive as that subtype, so a handler of every
+/// <see cref="NotifyEvent"/> still sees them.
+/// </summary>
+public record NotifyEvent(string Kind, JsonElement Data) : ServerEvent;
+
+/// <summary>
+/// <c>notify</c> <c>user.updated</c>: a friend's or group co-member's (or my own, from another device) nickname or
+/// avatar changed; <see cref="User"/> is their public profile as it now is.
+/// </summary>
+public sealed record UserUpdatedEvent(User User, JsonElement Data) : NotifyEvent("user.updated", Data);
 
 /// <summary>An <c>error</c> frame that answers no request (a refused frame without <c>ref</c>).</summary>
 public sealed record ErrorEvent(string Code, string Message) : ServerEvent;

@@ -34,8 +34,13 @@ internal static class FrameReader
             e.GetProperty("userId").GetString()!,
             e.GetProperty("online").GetBoolean(),
             e.TryGetProperty("lastSeenAt", out var seen) && seen.ValueKind == JsonValueKind.Number ? seen.GetInt64() : null),
-        "notify" => new NotifyEvent(e.GetProperty("kind").GetString()!, e.TryGetProperty("data", out var data) ? data.Clone() : default),
+        "notify" => Notify(e.GetProperty("kind").GetString()!, e.TryGetProperty("data", out var data) ? data.Clone() : default),
         "error" => new ErrorEvent(e.GetProperty("code").GetString()!, e.TryGetProperty("message", out var text) ? text.GetString() ?? "" : ""),
         _ => null, // a frame type this client does not know yet: ignored, as the protocol allows additions
     };
+
+    private static NotifyEvent Notify(string kind, JsonElement data) =>
+        kind == "user.updated" && data.ValueKind == JsonValueKind.Object && data.TryGetProperty("user", out var user) && user.ValueKind == JsonValueKind.Object
+            ? new UserUpdatedEvent(user.Deserialize(ClientJson.Default.User)!, data)
+            : new NotifyEvent(kind, data);
 }

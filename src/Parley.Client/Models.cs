@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -26,13 +27,45 @@ public sealed record Message(
     long? ReplyTo,
     IReadOnlyList<string> Mentions,
     long SentAt,
-    bool Recalled);
+    bool Recalled)
+{
+    /// <summary>The content, typed by <see cref="Type"/> (pattern-match on it); null once recalled.</summary>
+    public MessageContent? GetContent() => MessageContent.From(Type, Content);
+
+    /// <summary>The text of a <c>text</c> message; null for any other type and once recalled.</summary>
+    public string? AsText() => TryGetText(out var text) ? text.Text : null;
+
+    public bool TryGetText([NotNullWhen(true)] out TextContent? content) => TryGet(out content);
+
+    public bool TryGetImage([NotNullWhen(true)] out ImageContent? content) => TryGet(out content);
+
+    public bool TryGetFile([NotNullWhen(true)] out FileContent? content) => TryGet(out content);
+
+    public bool TryGetAudio([NotNullWhen(true)] out AudioContent? content) => TryGet(out content);
+
+    public bool TryGetVideo([NotNullWhen(true)] out VideoContent? content) => TryGet(out content);
+
+    public bool TryGetLocation([NotNullWhen(true)] out LocationContent? content) => TryGet(out content);
+
+    public bool TryGetLink([NotNullWhen(true)] out LinkContent? content) => TryGet(out content);
+
+    public bool TryGetCustom([NotNullWhen(true)] out CustomContent? content) => TryGet(out content);
+
+    public bool TryGetCall([NotNullWhen(true)] out CallContent? content) => TryGet(out content);
+
+    private bool TryGet<T>([NotNullWhen(true)] out T? content)
+        where T : MessageContent
+    {
+        content = GetContent() as T;
+        return content is not null;
+    }
+}
 
 /// <summary>A page of history: ascending, <c>hasMore</c> when more follow in the asked direction.</summary>
 public sealed record MessagePage(IReadOnlyList<Message> Items, bool HasMore, long MaxSeq);
 
-/// <summary>A group's id and name as a conversation carries it.</summary>
-public sealed record GroupRef(string Id, string Name);
+/// <summary>A group's id, name and avatar as a conversation carries it.</summary>
+public sealed record GroupRef(string Id, string Name, string? AvatarFileId = null);
 
 /// <summary>A conversation as the caller sees it.</summary>
 public sealed record Conversation(
@@ -45,7 +78,16 @@ public sealed record Conversation(
     long AckSeq,
     long UnreadCount,
     bool Mentioned,
-    Message? LastMessage);
+    Message? LastMessage,
+    bool Muted = false,
+    long? PeerReadSeq = null)
+{
+    /// <summary>
+    /// Whether the peer has read my message <paramref name="seq"/> of this direct conversation, as of when it was
+    /// loaded (later <see cref="ReadEvent"/>s move it on); null for a group (ask for its receipts).
+    /// </summary>
+    public bool? PeerHasRead(long seq) => PeerReadSeq is { } read ? seq <= read : null;
+}
 
 /// <summary>A friend request.</summary>
 public sealed record FriendRequest(string Id, User From, User To, string? Message, string Status, long CreatedAt);

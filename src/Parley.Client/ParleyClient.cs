@@ -234,6 +234,10 @@ public sealed class ParleyClient : IDisposable
     public Task<Message> SendTextAsync(string conversationId, string text, string? clientMsgId = null, CancellationToken cancellationToken = default) =>
         SendMessageAsync(conversationId, "text", JsonBody.Text(text), clientMsgId, cancellationToken: cancellationToken);
 
+    /// <summary>Sends typed content (<see cref="TextContent"/>, <see cref="ImageContent"/>, ...) over HTTP; retries as above.</summary>
+    public Task<Message> SendMessageAsync(string conversationId, MessageContent content, string? clientMsgId = null, long? replyTo = null, IReadOnlyList<string>? mentions = null, CancellationToken cancellationToken = default) =>
+        SendMessageAsync(conversationId, content.Type, content.ToJson(), clientMsgId, replyTo, mentions, cancellationToken);
+
     public Task MarkReadAsync(string conversationId, long seq, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Post, $"/api/conversations/{Uri.EscapeDataString(conversationId)}/read", JsonBody.Object(("seq", seq)), true, cancellationToken);
 

@@ -29,7 +29,7 @@ public sealed class ParleySocketOptions
 }
 
 /// <summary>
-/// One device's WebSocket to Parley: requests (<see cref="SendAsync"/>, <see cref="SyncAsync"/>) are matched to
+/// One device's WebSocket to Parley: requests (<see cref="SendAsync(string, string, JsonElement, string?, long?, IReadOnlyList{string}?, CancellationToken)"/>, <see cref="SyncAsync"/>) are matched to
 /// their answers by <c>ref</c>; pushes go to <see cref="ParleySocketOptions.OnEvent"/>. Sends on one socket keep
 /// their order. When the socket closes, requests still waiting fail with <see cref="WebSocketException"/>: their
 /// outcome is unknown, so retry a send with the same <c>clientMsgId</c> (it never makes a second message) and catch
@@ -129,6 +129,10 @@ public sealed class ParleySocket : IAsyncDisposable
 
     public Task<Message> SendTextAsync(string conversationId, string text, string? clientMsgId = null, CancellationToken cancellationToken = default) =>
         SendAsync(conversationId, "text", JsonBody.Text(text), clientMsgId, cancellationToken: cancellationToken);
+
+    /// <summary>Sends typed content (<see cref="TextContent"/>, <see cref="ImageContent"/>, ...) and waits for its <c>sent</c>.</summary>
+    public Task<Message> SendAsync(string conversationId, MessageContent content, string? clientMsgId = null, long? replyTo = null, IReadOnlyList<string>? mentions = null, CancellationToken cancellationToken = default) =>
+        SendAsync(conversationId, content.Type, content.ToJson(), clientMsgId, replyTo, mentions, cancellationToken);
 
     /// <summary>Messages after <paramref name="afterSeq"/> (limit 1-200), as a <c>sync</c> request.</summary>
     public Task<MessagePage> SyncAsync(string conversationId, long afterSeq, int limit = 200, CancellationToken cancellationToken = default) =>
