@@ -17,6 +17,7 @@ public abstract record MessageContent
     }
 
     /// <summary>The message type this content goes with (<c>text</c>, <c>image</c>, ...).</summary>
+    [JsonIgnore]
     public abstract string Type { get; }
 
     /// <summary>The content as the JSON object the server takes.</summary>
@@ -66,6 +67,7 @@ public abstract record MessageContent
 /// <summary><c>text {text}</c>.</summary>
 public sealed record TextContent(string Text) : MessageContent
 {
+    [JsonIgnore]
     public override string Type => "text";
 
     public override JsonElement ToJson() => Write(this, ContentJson.Default.TextContent);
@@ -74,6 +76,7 @@ public sealed record TextContent(string Text) : MessageContent
 /// <summary><c>image {fileId, width?, height?}</c>.</summary>
 public sealed record ImageContent(string FileId, int? Width = null, int? Height = null) : MessageContent
 {
+    [JsonIgnore]
     public override string Type => "image";
 
     public override JsonElement ToJson() => Write(this, ContentJson.Default.ImageContent);
@@ -82,6 +85,7 @@ public sealed record ImageContent(string FileId, int? Width = null, int? Height 
 /// <summary><c>file {fileId, name, size}</c>.</summary>
 public sealed record FileContent(string FileId, string Name, long Size) : MessageContent
 {
+    [JsonIgnore]
     public override string Type => "file";
 
     public override JsonElement ToJson() => Write(this, ContentJson.Default.FileContent);
@@ -90,6 +94,7 @@ public sealed record FileContent(string FileId, string Name, long Size) : Messag
 /// <summary><c>audio {fileId, durationMs}</c>.</summary>
 public sealed record AudioContent(string FileId, long DurationMs) : MessageContent
 {
+    [JsonIgnore]
     public override string Type => "audio";
 
     public override JsonElement ToJson() => Write(this, ContentJson.Default.AudioContent);
@@ -98,6 +103,7 @@ public sealed record AudioContent(string FileId, long DurationMs) : MessageConte
 /// <summary><c>video {fileId, durationMs?, width?, height?}</c>.</summary>
 public sealed record VideoContent(string FileId, long? DurationMs = null, int? Width = null, int? Height = null) : MessageContent
 {
+    [JsonIgnore]
     public override string Type => "video";
 
     public override JsonElement ToJson() => Write(this, ContentJson.Default.VideoContent);
@@ -106,6 +112,7 @@ public sealed record VideoContent(string FileId, long? DurationMs = null, int? W
 /// <summary><c>location {latitude, longitude, title?}</c>.</summary>
 public sealed record LocationContent(double Latitude, double Longitude, string? Title = null) : MessageContent
 {
+    [JsonIgnore]
     public override string Type => "location";
 
     public override JsonElement ToJson() => Write(this, ContentJson.Default.LocationContent);
@@ -114,6 +121,7 @@ public sealed record LocationContent(double Latitude, double Longitude, string? 
 /// <summary><c>link {url, title?, description?, imageFileId?}</c>.</summary>
 public sealed record LinkContent(string Url, string? Title = null, string? Description = null, string? ImageFileId = null) : MessageContent
 {
+    [JsonIgnore]
     public override string Type => "link";
 
     public override JsonElement ToJson() => Write(this, ContentJson.Default.LinkContent);
@@ -122,6 +130,7 @@ public sealed record LinkContent(string Url, string? Title = null, string? Descr
 /// <summary><c>call {callId, media, outcome, durationMs?}</c>: written by the server only, when a call ends.</summary>
 public sealed record CallContent(string CallId, string Media, string Outcome, long? DurationMs = null) : MessageContent
 {
+    [JsonIgnore]
     public override string Type => "call";
 
     public override JsonElement ToJson() => Write(this, ContentJson.Default.CallContent);
@@ -130,6 +139,7 @@ public sealed record CallContent(string CallId, string Media, string Outcome, lo
 /// <summary><c>custom {any JSON object}</c>: <see cref="Data"/> is the object as sent.</summary>
 public sealed record CustomContent(JsonElement Data) : MessageContent
 {
+    [JsonIgnore]
     public override string Type => "custom";
 
     public override JsonElement ToJson() => Data;
@@ -138,6 +148,7 @@ public sealed record CustomContent(JsonElement Data) : MessageContent
 /// <summary>Content of a message type this client does not know (added by a newer server).</summary>
 public sealed record UnknownContent(string TypeName, JsonElement Data) : MessageContent
 {
+    [JsonIgnore]
     public override string Type => TypeName;
 
     public override JsonElement ToJson() => Data;
