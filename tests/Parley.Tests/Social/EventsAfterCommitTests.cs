@@ -22,7 +22,7 @@ public abstract class EventsAfterCommitTests(Backend backend) : OwnServerTests(b
     [
         NotifyKinds.FriendRequest, NotifyKinds.FriendAccepted, NotifyKinds.FriendRemoved, NotifyKinds.GroupInvited,
         NotifyKinds.GroupJoined, NotifyKinds.GroupLeft, NotifyKinds.GroupRemoved, NotifyKinds.GroupUpdated,
-        NotifyKinds.GroupRole, NotifyKinds.GroupRequest, NotifyKinds.GroupDissolved,
+        NotifyKinds.GroupRole, NotifyKinds.GroupRequest, NotifyKinds.GroupDissolved, NotifyKinds.UserUpdated,
     ];
 
     [Fact]
@@ -56,6 +56,8 @@ public abstract class EventsAfterCommitTests(Backend backend) : OwnServerTests(b
         // groups: every kind
         var groupId = (await server.CreateGroupAsync(a, null, b)).Id();
         await server.JoinAsync(c, groupId);
+        // a profile change: its user, their friend e and their co-members b and c
+        await server.Patch(a, "/api/users/me", new JsonObject { ["nickname"] = "Renamed A" }).Expect(HttpStatusCode.OK);
         await server.Patch(a, $"/api/groups/{groupId}", new JsonObject { ["name"] = "Renamed", ["announcement"] = "news" }).Expect(HttpStatusCode.OK);
         await server.PromoteAsync(a, groupId, b);
         await server.Patch(b, $"/api/groups/{groupId}/members/{c.Id}", new JsonObject { ["mutedUntil"] = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds() })
@@ -224,6 +226,18 @@ public abstract class EventsAfterCommitTests(Backend backend) : OwnServerTests(b
                         if (status != HttpStatusCode.NotFound)
                         {
                             return $"user {user.Id} still reads the group ({(int)status})";
+                        }
+                    }
+
+                    return null;
+
+                case NotifyKinds.UserUpdated:
+                    foreach (var user in Concerned(n))
+                    {
+                        var (status, profile) = await GetAsync(user, $"/api/users/{n.Str("user")}");
+                        if (status != HttpStatusCode.OK || (string?)profile?["nickname"] != (string?)data["user"]?["nickname"])
+                        {
+                            return $"user {user.Id} reads {(int)status} {profile?.ToJsonString()}";
                         }
                     }
 
