@@ -2,9 +2,9 @@
 // #/chats, #/chats/<conversationId>, #/chats/<conversationId>/<seq> (opened at that message), #/friends, #/groups,
 // #/groups/<groupId>, #/profile, #/search/<q> and #/search/<q>/<conversationId>.
 
-import { api, loadSession, login, register, logout, setSignedOutHandler } from './api.js';
-import { Socket } from './socket.js';
-import { Store } from './store.js';
+import { api, loadSession, login, register, logout, setSignedOutHandler } from './sdk/api.js';
+import { Socket } from './sdk/socket.js';
+import { Store } from './sdk/store.js';
 import { h, toast, attempt, field, time, displayName, presenceDot, summary } from './ui/dom.js';
 import { renderChat } from './ui/chat.js';
 import { renderFriends } from './ui/friends.js';

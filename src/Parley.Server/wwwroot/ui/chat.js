@@ -2,7 +2,7 @@
 // thumbnails, receipts, typing, recall, delete for me and reply; a search box for this conversation, and opening
 // at a message (a search result: focusSeq) with that message scrolled into view and marked.
 
-import { upload, fileUrl, api } from '../api.js';
+import { upload, fileUrl, api } from '../sdk/api.js';
 import { h, toast, attempt, time, displayName, presenceDot, size } from './dom.js';
 import { searchForm } from './search.js';
 
