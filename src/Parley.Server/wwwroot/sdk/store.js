@@ -161,15 +161,18 @@ export class Store extends EventTarget {
     const stale = old && (c.maxSeq < old.maxSeq || (c.maxSeq === old.maxSeq && (c.readSeq ?? 0) < (old.readSeq ?? 0)));
     // peerReadSeq (direct conversations) only moves forward, whether from the server or from `read` frames.
     const peerReadSeq = Math.max(old?.peerReadSeq ?? 0, c.peerReadSeq ?? 0);
-    /** @type {Conversation} */
-    const merged = !old
-      ? { ...c, loaded: false, held: 0, oldest: 0, hasOlder: false, peerReadSeq, typing: new Map() }
-      : stale
-        ? { ...old, ...c, maxSeq: old.maxSeq, unreadCount: old.unreadCount, lastMessage: old.lastMessage, mentioned: old.mentioned, readSeq: Math.max(old.readSeq ?? 0, c.readSeq ?? 0), peerReadSeq }
-        : { ...old, ...c, peerReadSeq };
-    this.conversations.set(c.id, merged);
     this.remember(c.peer);
-    return merged;
+    if (!old) {
+      /** @type {Conversation} */
+      const fresh = { ...c, loaded: false, held: 0, oldest: 0, hasOlder: false, peerReadSeq, typing: new Map() };
+      this.conversations.set(c.id, fresh);
+      return fresh;
+    }
+    // Updated in place: whoever holds the object (an open() awaiting its first page, say) keeps the live one, and
+    // what only this client knows (loaded, held, ...) stays.
+    if (stale) Object.assign(old, { ...c, maxSeq: old.maxSeq, unreadCount: old.unreadCount, lastMessage: old.lastMessage, mentioned: old.mentioned, readSeq: Math.max(old.readSeq ?? 0, c.readSeq ?? 0), peerReadSeq });
+    else Object.assign(old, c, { peerReadSeq });
+    return old;
   }
 
   async loadFriends() {
