@@ -21,11 +21,12 @@ export function freePort() {
   });
 }
 
-/** Starts Parley with extra settings; returns {base, http, stop, ...}. */
-export async function startParley(extraArgs = []) {
+/** Starts Parley with extra settings (or a function of its base URL giving them); returns {base, http, stop, ...}. */
+export async function startParley(settings = []) {
   const tmp = mkdtempSync(join(tmpdir(), 'parley-sdk-'));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
+  const extraArgs = typeof settings === 'function' ? settings(base) : settings;
   const server = spawn('dotnet', [dll, `--urls=${base}`, `--DataDir=${join(tmp, 'data')}`, '--Auth:RegistrationsPerAddress=100000',
     '--Logging:LogLevel:Default=Warning', '--Messaging:SendBurst=1000', ...extraArgs], { stdio: ['ignore', 'inherit', 'inherit'] });
   const deadline = Date.now() + 60_000;

@@ -35,7 +35,7 @@ button.back { border-color: #fff; background: transparent; color: #fff; padding:
 button:focus-visible, textarea:focus-visible, a:focus-visible { outline: 2px solid #e37400; outline-offset: 2px; }
 .body { flex: 1; overflow-y: auto; padding: 8px 12px; }
 ol, ul { list-style: none; margin: 0; padding: 0; }
-.msg { margin: 6px 0; max-width: 85%; padding: 6px 10px; border-radius: 10px; background: #eef1f5; word-wrap: break-word; white-space: pre-wrap; }
+.msg { margin: 6px 0; width: fit-content; max-width: 85%; padding: 6px 10px; border-radius: 10px; background: #eef1f5; word-wrap: break-word; white-space: pre-wrap; }
 .msg.mine { margin-left: auto; background: #d3e3fd; }
 .msg .meta { display: block; font-size: 11px; color: #4b5563; }
 .msg.pending .meta::after { content: " · Sending…"; }
@@ -141,7 +141,7 @@ export class ParleyChat extends HTMLElement {
     const generation = this.#generation;
     const token = this.#token ?? this.getAttribute('token');
     if (!this.isConnected) return;
-    if (!token) { this.#error('No token: the page must give <parley-chat> a token from its app server.'); return; }
+    if (!token) { this.#render(h('p', { class: 'empty', role: 'status' }, 'Waiting for sign-in…'), 'Chat'); return; } // the page sets `token`
     this.#open = this.getAttribute('conversation');
     this.#render(h('p', { class: 'empty', role: 'status' }, 'Connecting…'), 'Chat');
     try {
