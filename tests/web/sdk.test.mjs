@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync, mkdirSync, symli
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createServer as createTcpServer, connect as tcpConnect } from 'node:net';
 import { startParley, launch, sdkDir, WAIT } from './sdk-harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -137,6 +138,57 @@ test('offline: a send is pending, then failed; retried with its clientMsgId it i
   assert.deepEqual(onServer.items.map((m) => m.content.text), ['sent while offline']);
   assert.deepEqual(await texts(page, id), ['sent while offline']);
   await context.close();
+});
+
+/**
+ * A TCP proxy in front of Parley that can turn into a black hole: bytes in both directions are dropped, nothing is
+ * closed (a network gone without a word, a half-open connection). `restore()` ends the held connections (as a
+ * returning network resets them) and forwards again.
+ */
+async function blackHoleProxy(target) {
+  const { port: targetPort } = new URL(target);
+  const pairs = new Set();
+  const proxy = { dropping: false };
+  const server = createTcpServer((client) => {
+    const upstream = tcpConnect(Number(targetPort), '127.0.0.1');
+    const pair = { client, upstream };
+    pairs.add(pair);
+    const forward = (from, to) => from.on('data', (chunk) => { if (!proxy.dropping) to.write(chunk); });
+    forward(client, upstream);
+    forward(upstream, client);
+    const end = () => { pairs.delete(pair); client.destroy(); upstream.destroy(); };
+    client.on('close', end); upstream.on('close', end); client.on('error', end); upstream.on('error', end);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  proxy.base = `http://127.0.0.1:${server.address().port}`;
+  proxy.restore = () => { for (const { client, upstream } of pairs) { client.destroy(); upstream.destroy(); } pairs.clear(); proxy.dropping = false; };
+  proxy.close = () => new Promise((resolve) => { proxy.restore(); server.close(resolve); });
+  return proxy;
+}
+
+test('a connection that goes silent (no close, no pong) counts as offline after a heartbeat, then reconnects and catches up', async () => {
+  const quick = await startParley(['--Realtime:HeartbeatMs=2000']);
+  const proxy = await blackHoleProxy(quick.base);
+  const context = await browser.newContext();
+  try {
+    const alice = await quick.register('Alice'), bob = await quick.register('Bob');
+    const id = await quick.friends(alice, bob);
+    const page = await context.newPage();
+    await page.goto(proxy.base + '/sdk/package.json');
+    await page.evaluate(async (s) => { window.client = await (await import('/sdk/index.js')).connect({ token: s }); }, alice);
+    await page.waitForFunction(() => window.client.socket.status === 'online', null, { timeout: WAIT });
+    await page.evaluate((cid) => window.client.store.open(cid), id);
+    proxy.dropping = true;
+    await page.waitForFunction(() => window.client.socket.status === 'offline', null, { timeout: WAIT });
+    await quick.say(bob, id, 'said into the void');
+    proxy.restore();
+    await page.waitForFunction(() => window.client.socket.status === 'online', null, { timeout: WAIT });
+    await holds(page, id, 'said into the void');
+  } finally {
+    await context.close();
+    await proxy.close();
+    await quick.stop();
+  }
 });
 
 // ---- the web client (its first user) ----

@@ -13,6 +13,7 @@ import { defaultApi, ApiError } from './api.js';
  * @typedef {object} SocketOptions
  * @property {import('./api.js').Api} [api] whose server and token to use; default: the default client
  * @property {number} [requestTimeoutMs] how long a request waits for its answer (15000)
+ * @property {number} [connectTimeoutMs] how long a connection may take to say hello before it is retried (15000)
  */
 
 export class Socket extends EventTarget {
@@ -26,6 +27,8 @@ export class Socket extends EventTarget {
   #timer = undefined;
   /** @type {ReturnType<typeof setInterval> | undefined} */
   #pinger = undefined;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  #handshake = undefined;
   #lastHeard = 0;
   #stopped = true;
   #paused = false;
@@ -39,8 +42,14 @@ export class Socket extends EventTarget {
     super();
     this.api = options.api ?? defaultApi;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 15_000;
     this.onOffline = () => this.#drop();
-    this.onOnline = () => { if (!this.#ws) { this.#attempt = 0; this.#schedule(0); } };
+    this.onOnline = () => {
+      if (this.status === 'online') return;
+      this.#attempt = 0;
+      if (this.#ws) this.#drop(); // an attempt made while the network was away may hang: start afresh
+      else this.#schedule(0);
+    };
   }
 
   start() {
@@ -55,6 +64,7 @@ export class Socket extends EventTarget {
     globalThis.removeEventListener?.('offline', this.onOffline);
     globalThis.removeEventListener?.('online', this.onOnline);
     clearTimeout(this.#timer);
+    clearTimeout(this.#handshake);
     clearInterval(this.#pinger);
     const ws = this.#ws;
     this.#ws = null; // detached first: its close (a 4001 after logout, say) must not reach a later session
@@ -89,10 +99,14 @@ export class Socket extends EventTarget {
       return;
     }
     if (this.#stopped || this.#paused || this.#ws) return;
+    this.hello = null;
     const url = this.#url();
     url.searchParams.set('access_token', token);
     const ws = new WebSocket(url);
     this.#ws = ws;
+    // A handshake that never finishes (a network dropping packets) is given up and retried.
+    clearTimeout(this.#handshake);
+    this.#handshake = setTimeout(() => { if (this.#ws === ws && !this.hello) this.#drop(); }, this.connectTimeoutMs);
     ws.onmessage = (event) => { this.#lastHeard = Date.now(); this.#receive(JSON.parse(event.data)); };
     ws.onclose = (event) => {
       if (this.#ws !== ws) return;
@@ -114,6 +128,7 @@ export class Socket extends EventTarget {
   #closed() {
     this.#ws = null;
     clearInterval(this.#pinger);
+    clearTimeout(this.#handshake);
     this.#failPending();
     this.#setStatus('offline');
   }
@@ -126,6 +141,7 @@ export class Socket extends EventTarget {
   /** @param {Frame} frame */
   #receive(frame) {
     if (frame.type === 'hello') {
+      clearTimeout(this.#handshake);
       this.#attempt = 0;
       this.hello = frame;
       clearInterval(this.#pinger);

@@ -12,6 +12,10 @@ export type SocketOptions = {
      * how long a request waits for its answer (15000)
      */
     requestTimeoutMs?: number;
+    /**
+     * how long a connection may take to say hello before it is retried (15000)
+     */
+    connectTimeoutMs?: number;
 };
 /** @typedef {'online' | 'connecting' | 'offline'} ConnectionStatus */
 /** @typedef {{type: string, [member: string]: any}} Frame */
@@ -19,11 +23,13 @@ export type SocketOptions = {
  * @typedef {object} SocketOptions
  * @property {import('./api.js').Api} [api] whose server and token to use; default: the default client
  * @property {number} [requestTimeoutMs] how long a request waits for its answer (15000)
+ * @property {number} [connectTimeoutMs] how long a connection may take to say hello before it is retried (15000)
  */
 export declare class Socket extends EventTarget {
     #private;
     api: import("./api.js").Api;
     requestTimeoutMs: number;
+    connectTimeoutMs: number;
     onOffline: () => void;
     onOnline: () => void;
     /** @type {ConnectionStatus} */
