@@ -110,7 +110,10 @@ test('the widget on another origin shows the conversation, sends and receives li
   const seen = await parley.http('GET', `/api/conversations/${conversationId}/messages?after=0`, undefined, { token: agent.token });
   assert.deepEqual(seen.items.map((m) => m.content.text), ['Welcome! How can we help?', 'Where is my order?']);
 
-  // The agent answers: the widget shows it live.
+  // The agent answers: the widget shows it live, as text (markup in a message stays text).
+  await parley.say(agent, conversationId, '<b onclick="alert(1)">bold?</b>');
+  await w.locator('.msg.theirs', { hasText: '<b onclick="alert(1)">bold?</b>' }).waitFor({ timeout: WAIT });
+  assert.equal(await w.locator('.msg b').count(), 0);
   await parley.say(agent, conversationId, 'It ships today.');
   await w.locator('.msg.theirs', { hasText: 'It ships today.' }).waitFor({ timeout: WAIT });
   // docs/screenshots refresh only when asked (PARLEY_SCREENSHOTS=1): a test run leaves the tree clean.
@@ -162,6 +165,27 @@ test('the widget renews its token through tokenProvider, asking the page (and so
   await w.getByRole('textbox', { name: 'Message' }).fill('sent with a renewed token');
   await w.getByRole('textbox', { name: 'Message' }).press('Enter');
   await w.locator('.msg.mine[data-seq]', { hasText: 'sent with a renewed token' }).waitFor({ timeout: WAIT });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('with the network gone the widget says Offline, shows an unsent message with Retry, and sends it once', async () => {
+  const { page: p, context, errors } = await open(`/?conversation=${conversationId}`);
+  const w = widget(p);
+  await w.locator('.status', { hasText: 'Connected' }).waitFor({ timeout: WAIT });
+  await context.setOffline(true);
+  await w.locator('.status', { hasText: 'Offline' }).waitFor({ timeout: WAIT });
+  await w.getByRole('textbox', { name: 'Message' }).fill('typed in a tunnel');
+  await w.getByRole('textbox', { name: 'Message' }).press('Enter');
+  const unsent = w.locator('.msg.failed', { hasText: 'typed in a tunnel' });
+  await unsent.waitFor({ timeout: WAIT });
+  await context.setOffline(false);
+  await w.locator('.status', { hasText: 'Connected' }).waitFor({ timeout: WAIT });
+  await unsent.getByRole('button', { name: 'Retry' }).click();
+  await w.locator('.msg.mine[data-seq]', { hasText: 'typed in a tunnel' }).waitFor({ timeout: WAIT });
+  await unsent.waitFor({ state: 'detached', timeout: WAIT });
+  const seen = await parley.http('GET', `/api/conversations/${conversationId}/messages?after=0`, undefined, { token: agent.token });
+  assert.equal(seen.items.filter((m) => m.content.text === 'typed in a tunnel').length, 1);
   assert.deepEqual(errors, []);
   await context.close();
 });
