@@ -26,8 +26,22 @@ internal static class ApiCors
     }
 
     /// <summary>Before authentication: a preflight carries no token and is answered here (204).</summary>
-    public static void Use(WebApplication app) =>
-        app.UseWhen(
-            static context => context.Request.Path.StartsWithSegments("/api") && !context.Request.Path.StartsWithSegments("/api/admin"),
-            static branch => branch.UseCors(Policy));
+    public static void Use(WebApplication app) => app.UseWhen(CrossOrigin, static branch => branch.UseCors(Policy));
+
+    /// <summary>
+    /// A browser's request from another origin to the API outside /api/admin. Requests without an Origin (apps,
+    /// servers) and the web client's own same-origin calls skip the CORS middleware altogether.
+    /// </summary>
+    private static bool CrossOrigin(HttpContext context)
+    {
+        var request = context.Request;
+        if (!request.Path.StartsWithSegments("/api") || request.Path.StartsWithSegments("/api/admin")
+            || !request.Headers.TryGetValue("Origin", out var origin))
+        {
+            return false;
+        }
+
+        // With an empty list the Gateway's check is "this server itself".
+        return !Gateway.OriginAllowed(origin.ToString(), request.Host.Value ?? "", request.Scheme, []);
+    }
 }
