@@ -52,8 +52,9 @@ test('connect, receive live, send; the message is stored once', async () => {
   await page.evaluate((cid) => window.client.store.open(cid), id);
   await parley.say(bob, id, 'hello from Bob');
   await holds(page, id, 'hello from Bob');
-  const sent = await page.evaluate((cid) => window.client.store.send(cid, 'text', { text: 'hello from the SDK' }), id);
+  const sent = await page.evaluate(([cid, bobId]) => window.client.store.send(cid, 'text', { text: 'hello from the SDK' }, null, [bobId]), [id, bob.user.id]);
   assert.equal(sent.content.text, 'hello from the SDK');
+  assert.deepEqual(sent.mentions, [bob.user.id]);
   const seen = await parley.http('GET', `/api/conversations/${id}/messages?after=0`, undefined, { token: bob.token });
   assert.deepEqual(seen.items.map((m) => m.content.text), ['hello from Bob', 'hello from the SDK']);
   assert.equal(await page.evaluate(() => window.client.store.outbox.size), 0);
@@ -131,7 +132,7 @@ test('offline: a send is pending, then failed; retried with its clientMsgId it i
   const stored = await page.evaluate((c) => window.client.store.retry(c), out[0].clientMsgId);
   assert.equal(stored.clientMsgId, out[0].clientMsgId);
   // Once more with the same clientMsgId (a retry racing the first answer): the server answers with the same message.
-  const again = await page.evaluate(([cid, c]) => window.client.store.send(cid, 'text', { text: 'sent while offline' }, null, { clientMsgId: c }), [id, out[0].clientMsgId]);
+  const again = await page.evaluate(([cid, c]) => window.client.store.send(cid, 'text', { text: 'sent while offline' }, null, undefined, { clientMsgId: c }), [id, out[0].clientMsgId]);
   assert.equal(again.seq, stored.seq);
   assert.equal(await page.evaluate(() => window.client.store.outbox.size), 0);
   const onServer = await parley.http('GET', `/api/conversations/${id}/messages?after=0`, undefined, { token: bob.token });

@@ -423,14 +423,15 @@ export class Store extends EventTarget {
    * @param {string} msgType
    * @param {any} content
    * @param {number | null} [replyTo]
-   * @param {{mentions?: string[], clientMsgId?: string}} [options]
+   * @param {string[] | null} [mentions] user ids, or ['all']
+   * @param {{clientMsgId?: string}} [options] `clientMsgId`: this one instead of a new random one
    * @returns {Promise<Message | null>}
    */
-  send(conversationId, msgType, content, replyTo, options = {}) {
+  send(conversationId, msgType, content, replyTo, mentions, options = {}) {
     /** @type {Outgoing} */
     const out = {
       clientMsgId: options.clientMsgId ?? newClientMsgId(), conversationId, type: msgType, content,
-      replyTo: replyTo ?? undefined, mentions: options.mentions, state: 'pending', createdAt: Date.now(),
+      replyTo: replyTo ?? undefined, mentions: mentions?.length ? mentions : undefined, state: 'pending', createdAt: Date.now(),
     };
     this.outbox.set(out.clientMsgId, out);
     return this.#deliver(out);

@@ -217,11 +217,11 @@ export declare class Store extends EventTarget {
      * @param {string} msgType
      * @param {any} content
      * @param {number | null} [replyTo]
-     * @param {{mentions?: string[], clientMsgId?: string}} [options]
+     * @param {string[] | null} [mentions] user ids, or ['all']
+     * @param {{clientMsgId?: string}} [options] `clientMsgId`: this one instead of a new random one
      * @returns {Promise<Message | null>}
      */
-    send(conversationId: string, msgType: string, content: any, replyTo?: number | null, options?: {
-        mentions?: string[];
+    send(conversationId: string, msgType: string, content: any, replyTo?: number | null, mentions?: string[] | null, options?: {
         clientMsgId?: string;
     }): Promise<Message | null>;
     /**
