@@ -182,6 +182,7 @@ public static partial class ParleyApp
         services.AddSingleton<SearchService>();
 
         services.Configure<RealtimeOptions>(config.GetSection(RealtimeOptions.Section));
+        ApiCors.Add(services, config); // the HTTP API for the browser origins the WebSocket allows (the widget)
         services.AddSingleton<ConnectionRegistry>();
         services.AddSingleton<Fanout>();
         services.AddSingleton<IPostCommitSink>(sp => sp.GetRequiredService<Fanout>());
@@ -257,6 +258,7 @@ public static partial class ParleyApp
         });
         app.UseMiddleware<ProblemMiddleware>();
         app.UseStatusCodePages(context => ProblemMiddleware.WriteBareStatusAsync(context.HttpContext));
+        ApiCors.Use(app);
         WebClientHost.Use(app);
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero });
         app.UseAuthentication();

@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.StaticFiles;
+
 namespace Parley.Server.WebClient;
 
 /// <summary>
@@ -12,6 +14,12 @@ internal static class WebClientHost
         "default-src 'self'; img-src 'self' blob: data:; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; " +
         "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
+    /// <summary>The stock types, and the SDK's TypeScript declarations (<c>sdk/types/*.d.ts</c>) as text rather than as MPEG transport streams.</summary>
+    private static readonly FileExtensionContentTypeProvider ContentTypes = new()
+    {
+        Mappings = { [".ts"] = "text/plain; charset=utf-8" },
+    };
+
     public static void Use(WebApplication app)
     {
         // Only the client's own paths: /api, /ws, /health, /metrics and /openapi keep their own answers
@@ -21,9 +29,18 @@ internal static class WebClientHost
             branch.UseDefaultFiles();
             branch.UseStaticFiles(new StaticFileOptions
             {
+                ContentTypeProvider = ContentTypes,
                 OnPrepareResponse = static context =>
                 {
                     var headers = context.Context.Response.Headers;
+                    if (context.Context.Request.Path.StartsWithSegments("/sdk"))
+                    {
+                        // The JS SDK and <parley-chat> are public code that pages on other origins load as modules
+                        // (which browsers fetch in CORS mode): readable by any origin, without credentials. What
+                        // the API answers such a page is up to Realtime:AllowedOrigins (ApiCors).
+                        headers.AccessControlAllowOrigin = "*";
+                    }
+
                     headers.ContentSecurityPolicy = ContentSecurityPolicy;
                     headers.XFrameOptions = "DENY";
                     headers["Referrer-Policy"] = "no-referrer";

@@ -2,9 +2,9 @@
 // #/chats, #/chats/<conversationId>, #/chats/<conversationId>/<seq> (opened at that message), #/friends, #/groups,
 // #/groups/<groupId>, #/profile, #/search/<q> and #/search/<q>/<conversationId>.
 
-import { api, loadSession, login, register, logout, setSignedOutHandler } from './api.js';
-import { Socket } from './socket.js';
-import { Store } from './store.js';
+import { api, loadSession, login, register, logout, setSignedOutHandler } from './sdk/api.js';
+import { Socket } from './sdk/socket.js';
+import { Store } from './sdk/store.js';
 import { h, toast, attempt, field, time, displayName, presenceDot, summary } from './ui/dom.js';
 import { renderChat } from './ui/chat.js';
 import { renderFriends } from './ui/friends.js';
@@ -110,7 +110,7 @@ async function start() {
   ctx = { me: session.user, socket, store };
   window.parley = { store, socket }; // for the console and the browser tests
   socket.addEventListener('frame', (e) => onFrame(e.detail));
-  socket.addEventListener('open', () => attempt(() => store.catchUp()));
+  store.addEventListener('error', (e) => attempt(() => Promise.reject(e.detail))); // the store catches up on every (re)connect itself
   socket.addEventListener('revoked', () => { if (ctx?.socket !== socket) return; logout(); stop(); showAuth(); toast('You were signed out.'); });
   socket.addEventListener('status', () => renderStatus());
   store.addEventListener('change', (e) => onChange(e.detail.conversationId));
@@ -122,8 +122,7 @@ async function start() {
 }
 
 function onFrame(frame) {
-  const { store } = ctx;
-  store.handle(frame);
+  const { store } = ctx; // the store has applied the frame already (it listens to the socket itself)
   if (frame.type === 'notify') {
     const d = frame.data;
     switch (frame.kind) {

@@ -2,7 +2,7 @@
 // thumbnails, receipts, typing, recall, delete for me and reply; a search box for this conversation, and opening
 // at a message (a search result: focusSeq) with that message scrolled into view and marked.
 
-import { upload, fileUrl, api } from '../api.js';
+import { upload, fileUrl, api } from '../sdk/api.js';
 import { h, toast, attempt, time, displayName, presenceDot, size } from './dom.js';
 import { searchForm } from './search.js';
 
@@ -13,6 +13,7 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
   let replyTo = null;
   let found = null; // the seq opened from a search result, marked in every rebuild of its row
   const rows = new Map(); // seq -> {el, sig}
+  const outRows = new Map(); // clientMsgId -> {el, sig}: messages on their way (the SDK's outbox)
 
   const title = h('h1', { id: 'chat-title' });
   const headerExtra = h('span', { class: 'chat-extra' });
@@ -59,9 +60,9 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
     const reply = replyTo;
     setReply(null);
     try {
-      await store.send(id, 'text', { text: value }, reply?.seq);
+      await store.send(id, 'text', { text: value }, reply?.seq); // unreachable server: shown as "Not sent" with Retry
     } catch (error) {
-      text.value = value; // nothing is lost: the text goes back for another try
+      text.value = value; // refused (muted, blocked, ...): nothing is lost, the text goes back for another try
       throw error;
     }
   }
@@ -137,6 +138,19 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
         mine && c.type === 'group' ? h('button', { type: 'button', class: 'link', onclick: () => attempt(() => showReaders(m)) }, 'Seen by') : null));
   }
 
+  // A message not yet stored by the server: "Sending…", or "Not sent" with Retry (the same clientMsgId, so the
+  // server stores it once however often it is retried).
+  function outgoingRow(o) {
+    const failed = o.state === 'failed';
+    return h('li', { class: `msg mine outgoing ${o.state}`, 'data-client-msg-id': o.clientMsgId },
+      h('div', { class: 'meta' }, h('span', { class: 'sender' }, 'You'), ' · ', h('span', { class: 'out-state', 'data-state': o.state }, failed ? 'Not sent' : 'Sending…')),
+      body({ ...o, seq: 0, recalled: false }),
+      failed ? h('div', { class: 'out-actions' },
+        h('span', { class: 'out-error' }, o.error?.message ?? ''),
+        h('button', { type: 'button', class: 'link', onclick: () => attempt(() => store.retry(o.clientMsgId)) }, 'Retry'),
+        h('button', { type: 'button', class: 'link', onclick: () => store.discard(o.clientMsgId) }, 'Discard')) : null);
+  }
+
   async function showReaders(m) {
     const r = await api('GET', `/api/conversations/${id}/messages/${m.seq}/receipts`);
     const names = await Promise.all(r.readBy.map((u) => store.user(u).then((x) => displayName(x), () => 'someone')));
@@ -144,6 +158,12 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
   }
 
   const names = new Map();
+  // A profile changed (notify user.updated): its name is looked up again, and the rows are rebuilt with it.
+  const onUser = (e) => {
+    if (pane.refresh !== refresh) { store.removeEventListener('user', onUser); return; }
+    if (names.delete(e.detail.user.id)) senderName(e.detail.user.id);
+  };
+  store.addEventListener('user', onUser);
   function senderName(userId) {
     if (!names.has(userId)) {
       names.set(userId, '…');
@@ -187,6 +207,21 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
       prev = entry.el;
     }
     for (const [seq, entry] of rows) if (!keep.has(seq)) { entry.el.remove(); rows.delete(seq); }
+    const waiting = new Set();
+    for (const o of store.pending(id)) {
+      waiting.add(o.clientMsgId);
+      let entry = outRows.get(o.clientMsgId);
+      if (!entry || entry.sig !== o.state) {
+        const el = outgoingRow(o);
+        if (entry) entry.el.replaceWith(el);
+        entry = { el, sig: o.state };
+        outRows.set(o.clientMsgId, entry);
+      }
+      const want = prev ? prev.nextSibling : list.firstChild;
+      if (want !== entry.el) list.insertBefore(entry.el, want);
+      prev = entry.el;
+    }
+    for (const [key, entry] of outRows) if (!waiting.has(key)) { entry.el.remove(); outRows.delete(key); }
     const typers = [...c.typing.keys()].map(senderName);
     typing.textContent = typers.length ? `${typers.join(', ')} ${typers.length > 1 ? 'are' : 'is'} typing…` : '';
     if (nearBottom || !refresh.scrolled) { scroller.scrollTop = scroller.scrollHeight; refresh.scrolled = true; }

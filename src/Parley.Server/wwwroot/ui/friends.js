@@ -1,6 +1,6 @@
 // Friends: search people by name or tag, requests (accept / decline), remarks, block, start a chat.
 
-import { api, all } from '../api.js';
+import { api, all } from '../sdk/api.js';
 import { h, toast, attempt, field, displayName, presenceDot } from './dom.js';
 
 export async function renderFriends(pane, ctx, back) {

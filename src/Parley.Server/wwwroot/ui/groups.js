@@ -1,6 +1,6 @@
 // Groups: create, search and join, my groups; a group's members with roles, mute and remove for admins, leave.
 
-import { api, all } from '../api.js';
+import { api, all } from '../sdk/api.js';
 import { h, toast, attempt, field, displayName } from './dom.js';
 
 export async function renderGroups(pane, ctx, back) {

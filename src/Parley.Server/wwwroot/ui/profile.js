@@ -1,6 +1,6 @@
 // Profile: nickname, bio, tags and avatar.
 
-import { api, upload, fileUrl } from '../api.js';
+import { api, upload, fileUrl } from '../sdk/api.js';
 import { h, toast, attempt, field } from './dom.js';
 
 export async function renderProfile(pane, ctx, back) {

@@ -2,7 +2,7 @@
 // (its header); results newest first, paged by "More results"; a result opens the conversation at that message
 // (#/chats/<id>/<seq>). Routes: #/search/<q> and #/search/<q>/<conversationId>.
 
-import { api } from '../api.js';
+import { api } from '../sdk/api.js';
 import { h, attempt, time, displayName } from './dom.js';
 
 /** The route of a search (q encoded, so it holds no '/'). */
