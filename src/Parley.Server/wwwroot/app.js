@@ -5,12 +5,13 @@
 import { api, loadSession, login, register, logout, setSignedOutHandler } from './api.js';
 import { Socket } from './socket.js';
 import { Store } from './store.js';
-import { h, toast, attempt, field, time, displayName, presenceDot, summary } from './ui/dom.js';
+import { h, toast, attempt, field, time, displayName, presenceDot, summary, setScreen } from './ui/dom.js';
 import { renderChat } from './ui/chat.js';
 import { renderFriends } from './ui/friends.js';
 import { renderGroups, renderGroup } from './ui/groups.js';
 import { renderProfile } from './ui/profile.js';
 import { renderSearch, searchForm } from './ui/search.js';
+import { expireMutes, stopMuteTimer } from './ui/mute.js';
 
 const app = document.getElementById('app');
 let ctx = null; // {me, socket, store} while signed in
@@ -18,8 +19,8 @@ let ctx = null; // {me, socket, store} while signed in
 setSignedOutHandler((code) => {
   if (!ctx) return;
   stop();
-  if (code === 'token_reused') toast('Your session was ended (it was used elsewhere). Please log in again.');
   showAuth();
+  if (code === 'token_reused') toast('Your session was ended (it was used elsewhere). Please log in again.');
 });
 
 // Another tab logged out or in: follow it.
@@ -30,12 +31,14 @@ window.addEventListener('storage', (e) => {
 });
 
 function stop() {
+  stopMuteTimer();
   ctx?.socket.stop();
   ctx = null;
   window.parley = undefined;
 }
 
 function showAuth(mode = 'login') {
+  setScreen(`auth/${mode}`);
   const registering = mode === 'register';
   const form = h('form', { class: 'card auth', 'aria-labelledby': 'auth-title' },
     h('h1', { id: 'auth-title' }, registering ? 'Create your Parley account' : 'Log in to Parley'),
@@ -62,6 +65,7 @@ function showAuth(mode = 'login') {
 // Password reset by mail (docs/email.md): ask for a code, then enter it with a new password. The server answers the
 // same whether or not the address belongs to an account, and so does this screen.
 function showReset() {
+  setScreen('auth/reset');
   const ask = h('form', { class: 'card auth', 'aria-labelledby': 'reset-title' },
     h('h1', { id: 'reset-title' }, 'Reset your password'),
     h('p', {}, 'Enter the verified email address of your account. We will mail you a 6-digit code.'),
@@ -105,6 +109,7 @@ function showReset() {
 async function start() {
   const session = loadSession();
   if (!session) { showAuth(); return; }
+  setScreen(routeKey(parseRoute()));
   const socket = new Socket();
   const store = new Store(session.user, socket);
   ctx = { me: session.user, socket, store };
@@ -119,6 +124,7 @@ async function start() {
   socket.start();
   await attempt(() => Promise.all([store.catchUp(), store.loadFriends()]));
   route();
+  if (ctx?.store === store) expireMutes(ctx);
 }
 
 function onFrame(frame) {
@@ -142,7 +148,7 @@ function renderShell() {
   const nav = h('nav', { 'aria-label': 'Sections' },
     ...[['chats', 'Chats'], ['friends', 'Friends'], ['groups', 'Groups'], ['profile', 'Profile']].map(([id, label]) =>
       h('a', { href: `#/${id}`, id: `nav-${id}` }, label)),
-    h('button', { type: 'button', class: 'link', onclick: async () => { await logout(); stop(); showAuth(); } }, 'Log out'));
+    h('button', { type: 'button', class: 'link', onclick: async () => { forgetDrafts(); await logout(); stop(); showAuth(); } }, 'Log out'));
   app.replaceChildren(
     h('header', { class: 'top' }, h('span', { class: 'brand' }, 'Parley'), h('span', { id: 'conn', role: 'status' }), nav),
     h('div', { class: 'layout', id: 'layout' },
@@ -172,20 +178,29 @@ function renderConversationList() {
         h('span', { class: 'conv-time' }, c.lastMessage ? time(c.lastMessage.sentAt) : ''),
         h('span', { class: 'conv-last' }, summary(c.lastMessage)),
         c.mentioned ? h('span', { class: 'mention', 'aria-label': 'You were mentioned' }, '@') : null,
-        c.unreadCount > 0 ? h('span', { class: 'badge', 'aria-label': `${c.unreadCount} unread` }, String(c.unreadCount)) : null));
+        c.muted ? h('span', { class: 'muted-mark', role: 'img', 'aria-label': 'Muted', title: 'Muted' }, '🔕') : null,
+        c.unreadCount > 0 ? h('span', { class: `badge${c.muted ? ' quiet' : ''}`, 'aria-label': `${c.unreadCount} unread` }, String(c.unreadCount)) : null));
   });
   list.replaceChildren(...(items.length ? items : [h('li', { class: 'empty' }, 'No conversations yet. Add a friend or join a group.')]));
 }
 
 // ---- routing ----
 let currentRoute = '';
+/** The hash as [section, id, extra]; no hash (or `#`, `#/`) is the chat list. */
+function parseRoute() {
+  const [section, id, extra] = location.hash.replace(/^#\/?/, '').split('/');
+  return [section || 'chats', id || undefined, extra];
+}
+const routeKey = ([section, id]) => `${section}/${id ?? ''}`;
+
 function route() {
   if (!ctx) return;
-  const [section = 'chats', id, extra] = location.hash.replace(/^#\/?/, '').split('/');
-  currentRoute = `${section}/${id ?? ''}`;
+  const [section, id, extra] = parseRoute();
+  currentRoute = routeKey([section, id]);
+  setScreen(currentRoute);
   const pane = document.getElementById('pane');
   const layout = document.getElementById('layout');
-  for (const a of document.querySelectorAll('nav a')) a.toggleAttribute('aria-current', a.id === `nav-${section}`);
+  for (const a of document.querySelectorAll('nav a')) { if (a.id === `nav-${section}`) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current'); }
   layout.dataset.view = section === 'chats' && !id ? 'list' : 'pane';
   if (section !== 'chats' || !id) ctx.store.openId = null;
   const back = h('a', { href: '#/chats', class: 'back' }, '← Chats');
@@ -199,6 +214,12 @@ function route() {
       else pane.replaceChildren(h('div', { class: 'placeholder' }, h('h1', {}, `Hello, ${displayName(ctx.me)}`), h('p', {}, 'Pick a conversation, or find friends and groups to start one.')));
   }
   renderConversationList();
+}
+
+/** Drafts are this person's: they go with an explicit logout (a shared computer keeps none). */
+function forgetDrafts() {
+  const prefix = `parley.draft.${ctx?.me.id}.`;
+  for (const k of Object.keys(localStorage)) if (k.startsWith(prefix)) localStorage.removeItem(k);
 }
 
 function safeDecode(text) {

@@ -5,6 +5,7 @@
 import { upload, fileUrl, api } from '../api.js';
 import { h, toast, attempt, time, displayName, presenceDot, size } from './dom.js';
 import { searchForm } from './search.js';
+import { muteSelect, muteUntil } from './mute.js';
 
 const RECALL_WINDOW_MS = 120_000;
 
@@ -16,6 +17,8 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
 
   const title = h('h1', { id: 'chat-title' });
   const headerExtra = h('span', { class: 'chat-extra' });
+  const muteSlot = h('span', { class: 'mute-slot' });
+  let muteSig = null;
   const older = h('button', { type: 'button', class: 'older', onclick: () => attempt(loadOlder) }, 'Load earlier messages');
   const list = h('ol', { class: 'messages', 'aria-labelledby': 'chat-title', 'aria-live': 'polite', 'aria-relevant': 'additions' });
   const scroller = h('div', { class: 'scroller', tabindex: '0', 'aria-label': 'Messages' }, older, list);
@@ -32,7 +35,18 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
 
   pane.replaceChildren(
     h('section', { class: 'chat', 'aria-labelledby': 'chat-title' },
-      h('div', { class: 'chat-head' }, back, title, headerExtra, searchForm({ conversationId: id, label: 'Search in this conversation' })), scroller, typing, replyBar, progress, composer));
+      h('div', { class: 'chat-head' }, back, title, headerExtra, muteSlot, searchForm({ conversationId: id, label: 'Search in this conversation' })), scroller, typing, replyBar, progress, composer));
+
+  // The draft (text and the message replied to) is kept per conversation in localStorage across reloads; it goes
+  // when sent, and on logout. Nothing else is kept there (never a token).
+  const draftKey = `parley.draft.${me.id}.${id}`;
+  function saveDraft() {
+    if (!text.value && !replyTo) localStorage.removeItem(draftKey);
+    else localStorage.setItem(draftKey, JSON.stringify({ text: text.value, replyTo: replyTo?.seq ?? null }));
+  }
+  const draft = (() => { try { return JSON.parse(localStorage.getItem(draftKey)); } catch { return null; } })();
+  if (typeof draft?.text === 'string') text.value = draft.text;
+  text.addEventListener('input', saveDraft);
 
   let lastTyping = 0;
   text.addEventListener('keydown', (e) => {
@@ -47,9 +61,13 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
     const c = store.conversations.get(id);
     if (!c?.hasOlder || loadOlder.busy) return;
     loadOlder.busy = true;
-    const before = scroller.scrollHeight;
+    // Keep the reader's place: the first message in view stays where it is on the screen as earlier ones arrive
+    // above it (the scroller has overflow-anchor: none, so the browser does not move it as well).
+    const box = scroller.getBoundingClientRect().top;
+    const anchor = [...list.querySelectorAll('.msg')].find((el) => el.getBoundingClientRect().bottom > box);
+    const offset = anchor ? anchor.getBoundingClientRect().top - box : 0;
     try { await store.loadOlder(id); } finally { loadOlder.busy = false; }
-    scroller.scrollTop += scroller.scrollHeight - before; // keep the reader's place
+    if (anchor?.isConnected) scroller.scrollTop += anchor.getBoundingClientRect().top - box - offset;
   }
 
   async function sendText() {
@@ -62,6 +80,8 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
       await store.send(id, 'text', { text: value }, reply?.seq);
     } catch (error) {
       text.value = value; // nothing is lost: the text goes back for another try
+      if (reply && !replyTo) setReply(reply);
+      saveDraft();
       throw error;
     }
   }
@@ -84,13 +104,14 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
     }
   }
 
-  function setReply(m) {
+  function setReply(m, { focus = true } = {}) {
     replyTo = m;
     replyBar.hidden = !m;
+    saveDraft();
     if (m) {
-      replyBar.replaceChildren(h('span', {}, 'Replying to: ', snippet(m)),
+      replyBar.replaceChildren(h('span', {}, 'Replying to: ', snippet(m.type ? m : null)),
         h('button', { type: 'button', class: 'link', onclick: () => setReply(null) }, 'Cancel reply'));
-      text.focus();
+      if (focus) text.focus();
     }
   }
 
@@ -126,11 +147,11 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
     const canRecall = !m.recalled && mine && Date.now() - m.sentAt < RECALL_WINDOW_MS;
     const reply = m.replyTo ? store.messages.get(id)?.get(m.replyTo) : null;
     return h('li', { class: `msg ${mine ? 'mine' : 'theirs'}${m.seq === found ? ' found' : ''}`, 'data-seq': m.seq, tabindex: m.seq === found ? '-1' : undefined },
-      h('div', { class: 'meta' }, h('span', { class: 'sender' }, mine ? 'You' : sender), ' · ', h('time', { datetime: new Date(m.sentAt).toISOString() }, time(m.sentAt))),
+      h('div', { class: 'meta' }, h('span', { class: 'sender' }, mine ? 'You' : sender), ' · ', h('time', { datetime: new Date(m.sentAt).toISOString() }, time(m.sentAt)),
+        receipt(m, c) ? [' · ', receipt(m, c)] : null),
       m.replyTo ? h('blockquote', { class: 'quote' }, 'Reply to: ', snippet(reply)) : null,
       body(m),
       h('div', { class: 'actions' },
-        receipt(m, c),
         m.recalled ? null : h('button', { type: 'button', class: 'link', onclick: () => setReply(m) }, 'Reply'),
         canRecall ? h('button', { type: 'button', class: 'link', onclick: () => attempt(() => store.recall(id, m.seq)) }, 'Recall') : null,
         h('button', { type: 'button', class: 'link', onclick: () => attempt(() => store.deleteForMe(id, m.seq)) }, 'Delete for me'),
@@ -139,8 +160,9 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
 
   async function showReaders(m) {
     const r = await api('GET', `/api/conversations/${id}/messages/${m.seq}/receipts`);
-    const names = await Promise.all(r.readBy.map((u) => store.user(u).then((x) => displayName(x), () => 'someone')));
-    toast(names.length ? `Seen by ${names.join(', ')}; not yet by ${r.unreadBy.length}.` : `Not seen yet by ${r.unreadBy.length}.`, 'notice');
+    const named = (ids) => Promise.all(ids.map((u) => store.user(u).then((x) => displayName(x), () => 'someone')));
+    const [read, unread] = await Promise.all([named(r.readBy), named(r.unreadBy)]);
+    toast(seenWords(read, unread), 'notice');
   }
 
   const names = new Map();
@@ -167,6 +189,8 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
     headerExtra.replaceChildren(c.type === 'direct'
       ? presenceDot(store.presence.get(c.peer.id))
       : h('a', { href: `#/groups/${c.group.id}`, class: 'button' }, 'Members'));
+    const sig = `${c.muted}|${muteUntil(ctx, id)}`;
+    if (sig !== muteSig) { muteSig = sig; muteSlot.replaceChildren(muteSelect(ctx, id)); }
     older.hidden = !c.hasOlder;
     const nearBottom = typeof atBottom === 'boolean' ? atBottom : scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
     const messages = [...(store.messages.get(id)?.values() ?? [])].sort((a, b) => a.seq - b.seq);
@@ -201,6 +225,7 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
     // Opened from a search result: that message marked (in every rebuild of its row, a receipt changing it say),
     // in view, and kept in view by later refreshes.
     found = focusSeq;
+    if (draft?.replyTo && !replyTo) setReply(store.messages.get(id)?.get(draft.replyTo) ?? { seq: draft.replyTo }, { focus: false });
     refresh();
     const target = focusSeq ? rows.get(focusSeq)?.el : null;
     if (target) {
@@ -214,6 +239,19 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
   });
   // Recall buttons disappear when the window passes.
   const timer = setInterval(() => { if (pane.refresh !== refresh) clearInterval(timer); else refresh(); }, 15_000);
+}
+
+/** "Seen by Bob and Carol.", "Seen by Bob; not yet by Carol.", "Not seen yet by Bob or Carol." (at most 10 names). */
+export function seenWords(read, unread) {
+  const list = (names, last) => {
+    const shown = names.slice(0, 10);
+    const more = names.length - shown.length;
+    if (more > 0) return `${shown.join(', ')} ${last} ${more} more`;
+    return shown.length <= 1 ? shown.join('') : `${shown.slice(0, -1).join(', ')} ${last} ${shown.at(-1)}`;
+  };
+  if (!read.length) return unread.length ? `Not seen yet by ${list(unread, 'or')}.` : 'Not seen yet.';
+  if (!unread.length) return `Seen by ${list(read, 'and')}.`;
+  return `Seen by ${list(read, 'and')}; not yet by ${list(unread, 'or')}.`;
 }
 
 function thumbSize(content) {

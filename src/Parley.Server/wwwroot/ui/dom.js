@@ -17,15 +17,29 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-/** Shows an error (or notice) in plain words in the live region; errors are never silent. */
-export function toast(text, kind = 'error') {
+// Toasts sit in a strip of their own in the page flow (index.html, above the app), so they never cover a control
+// or a message. An error belongs to the screen it was shown on and goes when that screen does (setScreen).
+let screen = '';
+
+/** Called by the app when the screen changes: the errors of the screen left are removed. */
+export function setScreen(key) {
+  if (key === screen) return;
+  screen = key;
+  for (const item of document.querySelectorAll('#alerts .toast')) if (item.dataset.screen !== '*') item.remove();
+}
+
+/**
+ * Shows an error (or notice) in plain words in the live region; errors are never silent. `follow: true` keeps an
+ * error across screen changes (a page that could not be shown sends the reader back, with the reason).
+ */
+export function toast(text, kind = 'error', { follow = false } = {}) {
   const region = document.getElementById(kind === 'error' ? 'alerts' : 'notices');
   const close = h('button', { type: 'button', class: 'toast-close', 'aria-label': 'Dismiss' }, '×');
-  const item = h('div', { class: `toast ${kind}` }, h('span', {}, text), close);
+  const item = h('div', { class: `toast ${kind}`, 'data-screen': follow ? '*' : screen }, h('span', {}, text), close);
   close.addEventListener('click', () => item.remove());
   region.append(item);
   // Notices step aside quickly; errors stay longer (and can be dismissed at once).
-  setTimeout(() => item.remove(), kind === 'error' ? 8000 : 3000);
+  setTimeout(() => item.remove(), kind === 'error' ? 8000 : 4000);
 }
 
 /** Runs an action and reports a failure to the person. */

@@ -15,13 +15,15 @@ export async function renderGroups(pane, ctx, back) {
         h('option', { value: 'open' }, 'Anyone'), h('option', { value: 'approval' }, 'Anyone, after approval'), h('option', { value: 'invite' }, 'Invited people only'))),
     h('div', { class: 'field' }, h('label', { for: 'group-visibility' }, 'Visibility'),
       h('select', { name: 'visibility', id: 'group-visibility' }, h('option', { value: 'public' }, 'Public (found by search)'), h('option', { value: 'private' }, 'Private'))),
+    memberPicker(ctx),
     h('button', { type: 'submit', class: 'primary' }, 'Create group'));
   const search = h('form', { class: 'row-form', role: 'search', onsubmit: (e) => { e.preventDefault(); attempt(find); } },
     field('Find public groups', { name: 'q', id: 'group-q' }), h('button', { type: 'submit' }, 'Search'));
 
   async function createGroup() {
     const d = new FormData(create);
-    const g = await api('POST', '/api/groups', { name: d.get('name').trim(), description: d.get('description').trim() || undefined, joinPolicy: d.get('joinPolicy'), visibility: d.get('visibility') });
+    const memberIds = d.getAll('memberIds');
+    const g = await api('POST', '/api/groups', { name: d.get('name').trim(), description: d.get('description').trim() || undefined, joinPolicy: d.get('joinPolicy'), visibility: d.get('visibility'), memberIds: memberIds.length ? memberIds : undefined });
     await ctx.store.catchUp();
     location.hash = `#/groups/${g.id}`;
   }
@@ -51,13 +53,26 @@ export async function renderGroups(pane, ctx, back) {
     search, results, create));
 }
 
+/** Friends to add to a new group, as checkboxes (none picked: a group of one, members added later). */
+function memberPicker(ctx) {
+  const friends = [...ctx.store.friends].sort((a, b) => displayName(a.user, a.remark).localeCompare(displayName(b.user, b.remark)));
+  return h('fieldset', { class: 'picker' },
+    h('legend', {}, 'Members'),
+    friends.length
+      ? h('ul', { class: 'pick-list' }, friends.map((f) => {
+        const fid = `pick-${f.user.id}`;
+        return h('li', {}, h('input', { type: 'checkbox', id: fid, name: 'memberIds', value: f.user.id }), h('label', { for: fid }, displayName(f.user, f.remark)));
+      }))
+      : h('p', { class: 'hint' }, 'Add friends first to pick them here; you can add members to the group later.'));
+}
+
 export async function renderGroup(pane, ctx, id, back) {
   const { store, me } = ctx;
   pane.refresh = null;
   let group, members;
   try {
     [group, members] = await Promise.all([api('GET', `/api/groups/${id}`), all(`/api/groups/${id}/members`)]);
-  } catch (e) { toast(e.message); location.hash = '#/groups'; return; }
+  } catch (e) { toast(e.message, 'error', { follow: true }); location.hash = '#/groups'; return; }
   const myRole = members.find((m) => m.user.id === me.id)?.role ?? 'member';
   const rank = { owner: 2, admin: 1, member: 0 };
   const reload = () => renderGroup(pane, ctx, id, back);
