@@ -151,9 +151,10 @@ function renderShell() {
     h('button', { type: 'button', class: 'link', onclick: async () => { forgetDrafts(); await logout(); stop(); showAuth(); } }, 'Log out'));
   app.replaceChildren(
     h('header', { class: 'top' }, h('span', { class: 'brand' }, 'Parley'), h('span', { id: 'conn', role: 'status' }), nav),
-    h('div', { class: 'layout', id: 'layout' },
-      h('aside', { id: 'sidebar', 'aria-label': 'Conversations' }, searchForm({ label: 'Search all messages' }), h('h2', { class: 'sr-only' }, 'Conversations'), h('ul', { id: 'convs', class: 'convs' })),
-      h('main', { id: 'pane', tabindex: '-1' })));
+    // One main landmark holds both columns: on a phone only one of them shows, and either is the main content.
+    h('main', { class: 'layout', id: 'layout' },
+      h('nav', { id: 'sidebar', 'aria-labelledby': 'convs-title' }, searchForm({ label: 'Search all messages' }), h('h1', { class: 'sr-only', id: 'convs-title' }, 'Conversations'), h('ul', { id: 'convs', class: 'convs' })),
+      h('div', { id: 'pane', tabindex: '-1' })));
   renderStatus();
 }
 
@@ -237,5 +238,7 @@ function onChange(conversationId) {
   if (pane?.refresh && (!conversationId || conversationId === ctx.store.openId)) pane.refresh();
 }
 
+// Routes are hashes, so the skip link focuses the content instead of following its href.
+document.querySelector('.skip')?.addEventListener('click', (e) => { e.preventDefault(); document.getElementById('pane')?.focus(); });
 window.addEventListener('hashchange', route);
 start();

@@ -21,15 +21,16 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
   let muteSig = null;
   const older = h('button', { type: 'button', class: 'older', onclick: () => attempt(loadOlder) }, 'Load earlier messages');
   const list = h('ol', { class: 'messages', 'aria-labelledby': 'chat-title', 'aria-live': 'polite', 'aria-relevant': 'additions' });
-  const scroller = h('div', { class: 'scroller', tabindex: '0', 'aria-label': 'Messages' }, older, list);
+  const scroller = h('div', { class: 'scroller', role: 'log', tabindex: '0', 'aria-label': 'Messages' }, older, list);
   const typing = h('div', { class: 'typing', 'aria-live': 'polite' });
   const replyBar = h('div', { class: 'reply-bar', hidden: true });
   const progress = h('progress', { max: 1, value: 0, hidden: true, 'aria-label': 'Upload progress' });
   const text = h('textarea', { id: 'composer', rows: 1, placeholder: 'Message (Enter sends, Shift+Enter for a new line)', maxLength: 16000 });
-  const fileInput = h('input', { type: 'file', id: 'attach', class: 'sr-only', onchange: () => attempt(sendFile) });
+  // The file input is hidden (never focused); the visible Attach button opens it.
+  const fileInput = h('input', { type: 'file', id: 'attach', hidden: true, tabindex: '-1', onchange: () => attempt(sendFile) });
   const composer = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); attempt(sendText); } },
     h('label', { for: 'composer', class: 'sr-only' }, 'Message'),
-    h('label', { for: 'attach', class: 'attach button', title: 'Attach an image or file' }, 'Attach'),
+    h('button', { type: 'button', class: 'attach', title: 'Attach an image or file', 'aria-label': 'Attach an image or file', onclick: () => fileInput.click() }, 'Attach'),
     fileInput, text,
     h('button', { type: 'submit', class: 'primary' }, 'Send'));
 

@@ -7,7 +7,7 @@ export async function renderFriends(pane, ctx, back) {
   const { store } = ctx;
   pane.refresh = null;
   const results = h('ul', { class: 'list', id: 'search-results', 'aria-label': 'Search results' });
-  const search = h('form', { class: 'row-form', role: 'search', onsubmit: (e) => { e.preventDefault(); attempt(find); } },
+  const search = h('form', { class: 'row-form', role: 'search', 'aria-label': 'People search', onsubmit: (e) => { e.preventDefault(); attempt(find); } },
     field('Find people by name', { name: 'q', id: 'people-q' }),
     field('with tags (comma separated)', { name: 'tags', id: 'people-tags' }),
     h('button', { type: 'submit' }, 'Search'));

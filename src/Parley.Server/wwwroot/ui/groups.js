@@ -17,7 +17,7 @@ export async function renderGroups(pane, ctx, back) {
       h('select', { name: 'visibility', id: 'group-visibility' }, h('option', { value: 'public' }, 'Public (found by search)'), h('option', { value: 'private' }, 'Private'))),
     memberPicker(ctx),
     h('button', { type: 'submit', class: 'primary' }, 'Create group'));
-  const search = h('form', { class: 'row-form', role: 'search', onsubmit: (e) => { e.preventDefault(); attempt(find); } },
+  const search = h('form', { class: 'row-form', role: 'search', 'aria-label': 'Group search', onsubmit: (e) => { e.preventDefault(); attempt(find); } },
     field('Find public groups', { name: 'q', id: 'group-q' }), h('button', { type: 'submit' }, 'Search'));
 
   async function createGroup() {
