@@ -231,13 +231,14 @@ export class Store extends EventTarget {
     }
   }
 
-  /** Sends over the socket when open, else over HTTP; the same clientMsgId makes a retry harmless. */
-  async send(conversationId, msgType, content, replyTo) {
+  /** Sends over the socket when open, else over HTTP; the same clientMsgId makes a retry harmless. `mentions`: user ids or ['all']. */
+  async send(conversationId, msgType, content, replyTo, mentions) {
     const clientMsgId = crypto.randomUUID();
-    const body = { clientMsgId, type: msgType, content, replyTo: replyTo ?? undefined };
+    mentions = mentions?.length ? mentions : undefined;
+    const body = { clientMsgId, type: msgType, content, replyTo: replyTo ?? undefined, mentions };
     let message;
     try {
-      const answer = await this.socket.request({ type: 'send', conversationId, clientMsgId, msgType, content, replyTo: replyTo ?? undefined });
+      const answer = await this.socket.request({ type: 'send', conversationId, clientMsgId, msgType, content, replyTo: replyTo ?? undefined, mentions });
       message = answer.message;
     } catch (error) {
       if (error.code) throw new ApiError(0, error.code, error.message); // refused by the server: say why
