@@ -19,6 +19,7 @@ before(async () => {
   await H.send(alice, direct.id, 'Lovely!', { replyTo: first.seq });
   await H.send(alice, direct.id, { latitude: 51.5, longitude: -0.12, title: 'The tea room' }, { type: 'location' });
   await H.http('POST', `/api/conversations/${direct.id}/read`, { seq: 3 }, bob.token);
+  for (let i = 1; i <= 25; i++) await H.send(bob, direct.id, `more news ${i}`);
   await H.send(bob, direct.id, 'and one more unread');
   group = await H.http('POST', '/api/groups', { name: 'Tea club', memberIds: [bob.id, carol.id] }, alice.token);
   await H.send(alice, group.conversationId, 'Welcome to the tea club');
@@ -76,9 +77,19 @@ test('chat list, a direct chat with messages, a group chat', async () => {
   await theirs.getByRole('button', { name: 'Reply' }).click();
   await page.locator('.reply-bar').waitFor();
   await axe(page, 'direct chat, replying');
+  await page.getByRole('button', { name: 'Emoji', exact: true }).click();
+  await page.getByRole('dialog', { name: 'Emoji' }).waitFor();
+  await axe(page, 'direct chat, emoji picker open');
+  await page.keyboard.press('Escape');
+  await page.evaluate(() => { document.querySelector('.scroller').scrollTop = 0; });
+  await page.locator('button.jump').waitFor({ timeout: WAIT }); // "Jump to latest" or "N new messages"
+  await axe(page, 'direct chat, scrolled up');
   await page.locator('#convs a.conv', { hasText: 'Tea club' }).click();
   await page.locator('.msg .text', { hasText: 'Oolong please' }).waitFor({ timeout: WAIT });
   await axe(page, 'group chat');
+  await page.locator('#composer').pressSequentially('@car');
+  await page.getByRole('listbox').getByRole('option', { name: /Carol/ }).waitFor({ timeout: WAIT });
+  await axe(page, 'group chat, mention list open');
   await page.context().close();
 });
 
@@ -94,7 +105,12 @@ test('friends, groups, a group\'s info, profile and search', async () => {
   await axe(page, 'groups');
   await page.goto(`${H.base}/#/groups/${group.id}`);
   await page.locator('#members .item').first().waitFor({ timeout: WAIT });
-  await axe(page, 'group info');
+  await page.getByRole('button', { name: 'Make an invite code' }).click();
+  await page.locator('#invite-codes code').waitFor({ timeout: WAIT });
+  await axe(page, 'group info with an invite code');
+  await page.goto(`${H.base}/#/join/some-code`);
+  await page.getByRole('heading', { name: 'Join a group' }).waitFor({ timeout: WAIT });
+  await axe(page, 'join by invite link');
   await page.getByRole('link', { name: 'Profile' }).click();
   await page.getByRole('heading', { name: 'Your profile' }).waitFor({ timeout: WAIT });
   await axe(page, 'profile');

@@ -1,6 +1,6 @@
 // Parley web client: wires the session, the socket and the store to the screens. Routes are hash based:
 // #/chats, #/chats/<conversationId>, #/chats/<conversationId>/<seq> (opened at that message), #/friends, #/groups,
-// #/groups/<groupId>, #/profile, #/search/<q> and #/search/<q>/<conversationId>.
+// #/groups/<groupId>, #/profile, #/search/<q>, #/search/<q>/<conversationId> and #/join/<inviteCode>.
 
 import { api, loadSession, login, register, logout, setSignedOutHandler } from './api.js';
 import { Socket } from './socket.js';
@@ -12,6 +12,10 @@ import { renderGroups, renderGroup } from './ui/groups.js';
 import { renderProfile } from './ui/profile.js';
 import { renderSearch, searchForm } from './ui/search.js';
 import { expireMutes, stopMuteTimer } from './ui/mute.js';
+import { conversationAvatar } from './ui/avatar.js';
+import { showUnread, clearUnread } from './ui/badge.js';
+import { notifyMessage } from './ui/notify.js';
+import { renderJoin } from './ui/groups.js';
 
 const app = document.getElementById('app');
 let ctx = null; // {me, socket, store} while signed in
@@ -32,6 +36,7 @@ window.addEventListener('storage', (e) => {
 
 function stop() {
   stopMuteTimer();
+  clearUnread();
   ctx?.socket.stop();
   ctx = null;
   window.parley = undefined;
@@ -112,7 +117,7 @@ async function start() {
   setScreen(routeKey(parseRoute()));
   const socket = new Socket();
   const store = new Store(session.user, socket);
-  ctx = { me: session.user, socket, store };
+  ctx = { me: session.user, socket, store, lastSeen: new Map() }; // lastSeen: userId -> ms, from presence frames
   window.parley = { store, socket }; // for the console and the browser tests
   socket.addEventListener('frame', (e) => onFrame(e.detail));
   socket.addEventListener('open', () => attempt(() => store.catchUp()));
@@ -130,6 +135,11 @@ async function start() {
 function onFrame(frame) {
   const { store } = ctx;
   store.handle(frame);
+  if (frame.type === 'presence') {
+    if (frame.online) ctx.lastSeen.delete(frame.userId);
+    else if (frame.lastSeenAt) ctx.lastSeen.set(frame.userId, frame.lastSeenAt);
+  }
+  if (frame.type === 'message') notifyMessage(ctx, frame.message).catch(() => {}); // a nicety: never an error
   if (frame.type === 'notify') {
     const d = frame.data;
     switch (frame.kind) {
@@ -175,6 +185,7 @@ function renderConversationList() {
     const current = c.id === store.openId;
     return h('li', {},
       h('a', { href: `#/chats/${c.id}`, class: `conv${current ? ' current' : ''}`, 'aria-current': current ? 'page' : undefined, 'data-conversation': c.id },
+        conversationAvatar(c, 'm', name),
         h('span', { class: 'conv-name' }, c.type === 'direct' ? presenceDot(store.presence.get(c.peer?.id)) : h('span', { class: 'group-mark', 'aria-hidden': 'true' }, '#'), name),
         h('span', { class: 'conv-time' }, c.lastMessage ? time(c.lastMessage.sentAt) : ''),
         h('span', { class: 'conv-last' }, summary(c.lastMessage)),
@@ -182,7 +193,9 @@ function renderConversationList() {
         c.muted ? h('span', { class: 'muted-mark', role: 'img', 'aria-label': 'Muted', title: 'Muted' }, '🔕') : null,
         c.unreadCount > 0 ? h('span', { class: `badge${c.muted ? ' quiet' : ''}`, 'aria-label': `${c.unreadCount} unread` }, String(c.unreadCount)) : null));
   });
-  list.replaceChildren(...(items.length ? items : [h('li', { class: 'empty' }, 'No conversations yet. Add a friend or join a group.')]));
+  list.replaceChildren(...(items.length ? items : [h('li', { class: 'empty' }, 'No conversations yet. ',
+    h('a', { href: '#/friends' }, 'Find people'), ' to chat with, or ', h('a', { href: '#/groups' }, 'start or join a group'), '.')]));
+  showUnread(store.sortedConversations().reduce((n, c) => n + (c.muted ? 0 : c.unreadCount ?? 0), 0));
 }
 
 // ---- routing ----
@@ -210,9 +223,13 @@ function route() {
     case 'groups': id ? renderGroup(pane, ctx, id, back) : renderGroups(pane, ctx, back); break;
     case 'profile': renderProfile(pane, ctx, back); break;
     case 'search': renderSearch(pane, ctx, safeDecode(id ?? ''), extra, back); break;
+    case 'join': renderJoin(pane, ctx, safeDecode(id ?? ''), back); break;
     default:
       if (id) renderChat(pane, ctx, id, back, /^\d+$/.test(extra ?? '') ? Number(extra) : null);
-      else pane.replaceChildren(h('div', { class: 'placeholder' }, h('h1', {}, `Hello, ${displayName(ctx.me)}`), h('p', {}, 'Pick a conversation, or find friends and groups to start one.')));
+      else pane.replaceChildren(h('div', { class: 'placeholder' }, h('h1', {}, `Hello, ${displayName(ctx.me)}`),
+        ctx.store.conversations.size
+          ? h('p', {}, 'Pick a conversation on the left to read and reply.')
+          : h('p', {}, 'Nothing here yet: ', h('a', { href: '#/friends' }, 'find people'), ' by name or tag and message them once they accept, or ', h('a', { href: '#/groups' }, 'start or join a group'), '. Have an invite code? Enter it on the Groups page.')));
   }
   renderConversationList();
 }
