@@ -333,17 +333,23 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
     updateJump();
   }
 
-  // Senders' names and avatars (a friend's remark first); a row is rebuilt when its sender becomes known.
-  const senders = new Map();
+  // Senders' names and avatars (a friend's remark first). The store's profile is asked on every refresh (a map
+  // lookup): when it holds a newer one (a profile change, user.updated), the sender's rows are rebuilt with it.
+  const senders = new Map(); // userId -> {promise, value: {user, name} | null}
   function senderOf(userId) {
-    if (!senders.has(userId)) {
-      senders.set(userId, null);
-      store.user(userId).then((u) => {
-        senders.set(userId, { user: u, name: displayName(u, store.friends.find((f) => f.user.id === userId)?.remark) });
+    const promise = store.user(userId);
+    let s = senders.get(userId);
+    if (!s || s.promise !== promise) {
+      const entry = { promise, value: s?.value ?? null };
+      senders.set(userId, entry);
+      s = entry;
+      promise.then((u) => {
+        if (senders.get(userId) !== entry) return;
+        entry.value = { user: u, name: displayName(u, store.friends.find((f) => f.user.id === userId)?.remark) };
         if (pane.refresh === refresh) refresh();
-      }, () => senders.set(userId, { user: null, name: 'Someone' }));
+      }, () => { entry.value = { user: null, name: 'Someone' }; });
     }
-    return senders.get(userId);
+    return s.value;
   }
 
   const distanceFromBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight;
