@@ -59,6 +59,13 @@ test('avatars of users and groups in the list, the chat header and the members, 
   await page.goto(`${H.base}/#/groups/${g.id}`);
   await page.locator('#members .item', { hasText: 'Bob' }).locator('.av img').waitFor({ timeout: WAIT });
   assert.equal((await page.locator('#members .item', { hasText: 'Alice' }).locator('.av').textContent()).trim(), 'A');
+  // An admin gives the group a picture: it shows on the group's page and in "Your groups". (The conversation list
+  // shows it once the server's conversation.group carries the contract's avatarFileId; today it has {id, name}.)
+  await page.getByLabel('Group picture').setInputFiles({ name: 'group.png', mimeType: 'image/png', buffer: png(48, 48, [20, 90, 160]) });
+  await page.getByText('Group picture saved.').waitFor({ timeout: WAIT });
+  await page.locator('#group-title .av img').waitFor({ timeout: WAIT });
+  await page.getByRole('link', { name: 'Groups', exact: true }).click();
+  await page.locator('#my-groups .item', { hasText: `Avatars ${H.run}` }).locator('.av img').waitFor({ timeout: WAIT });
   await page.context().close();
 });
 

@@ -2,7 +2,7 @@
 // #/join/<code>), my groups; a group's members with avatars and roles, mute and remove for admins, invite codes
 // for admins (made and revoked here; the server lists none, so this page shows the ones made in this tab), leave.
 
-import { api, all } from '../api.js';
+import { api, all, upload } from '../api.js';
 import { h, toast, attempt, field, displayName } from './dom.js';
 import { avatar, userAvatar } from './avatar.js';
 
@@ -104,6 +104,7 @@ export async function renderGroup(pane, ctx, id, back) {
     })),
     rank[myRole] > 0 || group.membersCanInvite ? h('form', { class: 'row-form', onsubmit: (e) => { e.preventDefault(); if (invite.value) act(() => api('POST', `/api/groups/${id}/members`, { userIds: [invite.value] }))(); } },
       h('div', { class: 'field' }, h('label', { for: 'invite-who' }, 'Add a friend'), invite), h('button', { type: 'submit' }, 'Add')) : null,
+    rank[myRole] > 0 ? groupPicture(group, ctx, reload) : null,
     rank[myRole] > 0 ? inviteCodes(id) : null,
     h('button', { type: 'button', class: 'danger', onclick: () => attempt(async () => {
       await api('POST', `/api/groups/${id}/leave`);
@@ -171,4 +172,20 @@ export function renderJoin(pane, ctx, code, back) {
     h('p', {}, h('code', {}, code)),
     h('button', { type: 'button', class: 'primary', onclick: () => attempt(() => joinByCode(ctx, code)) }, 'Join the group'),
     ' ', h('a', { href: '#/groups', class: 'button' }, 'Not now')));
+}
+
+// The group's picture (admins): an uploaded image set with PATCH /api/groups/{id} {avatarFileId}.
+function groupPicture(group, ctx, reload) {
+  const pick = h('input', { type: 'file', id: 'group-picture', accept: 'image/*', onchange: () => attempt(async () => {
+    const file = pick.files[0];
+    pick.value = '';
+    if (!file) return;
+    const up = await upload(file);
+    if (!up.contentType.startsWith('image/')) throw new Error('A group picture must be an image.');
+    await api('PATCH', `/api/groups/${group.id}`, { avatarFileId: up.id });
+    await ctx.store.catchUp(); // the conversation list shows the new picture
+    await reload();
+    toast('Group picture saved.', 'notice');
+  }) });
+  return h('div', { class: 'field group-picture' }, h('label', { for: 'group-picture' }, 'Group picture'), pick);
 }
