@@ -257,5 +257,9 @@ function onChange(conversationId) {
 
 // Routes are hashes, so the skip link focuses the content instead of following its href.
 document.querySelector('.skip')?.addEventListener('click', (e) => { e.preventDefault(); document.getElementById('pane')?.focus(); });
+// A file dropped outside a chat is ignored (the browser would otherwise leave the app to show it).
+for (const type of ['dragover', 'drop']) {
+  window.addEventListener(type, (e) => { if ([...(e.dataTransfer?.types ?? [])].includes('Files') && !e.defaultPrevented) e.preventDefault(); });
+}
 window.addEventListener('hashchange', route);
 start();
