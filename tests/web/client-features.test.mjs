@@ -66,6 +66,13 @@ test('avatars of users and groups in the list, the chat header and the members, 
   await page.locator('#group-title .av img').waitFor({ timeout: WAIT });
   await page.getByRole('link', { name: 'Groups', exact: true }).click();
   await page.locator('#my-groups .item', { hasText: `Avatars ${H.run}` }).locator('.av img').waitFor({ timeout: WAIT });
+  // One's own avatar beside "Profile" follows a saved profile at once.
+  assert.equal((await page.locator('#me-avatar .av').textContent()).trim(), 'A');
+  await page.getByRole('link', { name: 'Profile' }).click();
+  await page.getByLabel('Avatar image').setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: png(48, 48, [160, 90, 20]) });
+  await page.getByRole('button', { name: 'Save profile' }).click();
+  await page.getByText('Profile saved.').waitFor({ timeout: WAIT });
+  await page.locator('#me-avatar .av img').waitFor({ timeout: WAIT });
   await page.context().close();
 });
 

@@ -12,7 +12,7 @@ import { renderGroups, renderGroup } from './ui/groups.js';
 import { renderProfile } from './ui/profile.js';
 import { renderSearch, searchForm } from './ui/search.js';
 import { expireMutes, stopMuteTimer } from './ui/mute.js';
-import { conversationAvatar } from './ui/avatar.js';
+import { conversationAvatar, userAvatar } from './ui/avatar.js';
 import { showUnread, clearUnread } from './ui/badge.js';
 import { notifyMessage } from './ui/notify.js';
 import { renderJoin } from './ui/groups.js';
@@ -117,7 +117,7 @@ async function start() {
   setScreen(routeKey(parseRoute()));
   const socket = new Socket();
   const store = new Store(session.user, socket);
-  ctx = { me: session.user, socket, store, lastSeen: new Map() }; // lastSeen: userId -> ms, from presence frames
+  ctx = { me: session.user, socket, store, lastSeen: new Map(), onMeChanged: () => showMyAvatar() }; // lastSeen: userId -> ms, from presence frames
   window.parley = { store, socket }; // for the console and the browser tests
   socket.addEventListener('frame', (e) => onFrame(e.detail));
   socket.addEventListener('open', () => attempt(() => store.catchUp()));
@@ -157,7 +157,7 @@ function onFrame(frame) {
 function renderShell() {
   const nav = h('nav', { 'aria-label': 'Sections' },
     ...[['chats', 'Chats'], ['friends', 'Friends'], ['groups', 'Groups'], ['profile', 'Profile']].map(([id, label]) =>
-      h('a', { href: `#/${id}`, id: `nav-${id}` }, label)),
+      h('a', { href: `#/${id}`, id: `nav-${id}` }, id === 'profile' ? h('span', { id: 'me-avatar' }) : null, label)),
     h('button', { type: 'button', class: 'link', onclick: async () => { forgetDrafts(); await logout(); stop(); showAuth(); } }, 'Log out'));
   app.replaceChildren(
     h('header', { class: 'top' }, h('span', { class: 'brand' }, 'Parley'), h('span', { id: 'conn', role: 'status' }), nav),
@@ -214,6 +214,7 @@ function route() {
   setScreen(currentRoute);
   const pane = document.getElementById('pane');
   const layout = document.getElementById('layout');
+  showMyAvatar();
   for (const a of document.querySelectorAll('nav a')) { if (a.id === `nav-${section}`) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current'); }
   layout.dataset.view = section === 'chats' && !id ? 'list' : 'pane';
   if (section !== 'chats' || !id) ctx.store.openId = null;
@@ -232,6 +233,16 @@ function route() {
           : h('p', {}, 'Nothing here yet: ', h('a', { href: '#/friends' }, 'find people'), ' by name or tag and message them once they accept, or ', h('a', { href: '#/groups' }, 'start or join a group'), '. Have an invite code? Enter it on the Groups page.')));
   }
   renderConversationList();
+}
+
+// One's own avatar beside "Profile", rebuilt when it changes (a saved profile updates ctx.me).
+let myAvatarSig = null;
+function showMyAvatar() {
+  const slot = document.getElementById('me-avatar');
+  const sig = `${ctx.me.avatarFileId}|${ctx.me.nickname}`;
+  if (!slot || (sig === myAvatarSig && slot.firstChild)) return;
+  myAvatarSig = sig;
+  slot.replaceChildren(userAvatar(ctx.me, 's'));
 }
 
 /** Drafts are this person's: they go with an explicit logout (a shared computer keeps none). */

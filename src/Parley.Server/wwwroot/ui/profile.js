@@ -35,6 +35,7 @@ export async function renderProfile(pane, ctx, back) {
     const tags = d.get('tags').split(',').map((t) => t.trim()).filter(Boolean);
     const updated = await api('PATCH', '/api/users/me', { nickname: d.get('nickname').trim(), bio: d.get('bio') || null, tags, avatarFileId: avatarFileId ?? null });
     ctx.me = { ...ctx.me, ...updated };
+    ctx.onMeChanged?.(); // the header's avatar
     toast('Profile saved.', 'notice');
   }
 
