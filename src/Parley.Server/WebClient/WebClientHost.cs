@@ -6,12 +6,12 @@ namespace Parley.Server.WebClient;
 /// Serves the browser client (wwwroot: plain ES modules, no build step) at <c>/</c>. It talks only to the
 /// public HTTP API and <c>/ws</c>, like any other client. Every static answer carries a strict
 /// Content-Security-Policy: only this origin's scripts, styles and connections, images also from blob: URLs
-/// (thumbnails are fetched with the Bearer header and shown as object URLs).
+/// (thumbnails are fetched with the Bearer header and shown as object URLs), audio and video from blob: URLs the same way.
 /// </summary>
 internal static class WebClientHost
 {
     public const string ContentSecurityPolicy =
-        "default-src 'self'; img-src 'self' blob: data:; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; " +
+        "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; " +
         "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
     /// <summary>The stock types, and the SDK's TypeScript declarations (<c>sdk/types/*.d.ts</c>) as text rather than as MPEG transport streams.</summary>

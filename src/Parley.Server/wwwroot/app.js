@@ -1,16 +1,21 @@
 // Parley web client: wires the session, the socket and the store to the screens. Routes are hash based:
 // #/chats, #/chats/<conversationId>, #/chats/<conversationId>/<seq> (opened at that message), #/friends, #/groups,
-// #/groups/<groupId>, #/profile, #/search/<q> and #/search/<q>/<conversationId>.
+// #/groups/<groupId>, #/profile, #/search/<q>, #/search/<q>/<conversationId> and #/join/<inviteCode>.
 
 import { api, loadSession, login, register, logout, setSignedOutHandler } from './sdk/api.js';
 import { Socket } from './sdk/socket.js';
 import { Store } from './sdk/store.js';
-import { h, toast, attempt, field, time, displayName, presenceDot, summary } from './ui/dom.js';
+import { h, toast, attempt, field, time, displayName, presenceDot, summary, setScreen } from './ui/dom.js';
 import { renderChat } from './ui/chat.js';
 import { renderFriends } from './ui/friends.js';
 import { renderGroups, renderGroup } from './ui/groups.js';
 import { renderProfile } from './ui/profile.js';
 import { renderSearch, searchForm } from './ui/search.js';
+import { expireMutes, stopMuteTimer } from './ui/mute.js';
+import { conversationAvatar, userAvatar } from './ui/avatar.js';
+import { showUnread, clearUnread } from './ui/badge.js';
+import { notifyMessage } from './ui/notify.js';
+import { renderJoin } from './ui/groups.js';
 
 const app = document.getElementById('app');
 let ctx = null; // {me, socket, store} while signed in
@@ -18,8 +23,8 @@ let ctx = null; // {me, socket, store} while signed in
 setSignedOutHandler((code) => {
   if (!ctx) return;
   stop();
-  if (code === 'token_reused') toast('Your session was ended (it was used elsewhere). Please log in again.');
   showAuth();
+  if (code === 'token_reused') toast('Your session was ended (it was used elsewhere). Please log in again.');
 });
 
 // Another tab logged out or in: follow it.
@@ -30,12 +35,15 @@ window.addEventListener('storage', (e) => {
 });
 
 function stop() {
+  stopMuteTimer();
+  clearUnread();
   ctx?.socket.stop();
   ctx = null;
   window.parley = undefined;
 }
 
 function showAuth(mode = 'login') {
+  setScreen(`auth/${mode}`);
   const registering = mode === 'register';
   const form = h('form', { class: 'card auth', 'aria-labelledby': 'auth-title' },
     h('h1', { id: 'auth-title' }, registering ? 'Create your Parley account' : 'Log in to Parley'),
@@ -62,6 +70,7 @@ function showAuth(mode = 'login') {
 // Password reset by mail (docs/email.md): ask for a code, then enter it with a new password. The server answers the
 // same whether or not the address belongs to an account, and so does this screen.
 function showReset() {
+  setScreen('auth/reset');
   const ask = h('form', { class: 'card auth', 'aria-labelledby': 'reset-title' },
     h('h1', { id: 'reset-title' }, 'Reset your password'),
     h('p', {}, 'Enter the verified email address of your account. We will mail you a 6-digit code.'),
@@ -105,9 +114,10 @@ function showReset() {
 async function start() {
   const session = loadSession();
   if (!session) { showAuth(); return; }
+  setScreen(routeKey(parseRoute()));
   const socket = new Socket();
   const store = new Store(session.user, socket);
-  ctx = { me: session.user, socket, store };
+  ctx = { me: session.user, socket, store, lastSeen: new Map(), onMeChanged: () => showMyAvatar() }; // lastSeen: userId -> ms, from presence frames
   window.parley = { store, socket }; // for the console and the browser tests
   socket.addEventListener('frame', (e) => onFrame(e.detail));
   store.addEventListener('error', (e) => attempt(() => Promise.reject(e.detail))); // the store catches up on every (re)connect itself
@@ -119,10 +129,16 @@ async function start() {
   socket.start();
   await attempt(() => Promise.all([store.catchUp(), store.loadFriends()]));
   route();
+  if (ctx?.store === store) expireMutes(ctx);
 }
 
 function onFrame(frame) {
   const { store } = ctx; // the store has applied the frame already (it listens to the socket itself)
+  if (frame.type === 'presence') {
+    if (frame.online) ctx.lastSeen.delete(frame.userId);
+    else if (frame.lastSeenAt) ctx.lastSeen.set(frame.userId, frame.lastSeenAt);
+  }
+  if (frame.type === 'message') notifyMessage(ctx, frame.message).catch(() => {}); // a nicety: never an error
   if (frame.type === 'notify') {
     const d = frame.data;
     switch (frame.kind) {
@@ -140,13 +156,14 @@ function onFrame(frame) {
 function renderShell() {
   const nav = h('nav', { 'aria-label': 'Sections' },
     ...[['chats', 'Chats'], ['friends', 'Friends'], ['groups', 'Groups'], ['profile', 'Profile']].map(([id, label]) =>
-      h('a', { href: `#/${id}`, id: `nav-${id}` }, label)),
-    h('button', { type: 'button', class: 'link', onclick: async () => { await logout(); stop(); showAuth(); } }, 'Log out'));
+      h('a', { href: `#/${id}`, id: `nav-${id}` }, id === 'profile' ? h('span', { id: 'me-avatar' }) : null, label)),
+    h('button', { type: 'button', class: 'link', onclick: async () => { forgetDrafts(); await logout(); stop(); showAuth(); } }, 'Log out'));
   app.replaceChildren(
     h('header', { class: 'top' }, h('span', { class: 'brand' }, 'Parley'), h('span', { id: 'conn', role: 'status' }), nav),
-    h('div', { class: 'layout', id: 'layout' },
-      h('aside', { id: 'sidebar', 'aria-label': 'Conversations' }, searchForm({ label: 'Search all messages' }), h('h2', { class: 'sr-only' }, 'Conversations'), h('ul', { id: 'convs', class: 'convs' })),
-      h('main', { id: 'pane', tabindex: '-1' })));
+    // One main landmark holds both columns: on a phone only one of them shows, and either is the main content.
+    h('main', { class: 'layout', id: 'layout' },
+      h('nav', { id: 'sidebar', 'aria-labelledby': 'convs-title' }, searchForm({ label: 'Search all messages' }), h('h1', { class: 'sr-only', id: 'convs-title' }, 'Conversations'), h('ul', { id: 'convs', class: 'convs' })),
+      h('div', { id: 'pane', tabindex: '-1' })));
   renderStatus();
 }
 
@@ -167,24 +184,37 @@ function renderConversationList() {
     const current = c.id === store.openId;
     return h('li', {},
       h('a', { href: `#/chats/${c.id}`, class: `conv${current ? ' current' : ''}`, 'aria-current': current ? 'page' : undefined, 'data-conversation': c.id },
+        conversationAvatar(c, 'm', name),
         h('span', { class: 'conv-name' }, c.type === 'direct' ? presenceDot(store.presence.get(c.peer?.id)) : h('span', { class: 'group-mark', 'aria-hidden': 'true' }, '#'), name),
         h('span', { class: 'conv-time' }, c.lastMessage ? time(c.lastMessage.sentAt) : ''),
         h('span', { class: 'conv-last' }, summary(c.lastMessage)),
         c.mentioned ? h('span', { class: 'mention', 'aria-label': 'You were mentioned' }, '@') : null,
-        c.unreadCount > 0 ? h('span', { class: 'badge', 'aria-label': `${c.unreadCount} unread` }, String(c.unreadCount)) : null));
+        c.muted ? h('span', { class: 'muted-mark', role: 'img', 'aria-label': 'Muted', title: 'Muted' }, '🔕') : null,
+        c.unreadCount > 0 ? h('span', { class: `badge${c.muted ? ' quiet' : ''}`, 'aria-label': `${c.unreadCount} unread` }, String(c.unreadCount)) : null));
   });
-  list.replaceChildren(...(items.length ? items : [h('li', { class: 'empty' }, 'No conversations yet. Add a friend or join a group.')]));
+  list.replaceChildren(...(items.length ? items : [h('li', { class: 'empty' }, 'No conversations yet. ',
+    h('a', { href: '#/friends' }, 'Find people'), ' to chat with, or ', h('a', { href: '#/groups' }, 'start or join a group'), '.')]));
+  showUnread(store.sortedConversations().reduce((n, c) => n + (c.muted ? 0 : c.unreadCount ?? 0), 0));
 }
 
 // ---- routing ----
 let currentRoute = '';
+/** The hash as [section, id, extra]; no hash (or `#`, `#/`) is the chat list. */
+function parseRoute() {
+  const [section, id, extra] = location.hash.replace(/^#\/?/, '').split('/');
+  return [section || 'chats', id || undefined, extra];
+}
+const routeKey = ([section, id]) => `${section}/${id ?? ''}`;
+
 function route() {
   if (!ctx) return;
-  const [section = 'chats', id, extra] = location.hash.replace(/^#\/?/, '').split('/');
-  currentRoute = `${section}/${id ?? ''}`;
+  const [section, id, extra] = parseRoute();
+  currentRoute = routeKey([section, id]);
+  setScreen(currentRoute);
   const pane = document.getElementById('pane');
   const layout = document.getElementById('layout');
-  for (const a of document.querySelectorAll('nav a')) a.toggleAttribute('aria-current', a.id === `nav-${section}`);
+  showMyAvatar();
+  for (const a of document.querySelectorAll('nav a')) { if (a.id === `nav-${section}`) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current'); }
   layout.dataset.view = section === 'chats' && !id ? 'list' : 'pane';
   if (section !== 'chats' || !id) ctx.store.openId = null;
   const back = h('a', { href: '#/chats', class: 'back' }, '← Chats');
@@ -193,11 +223,31 @@ function route() {
     case 'groups': id ? renderGroup(pane, ctx, id, back) : renderGroups(pane, ctx, back); break;
     case 'profile': renderProfile(pane, ctx, back); break;
     case 'search': renderSearch(pane, ctx, safeDecode(id ?? ''), extra, back); break;
+    case 'join': renderJoin(pane, ctx, safeDecode(id ?? ''), back); break;
     default:
       if (id) renderChat(pane, ctx, id, back, /^\d+$/.test(extra ?? '') ? Number(extra) : null);
-      else pane.replaceChildren(h('div', { class: 'placeholder' }, h('h1', {}, `Hello, ${displayName(ctx.me)}`), h('p', {}, 'Pick a conversation, or find friends and groups to start one.')));
+      else pane.replaceChildren(h('div', { class: 'placeholder' }, h('h1', {}, `Hello, ${displayName(ctx.me)}`),
+        ctx.store.conversations.size
+          ? h('p', {}, 'Pick a conversation on the left to read and reply.')
+          : h('p', {}, 'Nothing here yet: ', h('a', { href: '#/friends' }, 'find people'), ' by name or tag and message them once they accept, or ', h('a', { href: '#/groups' }, 'start or join a group'), '. Have an invite code? Enter it on the Groups page.')));
   }
   renderConversationList();
+}
+
+// One's own avatar beside "Profile", rebuilt when it changes (a saved profile updates ctx.me).
+let myAvatarSig = null;
+function showMyAvatar() {
+  const slot = document.getElementById('me-avatar');
+  const sig = `${ctx.me.avatarFileId}|${ctx.me.nickname}`;
+  if (!slot || (sig === myAvatarSig && slot.firstChild)) return;
+  myAvatarSig = sig;
+  slot.replaceChildren(userAvatar(ctx.me, 's'));
+}
+
+/** Drafts are this person's: they go with an explicit logout (a shared computer keeps none). */
+function forgetDrafts() {
+  const prefix = `parley.draft.${ctx?.me.id}.`;
+  for (const k of Object.keys(localStorage)) if (k.startsWith(prefix)) localStorage.removeItem(k);
 }
 
 function safeDecode(text) {
@@ -215,5 +265,11 @@ function onChange(conversationId) {
   if (pane?.refresh && (!conversationId || conversationId === ctx.store.openId)) pane.refresh();
 }
 
+// Routes are hashes, so the skip link focuses the content instead of following its href.
+document.querySelector('.skip')?.addEventListener('click', (e) => { e.preventDefault(); document.getElementById('pane')?.focus(); });
+// A file dropped outside a chat is ignored (the browser would otherwise leave the app to show it).
+for (const type of ['dragover', 'drop']) {
+  window.addEventListener(type, (e) => { if ([...(e.dataTransfer?.types ?? [])].includes('Files') && !e.defaultPrevented) e.preventDefault(); });
+}
 window.addEventListener('hashchange', route);
 start();

@@ -2,6 +2,7 @@
 
 import { api, upload, fileUrl } from '../sdk/api.js';
 import { h, toast, attempt, field } from './dom.js';
+import { notificationsSupported, notificationsOn, enableNotifications, disableNotifications } from './notify.js';
 
 export async function renderProfile(pane, ctx, back) {
   pane.refresh = null;
@@ -34,10 +35,33 @@ export async function renderProfile(pane, ctx, back) {
     const tags = d.get('tags').split(',').map((t) => t.trim()).filter(Boolean);
     const updated = await api('PATCH', '/api/users/me', { nickname: d.get('nickname').trim(), bio: d.get('bio') || null, tags, avatarFileId: avatarFileId ?? null });
     ctx.me = { ...ctx.me, ...updated };
+    ctx.onMeChanged?.(); // the header's avatar
     toast('Profile saved.', 'notice');
   }
 
-  pane.replaceChildren(h('section', { class: 'page' }, back, form, emailCard(me, ctx)));
+  pane.replaceChildren(h('section', { class: 'page' }, back, form, notificationsCard(ctx), emailCard(me, ctx)));
+}
+
+// Desktop notifications (ui/notify.js): off until turned on here, which asks the browser's permission.
+function notificationsCard(ctx) {
+  const state = h('p', { id: 'notify-state', role: 'status' });
+  const button = h('button', { type: 'button', id: 'notify-toggle' });
+  const show = () => {
+    if (!notificationsSupported()) { state.textContent = 'This browser cannot show desktop notifications.'; button.hidden = true; return; }
+    const on = notificationsOn(ctx);
+    state.textContent = on
+      ? 'On: a notification for each new message in a conversation you are not looking at (muted ones excepted).'
+      : Notification.permission === 'denied' ? 'Off: this browser blocks notifications for this site (change that in its site settings).' : 'Off.';
+    button.textContent = on ? 'Turn off desktop notifications' : 'Turn on desktop notifications';
+    button.hidden = !on && Notification.permission === 'denied';
+  };
+  button.addEventListener('click', () => attempt(async () => {
+    if (notificationsOn(ctx)) disableNotifications(ctx);
+    else if (!await enableNotifications(ctx)) toast('The browser did not allow notifications.', 'notice');
+    show();
+  }));
+  show();
+  return h('div', { class: 'card', role: 'group', 'aria-labelledby': 'notify-title' }, h('h2', { id: 'notify-title' }, 'Desktop notifications'), state, button);
 }
 
 // Email (docs/email.md): add an address, then the 6-digit code mailed to it verifies it.

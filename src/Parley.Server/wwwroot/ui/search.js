@@ -13,7 +13,8 @@ export function searchHash(q, conversationId) {
 /** A search form; submitting it goes to the results. */
 export function searchForm({ conversationId, label, value = '', id = conversationId ? 'search-here' : 'search-all' }) {
   const input = h('input', { type: 'search', id, name: 'q', required: true, minLength: 2, maxLength: 256, value, placeholder: label, autocomplete: 'off' });
-  const form = h('form', { role: 'search', class: `search${conversationId ? ' here' : ''}` },
+  // Each search landmark has a name of its own (several can be on screen at once).
+  const form = h('form', { role: 'search', class: `search${conversationId ? ' here' : ''}`, 'aria-label': id === 'search-page' ? 'Refine search' : conversationId ? 'Conversation search' : 'Message search' },
     h('label', { for: id, class: 'sr-only' }, label),
     input,
     // "Find", not "Search": the friends and groups pages have their own Search buttons beside this form.
