@@ -201,12 +201,12 @@ internal static class OpenApiSchemas
         Discriminate(document, schemas, nameof(AdminMessageRequest), "type", SendableTypes, "AdminMessageRequestBase", t => "Admin" + Pascal(t) + "MessageRequest", null);
         if (Get(schemas, "MessageBase") is OpenApiSchema { Properties: { } members })
         {
-            members["mentions"] = Nullable(new OpenApiSchema
+            members["mentions"] = new OpenApiSchema
             {
                 Type = JsonSchemaType.Array,
                 Items = Str(null),
-                Description = "Mentioned user ids, or [\"all\"]; null when none.",
-            });
+                Description = "Mentioned user ids, or [\"all\"]; empty when none.",
+            };
         }
     }
 
