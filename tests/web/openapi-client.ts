@@ -86,6 +86,10 @@ export async function scenario(baseUrl: string, username: string, password: stri
 
   const conversations = await api.GET('/api/conversations', { params: { query: { limit: 10 } }, headers });
   seen.conversations = conversations.data;
+  seen.conversation = (await api.GET('/api/conversations/{id}', { params: { path: { id: conversationId } }, headers })).data;
+  seen.receipts = (await api.GET('/api/conversations/{id}/messages/{seq}/receipts', { params: { path: { id: conversationId, seq: sent.data.seq } }, headers })).data;
+  seen.users = (await api.GET('/api/users/search', { params: { query: { q: username, limit: 5 } }, headers })).data;
+  seen.me = (await api.PATCH('/api/users/me', { body: { bio: 'typed by openapi-typescript', tags: ['openapi'] }, headers })).data;
 
   const login = await api.POST('/api/auth/login', { body: { username, password } });
   seen.login = login.data;

@@ -32,7 +32,9 @@ function freePort() {
 /** Runs a node script of a package (its CLI) to completion; resolves with its exit code and output, never rejects on a non-zero exit. */
 function runNode(script, args, cwd = here) {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [script, ...args], { cwd, timeout: WAIT, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+    // No telemetry or update check from the CLIs: the test runs offline and sends nothing anywhere.
+    const env = { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_UPDATE_NOTIFIER: '1' };
+    execFile(process.execPath, [script, ...args], { cwd, env, timeout: WAIT, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error && typeof error.code !== 'number') reject(error);
       else resolve({ code: error ? error.code : 0, stdout, stderr });
     });
@@ -132,6 +134,10 @@ test('a TypeScript client generated from the document compiles with tsc --noEmit
   check2('MessageDto', seen.sent, 'sent message');
   check2('MessagePage', seen.page, 'history');
   check2('ListResponseOfConversationDto', seen.conversations, 'conversations');
+  check2('ConversationDto', seen.conversation, 'get conversation');
+  check2('Receipts', seen.receipts, 'receipts');
+  check2('ListResponseOfPublicUser', seen.users, 'user search');
+  check2('SelfUser', seen.me, 'profile patch');
   check2('AuthResponse', seen.login, 'login');
   check2('Problem', seen.wrongPassword.error, 'wrong password');
   check2('Problem', seen.anonymous.error, '401 without a token');

@@ -35,6 +35,13 @@ internal static class OpenApiOperations
             operation.Security = [new OpenApiSecurityRequirement()];
         }
 
+        // The handlers take {seq} as text to answer a malformed one with 404, but it is a message's seq: a number.
+        foreach (var parameter in (operation.Parameters ?? []).OfType<OpenApiParameter>().Where(p => p is { In: ParameterLocation.Path, Name: "seq" }))
+        {
+            parameter.Schema = new OpenApiSchema { Type = JsonSchemaType.Integer, Format = "int64", Minimum = "1" };
+            parameter.Description = "The message's seq in the conversation.";
+        }
+
         foreach (var query in metadata.OfType<QueryParameterMetadata>())
         {
             operation.Parameters ??= [];
