@@ -3,9 +3,9 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
-using Microsoft.OpenApi;
 using Parley.Server.Accounts;
 using Parley.Server.Admin;
+using Parley.Server.Api;
 using Parley.Server.Cluster;
 using Parley.Server.Email;
 using Parley.Server.Events;
@@ -218,24 +218,7 @@ public static partial class ParleyApp
         });
         services.AddHealthChecks().AddCheck<StorageHealthCheck>("storage", tags: ["ready"]);
         builder.AddParleyTelemetry();
-        services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
-        {
-            document.Info.Title = "Parley";
-            document.Info.Description = "Parley's HTTP API. Errors are RFC 7807 problem+json with a `code` member.";
-            document.Components ??= new OpenApiComponents();
-            document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
-            document.Components.SecuritySchemes[BearerAuthenticationHandler.SchemeName] = new OpenApiSecurityScheme
-            {
-                Type = SecuritySchemeType.Http,
-                Scheme = "bearer",
-                BearerFormat = "JWT",
-            };
-            document.Security ??= [];
-            document.Security.Add(new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(BearerAuthenticationHandler.SchemeName, document)] = [] });
-            return Task.CompletedTask;
-        }));
-        // The admin calls' own scheme (X-Api-Key) on the same document.
-        services.Configure<Microsoft.AspNetCore.OpenApi.OpenApiOptions>("v1", o => o.AddAdminKeyScheme());
+        services.AddParleyOpenApi(); // Api/OpenApiSetup.cs: /openapi/v1.json and its transformers (docs/api.md)
     }
 
     private static void UsePipeline(WebApplication app)

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Parley.Server.Api;
 using Parley.Server.Http;
 using Parley.Storage;
 using Parley.Storage.Accounts;
@@ -11,34 +12,67 @@ public static class AccountEndpoints
     {
         var auth = app.MapGroup("/api/auth").WithTags("Accounts");
         auth.MapPost("/register", RegisterAsync)
+            .WithName("register")
+            .WithSummary("Create an account (and its first device session)")
             .Accepts<RegisterRequest>("application/json")
-            .Produces<AuthResponse>(201)
-            .ProducesErrors(400, 409, 415, 429, 503);
+            .Returns<AuthResponse>(201, "The new account, the tokens of its first device session and that session's device id.")
+            .ProducesErrors(400, 409, 415, 429, 503)
+            .FailsWith(409, ErrorCodes.UsernameTaken);
         auth.MapPost("/login", LoginAsync)
+            .WithName("login")
+            .WithSummary("Log in: a new device session")
             .Accepts<LoginRequest>("application/json")
-            .Produces<AuthResponse>()
-            .ProducesErrors(400, 401, 415, 429, 503);
+            .Returns<AuthResponse>(200, "The account, the new device session's tokens and its device id.")
+            .ProducesErrors(400, 401, 403, 415, 429, 503)
+            .FailsWith(401, ErrorCodes.InvalidCredentials)
+            .FailsWith(403, ErrorCodes.Disabled);
         auth.MapPost("/refresh", RefreshAsync)
+            .WithName("refreshTokens")
+            .WithSummary("Exchange a refresh token for a new token pair")
             .Accepts<RefreshRequest>("application/json")
-            .Produces<RefreshResponse>()
-            .ProducesErrors(400, 401, 415);
+            .Returns<RefreshResponse>(200, "A new access and refresh token; the presented refresh token is retired.")
+            .ProducesErrors(400, 401, 403, 415)
+            .FailsWith(401, ErrorCodes.Unauthorized, ErrorCodes.TokenExpired, ErrorCodes.TokenReused)
+            .FailsWith(403, ErrorCodes.Disabled);
         auth.MapPost("/logout", LogoutAsync)
+            .WithName("logout")
+            .WithSummary("Log out: revoke the refresh token's device session")
             .Accepts<RefreshRequest>("application/json")
-            .Produces(204)
+            .Returns(204, "The device session is revoked and its WebSockets are closed (4001).")
             .ProducesErrors(400, 415);
 
         var usersGroup = app.MapGroup("/api/users").WithTags("Users").RequireAuthorization();
-        usersGroup.MapGet("/me", GetMeAsync).Produces<SelfUser>().ProducesErrors(401);
+        usersGroup.MapGet("/me", GetMeAsync)
+            .WithName("getMe")
+            .WithSummary("Get the caller's own profile")
+            .Returns<SelfUser>(200, "The caller's profile, with its email.")
+            .ProducesErrors(401);
         usersGroup.MapPatch("/me", PatchMeAsync)
+            .WithName("updateMe")
+            .WithSummary("Change the caller's nickname, bio, avatar or tags")
             .Accepts<ProfilePatch>("application/json")
-            .Produces<SelfUser>()
+            .Returns<SelfUser>(200, "The profile as changed; friends and co-members get `user.updated`.")
             .ProducesErrors(400, 401, 415);
         usersGroup.MapPut("/me/password", ChangePasswordAsync)
+            .WithName("changePassword")
+            .WithSummary("Change the password (every other session is revoked)")
             .Accepts<PasswordChangeRequest>("application/json")
-            .Produces(204)
-            .ProducesErrors(400, 401, 415, 429, 503);
-        usersGroup.MapGet("/search", SearchAsync).Produces<ListResponse<PublicUser>>().ProducesErrors(400, 401);
-        usersGroup.MapGet("/{id}", GetUserAsync).Produces<PublicUser>().ProducesErrors(401, 404);
+            .Returns(204, "The password is changed; every other device session of the user is revoked.")
+            .ProducesErrors(400, 401, 415, 429, 503)
+            .FailsWith(401, ErrorCodes.Unauthorized, ErrorCodes.TokenExpired, ErrorCodes.InvalidCredentials);
+        usersGroup.MapGet("/search", SearchAsync)
+            .WithName("searchUsers")
+            .WithSummary("Search users by username or nickname and tags")
+            .Query("q", "Case-insensitive substring of the username or nickname (at most 64 characters).")
+            .Query("tags", "Comma-separated tags that must all be present.")
+            .Paged()
+            .Returns<ListResponse<PublicUser>>(200, "A page of matching public profiles.")
+            .ProducesErrors(400, 401);
+        usersGroup.MapGet("/{id}", GetUserAsync)
+            .WithName("getUser")
+            .WithSummary("Get a user's public profile")
+            .Returns<PublicUser>(200, "The user's public profile.")
+            .ProducesErrors(401, 404);
     }
 
     private static async Task<IResult> RegisterAsync(HttpContext context, AccountService accounts)

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using Parley.Server.Accounts;
+using Parley.Server.Api;
 using Parley.Server.Http;
 using Parley.Storage.Accounts;
 
@@ -34,22 +35,26 @@ public static class EmailEndpoints
 
         var me = app.MapGroup("/api/users/me/email").WithTags("Users").RequireAuthorization();
         me.MapPost("", RequestVerificationAsync)
+            .WithName("requestEmailVerification").WithSummary("Set an email address and mail it a 6-digit code")
             .Accepts<EmailRequest>("application/json")
-            .Produces(202)
+            .Returns(202, "A code is mailed to the address (valid 15 minutes, 5 tries).")
             .ProducesErrors(400, 401, 415, 429, 503);
         me.MapPost("/verify", VerifyAsync)
+            .WithName("verifyEmail").WithSummary("Confirm the email address with the mailed code")
             .Accepts<EmailCodeRequest>("application/json")
-            .Produces<SelfUser>()
+            .Returns<SelfUser>(200, "The caller's profile with `emailVerified: true`.")
             .ProducesErrors(400, 401, 409, 415);
 
         var reset = app.MapGroup("/api/auth/password-reset").WithTags("Accounts");
         reset.MapPost("", RequestResetAsync)
+            .WithName("requestPasswordReset").WithSummary("Mail a password-reset code to a verified address")
             .Accepts<EmailRequest>("application/json")
-            .Produces(202)
+            .Returns(202, "Always (no account enumeration); a code is mailed only to a verified address.")
             .ProducesErrors(400, 415, 429);
         reset.MapPost("/confirm", ConfirmResetAsync)
+            .WithName("confirmPasswordReset").WithSummary("Set a new password with the mailed code")
             .Accepts<PasswordResetConfirmRequest>("application/json")
-            .Produces(204)
+            .Returns(204, "The password is changed and every session of the account is revoked.")
             .ProducesErrors(400, 415, 429, 503);
     }
 

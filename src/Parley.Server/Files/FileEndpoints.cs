@@ -1,5 +1,6 @@
 using Microsoft.Net.Http.Headers;
 using Parley.Server.Accounts;
+using Parley.Server.Api;
 using Parley.Server.Http;
 
 namespace Parley.Server.Files;
@@ -12,9 +13,11 @@ public static class FileEndpoints
 
         files.MapPost("/", async (HttpContext context, FileService service) =>
             Results.Json(await service.UploadAsync(context.Request, context.Caller().UserId, context.RequestAborted), ParleyJson.Default.FileDto, statusCode: 201))
+            .WithName("uploadFile")
+            .WithSummary("Upload a file (multipart/form-data, one part named file)")
             .Accepts<IFormFile>("multipart/form-data")
-            .Produces<FileDto>(201)
-            .ProducesErrors(400, 401, 413, 415)
+            .Returns<FileDto>(201, "The stored file: its id, sniffed content type, SHA-256 and, for images, size and thumbnail.")
+            .ProducesErrors(400, 401, 413, 415, 429)
             .DisableAntiforgery();
 
         // HEAD as GET (Kestrel sends the headers and no body): a client can learn type, length and ETag cheaply.
@@ -32,7 +35,10 @@ public static class FileEndpoints
                 DateTimeOffset.FromUnixTimeMilliseconds(file.CreatedAt),
                 new EntityTagHeaderValue($"\"{file.Sha256}\""),
                 enableRangeProcessing: true);
-        }).Produces(200).Produces(206).ProducesErrors(401, 404, 416);
+        }).WithName("downloadFile").WithSummary("Download a file's bytes (Range requests supported)")
+            .ReturnsBytes(200, "The bytes with their sniffed Content-Type, ETag and `X-Content-Type-Options: nosniff`; non-media as an attachment.")
+            .ReturnsBytes(206, "The requested byte range.")
+            .ProducesErrors(401, 404, 416);
 
         files.MapMethods("/{id}/thumbnail", getOrHead, async (string id, HttpContext context, FileService service, IBlobStore blobs) =>
         {
@@ -46,7 +52,9 @@ public static class FileEndpoints
             }
 
             return Results.File(path, ContentSniffer.Sniff(head, complete: false), null, null, new EntityTagHeaderValue($"\"t-{file.Sha256}\""), enableRangeProcessing: true);
-        }).Produces(200).ProducesErrors(401, 404);
+        }).WithName("downloadThumbnail").WithSummary("Download a file's thumbnail (at most 320 px on its long side)")
+            .ReturnsBytes(200, "The thumbnail image (images and, where possible, videos).")
+            .ProducesErrors(401, 404);
     }
 
     /// <summary>Even a file a browser opens directly cannot run script or load anything.</summary>

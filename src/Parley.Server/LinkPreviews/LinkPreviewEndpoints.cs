@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.Options;
 using Parley.Server.Accounts;
+using Parley.Server.Api;
 using Parley.Server.Http;
 
 namespace Parley.Server.LinkPreviews;
@@ -46,8 +47,9 @@ public static class LinkPreviewEndpoints
         app.MapPost("/api/link-previews", PreviewAsync)
             .WithTags("Messages")
             .RequireAuthorization()
+            .WithName("previewLink").WithSummary("Fetch a web page's title, description and image for a link message")
             .Accepts<LinkPreviewRequest>("application/json")
-            .Produces<LinkPreviewDto>()
+            .Returns<LinkPreviewDto>(200, "The preview (the image, if any, stored as a file the caller may use in a link message).")
             .ProducesErrors(400, 401, 403, 413, 415, 429, 503);
     }
 

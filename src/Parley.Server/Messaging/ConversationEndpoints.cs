@@ -1,6 +1,7 @@
 using System.Globalization;
 using Parley.Protocol;
 using Parley.Server.Accounts;
+using Parley.Server.Api;
 using Parley.Server.Http;
 using Parley.Storage;
 
@@ -16,23 +17,35 @@ public static class ConversationEndpoints
         {
             var body = await context.Request.ReadJsonAsync(ParleyJson.Default.DirectBody);
             return Results.Json(await messaging.GetOrCreateDirectAsync(context.Caller(), body, context.RequestAborted), ParleyJson.Default.ConversationDto);
-        }).Accepts<DirectBody>("application/json").Produces<ConversationDto>().ProducesErrors(400, 401, 403, 404, 415);
+        }).WithName("openDirectConversation").WithSummary("Get or create the direct conversation with a user")
+            .Accepts<DirectBody>("application/json")
+            .Returns<ConversationDto>(200, "The direct conversation between the caller and that user (created on first use).")
+            .ProducesErrors(400, 401, 403, 404, 415)
+            .FailsWith(403, ErrorCodes.Blocked, ErrorCodes.NotFriends);
 
         conversations.MapGet("/", async (HttpContext context, MessagingService messaging) =>
         {
             var (limit, cursor) = context.Request.ReadPaging();
             return Results.Json(await messaging.ListAsync(context.Caller(), limit, cursor, context.RequestAborted), ParleyJson.Default.ListResponseConversationDto);
-        }).Produces<ListResponse<ConversationDto>>().ProducesErrors(400, 401);
+        }).WithName("listConversations").WithSummary("List the caller's conversations, most recent activity first")
+            .Paged()
+            .Returns<ListResponse<ConversationDto>>(200, "A page of conversations with their read state, unread count and last message.")
+            .ProducesErrors(400, 401);
 
         conversations.MapGet("/{id}", async (string id, HttpContext context, MessagingService messaging) =>
             Results.Json(await messaging.GetAsync(context.Caller(), id, context.RequestAborted), ParleyJson.Default.ConversationDto))
-            .Produces<ConversationDto>().ProducesErrors(401, 403, 404);
+            .WithName("getConversation").WithSummary("Get a conversation")
+            .Returns<ConversationDto>(200, "The conversation as the caller sees it.")
+            .ProducesErrors(401, 403, 404);
 
         conversations.MapPatch("/{id}", async (string id, HttpContext context, MessagingService messaging) =>
         {
             var body = await context.Request.ReadJsonAsync(ParleyJson.Default.ConversationPatch);
             return Results.Json(await messaging.PatchAsync(context.Caller(), id, body, context.RequestAborted), ParleyJson.Default.ConversationDto);
-        }).Accepts<ConversationPatch>("application/json").Produces<ConversationDto>().ProducesErrors(400, 401, 404, 415, 429);
+        }).WithName("updateConversation").WithSummary("Mute or unmute a conversation for the caller")
+            .Accepts<ConversationPatch>("application/json")
+            .Returns<ConversationDto>(200, "The conversation with the caller's new setting (muted: no offline pushes).")
+            .ProducesErrors(400, 401, 404, 415, 429);
 
         conversations.MapGet("/{id}/messages", async (string id, HttpContext context, MessagingService messaging) =>
         {
@@ -48,7 +61,12 @@ public static class ConversationEndpoints
             return (await messaging.HistoryAsync(context.Caller(), id, after, before, limit, context.RequestAborted)).TryGetValue(out var page, out var refusal)
                 ? Results.Json(page, ParleyJson.Default.MessagePage)
                 : new ProblemResult(refusal);
-        }).Produces<MessagePage>().ProducesErrors(400, 401, 403, 404);
+        }).WithName("listMessages").WithSummary("Read history: the messages after a seq (catch-up) or before one (scroll back)")
+            .Query("after", "Messages from after+1 on, ascending (catch-up from the device's last seq). Default 0.", "integer")
+            .Query("before", "The `limit` messages before this seq, ascending (scrolling back).", "integer")
+            .Query("limit", "At most this many messages: 1-200, default 50 (fewer when the page's bytes reach the budget).", "integer")
+            .Returns<MessagePage>(200, "The messages in seq order, whether more follow, and the conversation's max seq.")
+            .ProducesErrors(400, 401, 403, 404);
 
         conversations.MapPost("/{id}/messages", async Task<IResult> (string id, HttpContext context, MessageSender sender) =>
         {
@@ -75,7 +93,13 @@ public static class ConversationEndpoints
             return (await sender.SendAsync(caller, command!, null, context.RequestAborted)).TryGetValue(out var sent, out var refusal)
                 ? new JsonBytesResult(sent.Message.Json, sent.Created ? 201 : 200)
                 : new ProblemResult(refusal);
-        }).Accepts<SendMessageBody>("application/json").Produces<MessageDto>(201).Produces<MessageDto>().ProducesErrors(400, 401, 403, 404, 413, 415, 429);
+        }).WithName("sendMessage").WithSummary("Send a message (idempotent by clientMsgId)")
+            .Accepts<SendMessageBody>("application/json")
+            .Returns<MessageDto>(201, "The message as committed, with its seq; every member's devices get it.")
+            .Returns<MessageDto>(200, "A retry: the message first stored with this clientMsgId, unchanged.")
+            .ProducesErrors(400, 401, 403, 404, 413, 415, 429)
+            .FailsWith(403, ErrorCodes.Forbidden, ErrorCodes.Blocked, ErrorCodes.NotFriends, ErrorCodes.Muted, ErrorCodes.Rejected)
+            .FailsWith(413, ErrorCodes.TooLarge);
 
         conversations.MapPost("/{id}/read", async (string id, HttpContext context, MessagingService messaging) =>
         {
@@ -83,21 +107,31 @@ public static class ConversationEndpoints
             return await messaging.MarkReadAsync(context.Caller(), id, body, context.RequestAborted) is { } refusal
                 ? new ProblemResult(refusal)
                 : Results.NoContent();
-        }).Accepts<ReadBody>("application/json").Produces(204).ProducesErrors(400, 401, 403, 404, 415);
+        }).WithName("markRead").WithSummary("Mark the conversation read up to a seq")
+            .Accepts<ReadBody>("application/json")
+            .Returns(204, "The caller's readSeq is at least `seq` (it never moves back); the reader's other devices (and a direct peer) get `read`.")
+            .ProducesErrors(400, 401, 403, 404, 415);
 
         conversations.MapPost("/{id}/messages/{seq}/recall", async (string id, string seq, HttpContext context, MessagingService messaging) =>
             Results.Json(await messaging.RecallAsync(context.Caller(), id, Seq(seq), context.RequestAborted), ParleyJson.Default.MessageDto))
-            .Produces<MessageDto>().ProducesErrors(401, 403, 404);
+            .WithName("recallMessage").WithSummary("Recall a message (the sender within the window; group owner and admins any time)")
+            .Returns<MessageDto>(200, "The message, now `recalled: true` with null content; every member's devices get `recalled`.")
+            .ProducesErrors(401, 403, 404)
+            .FailsWith(403, ErrorCodes.Forbidden, ErrorCodes.RecallWindowPassed);
 
         conversations.MapDelete("/{id}/messages/{seq}", async (string id, string seq, HttpContext context, MessagingService messaging) =>
         {
             await messaging.DeleteForMeAsync(context.Caller(), id, Seq(seq), context.RequestAborted);
             return Results.NoContent();
-        }).Produces(204).ProducesErrors(401, 403, 404);
+        }).WithName("deleteMessageForMe").WithSummary("Hide a message for the caller only")
+            .Returns(204, "The message no longer appears in the caller's history; others still see it.")
+            .ProducesErrors(401, 403, 404);
 
         conversations.MapGet("/{id}/messages/{seq}/receipts", async (string id, string seq, HttpContext context, MessagingService messaging) =>
             Results.Json(await messaging.ReceiptsAsync(context.Caller(), id, Seq(seq), context.RequestAborted), ParleyJson.Default.Receipts))
-            .Produces<Receipts>().ProducesErrors(401, 403, 404);
+            .WithName("getReceipts").WithSummary("Who has read a message")
+            .Returns<Receipts>(200, "The members who have read up to this message, and those who have not.")
+            .ProducesErrors(401, 403, 404);
     }
 
     private static long Seq(string text) =>

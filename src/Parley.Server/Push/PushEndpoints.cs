@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.Options;
 using Parley.Server.Accounts;
+using Parley.Server.Api;
 using Parley.Server.Http;
 using Parley.Server.Messaging;
 using Parley.Storage;
@@ -72,9 +73,21 @@ public static class PushEndpoints
         }
 
         var targets = app.MapGroup("/api/users/me/push-targets").WithTags("Push").RequireAuthorization();
-        targets.MapPost("/", AddAsync).Accepts<PushTargetBody>("application/json").Produces<PushTargetDto>(201).Produces<PushTargetDto>().ProducesErrors(400, 401, 409, 415);
-        targets.MapGet("/", ListAsync).Produces<ListResponse<PushTargetDto>>().ProducesErrors(400, 401);
-        targets.MapDelete("/{id}", DeleteAsync).Produces(204).ProducesErrors(401, 404);
+        targets.MapPost("/", AddAsync)
+            .WithName("addPushTarget").WithSummary("Register an offline-notification endpoint for this device session")
+            .Accepts<PushTargetBody>("application/json")
+            .Returns<PushTargetDto>(201, "The new target; it goes with the calling device session.")
+            .Returns<PushTargetDto>(200, "This session already had that endpoint: the existing target.")
+            .ProducesErrors(400, 401, 409, 415);
+        targets.MapGet("/", ListAsync)
+            .WithName("listPushTargets").WithSummary("List this device session's push targets")
+            .Paged()
+            .Returns<ListResponse<PushTargetDto>>(200, "A page of the session's targets.")
+            .ProducesErrors(400, 401);
+        targets.MapDelete("/{id}", DeleteAsync)
+            .WithName("deletePushTarget").WithSummary("Remove a push target")
+            .Returns(204, "The target is removed.")
+            .ProducesErrors(401, 404);
     }
 
     private static async Task<IResult> AddAsync(HttpContext context, PushStore store, PushTargets targets, IdGenerator ids, IOptions<PushOptions> options, TimeProvider time)

@@ -1,4 +1,5 @@
 using Parley.Server.Accounts;
+using Parley.Server.Api;
 using Parley.Server.Http;
 using Parley.Server.Messaging;
 
@@ -24,6 +25,11 @@ public static class SearchEndpoints
                 .TryGetValue(out var page, out var refusal)
                 ? Results.Json(page, ParleyJson.Default.ListResponseMessageDto)
                 : new ProblemResult(refusal);
-        }).Produces<ListResponse<MessageDto>>().ProducesErrors(400, 401, 403, 404, 429);
+        }).WithName("searchMessages").WithSummary("Search the messages the caller can see")
+            .Query("q", "The text: a case-insensitive substring (CJK too), at least 2 characters.", "string", true)
+            .Query("conversationId", "Only this conversation.")
+            .Paged()
+            .Returns<ListResponse<MessageDto>>(200, "A page of matching messages, newest first, from the caller's membership windows only.")
+            .ProducesErrors(400, 401, 403, 404, 429);
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Parley.Server.Accounts;
 using Parley.Server.Admin;
+using Parley.Server.Api;
 using Parley.Server.Http;
 using Parley.Storage;
 using Parley.Storage.Webhooks;
@@ -29,7 +30,10 @@ public static class WebhookEndpoints
                 r => new FailedWebhookDto(Id(r.Id), r.Type, r.CreatedAt, r.Attempts, r.FailedAt ?? 0, r.LastError),
                 r => Id(r.Id));
             return Results.Json(page, ParleyJson.Default.ListResponseFailedWebhookDto);
-        }).Produces<ListResponse<FailedWebhookDto>>().ProducesErrors(400, 401, 404);
+        }).WithName("adminListFailedWebhooks").WithSummary("List webhook events that gave up after their retries")
+            .Paged()
+            .Returns<ListResponse<FailedWebhookDto>>(200, "A page of failed events with their attempts and last error.")
+            .ProducesErrors(400, 401, 404);
 
         admin.MapPost("/failed/{id}/replay", async (string id, HttpContext context, Database database, TimeProvider time) =>
         {
@@ -43,13 +47,17 @@ public static class WebhookEndpoints
             }
 
             return Results.NoContent();
-        }).Produces(204).ProducesErrors(401, 404, 409);
+        }).WithName("adminReplayFailedWebhook").WithSummary("Send one failed webhook event again")
+            .Returns(204, "The event is queued to be sent again.")
+            .ProducesErrors(401, 404, 409);
 
         admin.MapPost("/failed/replay", async (HttpContext context, Database database, TimeProvider time) =>
         {
             var replayed = await database.Outbox.ReplayAsync(database, null, time.GetUtcNow().ToUnixTimeMilliseconds(), context.RequestAborted);
             return Results.Json(new ReplayedDto(replayed), ParleyJson.Default.ReplayedDto);
-        }).Produces<ReplayedDto>().ProducesErrors(401, 404);
+        }).WithName("adminReplayFailedWebhooks").WithSummary("Send every failed webhook event again")
+            .Returns<ReplayedDto>(200, "How many events were queued again.")
+            .ProducesErrors(401, 404);
     }
 
     private static string Id(long id) => id.ToString(CultureInfo.InvariantCulture);
