@@ -1,58 +1,32 @@
-export type Tokens = {
-    accessToken: string;
-    /**
-     * epoch ms
-     */
-    accessTokenExpiresAt: number;
-    /**
-     * absent when the app server hands out access tokens only
-     */
-    refreshToken?: string;
-    refreshTokenExpiresAt?: number;
-};
-export type User = {
-    id: string;
-    username: string;
-    nickname?: string | null;
-    bio?: string | null;
-    avatarFileId?: string | null;
-    tags?: string[];
-    createdAt?: number;
-};
-export type Session = {
-    user: User;
-    tokens: Tokens;
-    deviceId: string;
-};
-export type SessionStore = {
-    load: () => Session | null;
-    save: (session: Session | null) => void;
-    /**
-     * Web Lock held while refreshing (one tab at a time); absent: no lock
-     */
-    lockName?: string;
-    sharedTokens?: (deviceId: string) => Promise<Tokens | null>;
-    shareTokens?: (deviceId: string, tokens: Tokens) => Promise<void>;
-};
-export type ApiOptions = {
-    /**
-     * the server's origin (`https://chat.example.com`); empty or absent: this page's origin
-     */
-    server?: string;
-    /**
-     * default: `localSession()`
-     */
-    session?: SessionStore;
-    /**
-     * asked for a new access token when the one held
-     * expires and there is no refresh token (an embedding page asks its app server)
-     */
-    tokenProvider?: () => Promise<string | Tokens>;
-    /**
-     * the device name sent at login and register
-     */
-    device?: string;
-};
+/**
+ * @param {string} code
+ * @param {string} [detail]
+ * @param {number} [status]
+ */
+export function plainWords(code: string, detail?: string, status?: number): string;
+/**
+ * The web client's store: localStorage (every tab of the origin), with the pair a refresh returns also written
+ * to IndexedDB. Refresh tokens are single use and every tab shares them: one tab at a time refreshes (Web Locks),
+ * and IndexedDB's committed writes every tab reads at once; localStorage is not enough there, since Chromium
+ * hands other tabs its changes asynchronously, and a tab that read the spent refresh token from a stale copy
+ * would present it again and the server would end the session (token_reused).
+ * @param {string} [key]
+ * @returns {SessionStore}
+ */
+export function localSession(key?: string): SessionStore;
+/**
+ * A session held by this page only (an embedded widget: the token came from the page's app server).
+ * @param {Session | null} [initial]
+ * @returns {SessionStore}
+ */
+export function memorySession(initial?: Session | null): SessionStore;
+/** @returns {Session | null} */
+export function loadSession(): Session | null;
+/**
+ * Called when the default client's session is gone for good (logout here or elsewhere, reuse, revocation).
+ * @param {(code?: string) => void} handler
+ */
+export function setSignedOutHandler(handler: (code?: string) => void): void;
 /**
  * @typedef {object} Tokens
  * @property {string} accessToken
@@ -96,51 +70,28 @@ export type ApiOptions = {
  * @property {string} [device] the device name sent at login and register
  */
 /** An HTTP error with the contract's `code` and a sentence a person can read. */
-export declare class ApiError extends Error {
-    status: number;
-    code: string;
+export class ApiError extends Error {
     /**
      * @param {number} status 0 when the server could not be reached
      * @param {string} code
      * @param {string} [detail]
      */
     constructor(status: number, code: string, detail?: string);
+    status: number;
+    code: string;
 }
-/**
- * @param {string} code
- * @param {string} [detail]
- * @param {number} [status]
- */
-export declare function plainWords(code: string, detail?: string, status?: number): string;
-/**
- * The web client's store: localStorage (every tab of the origin), with the pair a refresh returns also written
- * to IndexedDB. Refresh tokens are single use and every tab shares them: one tab at a time refreshes (Web Locks),
- * and IndexedDB's committed writes every tab reads at once; localStorage is not enough there, since Chromium
- * hands other tabs its changes asynchronously, and a tab that read the spent refresh token from a stale copy
- * would present it again and the server would end the session (token_reused).
- * @param {string} [key]
- * @returns {SessionStore}
- */
-export declare function localSession(key?: string): SessionStore;
-/**
- * A session held by this page only (an embedded widget: the token came from the page's app server).
- * @param {Session | null} [initial]
- * @returns {SessionStore}
- */
-export declare function memorySession(initial?: Session | null): SessionStore;
 /**
  * One client of one server's HTTP API. Events: `signedout` (detail: the error code) when the session is gone for
  * good (logout here or elsewhere, reuse, revocation).
  */
-export declare class Api extends EventTarget {
-    #private;
+export class Api extends EventTarget {
+    /** @param {ApiOptions} [options] */
+    constructor(options?: ApiOptions);
     /** The server's origin without a trailing slash; '' is this page's origin. */
     server: string;
     sessions: SessionStore;
     tokenProvider: (() => Promise<string | Tokens>) | undefined;
     device: string;
-    /** @param {ApiOptions} [options] */
-    constructor(options?: ApiOptions);
     /** @param {string} path a path of the API (`/api/...`) @returns {string} its absolute or same-origin URL */
     url(path: string): string;
     /** @returns {Session | null} */
@@ -207,33 +158,19 @@ export declare class Api extends EventTarget {
      * @returns {Promise<string>}
      */
     fileUrl(fileId: string, thumbnail?: boolean): Promise<string>;
+    #private;
 }
 /** The client the module-level functions use. */
-export declare const defaultApi: Api;
-/** @returns {Session | null} */
-export declare function loadSession(): Session | null;
-/**
- * Called when the default client's session is gone for good (logout here or elsewhere, reuse, revocation).
- * @param {(code?: string) => void} handler
- */
-export declare function setSignedOutHandler(handler: (code?: string) => void): void;
-export declare const accessToken: () => Promise<string>;
-/**
- * @param {string} method @param {string} path @param {unknown} [body] @param {{auth?: boolean}} [options]
- * @returns {Promise<any>}
- */
-export declare const api: (method: string, path: string, body?: unknown, options?: {
+export const defaultApi: Api;
+export function accessToken(): Promise<string>;
+export function api(method: string, path: string, body?: unknown, options?: {
     auth?: boolean;
-}) => Promise<any>;
-/** @param {string} path */
-export declare const all: (path: string) => Promise<any[]>;
-/** @param {string} username @param {string} password @param {string} [nickname] */
-export declare const register: (username: string, password: string, nickname?: string) => Promise<Session>;
-/** @param {string} username @param {string} password */
-export declare const login: (username: string, password: string) => Promise<Session>;
-export declare const logout: () => Promise<void>;
-/** @param {Blob} file @param {(fraction: number) => void} [onProgress] */
-export declare const upload: (file: Blob, onProgress?: (fraction: number) => void) => Promise<{
+}): Promise<any>;
+export function all(path: string): Promise<any[]>;
+export function register(username: string, password: string, nickname?: string): Promise<Session>;
+export function login(username: string, password: string): Promise<Session>;
+export function logout(): Promise<void>;
+export function upload(file: Blob, onProgress?: (fraction: number) => void): Promise<{
     id: string;
     name: string;
     size: number;
@@ -243,5 +180,66 @@ export declare const upload: (file: Blob, onProgress?: (fraction: number) => voi
     height?: number;
     hasThumbnail: boolean;
 }>;
-/** @param {string} fileId @param {boolean} [thumbnail] */
-export declare const fileUrl: (fileId: string, thumbnail?: boolean) => Promise<string>;
+export function fileUrl(fileId: string, thumbnail?: boolean): Promise<string>;
+export type Tokens = {
+    accessToken: string;
+    /**
+     * epoch ms
+     */
+    accessTokenExpiresAt: number;
+    /**
+     * absent when the app server hands out access tokens only
+     */
+    refreshToken?: string | undefined;
+    refreshTokenExpiresAt?: number | undefined;
+};
+export type User = {
+    id: string;
+    username: string;
+    nickname?: string | null | undefined;
+    bio?: string | null | undefined;
+    avatarFileId?: string | null | undefined;
+    tags?: string[] | undefined;
+    createdAt?: number | undefined;
+};
+/**
+ * What register, login and `POST /api/admin/users/{id}/tokens` answer.
+ */
+export type Session = {
+    user: User;
+    tokens: Tokens;
+    deviceId: string;
+};
+/**
+ * Where the session lives. `load` and `save` are synchronous; `shared*` (optional) hold the newest token pair any
+ * tab got, for stores that several tabs read (see `localSession`).
+ */
+export type SessionStore = {
+    load: () => Session | null;
+    save: (session: Session | null) => void;
+    /**
+     * Web Lock held while refreshing (one tab at a time); absent: no lock
+     */
+    lockName?: string | undefined;
+    sharedTokens?: ((deviceId: string) => Promise<Tokens | null>) | undefined;
+    shareTokens?: ((deviceId: string, tokens: Tokens) => Promise<void>) | undefined;
+};
+export type ApiOptions = {
+    /**
+     * the server's origin (`https://chat.example.com`); empty or absent: this page's origin
+     */
+    server?: string | undefined;
+    /**
+     * default: `localSession()`
+     */
+    session?: SessionStore | undefined;
+    /**
+     * asked for a new access token when the one held
+     * expires and there is no refresh token (an embedding page asks its app server)
+     */
+    tokenProvider?: (() => Promise<string | Tokens>) | undefined;
+    /**
+     * the device name sent at login and register
+     */
+    device?: string | undefined;
+};

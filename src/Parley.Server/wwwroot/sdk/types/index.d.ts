@@ -1,52 +1,3 @@
-import { Api } from './api.js';
-import { Socket } from './socket.js';
-import { Store } from './store.js';
-export { Api, ApiError, plainWords, localSession, memorySession, defaultApi } from './api.js';
-export { Socket } from './socket.js';
-export { Store, newClientMsgId } from './store.js';
-export type Session = import('./api.js').Session;
-export type Tokens = import('./api.js').Tokens;
-export type User = import('./api.js').User;
-export type SessionStore = import('./api.js').SessionStore;
-export type ConnectionStatus = import('./socket.js').ConnectionStatus;
-export type Frame = import('./socket.js').Frame;
-export type Message = import('./store.js').Message;
-export type Conversation = import('./store.js').Conversation;
-export type Outgoing = import('./store.js').Outgoing;
-export type ConnectOptions = {
-    /**
-     * the server's origin; absent: this page's origin
-     */
-    server?: string;
-    /**
-     * a session or token got elsewhere (an app server's
-     * `POST /api/admin/users/{id}/tokens` answer, or its access token); absent: the session already in `session`
-     */
-    token?: Session | Tokens | string;
-    /**
-     * where the session lives; default: in memory with `token`, else localStorage
-     */
-    session?: SessionStore;
-    /**
-     * asked for a new access token before the one held expires
-     * (when there is no refresh token)
-     */
-    tokenProvider?: () => Promise<string | Tokens>;
-    /**
-     * whether the user sees the conversation (reads are marked only then)
-     */
-    visible?: () => boolean;
-};
-export type Client = {
-    api: Api;
-    socket: Socket;
-    store: Store;
-    me: User;
-    /**
-     * stops the socket (the session is kept)
-     */
-    close: () => void;
-};
 /**
  * @typedef {import('./api.js').Session} Session
  * @typedef {import('./api.js').Tokens} Tokens
@@ -83,4 +34,53 @@ export type Client = {
  * @param {ConnectOptions} [options]
  * @returns {Promise<Client>}
  */
-export declare function connect(options?: ConnectOptions): Promise<Client>;
+export function connect(options?: ConnectOptions): Promise<Client>;
+export { Socket } from "./socket.js";
+export type Session = import("./api.js").Session;
+export type Tokens = import("./api.js").Tokens;
+export type User = import("./api.js").User;
+export type SessionStore = import("./api.js").SessionStore;
+export type ConnectionStatus = import("./socket.js").ConnectionStatus;
+export type Frame = import("./socket.js").Frame;
+export type Message = import("./store.js").Message;
+export type Conversation = import("./store.js").Conversation;
+export type Outgoing = import("./store.js").Outgoing;
+export type ConnectOptions = {
+    /**
+     * the server's origin; absent: this page's origin
+     */
+    server?: string | undefined;
+    /**
+     * a session or token got elsewhere (an app server's
+     * `POST /api/admin/users/{id}/tokens` answer, or its access token); absent: the session already in `session`
+     */
+    token?: string | import("./api.js").Tokens | import("./api.js").Session | undefined;
+    /**
+     * where the session lives; default: in memory with `token`, else localStorage
+     */
+    session?: import("./api.js").SessionStore | undefined;
+    /**
+     * asked for a new access token before the one held expires
+     * (when there is no refresh token)
+     */
+    tokenProvider?: (() => Promise<string | Tokens>) | undefined;
+    /**
+     * whether the user sees the conversation (reads are marked only then)
+     */
+    visible?: (() => boolean) | undefined;
+};
+export type Client = {
+    api: Api;
+    socket: Socket;
+    store: Store;
+    me: User;
+    /**
+     * stops the socket (the session is kept)
+     */
+    close: () => void;
+};
+import { Api } from './api.js';
+import { Socket } from './socket.js';
+import { Store } from './store.js';
+export { Api, ApiError, plainWords, localSession, memorySession, defaultApi } from "./api.js";
+export { Store, newClientMsgId } from "./store.js";

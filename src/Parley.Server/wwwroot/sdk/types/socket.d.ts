@@ -1,22 +1,3 @@
-export type ConnectionStatus = 'online' | 'connecting' | 'offline';
-export type Frame = {
-    type: string;
-    [member: string]: any;
-};
-export type SocketOptions = {
-    /**
-     * whose server and token to use; default: the default client
-     */
-    api?: import('./api.js').Api;
-    /**
-     * how long a request waits for its answer (15000)
-     */
-    requestTimeoutMs?: number;
-    /**
-     * how long a connection may take to say hello before it is retried (15000)
-     */
-    connectTimeoutMs?: number;
-};
 /** @typedef {'online' | 'connecting' | 'offline'} ConnectionStatus */
 /** @typedef {{type: string, [member: string]: any}} Frame */
 /**
@@ -25,19 +6,18 @@ export type SocketOptions = {
  * @property {number} [requestTimeoutMs] how long a request waits for its answer (15000)
  * @property {number} [connectTimeoutMs] how long a connection may take to say hello before it is retried (15000)
  */
-export declare class Socket extends EventTarget {
-    #private;
+export class Socket extends EventTarget {
+    /** @param {SocketOptions} [options] */
+    constructor(options?: SocketOptions);
+    /** @type {ConnectionStatus} */
+    status: ConnectionStatus;
+    /** @type {Frame | null} the last `hello` */
+    hello: Frame | null;
     api: import("./api.js").Api;
     requestTimeoutMs: number;
     connectTimeoutMs: number;
     onOffline: () => void;
     onOnline: () => void;
-    /** @type {ConnectionStatus} */
-    status: ConnectionStatus;
-    /** @type {Frame | null} the last `hello` */
-    hello: Frame | null;
-    /** @param {SocketOptions} [options] */
-    constructor(options?: SocketOptions);
     start(): void;
     stop(): void;
     /** Test and debugging aid: drop the connection and stay away until resume(). */
@@ -57,4 +37,24 @@ export declare class Socket extends EventTarget {
      * @returns {Promise<Frame>}
      */
     request(frame: Frame, timeoutMs?: number): Promise<Frame>;
+    #private;
 }
+export type ConnectionStatus = "online" | "connecting" | "offline";
+export type Frame = {
+    type: string;
+    [member: string]: any;
+};
+export type SocketOptions = {
+    /**
+     * whose server and token to use; default: the default client
+     */
+    api?: import("./api.js").Api | undefined;
+    /**
+     * how long a request waits for its answer (15000)
+     */
+    requestTimeoutMs?: number | undefined;
+    /**
+     * how long a connection may take to say hello before it is retried (15000)
+     */
+    connectTimeoutMs?: number | undefined;
+};

@@ -1,71 +1,3 @@
-export type User = import('./api.js').User;
-export type Api = import('./api.js').Api;
-export type Socket = import('./socket.js').Socket;
-export type Frame = import('./socket.js').Frame;
-export type Message = {
-    conversationId: string;
-    seq: number;
-    clientMsgId: string;
-    senderId: string;
-    type: string;
-    /**
-     * null once recalled
-     */
-    content: any;
-    replyTo?: number | null;
-    mentions?: string[] | null;
-    sentAt: number;
-    recalled: boolean;
-};
-export type Conversation = {
-    id: string;
-    type: 'direct' | 'group';
-    peer?: User;
-    group?: {
-        id: string;
-        name: string;
-        avatarFileId?: string | null;
-    };
-    maxSeq: number;
-    readSeq: number;
-    ackSeq?: number;
-    unreadCount: number;
-    mentioned: boolean;
-    muted?: boolean;
-    lastMessage?: Message | null;
-    /**
-     * how far the peer of a direct conversation has read (0 if unknown)
-     */
-    peerReadSeq: number;
-    createdAt?: number;
-    loaded: boolean;
-    held: number;
-    oldest: number;
-    hasOlder: boolean;
-    typing: Map<string, number>;
-};
-export type Outgoing = {
-    clientMsgId: string;
-    conversationId: string;
-    type: string;
-    content: any;
-    replyTo?: number;
-    mentions?: string[];
-    state: 'pending' | 'failed';
-    error?: Error;
-    createdAt: number;
-};
-export type StoreOptions = {
-    /**
-     * default: the default client
-     */
-    api?: Api;
-    /**
-     * whether the user sees the page (reads are marked only then); default:
-     * `document.visibilityState === 'visible'`
-     */
-    visible?: () => boolean;
-};
 /**
  * @typedef {import('./api.js').User} User
  * @typedef {import('./api.js').Api} Api
@@ -129,13 +61,14 @@ export type StoreOptions = {
  *   `document.visibilityState === 'visible'`
  */
 /** A random UUID, also outside secure contexts (where crypto.randomUUID is missing). */
-export declare function newClientMsgId(): string;
-export declare class Store extends EventTarget {
-    #private;
-    me: import("./api.js").User;
-    socket: import("./socket.js").Socket;
-    api: import("./api.js").Api;
-    visible: () => boolean;
+export function newClientMsgId(): string;
+export class Store extends EventTarget {
+    /**
+     * @param {User} me
+     * @param {Socket} socket its 'open' and 'frame' events drive catch-up and live updates
+     * @param {StoreOptions} [options]
+     */
+    constructor(me: User, socket: Socket, options?: StoreOptions);
     /** @type {Map<string, Conversation>} */
     conversations: Map<string, Conversation>;
     /** @type {Map<string, Map<number, Message>>} conversationId -> (seq -> message) */
@@ -155,12 +88,10 @@ export declare class Store extends EventTarget {
     outbox: Map<string, Outgoing>;
     /** @type {string | null} the conversation on screen */
     openId: string | null;
-    /**
-     * @param {User} me
-     * @param {Socket} socket its 'open' and 'frame' events drive catch-up and live updates
-     * @param {StoreOptions} [options]
-     */
-    constructor(me: User, socket: Socket, options?: StoreOptions);
+    me: import("./api.js").User;
+    socket: import("./socket.js").Socket;
+    api: import("./api.js").Api;
+    visible: () => boolean;
     /** The connection's state: 'online', 'connecting' or 'offline'. */
     get status(): import("./socket.js").ConnectionStatus;
     /** @param {string} [conversationId] */
@@ -236,4 +167,81 @@ export declare class Store extends EventTarget {
     recall(conversationId: string, seq: number): Promise<void>;
     /** @param {string} conversationId @param {number} seq */
     deleteForMe(conversationId: string, seq: number): Promise<void>;
+    #private;
 }
+export type User = import("./api.js").User;
+export type Api = import("./api.js").Api;
+export type Socket = import("./socket.js").Socket;
+export type Frame = import("./socket.js").Frame;
+export type Message = {
+    conversationId: string;
+    seq: number;
+    clientMsgId: string;
+    senderId: string;
+    type: string;
+    /**
+     * null once recalled
+     */
+    content: any;
+    replyTo?: number | null | undefined;
+    mentions?: string[] | null | undefined;
+    sentAt: number;
+    recalled: boolean;
+};
+/**
+ * A conversation as the server lists it, plus what this client keeps about it: `loaded` (its messages are
+ * held), `held` (the seq up to which every message is held), `oldest`, `hasOlder`, `typing` (userId -> until).
+ */
+export type Conversation = {
+    id: string;
+    type: "direct" | "group";
+    peer?: import("./api.js").User | undefined;
+    group?: {
+        id: string;
+        name: string;
+        avatarFileId?: string | null;
+    } | undefined;
+    maxSeq: number;
+    readSeq: number;
+    ackSeq?: number | undefined;
+    unreadCount: number;
+    mentioned: boolean;
+    muted?: boolean | undefined;
+    lastMessage?: Message | null | undefined;
+    /**
+     * how far the peer of a direct conversation has read (0 if unknown)
+     */
+    peerReadSeq: number;
+    createdAt?: number | undefined;
+    loaded: boolean;
+    held: number;
+    oldest: number;
+    hasOlder: boolean;
+    typing: Map<string, number>;
+};
+/**
+ * A message on its way: `pending` while it is being sent, `failed` (with the reason) when the server could not
+ * be reached; `store.retry(clientMsgId)` sends it again with the same clientMsgId.
+ */
+export type Outgoing = {
+    clientMsgId: string;
+    conversationId: string;
+    type: string;
+    content: any;
+    replyTo?: number | undefined;
+    mentions?: string[] | undefined;
+    state: "pending" | "failed";
+    error?: Error | undefined;
+    createdAt: number;
+};
+export type StoreOptions = {
+    /**
+     * default: the default client
+     */
+    api?: import("./api.js").Api | undefined;
+    /**
+     * whether the user sees the page (reads are marked only then); default:
+     * `document.visibilityState === 'visible'`
+     */
+    visible?: (() => boolean) | undefined;
+};
