@@ -505,7 +505,9 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
       if (focusSeq) toast('That message is no longer in this conversation.', 'notice');
       if (divider) divider.scrollIntoView({ block: 'start' });
       else scroller.scrollTop = scroller.scrollHeight;
-      text.focus({ preventScroll: true });
+      // The message box gets the focus, unless the reader already moved it into the chat (the emoji picker, say)
+      // while the first page was loading.
+      if (!chat.contains(document.activeElement)) text.focus({ preventScroll: true });
     }
     ready = true;
     lastSeenSeq = target || divider ? (unreadFrom ?? 1) - 1 : store.conversations.get(id)?.maxSeq ?? 0;
