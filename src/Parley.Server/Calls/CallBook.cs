@@ -55,6 +55,7 @@ public sealed class CallBook
     private readonly Dictionary<long, Call> _calls = [];
     private readonly Dictionary<(long UserId, long DeviceId), Call> _byDevice = [];
     private readonly Dictionary<long, int> _perUser = []; // calls each user takes part in, either side
+    private readonly Dictionary<long, Call> _ringing = []; // by callee: a user is rung by one call at most (else busy)
     private readonly TimeProvider _time;
     private readonly CallOptions _options;
     private readonly ICallSink _sink;
@@ -126,7 +127,8 @@ public sealed class CallBook
             }
             else
             {
-                _sink.ToUser(calleeId, ServerFrames.CallRing(call.IdText, Ids.Format(conversationId), Ids.Format(callerId), Ids.Format(callerDevice), media), 0);
+                _ringing[calleeId] = call;
+                _sink.ToUser(calleeId, call.Ring, 0);
                 call.Timer = _time.CreateTimer(static s => ((Timed)s!).Fire(), new Timed(this, call, CallReasons.Timeout), TimeSpan.FromSeconds(_options.RingSeconds), Timeout.InfiniteTimeSpan);
             }
 
@@ -156,6 +158,7 @@ public sealed class CallBook
 
             call.Timer?.Dispose();
             call.Timer = null;
+            _ringing.Remove(userId);
             call.CalleeDevice = deviceId;
             call.AcceptedAt = _time.GetTimestamp();
             _byDevice[(userId, deviceId)] = call;
@@ -291,11 +294,19 @@ public sealed class CallBook
         }
     }
 
-    /// <summary>A socket of the device opened: a reconnect window of its call closes.</summary>
-    public void DeviceConnected(long userId, long deviceId)
+    /// <summary>
+    /// A socket of the device opened (after its hello): a reconnect window of its call closes, and a call ringing for
+    /// the user rings on this socket too.
+    /// </summary>
+    public void DeviceConnected(long userId, long deviceId, long connectionId)
     {
         lock (_lock)
         {
+            if (_ringing.TryGetValue(userId, out var ringing))
+            {
+                _sink.ToConnection(userId, connectionId, ringing.Ring);
+            }
+
             if (!_byDevice.TryGetValue((userId, deviceId), out var call))
             {
                 return;
@@ -354,6 +365,11 @@ public sealed class CallBook
     private void End(Call call, string reason, string outcome)
     {
         _calls.Remove(call.Id);
+        if (_ringing.TryGetValue(call.CalleeId, out var ringing) && ringing == call)
+        {
+            _ringing.Remove(call.CalleeId);
+        }
+
         _byDevice.Remove((call.CallerId, call.CallerDevice));
         if (call.Accepted)
         {
@@ -408,6 +424,9 @@ public sealed class CallBook
         public long CalleeId { get; } = calleeId;
 
         public string Media { get; } = media;
+
+        /// <summary>Its <c>call.ring</c> frame, made once for every device it rings on.</summary>
+        public byte[] Ring { get; } = ServerFrames.CallRing(Ids.Format(id), Ids.Format(conversationId), Ids.Format(callerId), Ids.Format(callerDevice), media);
 
         /// <summary>The callee's accepting device; 0 while ringing.</summary>
         public long CalleeDevice { get; set; }

@@ -101,7 +101,7 @@ public sealed partial class CallService : ICallSink
         return Book.Signal(caller.UserId, caller.SessionId, Id(signal.CallId), signal.Data);
     }
 
-    public void DeviceConnected(long userId, long deviceId) => Book.DeviceConnected(userId, deviceId);
+    public void DeviceConnected(long userId, long deviceId, long connectionId) => Book.DeviceConnected(userId, deviceId, connectionId);
 
     public void DeviceDisconnected(long userId, long deviceId) => Book.DeviceDisconnected(userId, deviceId);
 

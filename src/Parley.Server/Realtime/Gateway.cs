@@ -210,7 +210,6 @@ public sealed partial class Gateway
     internal async ValueTask<ClientSession> OpenAsync(Connection connection, Caller caller, ActivityContext connectionSpan, string transport, CancellationToken aborted)
     {
         _connections.Add(connection);
-        _calls.DeviceConnected(caller.UserId, caller.SessionId); // a call's device back within its reconnect window
         LogOpened(_logger, connection.Id, caller.UserId, transport);
         if (_connections.Interest is { } interest)
         {
@@ -226,6 +225,7 @@ public sealed partial class Gateway
         }
 
         connection.TrySend(ServerFrames.Hello(Ids.Format(caller.UserId), Ids.Format(caller.SessionId), _time.GetUtcNow().ToUnixTimeMilliseconds(), _options.HeartbeatMs));
+        _calls.DeviceConnected(caller.UserId, caller.SessionId, connection.Id); // a call's device back within its window; a ringing call rings here too
         if (await _presence.ConnectedAsync(caller.UserId))
         {
             await AnnouncePresenceAsync(caller.UserId, online: true, null);

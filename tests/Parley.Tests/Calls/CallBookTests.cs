@@ -57,6 +57,22 @@ public sealed class CallBookTests
     }
 
     [Fact]
+    public void A_socket_opened_while_a_call_rings_rings_too_and_not_once_it_was_answered()
+    {
+        var callId = Invite();
+        _sink.Frames.Clear();
+        _book.DeviceConnected(Callee, 23, 230);
+        var ring = _sink.Single("call.ring");
+        Assert.Equal(("connection", Callee, 230L), (ring.Kind, ring.UserId, ring.Target));
+        Assert.Equal(callId.ToString(), (string?)ring.Json["callId"]);
+        _book.DeviceConnected(Caller, CallerLaptop, 120); // not the callee: nothing
+        Assert.Null(_book.Accept(Callee, CalleePhone, callId));
+        _sink.Frames.Clear();
+        _book.DeviceConnected(Callee, 24, 240);
+        Assert.Empty(_sink.Frames);
+    }
+
+    [Fact]
     public void A_callee_with_no_device_online_is_unavailable_and_never_rung()
     {
         Assert.Null(_book.Invite(Caller, CallerPhone, CallerConnection, Callee, calleeOnline: false, Conversation, "audio", null, out _));
@@ -228,7 +244,7 @@ public sealed class CallBookTests
         _book.DeviceDisconnected(Caller, CallerPhone);
         _time.Advance(TimeSpan.FromSeconds(10));
         _sink.Online.Add((Caller, CallerPhone));
-        _book.DeviceConnected(Caller, CallerPhone);
+        _book.DeviceConnected(Caller, CallerPhone, 101);
         _time.Advance(TimeSpan.FromSeconds(60));
         Assert.Equal(1, _book.Count);
 

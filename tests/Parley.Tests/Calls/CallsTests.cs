@@ -129,6 +129,13 @@ public abstract class CallsTests(ServerFixture fixture) : BackendTests(fixture)
             Assert.Equal("video", (string?)ring["media"]);
         }
 
+        // a device that comes online while the call rings is rung too
+        var bThird = await Server.LoginAsync(b.Username, b.Password, "callee's tablet");
+        await using (var tablet = await WsClient.ConnectAsync(Server, bThird.AccessToken))
+        {
+            Assert.Equal(a.Id, (string?)(await tablet.NextAsync("call.ring", where: CallFrames.Of(callId)))["from"]);
+        }
+
         // before the answer the caller's offer reaches every ringing device
         await caller.SendAsync(CallFrames.Signal(callId, new JsonObject { ["type"] = "offer", ["sdp"] = "v=0 offer" }));
         foreach (var device in new[] { phone, laptop })
