@@ -60,8 +60,12 @@ public sealed class CallBook
     private readonly CallOptions _options;
     private readonly ICallSink _sink;
 
-    public CallBook(TimeProvider time, CallOptions options, ICallSink sink)
+    private readonly int _node;
+
+    /// <param name="node">Cluster mode: this node's id, which every call id it makes names (id % 1024), so other nodes know where a call is held; -1 on one node.</param>
+    public CallBook(TimeProvider time, CallOptions options, ICallSink sink, int node = -1)
     {
+        _node = node;
         _time = time;
         _options = options;
         _sink = sink;
@@ -108,6 +112,10 @@ public sealed class CallBook
             do
             {
                 callId = RandomNumberGenerator.GetInt32(1, int.MaxValue) * (long)int.MaxValue + RandomNumberGenerator.GetInt32(int.MaxValue);
+                if (_node >= 0)
+                {
+                    callId = ((callId >> 11) * 1024) + _node;
+                }
             }
             while (_calls.ContainsKey(callId));
 

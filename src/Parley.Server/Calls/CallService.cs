@@ -33,7 +33,10 @@ public sealed partial class CallService : ICallSink
         TimeProvider time,
         IOptions<CallOptions> options,
         IOptions<MessagingOptions> messaging,
-        ILogger<CallService> logger)
+        ILogger<CallService> logger,
+        Cluster.ClusterOptions? cluster = null,
+        Cluster.ClusterRedis? redis = null,
+        Social.PresenceTracker? presence = null)
     {
         _views = views;
         _sender = sender;
@@ -43,7 +46,11 @@ public sealed partial class CallService : ICallSink
         _logger = logger;
         Options = options.Value;
         _signals = new TokenBuckets(Options.SignalsPerSecond, Options.SignalBurst, time);
-        Book = new CallBook(time, Options, this);
+        Book = new CallBook(time, Options, this, cluster is { Enabled: true } && redis is not null ? cluster.NodeId : -1);
+        if (cluster is { Enabled: true } && redis is not null)
+        {
+            StartRelay(cluster, redis, presence); // CallService.Cluster.cs
+        }
     }
 
     public CallOptions Options { get; }
@@ -76,14 +83,18 @@ public sealed partial class CallService : ICallSink
             return CallingTooFast;
         }
 
-        return Book.Invite(caller.UserId, caller.SessionId, connectionId, peer, _connections.Holds(peer), conversationId, invite.Media, invite.RefJson, out _);
+        var online = _connections.Holds(peer) || await OnlineElsewhereAsync(peer);
+        return Book.Invite(caller.UserId, caller.SessionId, connectionId, peer, online, conversationId, invite.Media, invite.RefJson, out _);
     }
 
-    public Refusal? Accept(Caller caller, CallAcceptFrame accept) => Book.Accept(caller.UserId, caller.SessionId, Id(accept.CallId));
+    public Refusal? Accept(Caller caller, long connectionId, CallAcceptFrame accept) =>
+        Forward(RelayAction.Accept, caller, connectionId, Id(accept.CallId), accept.RefJson, default) ? null : Book.Accept(caller.UserId, caller.SessionId, Id(accept.CallId));
 
-    public Refusal? Reject(Caller caller, CallRejectFrame reject) => Book.Reject(caller.UserId, Id(reject.CallId));
+    public Refusal? Reject(Caller caller, long connectionId, CallRejectFrame reject) =>
+        Forward(RelayAction.Reject, caller, connectionId, Id(reject.CallId), reject.RefJson, default) ? null : Book.Reject(caller.UserId, Id(reject.CallId));
 
-    public Refusal? Hangup(Caller caller, CallHangupFrame hangup) => Book.Hangup(caller.UserId, caller.SessionId, Id(hangup.CallId));
+    public Refusal? Hangup(Caller caller, long connectionId, CallHangupFrame hangup) =>
+        Forward(RelayAction.Hangup, caller, connectionId, Id(hangup.CallId), hangup.RefJson, default) ? null : Book.Hangup(caller.UserId, caller.SessionId, Id(hangup.CallId));
 
     /// <summary><c>call.signal</c>: size-limited and rate limited per connection, then relayed by the book.</summary>
     public Refusal? Signal(Caller caller, long connectionId, CallSignalFrame signal)
@@ -98,15 +109,24 @@ public sealed partial class CallService : ICallSink
             return SignalingTooFast;
         }
 
-        return Book.Signal(caller.UserId, caller.SessionId, Id(signal.CallId), signal.Data);
+        return Forward(RelayAction.Signal, caller, connectionId, Id(signal.CallId), signal.RefJson, signal.Data) ? null : Book.Signal(caller.UserId, caller.SessionId, Id(signal.CallId), signal.Data);
     }
 
-    public void DeviceConnected(long userId, long deviceId, long connectionId) => Book.DeviceConnected(userId, deviceId, connectionId);
+    public void DeviceConnected(long userId, long deviceId, long connectionId)
+    {
+        Book.DeviceConnected(userId, deviceId, connectionId);
+        RemoteDeviceChanged(userId, deviceId, back: true);
+    }
 
-    public void DeviceDisconnected(long userId, long deviceId) => Book.DeviceDisconnected(userId, deviceId);
+    public void DeviceDisconnected(long userId, long deviceId)
+    {
+        Book.DeviceDisconnected(userId, deviceId);
+        RemoteDeviceChanged(userId, deviceId, back: false);
+    }
 
     void ICallSink.ToDevice(long userId, long deviceId, byte[] frame)
     {
+        Relay(userId, deviceId, 0, frame);
         foreach (var connection in _connections.ForUser(userId))
         {
             if (connection.SessionId == deviceId)
@@ -129,6 +149,7 @@ public sealed partial class CallService : ICallSink
 
     void ICallSink.ToUser(long userId, byte[] frame, long exceptDeviceId)
     {
+        Relay(userId, 0, exceptDeviceId, frame);
         foreach (var connection in _connections.ForUser(userId))
         {
             if (connection.SessionId != exceptDeviceId)

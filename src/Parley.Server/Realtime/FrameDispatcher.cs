@@ -246,15 +246,15 @@ public sealed partial class FrameDispatcher(MessageSender sender, MessagingServi
                     break;
                 case CallAcceptFrame accept:
                     refJson = accept.RefJson;
-                    refusal = _calls.Accept(caller, accept);
+                    refusal = _calls.Accept(caller, connection.Id, accept);
                     break;
                 case CallRejectFrame reject:
                     refJson = reject.RefJson;
-                    refusal = _calls.Reject(caller, reject);
+                    refusal = _calls.Reject(caller, connection.Id, reject);
                     break;
                 case CallHangupFrame hangup:
                     refJson = hangup.RefJson;
-                    refusal = _calls.Hangup(caller, hangup);
+                    refusal = _calls.Hangup(caller, connection.Id, hangup);
                     break;
                 default:
                     refusal = null;
