@@ -19,8 +19,10 @@ public sealed class CallsClusterTests : IAsyncLifetime
     public async Task A_call_rings_is_accepted_and_signals_across_nodes()
     {
         await using var cluster = await EdgeNodes.CreateAsync();
-        var a = await cluster.StartAsync(1, "--Calls:ReconnectSeconds=1");
-        var b = await cluster.StartAsync(2, "--Calls:ReconnectSeconds=1");
+        // A prefix of its own: the calls' channel is per prefix, and other edge tests' clusters share the Redis.
+        string[] args = ["--Calls:ReconnectSeconds=1", $"--Cluster:ChannelPrefix=t{Guid.NewGuid():N}"];
+        var a = await cluster.StartAsync(1, args);
+        var b = await cluster.StartAsync(2, args);
         var alice = await a.RegisterAsync();
         var bob = await a.RegisterAsync();
         var stranger = await a.RegisterAsync();
