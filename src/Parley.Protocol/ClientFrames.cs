@@ -38,6 +38,24 @@ public sealed record PingFrame : ClientFrame
     }
 }
 
+/// <summary><c>{type:"call.invite", ref, conversationId, media}</c>; <paramref name="Media"/> is <c>audio</c> or <c>video</c>.</summary>
+public sealed record CallInviteFrame(string? RefJson, string ConversationId, string Media) : ClientFrame;
+
+/// <summary><c>{type:"call.accept", ref, callId}</c>.</summary>
+public sealed record CallAcceptFrame(string? RefJson, string CallId) : ClientFrame;
+
+/// <summary>
+/// <c>{type:"call.signal", ref?, callId, data}</c>: <paramref name="Data"/> is the raw JSON text of <c>data</c> (any JSON
+/// value but null, as the client wrote it, copied out of the frame's buffer): relayed verbatim, never interpreted.
+/// </summary>
+public sealed record CallSignalFrame(string? RefJson, string CallId, byte[] Data) : ClientFrame;
+
+/// <summary><c>{type:"call.reject", ref?, callId}</c>.</summary>
+public sealed record CallRejectFrame(string? RefJson, string CallId) : ClientFrame;
+
+/// <summary><c>{type:"call.hangup", ref?, callId}</c>.</summary>
+public sealed record CallHangupFrame(string? RefJson, string CallId) : ClientFrame;
+
 /// <summary>
 /// Why a frame was refused: <see cref="Code"/> is <see cref="Invalid"/> or <see cref="UnknownType"/>, and
 /// <see cref="RefJson"/> is the client's <c>ref</c> whenever the frame was well-formed enough to find it, so the

@@ -53,6 +53,11 @@ public static class FrameParser
                     Kind.Read => new ReadFrame(p.Id(Member.ConversationId), p.Seq(Member.Seq)),
                     Kind.Typing => new TypingFrame(p.Id(Member.ConversationId)),
                     Kind.Ping => PingFrame.Instance,
+                    Kind.CallInvite => new CallInviteFrame(p.RefJson(), p.Id(Member.ConversationId), p.Media(Member.Media)),
+                    Kind.CallAccept => new CallAcceptFrame(p.RefJson(), p.Id(Member.CallId)),
+                    Kind.CallSignal => new CallSignalFrame(p.RefJson(), p.Id(Member.CallId), p.Data()),
+                    Kind.CallReject => new CallRejectFrame(p.RefJson(), p.Id(Member.CallId)),
+                    Kind.CallHangup => new CallHangupFrame(p.RefJson(), p.Id(Member.CallId)),
                     _ => null,
                 };
             }
@@ -92,6 +97,11 @@ public static class FrameParser
         Read,
         Typing,
         Ping,
+        CallInvite,
+        CallAccept,
+        CallSignal,
+        CallReject,
+        CallHangup,
     }
 
     /// <summary>The top-level members some frame uses, in the order of <see cref="MemberNames"/>; <see cref="Limit"/> stays last.</summary>
@@ -107,11 +117,14 @@ public static class FrameParser
         Mentions,
         Seq,
         AfterSeq,
+        CallId,
+        Media,
+        Data,
         Limit,
     }
 
     private static readonly string[] MemberNames =
-        ["type", "ref", "conversationId", "clientMsgId", "msgType", "content", "replyTo", "mentions", "seq", "afterSeq", "limit"];
+        ["type", "ref", "conversationId", "clientMsgId", "msgType", "content", "replyTo", "mentions", "seq", "afterSeq", "callId", "media", "data", "limit"];
 
     private static readonly byte[][] MemberNamesUtf8 = [.. MemberNames.Select(Encoding.UTF8.GetBytes)];
 
@@ -120,6 +133,9 @@ public static class FrameParser
     /// <summary>The contract's message types, read without making a string per send (any other value is read as text and judged by the server).</summary>
     private static readonly (string Text, byte[] Utf8)[] MsgTypes =
         [.. new[] { "text", "image", "file", "audio", "video", "location", "link", "custom" }.Select(t => (t, Encoding.UTF8.GetBytes(t)))];
+
+    private static readonly (string Text, byte[] Utf8)[] CallMedia =
+        [.. new[] { "audio", "video" }.Select(t => (t, Encoding.UTF8.GetBytes(t)))];
 
     /// <summary>Where each <see cref="Member"/>'s value starts in the frame: offset + 1, so 0 means absent.</summary>
     [InlineArray(MemberCount)]
@@ -138,6 +154,7 @@ public static class FrameParser
         private readonly ReadOnlySpan<byte> _json = json;
         private Offsets _at;
         private int _refEnd;
+        private int _dataEnd;
 
         public string? Problem { get; private set; }
 
@@ -187,6 +204,10 @@ public static class FrameParser
                 {
                     _refEnd = (int)reader.BytesConsumed;
                 }
+                else if (known == Member.Data)
+                {
+                    _dataEnd = (int)reader.BytesConsumed;
+                }
             }
 
             // Anything but whitespace after the object makes the reader throw.
@@ -218,6 +239,11 @@ public static class FrameParser
                 : type.ValueTextEquals(FrameTypes.Read) ? Kind.Read
                 : type.ValueTextEquals(FrameTypes.Typing) ? Kind.Typing
                 : type.ValueTextEquals(FrameTypes.Ping) ? Kind.Ping
+                : type.ValueTextEquals(FrameTypes.CallSignal) ? Kind.CallSignal
+                : type.ValueTextEquals(FrameTypes.CallInvite) ? Kind.CallInvite
+                : type.ValueTextEquals(FrameTypes.CallAccept) ? Kind.CallAccept
+                : type.ValueTextEquals(FrameTypes.CallReject) ? Kind.CallReject
+                : type.ValueTextEquals(FrameTypes.CallHangup) ? Kind.CallHangup
                 : Kind.Unknown;
             return true;
         }
@@ -248,6 +274,41 @@ public static class FrameParser
             }
 
             return new SendFrame(refJson, command!);
+        }
+
+        /// <summary><c>audio</c> or <c>video</c>.</summary>
+        public string Media(Member member)
+        {
+            if (!Required(member))
+            {
+                return "";
+            }
+
+            if (KnownText(member, CallMedia) is { } media)
+            {
+                return media;
+            }
+
+            Fail($"{MemberNames[(int)member]} must be \"audio\" or \"video\".");
+            return "";
+        }
+
+        /// <summary><c>data</c>'s value (any JSON value but null) as the client wrote it, copied out of the frame.</summary>
+        public byte[] Data()
+        {
+            const Member member = Member.Data;
+            if (!Required(member))
+            {
+                return [];
+            }
+
+            if (At(member).TokenType == JsonTokenType.Null)
+            {
+                Fail($"{MemberNames[(int)member]} must not be null.");
+                return [];
+            }
+
+            return _json[(_at[(int)member] - 1).._dataEnd].ToArray();
         }
 
         /// <summary>A positive 64-bit number in canonical decimal form: what every id of the server is.</summary>

@@ -10,6 +10,11 @@ public static class FrameTypes
     public const string Read = "read";
     public const string Typing = "typing";
     public const string Ping = "ping";
+    public const string CallInvite = "call.invite";
+    public const string CallAccept = "call.accept";
+    public const string CallSignal = "call.signal"; // both directions: relayed as it came
+    public const string CallReject = "call.reject";
+    public const string CallHangup = "call.hangup";
 
     // Server to client ("read" and "typing" are shared with the client's frames of the same name).
     public const string Hello = "hello";
@@ -22,4 +27,8 @@ public static class FrameTypes
     public const string Notify = "notify";
     public const string Error = "error";
     public const string Resync = "resync";
+    public const string CallInvited = "call.invited";
+    public const string CallRing = "call.ring";
+    public const string CallAccepted = "call.accepted";
+    public const string CallEnded = "call.ended";
 }

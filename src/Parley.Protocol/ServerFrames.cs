@@ -164,6 +164,56 @@ public static class ServerFrames
         return w.Finish();
     }
 
+    /// <summary><c>{type:"call.invited", ref, callId}</c>: the inviting connection's answer.</summary>
+    public static byte[] CallInvited(string? refJson, string callId)
+    {
+        var w = Writer.Start(FrameTypes.CallInvited);
+        w.Ref(refJson);
+        w.Json.WriteString("callId"u8, callId);
+        return w.Finish();
+    }
+
+    /// <summary><c>{type:"call.ring", callId, conversationId, from, fromDeviceId, media}</c>, to every device of the callee.</summary>
+    public static byte[] CallRing(string callId, string conversationId, string from, string fromDeviceId, string media)
+    {
+        var w = Writer.Start(FrameTypes.CallRing);
+        w.Json.WriteString("callId"u8, callId);
+        w.Json.WriteString("conversationId"u8, conversationId);
+        w.Json.WriteString("from"u8, from);
+        w.Json.WriteString("fromDeviceId"u8, fromDeviceId);
+        w.Json.WriteString("media"u8, media);
+        return w.Finish();
+    }
+
+    /// <summary><c>{type:"call.accepted", callId, by, deviceId}</c>, to the caller's inviting device.</summary>
+    public static byte[] CallAccepted(string callId, string by, string deviceId)
+    {
+        var w = Writer.Start(FrameTypes.CallAccepted);
+        w.Json.WriteString("callId"u8, callId);
+        w.Json.WriteString("by"u8, by);
+        w.Json.WriteString("deviceId"u8, deviceId);
+        return w.Finish();
+    }
+
+    /// <summary><c>{type:"call.signal", callId, data}</c>: <paramref name="dataJson"/> relayed as the other device wrote it.</summary>
+    public static byte[] CallSignal(string callId, ReadOnlySpan<byte> dataJson)
+    {
+        var w = Writer.Start(FrameTypes.CallSignal);
+        w.Json.WriteString("callId"u8, callId);
+        w.Json.WritePropertyName("data"u8);
+        w.Json.WriteRawValue(dataJson, skipInputValidation: true); // the parser validated it as one JSON value
+        return w.Finish();
+    }
+
+    /// <summary><c>{type:"call.ended", callId, reason}</c>.</summary>
+    public static byte[] CallEnded(string callId, string reason)
+    {
+        var w = Writer.Start(FrameTypes.CallEnded);
+        w.Json.WriteString("callId"u8, callId);
+        w.Json.WriteString("reason"u8, reason);
+        return w.Finish();
+    }
+
     /// <summary>
     /// A buffer and JSON writer kept per thread and reused, so building a frame allocates only its result. Building
     /// is synchronous, so a thread never uses two at once; one left behind by an exception is simply replaced.

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Parley.Server.Accounts;
 using Parley.Server.Admin;
 using Parley.Server.Api;
+using Parley.Server.Calls;
 using Parley.Server.Cluster;
 using Parley.Server.Email;
 using Parley.Server.Events;
@@ -198,6 +199,8 @@ public static partial class ParleyApp
 
         services.AddPush(config); // docs/push.md: offline notifications; a sink after the fan-out's (and the bus's)
 
+        services.Configure<CallOptions>(config.GetSection(CallOptions.Section));
+        services.AddSingleton<CallService>();
         services.AddSingleton<FrameDispatcher>();
         services.AddSingleton<Gateway>();
         services.AddHostedService<HeartbeatMonitor>();
@@ -258,6 +261,7 @@ public static partial class ParleyApp
         app.MapAdmin();
         app.MapWebhooks();
         app.MapPush();
+        app.MapCalls();
         // A WebSocket lives for hours: it has its own duration instrument instead of skewing HTTP request durations.
         app.Map("/ws", (HttpContext context, Gateway gateway) => gateway.HandleAsync(context)).RequireAuthorization().DisableHttpMetrics().ExcludeFromDescription();
         app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });

@@ -60,6 +60,16 @@ public sealed class MessageSender(
         return check.Message is { } message ? await CommitAsync(message, null, cancellationToken, system: true) : check.Answer;
     }
 
+    /// <summary>
+    /// A message the server writes itself in a user's name (a call's <c>call</c> record, sent by the caller): as
+    /// <see cref="SendAsSystemAsync"/>, and its type may be one of the server's own (<c>call</c>), which no client may send.
+    /// </summary>
+    public async ValueTask<Result<SentMessage>> SendServerMessageAsync(long fromUserId, SendCommand command, CancellationToken cancellationToken)
+    {
+        var check = await CheckAsync(new Caller(fromUserId, 0), command, system: true, cancellationToken, serverTypes: true);
+        return check.Message is { } message ? await CommitAsync(message, null, cancellationToken, system: true) : check.Answer;
+    }
+
     private async ValueTask<Result<SentMessage>> CommitAfterCheckAsync(ValueTask<(NewMessage? Message, Result<SentMessage> Answer)> checking, long? originConnectionId, CancellationToken cancellationToken) =>
         await CommitOrAnswer(await checking, originConnectionId, cancellationToken);
 
@@ -146,7 +156,7 @@ public sealed class MessageSender(
     }
 
     /// <summary>The message to append, or (when there is none) the send's answer already: a refusal, or the original of a retry.</summary>
-    private async ValueTask<(NewMessage? Message, Result<SentMessage> Answer)> CheckAsync(Caller caller, SendCommand command, bool system, CancellationToken cancellationToken)
+    private async ValueTask<(NewMessage? Message, Result<SentMessage> Answer)> CheckAsync(Caller caller, SendCommand command, bool system, CancellationToken cancellationToken, bool serverTypes = false)
     {
         var view = await views.GetAsync(command.ConversationId, cancellationToken);
         if (view is null)
@@ -161,7 +171,7 @@ public sealed class MessageSender(
         }
 
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var (checkedContent, refusal) = await CheckContentAsync(caller, command, view, me, now, system, cancellationToken);
+        var (checkedContent, refusal) = await CheckContentAsync(caller, command, view, me, now, system, cancellationToken, serverTypes);
         if (refusal is not null)
         {
             // A retry returns the original whatever happened since (rate, mute, unfriending).
@@ -243,9 +253,9 @@ public sealed class MessageSender(
     public Refusal NotFound(Caller caller) => Refused(lookups.Miss(caller.UserId, ConversationNotFound));
 
     /// <summary>The content validated, or why this send may not be made (in the order the contract answers them).</summary>
-    private async ValueTask<(ValidatedContent? Content, Refusal? Refusal)> CheckContentAsync(Caller caller, SendCommand command, ConversationView view, ViewMember me, long now, bool system, CancellationToken cancellationToken)
+    private async ValueTask<(ValidatedContent? Content, Refusal? Refusal)> CheckContentAsync(Caller caller, SendCommand command, ConversationView view, ViewMember me, long now, bool system, CancellationToken cancellationToken, bool serverTypes)
     {
-        if (!MessageValidator.Validate(command.MsgType, command.Content, _options).TryGetValue(out var content, out var badContent))
+        if (!MessageValidator.Validate(command.MsgType, command.Content, _options, serverTypes).TryGetValue(out var content, out var badContent))
         {
             return (null, badContent);
         }

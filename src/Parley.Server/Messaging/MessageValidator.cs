@@ -23,8 +23,14 @@ public static class MessageValidator
     };
 
     /// <summary>The content checked against its type's rules; a refusal (never an exception) when it breaks one.</summary>
-    public static Result<ValidatedContent> Validate(string? type, JsonElement content, MessagingOptions options)
+    /// <param name="serverTypes">The server itself writes the message: <c>call</c> (a call's record) is allowed too.</param>
+    public static Result<ValidatedContent> Validate(string? type, JsonElement content, MessagingOptions options, bool serverTypes = false)
     {
+        if (type == "call")
+        {
+            return serverTypes ? ValidateCall(content) : CallIsServerOnly;
+        }
+
         if (type is null || !Types.Contains(type))
         {
             return Refusal.Invalid("type", "must be one of text, image, file, audio, video, location, link, custom");
@@ -122,6 +128,39 @@ public static class MessageValidator
     }
 
     public const int MaxDepth = 16;
+
+    private static readonly Refusal CallIsServerOnly = Refusal.Invalid("type", "call messages are written by the server only");
+
+    private static readonly string[] CallOutcomes = ["completed", "missed", "rejected", "busy", "unavailable", "failed"];
+
+    /// <summary><c>call {callId, media, outcome, durationMs?}</c>: what the calls feature writes (checked all the same).</summary>
+    private static Result<ValidatedContent> ValidateCall(JsonElement content)
+    {
+        if (content.ValueKind != JsonValueKind.Object)
+        {
+            return Refusal.Invalid("content", "must be a JSON object");
+        }
+
+        var v = new Validation();
+        var callId = RequiredString(v, content, "callId");
+        if (callId is not null && !Parley.Protocol.SendCommand.TryParseId(callId, out _))
+        {
+            v.Add("content.callId", "must be an id");
+        }
+
+        if (RequiredString(v, content, "media") is { } media && media is not ("audio" or "video"))
+        {
+            v.Add("content.media", "must be audio or video");
+        }
+
+        if (RequiredString(v, content, "outcome") is { } outcome && !CallOutcomes.Contains(outcome))
+        {
+            v.Add("content.outcome", "must be completed, missed, rejected, busy, unavailable or failed");
+        }
+
+        OptionalNumber(v, content, "durationMs", 0, long.MaxValue);
+        return v.ToRefusal() is { } invalid ? invalid : new ValidatedContent(content.GetRawText(), Array.Empty<long>());
+    }
 
     /// <summary>
     /// A validated text message through the blocked-words filter: the same content when clean, the content with

@@ -27,8 +27,9 @@ public sealed class ClientSession(Connection connection, Caller caller, Activity
 /// messaging feature (SignalR's dispatcher beside its connection handler). Knows frames and features, never
 /// sockets: the transport hands it bytes and it answers through <see cref="Connection.TrySend"/>.
 /// </summary>
-public sealed partial class FrameDispatcher(MessageSender sender, MessagingService messaging, TimeProvider time, Microsoft.Extensions.Options.IOptions<RealtimeOptions> options, ILogger<FrameDispatcher> logger)
+public sealed partial class FrameDispatcher(MessageSender sender, MessagingService messaging, Calls.CallService calls, TimeProvider time, Microsoft.Extensions.Options.IOptions<RealtimeOptions> options, ILogger<FrameDispatcher> logger)
 {
+    private readonly Calls.CallService _calls = calls;
     private readonly MessageSender _sender = sender;
     private readonly MessagingService _messaging = messaging;
     private readonly RealtimeOptions _options = options.Value;
@@ -234,6 +235,26 @@ public sealed partial class FrameDispatcher(MessageSender sender, MessagingServi
                     break;
                 case TypingFrame typing:
                     refusal = await _messaging.TypingAsync(caller, Id(typing.ConversationId), cancellationToken);
+                    break;
+                case CallSignalFrame signal:
+                    refJson = signal.RefJson;
+                    refusal = _calls.Signal(caller, connection.Id, signal);
+                    break;
+                case CallInviteFrame invite:
+                    refJson = invite.RefJson;
+                    refusal = await _calls.InviteAsync(caller, connection.Id, invite, cancellationToken);
+                    break;
+                case CallAcceptFrame accept:
+                    refJson = accept.RefJson;
+                    refusal = _calls.Accept(caller, connection.Id, accept);
+                    break;
+                case CallRejectFrame reject:
+                    refJson = reject.RefJson;
+                    refusal = _calls.Reject(caller, connection.Id, reject);
+                    break;
+                case CallHangupFrame hangup:
+                    refJson = hangup.RefJson;
+                    refusal = _calls.Hangup(caller, connection.Id, hangup);
                     break;
                 default:
                     refusal = null;

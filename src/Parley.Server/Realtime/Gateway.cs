@@ -34,6 +34,7 @@ public sealed partial class Gateway
     private readonly ConnectionShared _shared;
     private readonly SessionGuard _sessions;
     private readonly TokenService _tokens;
+    private readonly Calls.CallService _calls;
 
     public Gateway(
         ConnectionRegistry connections,
@@ -43,6 +44,7 @@ public sealed partial class Gateway
         PostCommitRoute route,
         SessionGuard sessions,
         TokenService tokens,
+        Calls.CallService calls,
         TimeProvider time,
         IOptions<RealtimeOptions> options,
         ParleyMetrics metrics,
@@ -59,6 +61,7 @@ public sealed partial class Gateway
         _sessions = sessions;
         _metrics = metrics;
         _tokens = tokens;
+        _calls = calls;
         // Made once, shared by every connection: a connection costs no delegate or settings copy of its own.
         _shared = new ConnectionShared(_options, time, metrics.FramesDelivered, metrics.SlowConsumerDisconnected, logger);
         // Revocations reach the sockets through the one post-commit route (its local sink closes them).
@@ -222,6 +225,7 @@ public sealed partial class Gateway
         }
 
         connection.TrySend(ServerFrames.Hello(Ids.Format(caller.UserId), Ids.Format(caller.SessionId), _time.GetUtcNow().ToUnixTimeMilliseconds(), _options.HeartbeatMs));
+        _calls.DeviceConnected(caller.UserId, caller.SessionId, connection.Id); // a call's device back within its window; a ringing call rings here too
         if (await _presence.ConnectedAsync(caller.UserId))
         {
             await AnnouncePresenceAsync(caller.UserId, online: true, null);
@@ -234,6 +238,7 @@ public sealed partial class Gateway
     internal async Task CloseAsync(Connection connection, Caller caller, WebSocketCloseStatus? clientClose, long opened)
     {
         _connections.Remove(connection);
+        _calls.DeviceDisconnected(caller.UserId, caller.SessionId);
         try
         {
             // The close timeout aborts a writer the peer does not drain; this bound is only a backstop.

@@ -13,6 +13,9 @@ public abstract class ServerFixture : IAsyncLifetime
 
     public abstract Backend Backend { get; }
 
+    /// <summary>Settings a fixture of its own adds to the ones below (short call timers, say).</summary>
+    protected virtual string[] ExtraArgs => [];
+
     public bool Available => Backend == Backend.Sqlite || TestStore.PostgresAdminConnectionString is not null;
 
     public ParleyServer Server => _server ?? throw new InvalidOperationException("The server did not start.");
@@ -35,17 +38,20 @@ public abstract class ServerFixture : IAsyncLifetime
                 _store,
                 null,
                 services => services.AddSingleton<Parley.Server.Events.INotificationSink>(Notifications).AddSingleton<Microsoft.Extensions.Logging.ILoggerProvider>(Logs),
-                "--Auth:LoginFailuresPerAddress=1000000",
-                "--Auth:RegistrationsPerAddress=1000000",
-                "--Messaging:SendBurst=1000000",
-                "--Messaging:SendRatePerSecond=1000000",
-                "--Files:UploadsPerMinute=1000000",
-                "--Files:ConcurrentUploadsPerUser=1000",
-                "--Groups:CreationsPerHour=1000000",
-                "--Social:FriendRequestsPerHour=1000000",
-                "--Groups:JoinRequestsPerHour=1000000",
-                // An upload waits for its thumbnail however busy the machine, so upload answers are the same every run.
-                "--Files:ProcessingWaitSeconds=600");
+                [
+                    "--Auth:LoginFailuresPerAddress=1000000",
+                    "--Auth:RegistrationsPerAddress=1000000",
+                    "--Messaging:SendBurst=1000000",
+                    "--Messaging:SendRatePerSecond=1000000",
+                    "--Files:UploadsPerMinute=1000000",
+                    "--Files:ConcurrentUploadsPerUser=1000",
+                    "--Groups:CreationsPerHour=1000000",
+                    "--Social:FriendRequestsPerHour=1000000",
+                    "--Groups:JoinRequestsPerHour=1000000",
+                    // An upload waits for its thumbnail however busy the machine, so upload answers are the same every run.
+                    "--Files:ProcessingWaitSeconds=600",
+                    .. ExtraArgs,
+                ]);
         }
     }
 

@@ -1,0 +1,40 @@
+namespace Parley.Server.Calls;
+
+/// <summary>Settings section <c>Calls</c>: one-to-one calls (docs/calls.md).</summary>
+public sealed class CallOptions
+{
+    public const string Section = "Calls";
+
+    /// <summary>Seconds a call rings before it ends <c>timeout</c> (a missed call).</summary>
+    public int RingSeconds { get; set; } = 45;
+
+    /// <summary>Seconds a device of a call may be without a socket (the same device session reconnecting) before the call ends <c>disconnected</c>.</summary>
+    public int ReconnectSeconds { get; set; } = 15;
+
+    /// <summary>Bytes of one <c>call.signal</c>'s <c>data</c> (its JSON text).</summary>
+    public int MaxSignalBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Sustained <c>call.signal</c> frames per connection per second (ICE candidates come in bursts: see <see cref="SignalBurst"/>).</summary>
+    public double SignalsPerSecond { get; set; } = 20;
+
+    /// <summary><c>call.signal</c> frames a connection may send at once above the sustained rate.</summary>
+    public int SignalBurst { get; set; } = 100;
+
+    /// <summary>Calls one user may take part in at once (each of their devices is in one call at most).</summary>
+    public int MaxCallsPerUser { get; set; } = 4;
+
+    /// <summary>Calls held in memory at once on this node; an invite past it is answered <c>unavailable</c>.</summary>
+    public int MaxCalls { get; set; } = 10_000;
+
+    /// <summary>STUN server URLs handed to clients (<c>stun:host:3478</c>).</summary>
+    public string[] StunUrls { get; set; } = [];
+
+    /// <summary>TURN server URLs (<c>turn:host:3478?transport=udp</c>, <c>turns:host:5349</c>); they get credentials when <see cref="TurnSecret"/> is set.</summary>
+    public string[] TurnUrls { get; set; } = [];
+
+    /// <summary>coturn's <c>static-auth-secret</c>; empty: no TURN servers are handed out.</summary>
+    public string TurnSecret { get; set; } = "";
+
+    /// <summary>Seconds the TURN credentials handed out stay valid.</summary>
+    public int TurnTtlSeconds { get; set; } = 3600;
+}
