@@ -21,6 +21,7 @@ public static class OpenApiSetup
         ("Search", "Full-text search over the messages the caller can see."),
         ("Files", "Uploads (multipart), downloads with Range requests, and thumbnails."),
         ("Push", "Offline notification targets of the calling device session."),
+        ("Calls", "ICE servers (STUN, TURN credentials) for one-to-one calls; the signaling itself is on the WebSocket (docs/protocol.md)."),
         ("Admin", "The app-server API (X-Api-Key): import users, issue tokens, send as a user, stats, reports, failed webhooks."),
     ];
 

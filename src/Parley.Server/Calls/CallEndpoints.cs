@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.Options;
 using Parley.Server.Accounts;
+using Parley.Server.Api;
 using Parley.Server.Http;
 
 namespace Parley.Server.Calls;
@@ -26,7 +27,10 @@ public static class CallEndpoints
 {
     public static void MapCalls(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/api/calls/ice-servers", IceServers).WithTags("Calls").RequireAuthorization().Produces<IceServersDto>().ProducesErrors(401);
+        app.MapGet("/api/calls/ice-servers", IceServers).WithTags("Calls").RequireAuthorization()
+            .WithName("getIceServers").WithSummary("STUN and TURN servers for a call, with time-limited TURN credentials")
+            .Returns<IceServersDto>(200, "The ICE servers (an empty list when none are configured) and how long the credentials last.")
+            .ProducesErrors(401);
     }
 
     private static IResult IceServers(HttpContext context, IOptions<CallOptions> options, TimeProvider time) =>
