@@ -52,7 +52,7 @@ public static class AccountEndpoints
             .WithSummary("Change the caller's nickname, bio, avatar or tags")
             .Accepts<ProfilePatch>("application/json")
             .Returns<SelfUser>(200, "The profile as changed; friends and co-members get `user.updated`.")
-            .ProducesErrors(400, 401, 415);
+            .ProducesErrors(400, 401, 415, 429);
         usersGroup.MapPut("/me/password", ChangePasswordAsync)
             .WithName("changePassword")
             .WithSummary("Change the password (every other session is revoked)")
@@ -108,7 +108,7 @@ public static class AccountEndpoints
         return Results.Json(SelfUser.From(user), ParleyJson.Default.SelfUser);
     }
 
-    private static async Task<IResult> PatchMeAsync(HttpContext context, UserStore users, Files.FileService files, TimeProvider time, Moderation.Moderator moderation, ProfileUpdates updates)
+    private static async Task<IResult> PatchMeAsync(HttpContext context, UserStore users, Files.FileService files, TimeProvider time, Moderation.Moderator moderation, ProfileUpdates updates, UserQuotas quotas, Microsoft.Extensions.Options.IOptions<Social.SocialOptions> social)
     {
         var patch = await context.Request.ReadJsonAsync(ParleyJson.Default.ProfilePatch);
         var v = new Validation();
@@ -159,6 +159,13 @@ public static class AccountEndpoints
         }
 
         var before = await users.GetAsync(context.Caller().UserId, context.RequestAborted) ?? throw ApiException.NotFound("User");
+        // A nickname or avatar change is announced to up to Social:ProfileUpdateMaxRecipients users: counted, so a rename loop is refused.
+        if (((nickname is not null && nickname != before.Nickname) || (setAvatar && avatar != before.AvatarFileId))
+            && await quotas.ProfileChanges.TryTakeAsync(context.Caller().UserId) is { } wait)
+        {
+            throw UserQuotas.Limited($"At most {social.Value.ProfileChangesPerHour} nickname or avatar changes per hour; try again later.", wait);
+        }
+
         var user = await users.UpdateProfileAsync(
             context.Caller().UserId,
             new ProfileChange(nickname, bio, setAvatar, avatar, tags),

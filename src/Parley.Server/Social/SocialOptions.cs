@@ -16,4 +16,10 @@ public sealed class SocialOptions
     /// then co-members, smallest group first, whole groups only. The rest see it when they next load the profile.
     /// </summary>
     public int ProfileUpdateMaxRecipients { get; set; } = 5000;
+
+    /// <summary>
+    /// Announced profile changes (nickname or avatar: each fans out to up to <see cref="ProfileUpdateMaxRecipients"/> users)
+    /// one user may make in any sliding hour before 429 <c>rate_limited</c> (0: no limit). Other profile edits are not counted.
+    /// </summary>
+    public int ProfileChangesPerHour { get; set; } = 30;
 }

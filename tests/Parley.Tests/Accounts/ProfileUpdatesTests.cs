@@ -115,3 +115,39 @@ public abstract class ProfileUpdateBoundTests(Backend backend) : OwnServerTests(
         recorder.For(alice.Id, "user.updated").Single().AssertRecipients(alice, friend, small[0], small[1]);
     }
 }
+
+public sealed class ProfileChangeQuotaTestsSqlite() : ProfileChangeQuotaTests(Backend.Sqlite);
+
+/// <summary>
+/// <c>Social:ProfileChangesPerHour</c>: every announced change (nickname, avatar) fans out to up to
+/// <c>Social:ProfileUpdateMaxRecipients</c> users, so a user flipping their nickname in a loop is refused past the quota
+/// instead of making the server send that many frames per request; changes that announce nothing are not counted.
+/// </summary>
+public abstract class ProfileChangeQuotaTests(Backend backend) : OwnServerTests(backend)
+{
+    [Fact]
+    public async Task Announced_changes_past_the_hourly_quota_are_refused_and_announce_nothing()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        var recorder = new NotificationRecorder();
+        await using var server = await ParleyServer.StartAsync(
+            store,
+            null,
+            services => Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddSingleton<Parley.Server.Events.INotificationSink>(services, recorder),
+            "--Social:ProfileChangesPerHour=2");
+        var alice = await server.RegisterAsync();
+        var friend = await server.RegisterAsync();
+        await server.MakeFriendsAsync(alice, friend);
+
+        await server.Patch(alice, "/api/users/me", new JsonObject { ["nickname"] = "Flip" }).Expect(HttpStatusCode.OK);
+        await server.Patch(alice, "/api/users/me", new JsonObject { ["nickname"] = "Flop" }).Expect(HttpStatusCode.OK);
+        await server.Patch(alice, "/api/users/me", new JsonObject { ["nickname"] = "Flip" }).ExpectProblem((HttpStatusCode)429, "rate_limited");
+        await server.Patch(alice, "/api/users/me", new JsonObject { ["avatarFileId"] = null, ["nickname"] = "Flop" }).Expect(HttpStatusCode.OK); // no change: not counted
+        var bio = await server.Patch(alice, "/api/users/me", new JsonObject { ["bio"] = "still editable" }).Expect(HttpStatusCode.OK);
+        Assert.Equal("Flop", (string?)bio["nickname"]); // the refused rename was not applied
+
+        Assert.Equal(["Flip", "Flop"], recorder.For(alice.Id, "user.updated").Select(n => n.DataNode()["user"]!["nickname"]!.GetValue<string>()));
+        var other = await server.RegisterAsync(); // a quota of one's own
+        await server.Patch(other, "/api/users/me", new JsonObject { ["nickname"] = "Other" }).Expect(HttpStatusCode.OK);
+    }
+}
