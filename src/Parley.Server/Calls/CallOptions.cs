@@ -14,10 +14,10 @@ public sealed class CallOptions
     /// <summary>Bytes of one <c>call.signal</c>'s <c>data</c> (its JSON text).</summary>
     public int MaxSignalBytes { get; set; } = 64 * 1024;
 
-    /// <summary>Sustained <c>call.signal</c> frames per connection per second (ICE candidates come in bursts: see <see cref="SignalBurst"/>).</summary>
+    /// <summary>Sustained <c>call.signal</c> frames per device (session: all its sockets together) per second (ICE candidates come in bursts: see <see cref="SignalBurst"/>).</summary>
     public double SignalsPerSecond { get; set; } = 20;
 
-    /// <summary><c>call.signal</c> frames a connection may send at once above the sustained rate.</summary>
+    /// <summary><c>call.signal</c> frames a device may send at once above the sustained rate.</summary>
     public int SignalBurst { get; set; } = 100;
 
     /// <summary>Calls one user may take part in at once (each of their devices is in one call at most).</summary>

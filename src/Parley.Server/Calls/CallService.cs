@@ -96,7 +96,10 @@ public sealed partial class CallService : ICallSink
     public Refusal? Hangup(Caller caller, long connectionId, CallHangupFrame hangup) =>
         Forward(RelayAction.Hangup, caller, connectionId, Id(hangup.CallId), hangup.RefJson, default) ? null : Book.Hangup(caller.UserId, caller.SessionId, Id(hangup.CallId));
 
-    /// <summary><c>call.signal</c>: size-limited and rate limited per connection, then relayed by the book.</summary>
+    /// <summary>
+    /// <c>call.signal</c>: size-limited and rate limited per device (the session: every socket of one device signals the
+    /// same call, so a bucket per socket would multiply the limit by <c>Realtime:MaxConnectionsPerUser</c>), then relayed by the book.
+    /// </summary>
     public Refusal? Signal(Caller caller, long connectionId, CallSignalFrame signal)
     {
         if (signal.Data.Length > Options.MaxSignalBytes)
@@ -104,7 +107,7 @@ public sealed partial class CallService : ICallSink
             return new Refusal(413, ErrorCodes.TooLarge, $"A call.signal's data may be at most {Options.MaxSignalBytes} bytes.");
         }
 
-        if (!_signals.TryTake(connectionId, out _))
+        if (!_signals.TryTake(caller.SessionId, out _))
         {
             return SignalingTooFast;
         }
@@ -204,7 +207,7 @@ public sealed partial class CallService : ICallSink
 
     private static readonly Refusal DirectOnly = Refusal.Invalid("conversationId", "calls are for direct conversations only");
     private static readonly Refusal CallingTooFast = new(429, ErrorCodes.RateLimited, "You are calling too fast.") { RetryAfterSeconds = 1 };
-    private static readonly Refusal SignalingTooFast = new(429, ErrorCodes.RateLimited, "Too many call.signal frames on this connection.") { RetryAfterSeconds = 1 };
+    private static readonly Refusal SignalingTooFast = new(429, ErrorCodes.RateLimited, "Too many call.signal frames from this device.") { RetryAfterSeconds = 1 };
 
     [LoggerMessage(Level = LogLevel.Information, Message = "The message of call {CallId} was not written: {Code}")]
     private static partial void LogNotRecorded(ILogger logger, long callId, string code);
