@@ -74,6 +74,15 @@ public sealed partial class CallService
             return false;
         }
 
+        // The only device that signals a call held by another node is the callee's device that accepted it there
+        // (the caller's device is on the owner node): anything else is answered here, not_found, and never crosses
+        // the bus (a guessed call id would otherwise publish 64 KiB signals to every node, or wait forever for a
+        // node that does not exist).
+        if (action == RelayAction.Signal && !(_remote.TryGetValue((caller.UserId, caller.SessionId), out var accepted) && accepted == Owner(callId)))
+        {
+            return false;
+        }
+
         var refBytes = refJson is null ? [] : System.Text.Encoding.UTF8.GetBytes(refJson);
         var payload = new byte[1 + 4 + 4 + 1 + 32 + 4 + refBytes.Length + data.Length];
         payload[0] = Command;

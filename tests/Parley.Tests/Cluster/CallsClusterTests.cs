@@ -46,6 +46,11 @@ public sealed class CallsClusterTests : IAsyncLifetime
 
         // a stranger on node B is answered by node A, where the call is held
         Assert.Equal("not_found", (string?)(await outsider.RefusedAsync(CallFrames.Frame("call.accept", callId)))["code"]);
+        // a signal from a device that accepted no call on another node is answered by its own node, even for a call id
+        // naming a node that does not exist (forwarded, it would never be answered)
+        var nowhere = (1024L * 987_654_321 + 999).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal("not_found", (string?)(await outsider.RefusedAsync(CallFrames.Signal(nowhere, "x")))["code"]);
+        Assert.Equal("not_found", (string?)(await outsider.RefusedAsync(CallFrames.Signal(callId, "x")))["code"]);
 
         await phone.SendAsync(CallFrames.Frame("call.accept", callId));
         Assert.Equal(bob.DeviceId, (string?)(await caller.NextAsync("call.accepted", where: CallFrames.Of(callId)))["deviceId"]);
