@@ -125,11 +125,16 @@ async function start() {
   socket.addEventListener('status', () => renderStatus());
   store.addEventListener('change', (e) => onChange(e.detail.conversationId));
   document.addEventListener('visibilitychange', () => ctx?.store.markRead());
+  currentRoute = ''; // nothing of this session is on screen yet (after a logout the hash may still be the old one)
   renderShell();
   socket.start();
   await attempt(() => Promise.all([store.catchUp(), store.loadFriends()]));
-  route();
-  if (ctx?.store === store) expireMutes(ctx);
+  if (ctx?.store !== store) return;
+  // The conversation list shows as soon as a catch-up has it (the socket's own, on connect, may come first), so the
+  // reader can open a chat before the friends have loaded: that screen is up already and is not built a second
+  // time (a rebuilt chat lost what was typed, clicked or focused in the first).
+  if (currentRoute !== routeKey(parseRoute())) route();
+  expireMutes(ctx);
 }
 
 function onFrame(frame) {
