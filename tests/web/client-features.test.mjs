@@ -106,6 +106,8 @@ test('unread divider on opening, "jump to new" when a message arrives while read
   await openConv(page, 'Bob');
   const divider = page.locator('#unread-divider');
   await divider.waitFor({ timeout: WAIT });
+  // The rows drawn while the chat opens sit at the bottom; the divider is brought into view once it has opened.
+  await page.locator('.scroller[aria-busy="false"]').waitFor({ timeout: WAIT });
   // The divider is in view (the chat opened where the unread messages start), just before "unread 1".
   const place = await page.evaluate(() => {
     const d = document.getElementById('unread-divider');
