@@ -218,8 +218,9 @@ test('a pasted image and a dropped file are sent with the text as their caption'
   await page.locator('.staged', { hasText: 'pasted.png' }).waitFor({ timeout: WAIT });
   await page.locator('#composer').fill('look at this');
   await page.locator('#composer').press('Enter');
-  await page.locator('.msg.mine img.thumb').waitFor({ timeout: WAIT });
-  await page.locator('.msg.mine .text', { hasText: 'look at this' }).waitFor({ timeout: WAIT });
+  // Stored rows ([data-seq]), not the outbox's "Sending…" ones: the server holds them (read back below).
+  await page.locator('.msg.mine[data-seq] img.thumb').waitFor({ timeout: WAIT });
+  await page.locator('.msg.mine[data-seq] .text', { hasText: 'look at this' }).waitFor({ timeout: WAIT });
   // Drop a text file on the chat.
   await page.evaluate(() => {
     const dt = new DataTransfer();
@@ -231,8 +232,8 @@ test('a pasted image and a dropped file are sent with the text as their caption'
   await page.locator('.staged', { hasText: 'notes.txt' }).waitFor({ timeout: WAIT });
   await page.locator('#composer').fill('the notes');
   await page.locator('#composer').press('Enter');
-  await page.getByRole('button', { name: /notes\.txt/ }).waitFor({ timeout: WAIT });
-  await page.locator('.msg.mine .text', { hasText: 'the notes' }).waitFor({ timeout: WAIT });
+  await page.locator('.msg.mine[data-seq]').getByRole('button', { name: /notes\.txt/ }).waitFor({ timeout: WAIT });
+  await page.locator('.msg.mine[data-seq] .text', { hasText: 'the notes' }).waitFor({ timeout: WAIT });
   assert.ok(await page.locator('.staged').isHidden());
   const c = (await H.http('GET', '/api/conversations', undefined, bob.token)).items[0];
   const last = await H.http('GET', `/api/conversations/${c.id}/messages?before=${c.maxSeq + 1}&limit=10`, undefined, bob.token);
@@ -254,7 +255,7 @@ test('@ autocomplete in a group sends real mentions', async () => {
   assert.equal(await page.locator('#composer').inputValue(), 'hi @Bobby ');
   await page.locator('#composer').pressSequentially('tea?');
   await page.locator('#composer').press('Enter');
-  await page.locator('.msg.mine .text', { hasText: 'hi @Bobby tea?' }).waitFor({ timeout: WAIT });
+  await page.locator('.msg.mine[data-seq] .text', { hasText: 'hi @Bobby tea?' }).waitFor({ timeout: WAIT }); // stored: read back below
   const page2 = await H.http('GET', `/api/conversations/${g.conversationId}/messages?after=0&limit=10`, undefined, bob.token);
   assert.deepEqual(page2.items.at(-1).mentions, [bob.id]);
   const bobConv = await H.http('GET', `/api/conversations/${g.conversationId}`, undefined, bob.token);
