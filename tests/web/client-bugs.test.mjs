@@ -89,6 +89,7 @@ test('scrolling to the top loads older messages and keeps the view where it was'
   const page = await H.open(bob);
   await page.locator('#convs a.conv', { hasText: 'Alice' }).click();
   await page.locator('.msg .text', { hasText: /^history 120$/ }).waitFor({ timeout: 2 * WAIT });
+  await page.locator('.scroller[aria-busy="false"]').waitFor({ timeout: WAIT }); // opened and positioned (at the bottom)
   const topSeq = await page.evaluate(() => Number(document.querySelector('.msg').dataset.seq));
   const shown = await page.locator('.msg').count();
   // Scroll up by the wheel, as a person does, until the top is reached and the earlier page is asked for.

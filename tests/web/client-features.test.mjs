@@ -106,6 +106,8 @@ test('unread divider on opening, "jump to new" when a message arrives while read
   await openConv(page, 'Bob');
   const divider = page.locator('#unread-divider');
   await divider.waitFor({ timeout: WAIT });
+  // The rows drawn while the chat opens sit at the bottom; the divider is brought into view once it has opened.
+  await page.locator('.scroller[aria-busy="false"]').waitFor({ timeout: WAIT });
   // The divider is in view (the chat opened where the unread messages start), just before "unread 1".
   const place = await page.evaluate(() => {
     const d = document.getElementById('unread-divider');
@@ -216,8 +218,9 @@ test('a pasted image and a dropped file are sent with the text as their caption'
   await page.locator('.staged', { hasText: 'pasted.png' }).waitFor({ timeout: WAIT });
   await page.locator('#composer').fill('look at this');
   await page.locator('#composer').press('Enter');
-  await page.locator('.msg.mine img.thumb').waitFor({ timeout: WAIT });
-  await page.locator('.msg.mine .text', { hasText: 'look at this' }).waitFor({ timeout: WAIT });
+  // Stored rows ([data-seq]), not the outbox's "Sending…" ones: the server holds them (read back below).
+  await page.locator('.msg.mine[data-seq] img.thumb').waitFor({ timeout: WAIT });
+  await page.locator('.msg.mine[data-seq] .text', { hasText: 'look at this' }).waitFor({ timeout: WAIT });
   // Drop a text file on the chat.
   await page.evaluate(() => {
     const dt = new DataTransfer();
@@ -229,8 +232,8 @@ test('a pasted image and a dropped file are sent with the text as their caption'
   await page.locator('.staged', { hasText: 'notes.txt' }).waitFor({ timeout: WAIT });
   await page.locator('#composer').fill('the notes');
   await page.locator('#composer').press('Enter');
-  await page.getByRole('button', { name: /notes\.txt/ }).waitFor({ timeout: WAIT });
-  await page.locator('.msg.mine .text', { hasText: 'the notes' }).waitFor({ timeout: WAIT });
+  await page.locator('.msg.mine[data-seq]').getByRole('button', { name: /notes\.txt/ }).waitFor({ timeout: WAIT });
+  await page.locator('.msg.mine[data-seq] .text', { hasText: 'the notes' }).waitFor({ timeout: WAIT });
   assert.ok(await page.locator('.staged').isHidden());
   const c = (await H.http('GET', '/api/conversations', undefined, bob.token)).items[0];
   const last = await H.http('GET', `/api/conversations/${c.id}/messages?before=${c.maxSeq + 1}&limit=10`, undefined, bob.token);
@@ -252,7 +255,7 @@ test('@ autocomplete in a group sends real mentions', async () => {
   assert.equal(await page.locator('#composer').inputValue(), 'hi @Bobby ');
   await page.locator('#composer').pressSequentially('tea?');
   await page.locator('#composer').press('Enter');
-  await page.locator('.msg.mine .text', { hasText: 'hi @Bobby tea?' }).waitFor({ timeout: WAIT });
+  await page.locator('.msg.mine[data-seq] .text', { hasText: 'hi @Bobby tea?' }).waitFor({ timeout: WAIT }); // stored: read back below
   const page2 = await H.http('GET', `/api/conversations/${g.conversationId}/messages?after=0&limit=10`, undefined, bob.token);
   assert.deepEqual(page2.items.at(-1).mentions, [bob.id]);
   const bobConv = await H.http('GET', `/api/conversations/${g.conversationId}`, undefined, bob.token);

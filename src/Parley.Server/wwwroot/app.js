@@ -116,8 +116,16 @@ async function start() {
   if (!session) { showAuth(); return; }
   setScreen(routeKey(parseRoute()));
   const socket = new Socket();
+  // Last seen (userId -> ms, from presence frames) is noted before the store applies the frame: the store's
+  // 'change' redraws the chat header and the friends, which read it (noted after, a header said "offline" for good).
+  const lastSeen = new Map();
+  socket.addEventListener('frame', ({ detail: frame }) => {
+    if (frame.type !== 'presence') return;
+    if (frame.online) lastSeen.delete(frame.userId);
+    else if (frame.lastSeenAt) lastSeen.set(frame.userId, frame.lastSeenAt);
+  });
   const store = new Store(session.user, socket);
-  ctx = { me: session.user, socket, store, lastSeen: new Map(), onMeChanged: () => showMyAvatar() }; // lastSeen: userId -> ms, from presence frames
+  ctx = { me: session.user, socket, store, lastSeen, onMeChanged: () => showMyAvatar() };
   window.parley = { store, socket }; // for the console and the browser tests
   socket.addEventListener('frame', (e) => onFrame(e.detail));
   store.addEventListener('error', (e) => attempt(() => Promise.reject(e.detail))); // the store catches up on every (re)connect itself
@@ -125,19 +133,20 @@ async function start() {
   socket.addEventListener('status', () => renderStatus());
   store.addEventListener('change', (e) => onChange(e.detail.conversationId));
   document.addEventListener('visibilitychange', () => ctx?.store.markRead());
+  currentRoute = ''; // nothing of this session is on screen yet (after a logout the hash may still be the old one)
   renderShell();
   socket.start();
   await attempt(() => Promise.all([store.catchUp(), store.loadFriends()]));
-  route();
-  if (ctx?.store === store) expireMutes(ctx);
+  if (ctx?.store !== store) return;
+  // The conversation list shows as soon as a catch-up has it (the socket's own, on connect, may come first), so the
+  // reader can open a chat before the friends have loaded: that screen is up already and is not built a second
+  // time (a rebuilt chat lost what was typed, clicked or focused in the first).
+  if (currentRoute !== routeKey(parseRoute())) route();
+  expireMutes(ctx);
 }
 
 function onFrame(frame) {
   const { store } = ctx; // the store has applied the frame already (it listens to the socket itself)
-  if (frame.type === 'presence') {
-    if (frame.online) ctx.lastSeen.delete(frame.userId);
-    else if (frame.lastSeenAt) ctx.lastSeen.set(frame.userId, frame.lastSeenAt);
-  }
   if (frame.type === 'message') notifyMessage(ctx, frame.message).catch(() => {}); // a nicety: never an error
   if (frame.type === 'notify') {
     const d = frame.data;

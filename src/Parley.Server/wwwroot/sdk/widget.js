@@ -154,8 +154,21 @@ export class ParleyChat extends HTMLElement {
       client.store.addEventListener('error', (e) => this.#announce(/** @type {CustomEvent<Error>} */ (e).detail.message));
       client.socket.addEventListener('revoked', () => { this.#stop(); this.#error('This chat session has ended.'); });
       client.api.addEventListener('signedout', () => { this.#stop(); this.#error('This chat session has ended.'); });
-      if (this.#open) await client.store.open(this.#open);
-      else await client.store.catchUp();
+      try {
+        if (this.#open) await client.store.open(this.#open);
+        else await client.store.catchUp();
+      } catch (error) {
+        // Connected, then the network went while the chat opened (its catch-up is a round trip of its own): not the
+        // end of the widget. The socket reconnects, and then the conversation is opened (or the list read) again.
+        if (!(error instanceof ApiError && error.status === 0) || generation !== this.#generation) throw error;
+        this.#announce(error.message);
+        const again = () => {
+          if (this.#client !== client) return;
+          (this.#open ? client.store.open(this.#open) : client.store.catchUp()).then(() => this.#refresh(), (e) => this.#announce(/** @type {Error} */ (e).message));
+        };
+        if (client.socket.status === 'online') again();
+        else client.socket.addEventListener('open', again, { once: true });
+      }
       this.#refresh();
       this.dispatchEvent(new CustomEvent('parley-ready', { detail: { userId: client.me.id } }));
     } catch (error) {

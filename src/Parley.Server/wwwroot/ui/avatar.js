@@ -19,13 +19,20 @@ function colour(key) {
   return x % COLOURS;
 }
 
+// fileId -> the object URL of its picture, once that has loaded: lists are rebuilt on every change (a message,
+// presence, a catch-up), and a rebuilt avatar shows a picture already seen at once instead of its initials until
+// the image has loaded again (the avatars flickered, and a picture could be missing right after it had been shown).
+const shown = new Map();
+
 /** An avatar: `name` for the initials, `fileId` for the picture, `key` (an id) for the colour; size s, m or l. */
 export function avatar({ name, fileId, key }, size = 'm') {
   const el = h('span', { class: `av av-${size} av-c${colour(key ?? name)}`, 'aria-hidden': 'true', 'data-avatar': fileId ?? '' }, initials(name));
-  if (fileId) {
+  if (fileId && shown.has(fileId)) {
+    el.replaceChildren(h('img', { src: shown.get(fileId), alt: '', class: 'av-img' }));
+  } else if (fileId) {
     fileUrl(fileId, true).catch(() => fileUrl(fileId)).then((url) => {
       const img = h('img', { src: url, alt: '', class: 'av-img' });
-      img.addEventListener('load', () => el.replaceChildren(img), { once: true });
+      img.addEventListener('load', () => { shown.set(fileId, url); el.replaceChildren(img); }, { once: true });
     }, () => {});
   }
   return el;

@@ -42,7 +42,8 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
   const older = h('button', { type: 'button', class: 'older', onclick: () => attempt(loadOlder) }, 'Load earlier messages');
   const empty = h('p', { class: 'empty chat-empty', hidden: true }, 'No messages yet. Say hello: type below and press Enter.');
   const list = h('ol', { class: 'messages', 'aria-labelledby': 'chat-title' });
-  const scroller = h('div', { class: 'scroller', role: 'log', tabindex: '0', 'aria-label': 'Messages' }, older, empty, list);
+  // aria-busy until the first positioning (ready): the rows drawn while the chat opens are not yet where they will be.
+  const scroller = h('div', { class: 'scroller', role: 'log', tabindex: '0', 'aria-label': 'Messages', 'aria-busy': 'true' }, older, empty, list);
   const jump = h('button', { type: 'button', class: 'jump', hidden: true, onclick: () => toBottom() }, 'Jump to latest');
   const typing = h('div', { class: 'typing', 'aria-live': 'polite' });
   const replyBar = h('div', { class: 'reply-bar', hidden: true });
@@ -339,6 +340,8 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
     if (!rows.has(`m${seq}`)) await store.loadBack(id, seq);
     if (pane.refresh !== refresh) return;
     found = seq;
+    // Clicked while the chat was still opening: this is the reader's place now, which opening leaves alone.
+    if (!ready) settle(unreadFrom ? unreadFrom - 1 : store.conversations.get(id)?.maxSeq ?? 0);
     refresh();
     const el = rows.get(`m${seq}`)?.el;
     if (!el) { toast('That message is no longer in this conversation.', 'notice'); return; }
@@ -484,6 +487,13 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
     updateJump();
   }
 
+  /** The first positioning is done: later refreshes keep the reader's place. @param {number} seenUpTo */
+  function settle(seenUpTo) {
+    ready = true;
+    scroller.setAttribute('aria-busy', 'false');
+    lastSeenSeq = seenUpTo;
+  }
+
   pane.refresh = refresh;
   attempt(async () => {
     await store.open(id);
@@ -491,10 +501,11 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
   }).then(() => {
     if (pane.refresh !== refresh) return;
     opened = true;
+    if (draft?.replyTo && !replyTo) setReply(store.messages.get(id)?.get(draft.replyTo) ?? { seq: draft.replyTo }, { focus: false });
+    if (ready) { refresh(); return; } // the reader jumped to a quote meanwhile (jumpTo): they stay there
     // Opened from a search result: that message marked (in every rebuild of its row, a receipt changing it say),
     // in view, and kept in view by later refreshes. Opened with unread messages: the divider at the top.
     found = focusSeq;
-    if (draft?.replyTo && !replyTo) setReply(store.messages.get(id)?.get(draft.replyTo) ?? { seq: draft.replyTo }, { focus: false });
     refresh();
     const target = focusSeq ? rows.get(`m${focusSeq}`)?.el : null;
     const divider = rows.get('unread')?.el;
@@ -509,8 +520,7 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
       // while the first page was loading.
       if (!chat.contains(document.activeElement)) text.focus({ preventScroll: true });
     }
-    ready = true;
-    lastSeenSeq = target || divider ? (unreadFrom ?? 1) - 1 : store.conversations.get(id)?.maxSeq ?? 0;
+    settle(target || divider ? (unreadFrom ?? 1) - 1 : store.conversations.get(id)?.maxSeq ?? 0);
     updateJump();
   });
   // Recall buttons disappear when the window passes.

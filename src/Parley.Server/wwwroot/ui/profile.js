@@ -11,14 +11,16 @@ export async function renderProfile(pane, ctx, back) {
   const avatar = h('img', { class: 'avatar', alt: 'Your avatar', width: 96, height: 96 });
   const showAvatar = () => { if (avatarFileId) fileUrl(avatarFileId, true).then((u) => { avatar.src = u; }, () => {}); };
   showAvatar();
-  const pick = h('input', { type: 'file', id: 'avatar-file', accept: 'image/*', onchange: () => attempt(async () => {
+  // The picked image's upload: a save waits for it (a picture picked and saved at once was left out of the profile).
+  let uploading = Promise.resolve();
+  const pick = h('input', { type: 'file', id: 'avatar-file', accept: 'image/*', onchange: () => { uploading = attempt(async () => {
     const file = pick.files[0];
     if (!file) return;
     const up = await upload(file);
     if (!up.contentType.startsWith('image/')) throw new Error('An avatar must be an image.');
     avatarFileId = up.id;
     showAvatar();
-  }) });
+  }); } });
   const form = h('form', { class: 'card', 'aria-labelledby': 'profile-title', onsubmit: (e) => { e.preventDefault(); attempt(save); } },
     h('h1', { id: 'profile-title' }, 'Your profile'),
     h('p', {}, `Username: ${me.username}`),
@@ -31,6 +33,7 @@ export async function renderProfile(pane, ctx, back) {
   form.querySelector('textarea').value = me.bio ?? '';
 
   async function save() {
+    await uploading;
     const d = new FormData(form);
     const tags = d.get('tags').split(',').map((t) => t.trim()).filter(Boolean);
     const updated = await api('PATCH', '/api/users/me', { nickname: d.get('nickname').trim(), bio: d.get('bio') || null, tags, avatarFileId: avatarFileId ?? null });
