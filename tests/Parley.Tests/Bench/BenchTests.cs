@@ -56,7 +56,7 @@ public abstract class BenchTests(Backend backend) : OwnServerTests(backend)
     {
         Assert.Throws<ArgumentException>(() => BenchOptions.Parse(["--phases", "login,thru"]));
         await using var store = await TestStore.CreateAsync(Backend);
-        var options = BenchOptions.Parse(["--phases", "login", "--login-users", "10", "--login-clients", "10", "--warmup", "0.2", "--seconds", "1", "--data", store.DataDir, "--provider", Backend == Backend.Sqlite ? "sqlite" : "postgres"]);
+        var options = BenchOptions.Parse(["--phases", "login", "--login-users", "10", "--login-clients", "10", "--warmup", "0.2", "--seconds", "5", "--data", store.DataDir, "--provider", Backend == Backend.Sqlite ? "sqlite" : "postgres"]);
         options.Connection = store.ConnectionString;
         var output = new StringWriter();
 
