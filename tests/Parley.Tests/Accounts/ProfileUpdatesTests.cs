@@ -97,11 +97,7 @@ public abstract class ProfileUpdateBoundTests(Backend backend) : OwnServerTests(
     {
         await using var store = await TestStore.CreateAsync(Backend);
         var recorder = new NotificationRecorder();
-        await using var server = await ParleyServer.StartAsync(
-            store,
-            null,
-            services => Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddSingleton<Parley.Server.Events.INotificationSink>(services, recorder),
-            "--Social:ProfileUpdateMaxRecipients=3");
+        await using var server = await RecordingServer.StartAsync(store, recorder, "--Social:ProfileUpdateMaxRecipients=3");
         var alice = await server.RegisterAsync();
         var friend = await server.RegisterAsync();
         await server.MakeFriendsAsync(alice, friend);
@@ -130,11 +126,7 @@ public abstract class ProfileChangeQuotaTests(Backend backend) : OwnServerTests(
     {
         await using var store = await TestStore.CreateAsync(Backend);
         var recorder = new NotificationRecorder();
-        await using var server = await ParleyServer.StartAsync(
-            store,
-            null,
-            services => Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddSingleton<Parley.Server.Events.INotificationSink>(services, recorder),
-            "--Social:ProfileChangesPerHour=2");
+        await using var server = await RecordingServer.StartAsync(store, recorder, "--Social:ProfileChangesPerHour=2");
         var alice = await server.RegisterAsync();
         var friend = await server.RegisterAsync();
         await server.MakeFriendsAsync(alice, friend);
@@ -150,4 +142,15 @@ public abstract class ProfileChangeQuotaTests(Backend backend) : OwnServerTests(
         var other = await server.RegisterAsync(); // a quota of one's own
         await server.Patch(other, "/api/users/me", new JsonObject { ["nickname"] = "Other" }).Expect(HttpStatusCode.OK);
     }
+}
+
+/// <summary>A server of a test's own whose notifications <paramref name="recorder"/> sees, with one extra setting.</summary>
+internal static class RecordingServer
+{
+    public static Task<ParleyServer> StartAsync(TestStore store, NotificationRecorder recorder, string setting) =>
+        ParleyServer.StartAsync(
+            store,
+            null,
+            services => Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddSingleton<Parley.Server.Events.INotificationSink>(services, recorder),
+            setting);
 }
