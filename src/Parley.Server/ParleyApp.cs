@@ -200,6 +200,7 @@ public static partial class ParleyApp
         services.AddPush(config); // docs/push.md: offline notifications; a sink after the fan-out's (and the bus's)
 
         services.Configure<CallOptions>(config.GetSection(CallOptions.Section));
+        (config.GetSection(CallOptions.Section).Get<CallOptions>() ?? new CallOptions()).Validate(); // a bad setting stops the start, not the first call
         services.AddSingleton<CallService>();
         services.AddSingleton<FrameDispatcher>();
         services.AddSingleton<Gateway>();

@@ -238,6 +238,34 @@ public sealed class CallBook
         }
     }
 
+    /// <summary>Ends every call held here between the two users (a block): accepted ones <c>hangup</c>, ringing ones <c>rejected</c>.</summary>
+    public void EndBetween(long a, long b)
+    {
+        lock (_lock)
+        {
+            List<Call>? between = null;
+            foreach (var call in _calls.Values)
+            {
+                if ((call.CallerId == a && call.CalleeId == b) || (call.CallerId == b && call.CalleeId == a))
+                {
+                    (between ??= []).Add(call);
+                }
+            }
+
+            foreach (var call in between ?? [])
+            {
+                if (call.Accepted)
+                {
+                    End(call, CallReasons.Hangup, CallReasons.Completed);
+                }
+                else
+                {
+                    End(call, CallReasons.Rejected, CallReasons.Rejected);
+                }
+            }
+        }
+    }
+
     /// <summary>
     /// Relays signaling between the call's devices only: the caller's device to the callee's accepting device (before the
     /// accept: to every device of the callee, all ringing), and the accepting device to the caller's.

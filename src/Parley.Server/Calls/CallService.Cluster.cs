@@ -16,6 +16,7 @@ internal enum RelayAction : byte
     Signal = 4,
     DeviceGone = 5,
     DeviceBack = 6,
+    EndBetween = 7, // to every node: a block ends the calls between two users wherever they are held
 }
 
 /// <summary>
@@ -30,6 +31,7 @@ internal enum RelayAction : byte
 public sealed partial class CallService
 {
     private const byte Deliver = 1, Command = 2;
+    private const int EveryNode = -1; // a command's target: every node but the sender
 
     private ISubscriber? _bus;
     private RedisChannel _channel;
@@ -110,6 +112,24 @@ public sealed partial class CallService
         return true;
     }
 
+    /// <summary>A block: every other node ends the calls it holds between the two users.</summary>
+    private void BroadcastEndBetween(long a, long b)
+    {
+        if (_bus is null)
+        {
+            return;
+        }
+
+        var payload = new byte[46];
+        payload[0] = Command;
+        BinaryPrimitives.WriteInt32LittleEndian(payload.AsSpan(1), _node);
+        BinaryPrimitives.WriteInt32LittleEndian(payload.AsSpan(5), EveryNode);
+        payload[9] = (byte)RelayAction.EndBetween;
+        BinaryPrimitives.WriteInt64LittleEndian(payload.AsSpan(10), a);
+        BinaryPrimitives.WriteInt64LittleEndian(payload.AsSpan(18), b);
+        Publish(payload);
+    }
+
     private void RemoteDeviceChanged(long userId, long deviceId, bool back)
     {
         if (_bus is null || !_remote.TryGetValue((userId, deviceId), out var owner) || (!back && ((ICallSink)this).DeviceOnline(userId, deviceId)))
@@ -180,7 +200,7 @@ public sealed partial class CallService
                     BinaryPrimitives.ReadInt64LittleEndian(payload[33..]),
                     payload[41..].ToArray());
             }
-            else if (payload[0] == Command && payload.Length >= 46 && BinaryPrimitives.ReadInt32LittleEndian(payload[5..]) == _node)
+            else if (payload[0] == Command && payload.Length >= 46 && BinaryPrimitives.ReadInt32LittleEndian(payload[5..]) is var target && (target == _node || target == EveryNode))
             {
                 RunForwarded(payload);
             }
@@ -246,6 +266,9 @@ public sealed partial class CallService
                 break;
             case RelayAction.DeviceBack:
                 Book.DeviceConnected(userId, deviceId, 0);
+                break;
+            case RelayAction.EndBetween:
+                Book.EndBetween(userId, deviceId); // the two users (the payload's user and device fields)
                 break;
         }
 

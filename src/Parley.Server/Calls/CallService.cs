@@ -24,6 +24,7 @@ public sealed partial class CallService : ICallSink
     private readonly MessagingOptions _messaging;
     private readonly ILogger<CallService> _logger;
     private readonly TokenBuckets _signals;
+    private readonly TokenBuckets _controls;
 
     public CallService(
         ConversationViews views,
@@ -46,6 +47,7 @@ public sealed partial class CallService : ICallSink
         _logger = logger;
         Options = options.Value;
         _signals = new TokenBuckets(Options.SignalsPerSecond, Options.SignalBurst, time);
+        _controls = new TokenBuckets(Options.ControlsPerSecond, Options.ControlBurst, time);
         Book = new CallBook(time, Options, this, cluster is { Enabled: true } && redis is not null ? cluster.NodeId : -1);
         if (cluster is { Enabled: true } && redis is not null)
         {
@@ -87,14 +89,30 @@ public sealed partial class CallService : ICallSink
         return Book.Invite(caller.UserId, caller.SessionId, connectionId, peer, online, conversationId, invite.Media, invite.RefJson, out _);
     }
 
+    // accept, reject and hangup are rate limited per device in a bucket of their own (a device that spent its signals
+    // can still hang up): a flood of them (guessed call ids) would otherwise cost a lock of the book each, and in
+    // cluster mode a publish to every node each.
     public Refusal? Accept(Caller caller, long connectionId, CallAcceptFrame accept) =>
-        Forward(RelayAction.Accept, caller, connectionId, Id(accept.CallId), accept.RefJson, default) ? null : Book.Accept(caller.UserId, caller.SessionId, Id(accept.CallId));
+        !_controls.TryTake(caller.SessionId, out _) ? ControllingTooFast
+        : Forward(RelayAction.Accept, caller, connectionId, Id(accept.CallId), accept.RefJson, default) ? null : Book.Accept(caller.UserId, caller.SessionId, Id(accept.CallId));
 
     public Refusal? Reject(Caller caller, long connectionId, CallRejectFrame reject) =>
-        Forward(RelayAction.Reject, caller, connectionId, Id(reject.CallId), reject.RefJson, default) ? null : Book.Reject(caller.UserId, Id(reject.CallId));
+        !_controls.TryTake(caller.SessionId, out _) ? ControllingTooFast
+        : Forward(RelayAction.Reject, caller, connectionId, Id(reject.CallId), reject.RefJson, default) ? null : Book.Reject(caller.UserId, Id(reject.CallId));
 
     public Refusal? Hangup(Caller caller, long connectionId, CallHangupFrame hangup) =>
-        Forward(RelayAction.Hangup, caller, connectionId, Id(hangup.CallId), hangup.RefJson, default) ? null : Book.Hangup(caller.UserId, caller.SessionId, Id(hangup.CallId));
+        !_controls.TryTake(caller.SessionId, out _) ? ControllingTooFast
+        : Forward(RelayAction.Hangup, caller, connectionId, Id(hangup.CallId), hangup.RefJson, default) ? null : Book.Hangup(caller.UserId, caller.SessionId, Id(hangup.CallId));
+
+    /// <summary>
+    /// A block between two users ends every call between them (ringing or accepted), on every node: reason
+    /// <c>hangup</c> for an accepted call, <c>rejected</c> for a ringing one, as if the blocker had ended it.
+    /// </summary>
+    public void Blocked(long blockerId, long blockedId)
+    {
+        Book.EndBetween(blockerId, blockedId);
+        BroadcastEndBetween(blockerId, blockedId); // CallService.Cluster.cs
+    }
 
     /// <summary>
     /// <c>call.signal</c>: size-limited and rate limited per device (the session: every socket of one device signals the
@@ -208,6 +226,7 @@ public sealed partial class CallService : ICallSink
     private static readonly Refusal DirectOnly = Refusal.Invalid("conversationId", "calls are for direct conversations only");
     private static readonly Refusal CallingTooFast = new(429, ErrorCodes.RateLimited, "You are calling too fast.") { RetryAfterSeconds = 1 };
     private static readonly Refusal SignalingTooFast = new(429, ErrorCodes.RateLimited, "Too many call.signal frames from this device.") { RetryAfterSeconds = 1 };
+    private static readonly Refusal ControllingTooFast = new(429, ErrorCodes.RateLimited, "Too many call.accept, call.reject and call.hangup frames from this device.") { RetryAfterSeconds = 1 };
 
     [LoggerMessage(Level = LogLevel.Information, Message = "The message of call {CallId} was not written: {Code}")]
     private static partial void LogNotRecorded(ILogger logger, long callId, string code);

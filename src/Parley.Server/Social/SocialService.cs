@@ -18,7 +18,8 @@ public sealed class SocialService(
     IdGenerator ids,
     TimeProvider time,
     UserQuotas quotas,
-    IOptions<SocialOptions> options)
+    IOptions<SocialOptions> options,
+    Calls.CallService calls)
 {
     public const int MaxRequestMessage = 200;
     public const int MaxRemark = 64;
@@ -199,6 +200,8 @@ public sealed class SocialService(
         {
             throw ApiException.NotFound("User");
         }
+
+        calls.Blocked(callerId, id); // a call between them ends now, as a message between them would be refused now
     }
 
     public async Task UnblockAsync(long callerId, string userId, CancellationToken cancellationToken)

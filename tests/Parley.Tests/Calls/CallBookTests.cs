@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Time.Testing;
 using Parley.Server.Calls;
 
@@ -275,6 +276,52 @@ public sealed class CallBookTests
     private sealed record Frame(string Kind, long UserId, long Target, JsonNode Json)
     {
         public string Type => (string)Json["type"]!;
+    }
+
+    [Fact]
+    public void A_block_ends_the_calls_between_the_two_only_accepted_as_hangup_ringing_as_rejected()
+    {
+        const long Other = 3, Fourth = 4;
+        _sink.Online.UnionWith([(Other, 31), (Fourth, 41)]);
+        var accepted = Accepted();
+        Assert.Null(_book.Invite(Caller, CallerLaptop, CallerConnection, Fourth, calleeOnline: true, Conversation + 1, "audio", null, out var elsewhere));
+        Assert.Null(_book.Invite(Callee, CalleeLaptop, 220, Other, calleeOnline: true, Conversation + 2, "audio", null, out var ringing));
+        _sink.Frames.Clear();
+
+        _book.EndBetween(Other, Callee); // Other blocks the callee: the call ringing Other ends, the call with Caller lives on
+        Assert.Equal([("device", Callee, CalleeLaptop), ("user", Other, 0L)], _sink.Frames.Select(f => (f.Kind, f.UserId, f.Target)));
+        Assert.All(_sink.Frames, f => Assert.Equal("rejected", (string?)f.Json["reason"]));
+        Assert.Equal(ringing, Assert.Single(_sink.Records).CallId);
+        Assert.Equal("rejected", _sink.Records[0].Outcome);
+        _sink.Frames.Clear();
+
+        _time.Advance(TimeSpan.FromSeconds(3));
+        _book.EndBetween(Caller, Callee); // either way round
+        Assert.All(_sink.Frames, f => Assert.Equal("hangup", (string?)f.Json["reason"]));
+        Assert.Equal([(Caller, CallerPhone), (Callee, CalleePhone)], _sink.Frames.Select(f => (f.UserId, f.Target)));
+        var record = _sink.Records[1];
+        Assert.Equal((accepted, "completed", 3000L), (record.CallId, record.Outcome, record.DurationMs));
+        Assert.Equal(1, _book.Count); // Caller's call with Fourth (not between the two) is still there
+        Assert.Null(_book.Hangup(Caller, CallerLaptop, elsewhere));
+    }
+
+    [Theory]
+    [InlineData("RingSeconds", "0")]
+    [InlineData("ReconnectSeconds", "-1")]
+    [InlineData("MaxSignalBytes", "10")]
+    [InlineData("SignalsPerSecond", "0")]
+    [InlineData("ControlsPerSecond", "-2")]
+    [InlineData("ControlBurst", "0")]
+    [InlineData("MaxCalls", "0")]
+    [InlineData("TurnTtlSeconds", "5")]
+    [InlineData("TurnUrls:0", "http://turn.example")]
+    [InlineData("StunUrls:0", "turn:stun.example")]
+    public void A_bad_setting_is_refused_naming_it(string key, string value)
+    {
+        var options = new ConfigurationBuilder().AddInMemoryCollection([new(key, value)]).Build().Get<CallOptions>()!;
+        var e = Assert.Throws<InvalidOperationException>(options.Validate);
+        Assert.StartsWith("Calls:" + key.Split(':')[0] + " ", e.Message);
+        new CallOptions().Validate(); // the defaults are fine
     }
 
     private sealed class RecordingSink : ICallSink

@@ -300,6 +300,51 @@ public abstract class CallsTests(ServerFixture fixture) : BackendTests(fixture)
     }
 
     [Fact]
+    public async Task A_block_during_a_call_ends_it_on_both_sides_and_a_ringing_one_too()
+    {
+        var (a, b, conversationId) = await Server.FriendsWithConversationAsync();
+        await using var caller = await WsClient.ConnectAsync(Server, a.AccessToken);
+        await using var callee = await WsClient.ConnectAsync(Server, b.AccessToken);
+        var callId = await caller.InviteAsync(conversationId);
+        await callee.NextAsync("call.ring", where: CallFrames.Of(callId));
+        await callee.SendAsync(CallFrames.Frame("call.accept", callId));
+        await caller.NextAsync("call.accepted", where: CallFrames.Of(callId));
+
+        await Server.Put(b, $"/api/blocks/{a.Id}").Expect(HttpStatusCode.NoContent);
+        Assert.Equal("hangup", (string?)(await caller.NextAsync("call.ended", where: CallFrames.Of(callId)))["reason"]);
+        Assert.Equal("hangup", (string?)(await callee.NextAsync("call.ended", where: CallFrames.Of(callId)))["reason"]);
+        // the blocked caller can no longer signal it (the call is gone), nor call again
+        Assert.Equal("not_found", (string?)(await caller.RefusedAsync(CallFrames.Signal(callId, "x")))["code"]);
+        Assert.Equal("blocked", (string?)(await caller.RefusedAsync(CallFrames.Invite(conversationId)))["code"]);
+
+        // the blocker calls the one they blocked? refused as a message would be; unblocked, a ringing call ends on a new block
+        await Server.Delete(b, $"/api/blocks/{a.Id}").Expect(HttpStatusCode.NoContent);
+        var ringing = await caller.InviteAsync(conversationId);
+        await callee.NextAsync("call.ring", where: CallFrames.Of(ringing));
+        await Server.Put(a, $"/api/blocks/{b.Id}").Expect(HttpStatusCode.NoContent); // the caller blocks this time
+        Assert.Equal("rejected", (string?)(await callee.NextAsync("call.ended", where: CallFrames.Of(ringing)))["reason"]);
+        Assert.Equal("rejected", (string?)(await caller.NextAsync("call.ended", where: CallFrames.Of(ringing)))["reason"]);
+    }
+
+    [Fact]
+    public async Task Accept_reject_and_hangup_floods_are_rate_limited_and_the_connection_lives_on()
+    {
+        var (a, _, _) = await Server.FriendsWithConversationAsync();
+        await using var client = await WsClient.ConnectAsync(Server, a.AccessToken);
+        var answers = new List<string?>();
+        for (var i = 0; i < 25 && !answers.Contains("rate_limited"); i++)
+        {
+            var kind = (i % 3) switch { 0 => "call.accept", 1 => "call.reject", _ => "call.hangup" };
+            answers.Add((string?)(await client.RefusedAsync(CallFrames.Frame(kind, (1_000_000 + i).ToString(System.Globalization.CultureInfo.InvariantCulture))))["code"]);
+        }
+
+        // the default burst (Calls:ControlBurst, 20) of guessed ids is answered not_found, the one past it rate_limited
+        Assert.Equal([.. Enumerable.Repeat("not_found", 20), "rate_limited"], answers);
+        await client.SendAsync(new JsonObject { ["type"] = "ping" });
+        await client.NextAsync("pong");
+    }
+
+    [Fact]
     public async Task Bad_call_frames_are_answered_with_errors_and_the_connection_lives_on()
     {
         var (a, b, conversationId) = await Server.FriendsWithConversationAsync();

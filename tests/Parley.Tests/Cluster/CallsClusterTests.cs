@@ -75,5 +75,14 @@ public sealed class CallsClusterTests : IAsyncLifetime
         phone.Abort();
         await phone.DisposeAsync();
         Assert.Equal("disconnected", (string?)(await caller.NextAsync("call.ended", where: CallFrames.Of(second)))["reason"]);
+
+        // a block made through node B ends the call node A holds, on both sides
+        var third = await caller.InviteAsync(direct);
+        await laptop.NextAsync("call.ring", where: CallFrames.Of(third));
+        await laptop.SendAsync(CallFrames.Frame("call.accept", third));
+        await caller.NextAsync("call.accepted", where: CallFrames.Of(third));
+        await b.Put(bob, $"/api/blocks/{alice.Id}").Expect(System.Net.HttpStatusCode.NoContent);
+        Assert.Equal("hangup", (string?)(await caller.NextAsync("call.ended", where: CallFrames.Of(third)))["reason"]);
+        Assert.Equal("hangup", (string?)(await laptop.NextAsync("call.ended", where: CallFrames.Of(third)))["reason"]);
     }
 }
