@@ -288,6 +288,14 @@ public sealed class CallBook
                 }
                 else
                 {
+                    // Before the answer every device of the callee gets each signal: a budget per call bounds what a
+                    // caller can push to a ringing callee (an offer and its candidates are a few KiB).
+                    if (call.RingSignalBytes + dataJson.Length > _options.MaxRingSignalBytes)
+                    {
+                        return RingSignalsSpent;
+                    }
+
+                    call.RingSignalBytes += dataJson.Length;
                     _sink.ToUser(call.CalleeId, frame, 0);
                 }
 
@@ -471,6 +479,9 @@ public sealed class CallBook
 
         public long AcceptedAt { get; set; }
 
+        /// <summary>Bytes of the caller's signals relayed while the call rang (to every device of the callee).</summary>
+        public long RingSignalBytes { get; set; }
+
         /// <summary>The ring timeout while ringing.</summary>
         public ITimer? Timer { get; set; }
 
@@ -499,6 +510,7 @@ public sealed class CallBook
     private static readonly Refusal DeviceInCall = new(409, ErrorCodes.Conflict, "This device is already in a call.");
     private static readonly Refusal AlreadyAccepted = new(409, ErrorCodes.Conflict, "The call was accepted already.");
     private static readonly Refusal OnlyTheCalleeRejects = new(409, ErrorCodes.Conflict, "Only the callee rejects a call; the caller hangs up.");
+    private static readonly Refusal RingSignalsSpent = new(413, ErrorCodes.TooLarge, "The call's signals before the answer are over their budget (Calls:MaxRingSignalBytes); wait for the answer.");
     private static readonly Refusal AcceptFirst = new(409, ErrorCodes.Conflict, "Accept the call before signaling.");
     private static readonly Refusal TooManyOfYours = new(429, ErrorCodes.RateLimited, "You take part in as many calls as you may.");
     private static readonly Refusal TooManyCalls = new(503, ErrorCodes.Unavailable, "The server takes no more calls now; try again later.");

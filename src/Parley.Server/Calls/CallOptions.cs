@@ -14,6 +14,9 @@ public sealed class CallOptions
     /// <summary>Bytes of one <c>call.signal</c>'s <c>data</c> (its JSON text).</summary>
     public int MaxSignalBytes { get; set; } = 64 * 1024;
 
+    /// <summary>Bytes of <c>call.signal</c> data a caller may send in all while the call rings (each goes to every device of the callee).</summary>
+    public int MaxRingSignalBytes { get; set; } = 256 * 1024;
+
     /// <summary>Sustained <c>call.signal</c> frames per device (session: all its sockets together) per second (ICE candidates come in bursts: see <see cref="SignalBurst"/>).</summary>
     public double SignalsPerSecond { get; set; } = 20;
 
@@ -50,6 +53,7 @@ public sealed class CallOptions
         Check(RingSeconds, 1, 3600, nameof(RingSeconds));
         Check(ReconnectSeconds, 1, 3600, nameof(ReconnectSeconds));
         Check(MaxSignalBytes, 256, 1024 * 1024, nameof(MaxSignalBytes));
+        Check(MaxRingSignalBytes, MaxSignalBytes, 64 * 1024 * 1024, nameof(MaxRingSignalBytes));
         Check(SignalBurst, 1, 100_000, nameof(SignalBurst));
         Check(ControlBurst, 1, 100_000, nameof(ControlBurst));
         Check(MaxCallsPerUser, 1, 1000, nameof(MaxCallsPerUser));

@@ -305,10 +305,29 @@ public sealed class CallBookTests
         Assert.Null(_book.Hangup(Caller, CallerLaptop, elsewhere));
     }
 
+    [Fact]
+    public void Signals_before_the_answer_have_a_budget_per_call_and_after_it_none()
+    {
+        var book = new CallBook(_time, new CallOptions { MaxRingSignalBytes = 1000 }, _sink);
+        Assert.Null(book.Invite(Caller, CallerPhone, CallerConnection, Callee, calleeOnline: true, Conversation, "video", null, out var callId));
+        var data = Encoding.UTF8.GetBytes("\"" + new string('c', 398) + "\""); // 400 bytes
+        Assert.Null(book.Signal(Caller, CallerPhone, callId, data));
+        Assert.Null(book.Signal(Caller, CallerPhone, callId, data));
+        Assert.Equal("too_large", book.Signal(Caller, CallerPhone, callId, data)!.Code); // 1200 > 1000: not relayed
+        Assert.Equal(2, _sink.Frames.Count(f => f.Type == "call.signal"));
+        Assert.Null(book.Signal(Caller, CallerPhone, callId, Encoding.UTF8.GetBytes("\"" + new string('c', 148) + "\""))); // what fits still goes
+        Assert.Null(book.Accept(Callee, CalleePhone, callId));
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Null(book.Signal(Caller, CallerPhone, callId, data)); // to one device now: the rate limit is the bound
+        }
+    }
+
     [Theory]
     [InlineData("RingSeconds", "0")]
     [InlineData("ReconnectSeconds", "-1")]
     [InlineData("MaxSignalBytes", "10")]
+    [InlineData("MaxRingSignalBytes", "100")]
     [InlineData("SignalsPerSecond", "0")]
     [InlineData("ControlsPerSecond", "-2")]
     [InlineData("ControlBurst", "0")]
