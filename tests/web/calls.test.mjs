@@ -3,7 +3,7 @@
 // (--use-fake-device-for-media-stream) and the permission prompt answered yes (--use-fake-ui-for-media-stream).
 // A call is forced through the TURN relay (the client's "relay only" setting: iceTransportPolicy "relay"), connects,
 // and RTP bytes grow on both sides over a relay candidate pair; hang up, decline, the ring timeout (missed), busy,
-// answered on another device, a stranger, a blocked caller, a refused and a missing microphone, each with the words
+// answered on another device, two tabs of one device, a stranger, a blocked caller, a refused and a missing microphone, each with the words
 // on screen and the server's `call` message in the conversation. Every wait is on page state; no sleeps.
 // Run: cd tests/web && node --test --test-reporter=spec calls.test.mjs (after a Release build).
 import { test, before, after } from 'node:test';
@@ -278,6 +278,28 @@ test('answered elsewhere: the callee rings on two devices, accepts on one (a pho
   await Promise.all([closed(a), closed(b1)]);
   await callMessage(b2, /^Audio call \(\d+:\d\d\)$/);
   for (const p of [a, b1, b2]) await p.context().close();
+});
+
+test('two tabs of one browser (one device) both ring; accepting in one stops the other', async () => {
+  const [alice, bob] = await friends(H, 'Alice', 'Bob');
+  const c = await H.direct(alice, bob);
+  const a = await chat(H, alice, c);
+  const b1 = await chat(H, bob, c);
+  const b2 = await chat(H, bob, c, { context: b1.context() }); // the same session: the server sees one device
+  await a.getByRole('button', { name: 'Audio call' }).click();
+  const ring1 = await ringing(b1, 'Alice');
+  await ringing(b2, 'Alice');
+  await ring1.getByRole('button', { name: 'Accept audio' }).click();
+  await notice(b2, 'Answered in another tab.');
+  await closed(b2);
+  await Promise.all([inState(a, 'active'), inState(b1, 'active')]);
+  // The other tab takes no part: the signals its socket also gets are not its call's.
+  assert.equal(await b2.evaluate(() => window.parley.calls.current), null);
+  await a.getByRole('button', { name: 'Hang up' }).click();
+  await Promise.all([closed(a), closed(b1)]);
+  await notice(b1, /Alice ended the call \(\d+:\d\d\)\./);
+  await callMessage(b2, /^Audio call \(\d+:\d\d\)$/);
+  await a.context().close(); await b1.context().close();
 });
 
 test('a stranger (no longer a friend) cannot call: said in plain words, nothing rings', async () => {

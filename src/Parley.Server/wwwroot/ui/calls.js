@@ -12,6 +12,7 @@
 import { api } from '../sdk/api.js';
 import { h, toast, displayName, duration } from './dom.js';
 import { userAvatar } from './avatar.js';
+import { notificationsOn } from './notify.js';
 
 const relayKey = (ctx) => `parley.callsRelayOnly.${ctx.me.id}`;
 /** Whether calls of this user in this browser go through the TURN relay only (hiding the IP address). */
@@ -66,6 +67,15 @@ export class Calls {
     this.dialog = h('dialog', { id: 'call-dialog', class: 'call-dialog', 'aria-labelledby': 'call-title' });
     // Escape would close the dialog behind the call's back: the buttons end a call, never a key alone.
     this.dialog.addEventListener('cancel', (e) => e.preventDefault());
+    // The browser may close it anyway (a second Escape without a click between): ringing, that is a decline; a call
+    // in progress keeps its panel.
+    this.ownCloses = 0; // closes of ours whose (asynchronous) close event is still to come
+    this.dialog.addEventListener('close', () => {
+      if (this.ownCloses > 0) { this.ownCloses--; return; }
+      if (!this.current) return;
+      if (this.current.state === 'incoming') this.decline();
+      else this.#render();
+    });
     document.body.append(this.dialog);
     this.clock = null;
     this.returnFocus = null;
@@ -77,8 +87,11 @@ export class Calls {
     window.addEventListener('pagehide', this.onPageHide);
   }
 
+  /** Logout: a call in progress is hung up (a ringing one declined) before the socket goes. */
   stop() {
-    if (this.current) this.#finish(null);
+    const call = this.current;
+    if (call?.callId) this.#send(call.role === 'callee' && call.state === 'incoming' ? 'call.reject' : 'call.hangup');
+    if (call) this.#finish(null);
     window.removeEventListener('pagehide', this.onPageHide);
     this.channel?.close();
     this.dialog.remove();
@@ -173,6 +186,12 @@ export class Calls {
     call.user = user;
     call.name = displayName(user, this.ctx.store.friends.find((f) => f.user.id === frame.from)?.remark);
     this.#render();
+    // With desktop notifications on (Profile) and the tab not in view, the call is announced there too.
+    if (notificationsOn(this.ctx) && (document.visibilityState !== 'visible' || !document.hasFocus())) {
+      const n = new Notification(`${call.name} is calling`, { body: `Incoming ${mediaWords(call.media)}`, tag: `parley-call-${call.callId}` });
+      n.onclick = () => { window.focus(); n.close(); };
+      call.notification = n;
+    }
   }
 
   async accept() {
@@ -341,7 +360,7 @@ export class Calls {
   #newCall(role, media, conversationId, peerId, name, state) {
     this.current = {
       callId: null, role, media, conversationId, peerId, name, state, pc: null, local: null, remote: new MediaStream(),
-      queued: [], acceptedAt: null, connected: false, micOff: false, cameraOff: false, early: null, user: null,
+      queued: [], acceptedAt: null, connected: false, micOff: false, cameraOff: false, early: null, user: null, notification: null,
     };
     return this.current;
   }
@@ -357,12 +376,13 @@ export class Calls {
     const call = this.current;
     this.current = null;
     if (call) {
+      call.notification?.close();
       call.pc?.close();
       call.local?.getTracks().forEach((t) => t.stop());
     }
     clearInterval(this.clock);
     this.clock = null;
-    if (this.dialog.open) this.dialog.close();
+    if (this.dialog.open) { this.ownCloses++; this.dialog.close(); }
     this.dialog.replaceChildren();
     this.dialog.removeAttribute('data-state');
     const back = this.returnFocus;
@@ -426,7 +446,7 @@ export class Calls {
     this.#attachRemote();
     // Ringing is modal (it wants an answer); a call in progress leaves the chat usable (a panel; full screen on a phone).
     const modal = call.state === 'incoming' || call.state === 'answering';
-    if (d.open && modal !== d.matches(':modal')) d.close();
+    if (d.open && modal !== d.matches(':modal')) { this.ownCloses++; d.close(); }
     const opening = !d.open;
     if (opening) { if (modal) d.showModal(); else d.show(); }
     // Focus goes into the dialog when it opens, and stays on its button across redraws; someone typing in the chat
