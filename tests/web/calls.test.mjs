@@ -18,6 +18,8 @@ import { start, root, WAIT, PHONE, PASSWORD } from './client-harness.mjs';
 
 const FAKE_MEDIA = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream', '--autoplay-policy=no-user-gesture-required'];
 const haveTurn = existsSync('/usr/bin/turnserver');
+// Screenshots go to the run's temporary directory, and refresh docs/screenshots only when asked (PARLEY_SCREENSHOTS=1).
+const shot = (page, file) => page.screenshot({ path: join(process.env.PARLEY_SCREENSHOTS === '1' ? join(root, 'docs', 'screenshots') : H.tmp, file) });
 const noTurn = !haveTurn && 'coturn is not installed (scripts/deps.sh installs it)';
 
 let H;
@@ -132,6 +134,7 @@ test('a video call through the TURN relay: media both ways on a relay pair, mute
   assert.equal(await b.evaluate(() => document.getElementById('call-dialog').matches(':modal')), true);
   assert.equal(await b.evaluate(() => document.activeElement?.textContent), 'Accept video');
   await axe(b, 'incoming call');
+  await shot(b, 'call-incoming-desktop.png');
   await ring.getByRole('button', { name: 'Accept video' }).click();
   await Promise.all([inState(a, 'active'), inState(b, 'active')]);
   await axe(a, 'in a video call');
@@ -149,6 +152,7 @@ test('a video call through the TURN relay: media both ways on a relay pair, mute
   await a.waitForFunction(() => document.querySelector('#call-dialog .call-remote')?.videoWidth > 0, null, { timeout: WAIT });
   await b.waitForFunction(() => document.querySelector('#call-dialog .call-remote')?.videoWidth > 0, null, { timeout: WAIT });
   await a.locator('#call-dialog .call-clock', { hasText: /^\d+:\d\d$/ }).waitFor({ timeout: WAIT });
+  await shot(a, 'call-desktop.png');
 
   // Mute and camera off turn the local tracks off, and say so on the buttons.
   await a.getByRole('button', { name: 'Mute microphone' }).click();
@@ -273,6 +277,7 @@ test('answered elsewhere: the callee rings on two devices, accepts on one (a pho
   // On a phone the call fills the screen.
   const box = await b1.locator('#call-dialog').boundingBox();
   assert.equal(Math.round(box.width), PHONE.width);
+  await shot(b1, 'call-phone.png');
   assert.equal(await b1.getByRole('dialog', { name: 'Call with Alice' }).getByRole('timer', { name: 'Call duration' }).count(), 1);
   await b1.getByRole('button', { name: 'Hang up' }).click();
   await Promise.all([closed(a), closed(b1)]);

@@ -114,18 +114,8 @@ export class Calls {
   async start(conversationId, peerId, name, media) {
     if (this.current) { toast(this.current.state === 'incoming' ? 'Answer or decline the incoming call first.' : 'You are already in a call.'); return; }
     const call = this.#newCall('caller', media, conversationId, peerId, name, 'starting');
-    let ice;
-    try {
-      [call.local, ice] = await Promise.all([
-        this.#media(media),
-        this.#iceServers(),
-      ]);
-    } catch (error) {
-      if (this.current === call) this.#finish(null);
-      toast(error.message);
-      return;
-    }
-    if (this.current !== call) { call.local?.getTracks().forEach((t) => t.stop()); return; }
+    const ice = await this.#prepare(call);
+    if (!ice) return;
     this.#peer(call, ice);
     call.state = 'outgoing';
     this.#render();
@@ -199,16 +189,9 @@ export class Calls {
     if (!call || call.state !== 'incoming') return;
     call.state = 'answering';
     this.#render();
-    let ice;
-    try {
-      [call.local, ice] = await Promise.all([this.#media(call.media), this.#iceServers()]);
-    } catch (error) {
-      // Without a microphone the call cannot go on: it is declined, and the reason said here.
-      if (this.current === call) { this.#send('call.reject'); this.#finish(null); }
-      toast(error.message);
-      return;
-    }
-    if (this.current !== call) { call.local?.getTracks().forEach((t) => t.stop()); return; }
+    // Without a microphone the call cannot go on: it is declined, and the reason said here.
+    const ice = await this.#prepare(call, () => this.#send('call.reject'));
+    if (!ice) return;
     this.#peer(call, ice);
     call.acceptedAt = Date.now();
     call.state = 'connecting';
@@ -299,6 +282,24 @@ export class Calls {
   }
 
   // ---- media and the peer connection ----
+
+  /**
+   * The microphone (and camera) and the ICE servers, at once; null when either failed (said in plain words, the
+   * call ended, `onFail` run first) or the call ended meanwhile. A stream got before the other failed is stopped.
+   */
+  async #prepare(call, onFail = () => {}) {
+    const [media, ice] = await Promise.allSettled([this.#media(call.media), this.#iceServers()]);
+    if (media.status === 'fulfilled') call.local = media.value;
+    if (this.current !== call) { call.local?.getTracks().forEach((t) => t.stop()); return null; }
+    const failed = media.status === 'rejected' ? media.reason : ice.status === 'rejected' ? ice.reason : null;
+    if (failed) {
+      onFail();
+      this.#finish(null);
+      toast(failed.message);
+      return null;
+    }
+    return ice.value;
+  }
 
   async #media(media) {
     if (!navigator.mediaDevices?.getUserMedia) {
