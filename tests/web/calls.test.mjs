@@ -9,9 +9,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, dirname } from 'node:path';
 import { chromium } from 'playwright-core';
 import { AxeBuilder } from '@axe-core/playwright';
 import { start, root, WAIT, PHONE, PASSWORD } from './client-harness.mjs';
@@ -38,7 +38,7 @@ before(async () => {
 });
 after(async () => {
   await H?.stop();
-  if (turn) await coturn('stop', turn.dir);
+  if (turn) { await coturn('stop', turn.dir); rmSync(dirname(turn.dir), { recursive: true, force: true }); }
 });
 
 /** scripts/coturn.sh start|stop in a private directory; start's one line of stdout. */
