@@ -2,9 +2,10 @@
 // and a real coturn (scripts/coturn.sh on 127.0.0.1, use-auth-secret): chromium with a fake camera and microphone
 // (--use-fake-device-for-media-stream) and the permission prompt answered yes (--use-fake-ui-for-media-stream).
 // A call is forced through the TURN relay (the client's "relay only" setting: iceTransportPolicy "relay"), connects,
-// and RTP bytes grow on both sides over a relay candidate pair; hang up, decline, the ring timeout (missed), busy,
-// answered on another device, two tabs of one device, a stranger, a blocked caller, a refused and a missing microphone, each with the words
-// on screen and the server's `call` message in the conversation. Every wait is on page state; no sleeps.
+// and RTP bytes grow on both sides over a relay candidate pair; then hang up, decline, cancel, the ring timeout
+// (missed), unavailable, busy, answered on another device, two tabs of one device, a stranger, a blocked caller, a
+// refused and a missing microphone, each with the words on screen and the server's `call` message in the
+// conversation. Every wait is on page state; no sleeps.
 // Run: cd tests/web && node --test --test-reporter=spec calls.test.mjs (after a Release build).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -230,6 +231,20 @@ test('nobody answers within Calls:RingSeconds: "did not answer" and a missed cal
   } finally {
     await T.stop();
   }
+});
+
+test('unavailable: the callee has no device online, so nothing rings; "not reachable" on the caller\'s side', async () => {
+  const [alice, bob] = await friends(H, 'Alice', 'Bob');
+  const c = await H.direct(alice, bob);
+  const a = await chat(H, alice, c);
+  await a.getByRole('button', { name: 'Audio call' }).click();
+  await alert(a, 'Bob is not online, so the call could not ring. They will see that you called.');
+  await closed(a);
+  await callMessage(a, 'Audio call, not reachable');
+  // Bob sees it once he is back (catch-up), from his side.
+  const b = await chat(H, bob, c);
+  await callMessage(b, 'Missed audio call (you were offline)');
+  await a.context().close(); await b.context().close();
 });
 
 test('busy: a third person calling someone in a call is told so, and the callee is not rung', async () => {
