@@ -25,8 +25,11 @@ function freePort() {
   });
 }
 
-/** Starts the server and chromium; returns the harness. Call `stop()` in `after`. */
-export async function start(prefix, extraArgs = []) {
+/**
+ * Starts the server and chromium; returns the harness. Call `stop()` in `after`. `browserArgs`: more chromium
+ * switches (the calls test's fake camera and microphone).
+ */
+export async function start(prefix, extraArgs = [], { browserArgs = [] } = {}) {
   const tmp = mkdtempSync(join(tmpdir(), `parley-${prefix}-`));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -38,7 +41,7 @@ export async function start(prefix, extraArgs = []) {
     if (Date.now() > deadline || server.exitCode !== null) throw new Error('server did not become ready');
     await new Promise((r) => setTimeout(r, 200)); // polling interval while the server starts, not a sync point
   }
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update'] });
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', ...browserArgs] });
   const run = Date.now().toString(36) + Math.random().toString(36).slice(2, 5);
   let n = 0;
 

@@ -16,6 +16,7 @@ import { conversationAvatar, userAvatar } from './ui/avatar.js';
 import { showUnread, clearUnread } from './ui/badge.js';
 import { notifyMessage } from './ui/notify.js';
 import { renderJoin } from './ui/groups.js';
+import { Calls } from './ui/calls.js';
 
 const app = document.getElementById('app');
 let ctx = null; // {me, socket, store} while signed in
@@ -37,6 +38,7 @@ window.addEventListener('storage', (e) => {
 function stop() {
   stopMuteTimer();
   clearUnread();
+  ctx?.calls?.stop();
   ctx?.socket.stop();
   ctx = null;
   window.parley = undefined;
@@ -126,7 +128,8 @@ async function start() {
   });
   const store = new Store(session.user, socket);
   ctx = { me: session.user, socket, store, lastSeen, onMeChanged: () => showMyAvatar() };
-  window.parley = { store, socket }; // for the console and the browser tests
+  ctx.calls = new Calls(ctx);
+  window.parley = { store, socket, calls: ctx.calls }; // for the console and the browser tests
   socket.addEventListener('frame', (e) => onFrame(e.detail));
   store.addEventListener('error', (e) => attempt(() => Promise.reject(e.detail))); // the store catches up on every (re)connect itself
   socket.addEventListener('revoked', () => { if (ctx?.socket !== socket) return; logout(); stop(); showAuth(); toast('You were signed out.'); });
@@ -147,6 +150,9 @@ async function start() {
 
 function onFrame(frame) {
   const { store } = ctx; // the store has applied the frame already (it listens to the socket itself)
+  ctx.calls.onFrame(frame);
+  // Refusals of call frames sent without waiting (ref "call:...") are the call view's to say.
+  if (frame.type === 'error' && String(frame.ref ?? '').startsWith('call:')) { ctx.calls.onError(frame); return; }
   if (frame.type === 'message') notifyMessage(ctx, frame.message).catch(() => {}); // a nicety: never an error
   if (frame.type === 'notify') {
     const d = frame.data;
@@ -196,7 +202,7 @@ function renderConversationList() {
         conversationAvatar(c, 'm', name),
         h('span', { class: 'conv-name' }, c.type === 'direct' ? presenceDot(store.presence.get(c.peer?.id)) : h('span', { class: 'group-mark', 'aria-hidden': 'true' }, '#'), name),
         h('span', { class: 'conv-time' }, c.lastMessage ? time(c.lastMessage.sentAt) : ''),
-        h('span', { class: 'conv-last' }, summary(c.lastMessage)),
+        h('span', { class: 'conv-last' }, summary(c.lastMessage, ctx.me.id)),
         c.mentioned ? h('span', { class: 'mention', 'aria-label': 'You were mentioned' }, '@') : null,
         c.muted ? h('span', { class: 'muted-mark', role: 'img', 'aria-label': 'Muted', title: 'Muted' }, '🔕') : null,
         c.unreadCount > 0 ? h('span', { class: `badge${c.muted ? ' quiet' : ''}`, 'aria-label': `${c.unreadCount} unread` }, String(c.unreadCount)) : null));

@@ -3,7 +3,7 @@
 // links, image, file, audio and video players, location, link with its preview, call, custom), receipts, typing,
 // recall, delete for me, reply (a click on a quote jumps to the original), the composer (Enter sends,
 // Shift+Enter adds a line; emoji picker; `@` autocomplete in groups; paste or drop files to send with a caption;
-// drafts kept per conversation), mute, a search box for this conversation, and opening at a message (a search
+// drafts kept per conversation), mute, audio and video call buttons (ui/calls.js), a search box for this conversation, and opening at a message (a search
 // result: focusSeq) with that message scrolled into view and marked. User text is only ever set as text.
 
 import { upload, fileUrl, api } from '../sdk/api.js';
@@ -37,6 +37,7 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
   const subtitle = h('span', { class: 'chat-sub', id: 'chat-sub' });
   const headerExtra = h('span', { class: 'chat-extra' });
   const muteSlot = h('span', { class: 'mute-slot' });
+  const callSlot = h('span', { class: 'call-slot' }); // audio and video call buttons, direct chats only (ui/calls.js)
   let muteSig = null;
   let headSig = null;
   const older = h('button', { type: 'button', class: 'older', onclick: () => attempt(loadOlder) }, 'Load earlier messages');
@@ -61,7 +62,7 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
     fileInput, emoji.toggle, text,
     h('button', { type: 'submit', class: 'primary' }, 'Send'));
   const chat = h('section', { class: 'chat', 'aria-labelledby': 'chat-title' },
-    h('div', { class: 'chat-head' }, back, titleAvatar, h('div', { class: 'chat-names' }, title, subtitle), headerExtra, muteSlot, searchForm({ conversationId: id, label: 'Search in this conversation' })),
+    h('div', { class: 'chat-head' }, back, titleAvatar, h('div', { class: 'chat-names' }, title, subtitle), headerExtra, callSlot, muteSlot, searchForm({ conversationId: id, label: 'Search in this conversation' })),
     h('div', { class: 'scroll-wrap' }, scroller, jump), typing, replyBar, stagedBar, progress, mention.list, emoji.panel, composer);
   pane.replaceChildren(chat);
 
@@ -229,7 +230,7 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
       case 'location': return m.content.title ? `a location: ${m.content.title}` : 'a location';
       case 'audio': return 'an audio message';
       case 'video': return 'a video';
-      case 'call': return callWords(m.content).toLowerCase();
+      case 'call': return callWords(m.content, m.senderId === me.id).toLowerCase();
       default: return m.content?.name ?? `a ${m.type} message`;
     }
   }
@@ -281,7 +282,7 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
         const inner = [img, h('span', { class: 'link-text' }, h('strong', { class: 'link-title' }, c.title || c.url), c.description ? h('span', { class: 'link-desc' }, c.description) : null, h('small', { class: 'link-host' }, host))];
         return href ? extLink(href, inner, { class: 'link-card' }) : h('div', { class: 'link-card' }, inner);
       }
-      case 'call': return h('p', { class: 'text call' }, '📞 ', callWords(c));
+      case 'call': return h('p', { class: 'text call' }, h('span', { 'aria-hidden': 'true' }, c.media === 'video' ? '🎥 ' : '📞 '), h('span', { class: 'call-words' }, callWords(c, m.senderId === me.id)));
       case 'custom': return h('p', { class: 'text recalled' }, 'A custom message (this client does not show its content).');
       default: return h('p', { class: 'text recalled' }, `A ${m.type} message (this client cannot show it).`);
     }
@@ -418,6 +419,7 @@ export function renderChat(pane, ctx, id, back, focusSeq = null) {
         ? presenceDot(online)
         : h('a', { href: `#/groups/${c.group.id}`, class: 'button' }, 'Members'));
     }
+    if (c.type === 'direct' && ctx.calls && !callSlot.firstChild) callSlot.replaceChildren(ctx.calls.buttons(c));
     const sig = `${c.muted}|${muteUntil(ctx, id)}`;
     if (sig !== muteSig) { muteSig = sig; muteSlot.replaceChildren(muteSelect(ctx, id)); }
     older.hidden = !c.hasOlder;

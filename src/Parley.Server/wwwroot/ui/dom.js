@@ -70,7 +70,8 @@ export function presenceDot(online) {
   return h('span', { class: `dot ${online ? 'on' : 'off'}`, role: 'img', 'aria-label': online ? 'online' : 'offline', title: online ? 'online' : 'offline' });
 }
 
-export function summary(m) {
+/** One line for a message (the conversation list, notifications); `meId` says whose side a call is told from. */
+export function summary(m, meId) {
   if (!m) return 'No messages yet';
   if (m.recalled) return 'Message recalled';
   const c = m.content ?? {};
@@ -82,21 +83,26 @@ export function summary(m) {
     case 'video': return `Video${c.durationMs ? ` (${duration(c.durationMs)})` : ''}`;
     case 'location': return `Location${c.title ? `: ${c.title}` : ''}`;
     case 'link': return `Link: ${c.title || c.url}`;
-    case 'call': return callWords(c);
+    case 'call': return callWords(c, meId !== undefined && m.senderId === meId);
     case 'custom': return 'Custom message';
     default: return `Message (${m.type})`;
   }
 }
 
-export function callWords(c) {
+/**
+ * A `call` message in words, said from the reader's side: the caller (`mine`, the message's sender) reads "Audio call,
+ * no answer", the callee "Missed audio call".
+ */
+export function callWords(c, mine = false) {
   const media = c?.media === 'video' ? 'video call' : 'audio call';
+  const Media = `${media[0].toUpperCase()}${media.slice(1)}`;
   switch (c?.outcome) {
-    case 'completed': return `${media[0].toUpperCase()}${media.slice(1)}${c.durationMs ? ` (${duration(c.durationMs)})` : ''}`;
-    case 'missed': return `Missed ${media}`;
-    case 'rejected': return `Declined ${media}`;
-    case 'busy': return `${media[0].toUpperCase()}${media.slice(1)}: busy`;
-    case 'unavailable': return `${media[0].toUpperCase()}${media.slice(1)}: not reachable`;
-    default: return `${media[0].toUpperCase()}${media.slice(1)} failed`;
+    case 'completed': return `${Media}${c.durationMs ? ` (${duration(c.durationMs)})` : ''}`;
+    case 'missed': return mine ? `${Media}, no answer` : `Missed ${media}`;
+    case 'rejected': return mine ? `${Media}, declined` : `Declined ${media}`;
+    case 'busy': return mine ? `${Media}, busy` : `Missed ${media} (you were in another call)`;
+    case 'unavailable': return mine ? `${Media}, not reachable` : `Missed ${media} (you were offline)`;
+    default: return `${Media} failed`;
   }
 }
 

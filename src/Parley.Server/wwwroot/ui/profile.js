@@ -1,7 +1,8 @@
-// Profile: nickname, bio, tags and avatar.
+// Profile: nickname, bio, tags and avatar; desktop notifications, calls (relay only) and email.
 
 import { api, upload, fileUrl } from '../sdk/api.js';
 import { h, toast, attempt, field } from './dom.js';
+import { relayOnly, setRelayOnly } from './calls.js';
 import { notificationsSupported, notificationsOn, enableNotifications, disableNotifications } from './notify.js';
 
 export async function renderProfile(pane, ctx, back) {
@@ -42,7 +43,7 @@ export async function renderProfile(pane, ctx, back) {
     toast('Profile saved.', 'notice');
   }
 
-  pane.replaceChildren(h('section', { class: 'page' }, back, form, notificationsCard(ctx), emailCard(me, ctx)));
+  pane.replaceChildren(h('section', { class: 'page' }, back, form, notificationsCard(ctx), callsCard(ctx), emailCard(me, ctx)));
 }
 
 // Desktop notifications (ui/notify.js): off until turned on here, which asks the browser's permission.
@@ -65,6 +66,18 @@ function notificationsCard(ctx) {
   }));
   show();
   return h('div', { class: 'card', role: 'group', 'aria-labelledby': 'notify-title' }, h('h2', { id: 'notify-title' }, 'Desktop notifications'), state, button);
+}
+
+// Calls (ui/calls.js, docs/calls.md "Privacy"): relay only hides this device's IP address from the other side.
+function callsCard(ctx) {
+  const box = h('input', { type: 'checkbox', id: 'calls-relay', checked: relayOnly(ctx), onchange: () => {
+    setRelayOnly(ctx, box.checked);
+    toast(box.checked ? 'Your calls now go through the server\'s relay only.' : 'Your calls may now connect directly.', 'notice');
+  } });
+  return h('div', { class: 'card', role: 'group', 'aria-labelledby': 'calls-title' },
+    h('h2', { id: 'calls-title' }, 'Calls'),
+    h('div', { class: 'check' }, box, h('label', { for: 'calls-relay' }, 'Relay my calls through the server (hides my IP address from the other side)')),
+    h('p', { class: 'hint' }, 'A direct call tells the other side your IP address. Relayed calls need a relay (TURN) server on this Parley server, and may sound a little later. Kept in this browser.'));
 }
 
 // Email (docs/email.md): add an address, then the 6-digit code mailed to it verifies it.
