@@ -28,6 +28,7 @@ def main():
     p.add_argument("--id")
     p.add_argument("--body")
     p.add_argument("--expect")
+    p.add_argument("--ca", help="STARTTLS, trusting this PEM (the server's self-signed certificate)")
     a = p.parse_args()
 
     result = {}
@@ -36,10 +37,14 @@ def main():
     client.register_plugin("xep_0030")
     client.register_plugin("xep_0199")
     # Loopback tests run without TLS (Xmpp:AllowPlaintext=true); slixmpp refuses PLAIN in the clear otherwise.
-    client["feature_mechanisms"].unencrypted_plain = True
-    client.enable_starttls = False
-    client.enable_direct_tls = False
-    client.enable_plaintext = True
+    if a.ca:
+        client.ca_certs = a.ca
+        client.enable_direct_tls = False
+    else:
+        client["feature_mechanisms"].unencrypted_plain = True
+        client.enable_starttls = False
+        client.enable_direct_tls = False
+        client.enable_plaintext = True
 
     def finish(**values):
         result.update(values)
@@ -47,6 +52,7 @@ def main():
 
     async def on_session(_):
         result["jid"] = str(client.boundjid)
+
         try:
             if a.mode == "login":
                 finish(ok=True)

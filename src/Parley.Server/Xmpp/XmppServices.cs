@@ -15,6 +15,11 @@ public static class XmppServices
             return services;
         }
 
+        if (options.Certificate is { Length: > 0 } pem)
+        {
+            services.AddSingleton(new XmppTls(pem)); // loaded now: a bad PEM fails the start
+        }
+
         services.AddSingleton<XmppDirectory>();
         services.AddSingleton<XmppOutbound>();
         services.AddSingleton<XmppRouter>();

@@ -30,11 +30,9 @@ public sealed partial class XmppStreamHandler(
     IOptions<XmppOptions> options,
     IOptions<RealtimeOptions> realtime,
     TimeProvider time,
-    ILogger<XmppStreamHandler> logger)
+    ILogger<XmppStreamHandler> logger,
+    XmppTls? tls = null)
 {
-    /// <summary>STARTTLS (next stage): when set, it upgrades the connection's transport in place and returns true.</summary>
-    public Func<ConnectionContext, CancellationToken, ValueTask<bool>>? StartTls { get; set; }
-
     private readonly XmppOptions _options = options.Value;
 
     private enum Phase
@@ -48,6 +46,7 @@ public sealed partial class XmppStreamHandler(
     {
         public Phase Phase;
         public bool Tls;
+        public bool TlsPending; // <proceed/> written: the handshake starts once the read buffer is given back
         public int AuthFailures;
         public AuthResponse? Login;
         public string Username = "";
@@ -58,7 +57,7 @@ public sealed partial class XmppStreamHandler(
 
     public async Task OnConnectedAsync(ConnectionContext context)
     {
-        var input = context.Transport.Input;
+        var input = context.Transport.Input; // swapped for the TLS pipes by STARTTLS
         var reader = new XmlStanzaReader(_options.Limits);
         var state = new State();
         var opened = time.GetTimestamp();
@@ -87,7 +86,7 @@ public sealed partial class XmppStreamHandler(
 
                 var stop = false;
                 var ended = false;
-                while (!stop && !ended)
+                while (!stop && !ended && !state.TlsPending)
                 {
                     var ev = reader.Read(buffer, out var consumed);
                     buffer = buffer.Slice(consumed);
@@ -152,6 +151,19 @@ public sealed partial class XmppStreamHandler(
                 {
                     return;
                 }
+
+                if (state.TlsPending)
+                {
+                    state.TlsPending = false;
+                    if (tls is null || !await tls.UpgradeAsync(context, TimeSpan.FromSeconds(_options.NegotiationSeconds), negotiation.Token))
+                    {
+                        return;
+                    }
+
+                    state.Tls = true;
+                    input = context.Transport.Input;
+                    reader.Restart(); // RFC 6120 5.4.3.3: a new stream over TLS
+                }
             }
         }
         catch (Exception e) when (e is IOException or ConnectionResetException or ConnectionAbortedException or OperationCanceledException or InvalidOperationException)
@@ -160,7 +172,7 @@ public sealed partial class XmppStreamHandler(
         }
         finally
         {
-            await EndAsync(state, opened);
+            await EndAsync(context, state, opened);
         }
     }
 
@@ -200,12 +212,12 @@ public sealed partial class XmppStreamHandler(
 
     private string PreAuthFeatures(State state)
     {
-        var tlsOffered = StartTls is not null && _options.Certificate is { Length: > 0 } && !state.Tls;
-        var tls = tlsOffered ? $"<starttls xmlns='{XmppWriter.TlsNamespace}'><required/></starttls>" : "";
+        var tlsOffered = tls is not null && !state.Tls;
+        var starttls = tlsOffered ? $"<starttls xmlns='{XmppWriter.TlsNamespace}'>{(_options.AllowPlaintext ? "" : "<required/>")}</starttls>" : "";
         var sasl = state.Tls || _options.AllowPlaintext
             ? $"<mechanisms xmlns='{XmppWriter.SaslNamespace}'><mechanism>PLAIN</mechanism></mechanisms>"
             : "";
-        return tls + sasl;
+        return starttls + sasl;
     }
 
     /// <summary>A stanza before bind. True: restart the stream; false: go on; null: the stream has ended.</summary>
@@ -219,11 +231,11 @@ public sealed partial class XmppStreamHandler(
 
         if (state.Phase == Phase.Connected && name == XName.Get("starttls", XmppWriter.TlsNamespace))
         {
-            if (StartTls is { } start && _options.Certificate is { Length: > 0 } && !state.Tls)
+            if (tls is not null && !state.Tls)
             {
                 await WriteAsync(context, $"<proceed xmlns='{XmppWriter.TlsNamespace}'/>");
-                state.Tls = await start(context, context.ConnectionClosed);
-                return state.Tls ? true : null;
+                state.TlsPending = true;
+                return false;
             }
 
             await WriteAsync(context, $"<failure xmlns='{XmppWriter.TlsNamespace}'/></stream:stream>");
@@ -390,8 +402,15 @@ public sealed partial class XmppStreamHandler(
         }
     }
 
-    private async ValueTask EndAsync(State state, long opened)
+    private async ValueTask EndAsync(ConnectionContext context, State state, long opened)
     {
+        if (state.Tls)
+        {
+            // The TLS pipes (and the SslStream under them) are this handler's; Kestrel disposes only its own.
+            await context.Transport.Input.CompleteAsync();
+            await context.Transport.Output.CompleteAsync();
+        }
+
         if (state.Stream is { } stream)
         {
             await gateway.CloseAsync(stream.Connection, stream.Caller, null, opened);
