@@ -68,6 +68,12 @@ public sealed class ChatMessageHandler(MessagingService messaging, XmppDirectory
                 Refuse(stream, id, peer, errorType, condition, $"{e.Code}: {e.Message}");
                 return true;
             }
+            catch (Exception e) when (Parley.Storage.Database.IsUnavailable(e))
+            {
+                // As the dispatcher answers a send then: the client may retry with the same id.
+                Refuse(stream, id, peer, "wait", "internal-server-error", "unavailable: the database is not reachable; retry");
+                return true;
+            }
         }
 
         await stream.DispatchAsync(SendFrame(SendRef.Make(peer, id ?? ""), conversationId, ClientMsgId(id), body), cancellationToken);
