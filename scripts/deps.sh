@@ -13,6 +13,7 @@
 #   nginx        the load balancer in front of the cluster tests' nodes
 #   python3-aiosmtpd  the SMTP server the email tests mail their codes to (run by /usr/bin/python3)
 #   coturn       the TURN server the calls tests allocate relays on (scripts/coturn.sh starts a private one)
+#   python3-slixmpp  the XMPP client the XMPP gateway tests drive (tests/xmpp/*.py, run by /usr/bin/python3)
 # and tests/web/node_modules from tests/web/package-lock.json (playwright-core, pinned; no browser download).
 #
 # Images need nothing from the system: NetVips.Native ships its own libvips.
@@ -31,10 +32,11 @@ declare -A wanted=(
   [nginx]=/usr/sbin/nginx
   [python3-aiosmtpd]="$(ls -d /usr/lib/python3/dist-packages/aiosmtpd/__main__.py 2>/dev/null || true)"
   [coturn]=/usr/bin/turnserver
+  [python3-slixmpp]="$(ls -d /usr/lib/python3/dist-packages/slixmpp/__init__.py 2>/dev/null || true)"
 )
 
 missing=()
-for package in ffmpeg prometheus chromium postgresql redis-server nginx python3-aiosmtpd coturn; do
+for package in ffmpeg prometheus chromium postgresql redis-server nginx python3-aiosmtpd coturn python3-slixmpp; do
   probe="${wanted[$package]}"
   [[ -n "$probe" && -e "$probe" ]] || missing+=("$package")
 done

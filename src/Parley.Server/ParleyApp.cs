@@ -22,6 +22,7 @@ using Parley.Server.Realtime;
 using Parley.Server.Search;
 using Parley.Server.Social;
 using Parley.Server.WebClient;
+using Parley.Server.Xmpp;
 using Parley.Server.Webhooks;
 using Parley.Storage;
 using Parley.Storage.Accounts;
@@ -205,6 +206,7 @@ public static partial class ParleyApp
         services.AddSingleton<FrameDispatcher>();
         services.AddSingleton<Gateway>();
         services.AddHostedService<HeartbeatMonitor>();
+        services.AddXmpp(config); // docs/xmpp.md: the XMPP c2s gateway, off while Xmpp:Port is 0
         services.AddHostedService<ShutdownDrain>();
         services.AddHostedService(sp => sp.GetRequiredService<TemporaryGroupSweeper>());
         services.AddMemoryCache();
