@@ -12,6 +12,7 @@
 #   redis-server the cluster bus of the cluster tests (scripts/redis.sh starts a private one)
 #   nginx        the load balancer in front of the cluster tests' nodes
 #   python3-aiosmtpd  the SMTP server the email tests mail their codes to (run by /usr/bin/python3)
+#   python3-slixmpp   an XMPP client library; the SCRAM-SHA-256 tests use its SASL client (run by /usr/bin/python3)
 #   coturn       the TURN server the calls tests allocate relays on (scripts/coturn.sh starts a private one)
 # and tests/web/node_modules from tests/web/package-lock.json (playwright-core, pinned; no browser download).
 #
@@ -30,11 +31,12 @@ declare -A wanted=(
   [redis-server]=/usr/bin/redis-server
   [nginx]=/usr/sbin/nginx
   [python3-aiosmtpd]="$(ls -d /usr/lib/python3/dist-packages/aiosmtpd/__main__.py 2>/dev/null || true)"
+  [python3-slixmpp]="$(ls -d /usr/lib/python3/dist-packages/slixmpp/__init__.py 2>/dev/null || true)"
   [coturn]=/usr/bin/turnserver
 )
 
 missing=()
-for package in ffmpeg prometheus chromium postgresql redis-server nginx python3-aiosmtpd coturn; do
+for package in ffmpeg prometheus chromium postgresql redis-server nginx python3-aiosmtpd python3-slixmpp coturn; do
   probe="${wanted[$package]}"
   [[ -n "$probe" && -e "$probe" ]] || missing+=("$package")
 done
