@@ -58,7 +58,7 @@ public sealed partial class AccountService(
             CreatedAt = Now,
             PasswordHash = passwordHash,
         };
-        if (!await users.CreateAsync(user, cancellationToken, scram))
+        if (!await users.CreateAsync(user, scram, cancellationToken))
         {
             throw UsernameTaken();
         }

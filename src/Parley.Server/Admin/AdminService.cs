@@ -87,7 +87,7 @@ public sealed partial class AdminService(
             PasswordHash = hash,
             ExternalId = externalId,
         };
-        if (!await users.CreateAsync(user, cancellationToken, scram))
+        if (!await users.CreateAsync(user, scram, cancellationToken))
         {
             // Lost a race on one of the two unique keys: say which.
             throw await users.UsernameExistsAsync(user.Username, cancellationToken) ? UsernameTaken() : ExternalIdTaken();

@@ -53,11 +53,14 @@ public sealed class UserStore(Database database)
 {
     private const string Columns = "id, username, nickname, email, email_verified_at, bio, avatar_file_id, password_hash, created_at, external_id, disabled_at";
 
+    /// <summary>Inserts the user with its tags and no SCRAM-SHA-256 credentials; false when the username is taken (in any letter case).</summary>
+    public Task<bool> CreateAsync(UserRow user, CancellationToken cancellationToken) => CreateAsync(user, null, cancellationToken);
+
     /// <summary>
     /// Inserts the user with its tags and its SCRAM-SHA-256 credentials (<paramref name="scramSha256"/>, null when
     /// none: no password, or one SASLprep refuses); false when the username is taken (in any letter case).
     /// </summary>
-    public async Task<bool> CreateAsync(UserRow user, CancellationToken cancellationToken, string? scramSha256 = null)
+    public async Task<bool> CreateAsync(UserRow user, string? scramSha256, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);

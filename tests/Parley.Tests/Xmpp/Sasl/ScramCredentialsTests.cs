@@ -66,6 +66,10 @@ public abstract class ScramCredentialsTests(ScramCredentialsFixture fixture) : B
         Assert.Equal(SaslFailure.None, await ScramAsync(user.Username, "correct horse battery"));
         Assert.Equal(SaslFailure.None, await ScramAsync(user.Username.ToUpperInvariant(), "correct horse battery"));
         Assert.Equal(SaslFailure.NotAuthorized, await ScramAsync(user.Username, "correct horse batter"));
+        // slixmpp with an authzid: the user's own bare JID is accepted, another's is not.
+        var mechanism = Server.Service<ScramSha256Mechanism>();
+        Assert.Equal(SaslFailure.None, await SlixmppScram.AuthenticateAsync(mechanism.Start("192.0.2.10", "example.test"), user.Username, "correct horse battery", user.Username + "@example.test"));
+        Assert.Equal(SaslFailure.InvalidAuthzid, await SlixmppScram.AuthenticateAsync(mechanism.Start("192.0.2.10", "example.test"), user.Username, "correct horse battery", "someone@example.test"));
         Assert.Equal(SaslFailure.NotAuthorized, await ScramAsync(Api.NewUsername("nobody"), "correct horse battery"));
         Assert.Equal(stored, await StoredAsync(user.Username)); // a current key is not re-made at login
         await Server.LoginAsync(user.Username, "correct horse battery");
