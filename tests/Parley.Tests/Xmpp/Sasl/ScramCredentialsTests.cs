@@ -107,8 +107,31 @@ public abstract class ScramCredentialsTests(ScramCredentialsFixture fixture) : B
         Assert.Equal(SaslFailure.NotAuthorized, await ScramAsync(user.Username, "the first password"));
         Assert.Equal(SaslFailure.None, await ScramAsync(user.Username, "the second password"));
 
-        // The old keys put back by hand would still verify the old password: the column is what was replaced.
         Assert.NotEqual(old.StoredKey, credential.StoredKey);
+    }
+
+    [Fact]
+    public async Task Keys_made_by_a_login_that_lost_a_race_with_a_password_change_are_not_stored()
+    {
+        var user = await Server.RegisterAsync(password: "the racing password");
+        var users = Server.Service<UserStore>();
+        var oldHash = (await users.FindByUsernameAsync(user.Username, Cancel))!.PasswordHash;
+        var id = (await users.FindScramAsync(user.Username, Cancel))!.Id;
+        await Server.Send(HttpMethod.Put, "/api/users/me/password", user.AccessToken, new JsonObject { ["currentPassword"] = "the racing password", ["newPassword"] = "the winning password" })
+            .Expect(HttpStatusCode.NoContent);
+        var changed = await StoredAsync(user.Username);
+
+        // A login that verified the old password against the old hash comes to store keys only now.
+        var late = ScramCredential.Derive("the racing password", new byte[16], 4096)!.Format();
+        Assert.False(await users.SetScramAsync(id, oldHash, late, Cancel));
+        Assert.Equal(changed, await StoredAsync(user.Username));
+        Assert.Equal(SaslFailure.NotAuthorized, await ScramAsync(user.Username, "the racing password"));
+
+        // With the hash it verified still in place, it does store them.
+        var newHash = (await users.FindByUsernameAsync(user.Username, Cancel))!.PasswordHash;
+        var fresh = ScramCredential.Derive("the winning password", new byte[16], 4096)!.Format();
+        Assert.True(await users.SetScramAsync(id, newHash, fresh, Cancel));
+        Assert.Equal(fresh, await StoredAsync(user.Username));
     }
 
     [Fact]
