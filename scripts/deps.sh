@@ -13,7 +13,7 @@
 #   nginx        the load balancer in front of the cluster tests' nodes
 #   python3-aiosmtpd  the SMTP server the email tests mail their codes to (run by /usr/bin/python3)
 #   coturn       the TURN server the calls tests allocate relays on (scripts/coturn.sh starts a private one)
-#   python3-slixmpp  the XMPP client the XMPP gateway tests drive (tests/xmpp/*.py, run by /usr/bin/python3)
+#   python3-slixmpp  the XMPP client the XMPP gateway tests drive (tests/xmpp/*.py; the SCRAM-SHA-256 tests use its SASL client)
 # and tests/web/node_modules from tests/web/package-lock.json (playwright-core, pinned; no browser download).
 #
 # Images need nothing from the system: NetVips.Native ships its own libvips.
@@ -31,8 +31,8 @@ declare -A wanted=(
   [redis-server]=/usr/bin/redis-server
   [nginx]=/usr/sbin/nginx
   [python3-aiosmtpd]="$(ls -d /usr/lib/python3/dist-packages/aiosmtpd/__main__.py 2>/dev/null || true)"
-  [coturn]=/usr/bin/turnserver
   [python3-slixmpp]="$(ls -d /usr/lib/python3/dist-packages/slixmpp/__init__.py 2>/dev/null || true)"
+  [coturn]=/usr/bin/turnserver
 )
 
 missing=()

@@ -68,6 +68,7 @@ public static partial class ParleyApp
         LogStorage(app.Logger, database.Provider, paths.DataDir, applied.Count);
         _ = app.Services.GetRequiredService<SigningKey>(); // generate (or fail on a bad setting) at startup, not on the first login
         _ = app.Services.GetRequiredService<PasswordHashing>(); // check the Argon2id settings and load libsodium at startup
+        _ = app.Services.GetRequiredService<Xmpp.Sasl.ScramKeys>(); // a bad Auth:ScramIterations fails the start
         _ = app.Services.GetRequiredService<IImageProcessor>(); // set up libvips (or warn that it is missing) at startup
         _ = app.Services.GetRequiredService<IVideoProcessor>();
         _ = app.Services.GetRequiredService<MediaWorkers>(); // a bad Files:Processing* setting fails the start
@@ -125,6 +126,9 @@ public static partial class ParleyApp
         services.Configure<AuthOptions>(config.GetSection(AuthOptions.Section));
         services.AddSingleton(sp => SigningKey.Load(sp.GetRequiredService<IOptions<AuthOptions>>().Value.SigningKey, dataDir));
         services.AddSingleton<PasswordHashing>();
+        services.AddSingleton<Xmpp.Sasl.ScramKeys>();
+        services.AddSingleton<Xmpp.Sasl.IScramCredentials, Xmpp.Sasl.StoredScramCredentials>();
+        services.AddSingleton<Xmpp.Sasl.ScramSha256Mechanism>();
         services.AddSingleton<TokenService>();
         services.AddSingleton<AuthThrottle>();
         services.AddSingleton<SessionGuard>();

@@ -10,6 +10,7 @@ public sealed partial class AccountService(
     SessionStore sessions,
     TokenService tokens,
     PasswordHashing passwords,
+    Xmpp.Sasl.ScramKeys scramKeys,
     AuthThrottle throttle,
     SessionGuard guard,
     IdGenerator ids,
@@ -47,6 +48,7 @@ public sealed partial class AccountService(
         }
 
         var passwordHash = await passwords.HashAsync(request.Password!, cancellationToken);
+        var scram = await scramKeys.MakeAsync(request.Password!, cancellationToken);
         var user = new UserRow
         {
             Id = ids.Next(),
@@ -56,7 +58,7 @@ public sealed partial class AccountService(
             CreatedAt = Now,
             PasswordHash = passwordHash,
         };
-        if (!await users.CreateAsync(user, cancellationToken))
+        if (!await users.CreateAsync(user, scram, cancellationToken))
         {
             throw UsernameTaken();
         }
@@ -120,6 +122,8 @@ public sealed partial class AccountService(
             }
         }
 
+        // A user from before SCRAM (or of another Auth:ScramIterations) gets keys now; written only while the hash is still this one.
+        await scramKeys.RefreshAfterLoginAsync(user.Username, hash, request.Password!, cancellationToken);
         return await StartSessionAsync(user, hash, device, cancellationToken);
     }
 
@@ -184,7 +188,9 @@ public sealed partial class AccountService(
         var newHash = await CheckAsync(key, clientAddress, () => passwords.ChangeAsync(user.PasswordHash, request.CurrentPassword!, request.NewPassword!, cancellationToken))
             ?? throw InvalidCredentials();
         await throttle.LoginSucceededAsync(key, clientAddress);
-        var revoked = await sessions.ChangePasswordAsync(user.Id, newHash, caller.SessionId, Now, cancellationToken);
+        // The new keys go in the same UPDATE as the new hash: the old password's keys stop working with it.
+        var newScram = await scramKeys.MakeAsync(request.NewPassword!, cancellationToken);
+        var revoked = await sessions.ChangePasswordAsync(user.Id, newHash, newScram, caller.SessionId, Now, cancellationToken);
         guard.MarkRevoked(revoked);
         LogPasswordChanged(logger, user.Id, revoked.Count);
     }

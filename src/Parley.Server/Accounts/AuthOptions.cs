@@ -24,6 +24,10 @@ public sealed class AuthOptions
     /// <summary>Lets the server start with Argon2id settings below OWASP's minimum: for tests and load tools only.</summary>
     public bool AllowWeakPasswordHashes { get; set; }
 
+    /// <summary>PBKDF2-HMAC-SHA-256 iterations of the SCRAM-SHA-256 keys stored beside the hash (XMPP SASL; RFC 7677's
+    /// minimum 4096, at most 10,000,000: every client computes them too). Keys of another count are re-made at the next login.</summary>
+    public int ScramIterations { get; set; } = 4096;
+
     /// <summary>Password hashes computed at once (each holds its memory and a core): one per core, since a hash is
     /// single-threaded CPU work and more at once would only add memory and latency.</summary>
     public int MaxConcurrentHashes { get; set; } = Environment.ProcessorCount;

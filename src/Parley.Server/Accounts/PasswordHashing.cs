@@ -110,6 +110,9 @@ public sealed partial class PasswordHashing : IDisposable
     public Task<string?> ChangeAsync(string storedHash, string currentPassword, string newPassword, CancellationToken cancellationToken) =>
         RunAsync(() => Verify(storedHash, currentPassword).Valid ? Argon2Hash(newPassword) : null, cancellationToken);
 
+    /// <summary>Runs other password-derived work (the SCRAM keys' PBKDF2) in a hashing slot, under the same bound and wait.</summary>
+    internal Task<T> RunInSlotAsync<T>(Func<T> work, CancellationToken cancellationToken) => RunAsync(work, cancellationToken);
+
     /// <summary>Takes one hashing slot until the result is disposed (a test seam: hold the only slot to see others wait).</summary>
     internal async Task<IDisposable> HoldSlotAsync(CancellationToken cancellationToken)
     {

@@ -23,6 +23,7 @@ public sealed partial class AdminService(
     SessionGuard guard,
     AccountService accounts,
     PasswordHashing passwords,
+    Xmpp.Sasl.ScramKeys scramKeys,
     MessageStore messages,
     MessageSender messageSender,
     ReportStore reports,
@@ -76,6 +77,7 @@ public sealed partial class AdminService(
         // Without a password the stored hash is empty: no password ever verifies against it (login answers 401
         // invalid_credentials after the same work as a wrong password), so the user signs in only through the token call.
         var hash = request.Password is null ? "" : await passwords.HashAsync(request.Password, cancellationToken);
+        var scram = request.Password is null ? null : await scramKeys.MakeAsync(request.Password, cancellationToken);
         var user = new UserRow
         {
             Id = ids.Next(),
@@ -85,7 +87,7 @@ public sealed partial class AdminService(
             PasswordHash = hash,
             ExternalId = externalId,
         };
-        if (!await users.CreateAsync(user, cancellationToken))
+        if (!await users.CreateAsync(user, scram, cancellationToken))
         {
             // Lost a race on one of the two unique keys: say which.
             throw await users.UsernameExistsAsync(user.Username, cancellationToken) ? UsernameTaken() : ExternalIdTaken();

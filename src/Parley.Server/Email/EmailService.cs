@@ -28,6 +28,7 @@ public sealed partial class EmailService : IDisposable
     private readonly UserStore _users;
     private readonly MailOutbox _outbox;
     private readonly PasswordHashing _passwords;
+    private readonly Xmpp.Sasl.ScramKeys _scramKeys;
     private readonly SessionGuard _guard;
     private readonly EmailOptions _options;
     private readonly TimeProvider _time;
@@ -43,6 +44,7 @@ public sealed partial class EmailService : IDisposable
         UserStore users,
         MailOutbox outbox,
         PasswordHashing passwords,
+        Xmpp.Sasl.ScramKeys scramKeys,
         SessionGuard guard,
         SigningKey signingKey,
         IOptions<EmailOptions> options,
@@ -54,6 +56,7 @@ public sealed partial class EmailService : IDisposable
         _users = users;
         _outbox = outbox;
         _passwords = passwords;
+        _scramKeys = scramKeys;
         _guard = guard;
         _options = options.Value;
         _time = time;
@@ -214,7 +217,8 @@ public sealed partial class EmailService : IDisposable
         }
 
         var newHash = await _passwords.HashAsync(request.NewPassword!, cancellationToken);
-        var revoked = await _codes.CompleteResetAsync(userId, row.CodeHash, newHash, Now, cancellationToken) ?? throw WrongResetCode();
+        var newScram = await _scramKeys.MakeAsync(request.NewPassword!, cancellationToken); // replaces the old keys with the hash
+        var revoked = await _codes.CompleteResetAsync(userId, row.CodeHash, newHash, newScram, Now, cancellationToken) ?? throw WrongResetCode();
         _guard.MarkRevoked(revoked);
         LogPasswordReset(_logger, userId, revoked.Count);
     }

@@ -160,10 +160,11 @@ public sealed class EmailCodeStore(Database database)
     }
 
     /// <summary>
-    /// Uses up the reset code <paramref name="codeHash"/>, sets the new password hash and revokes every session of the
-    /// account, in one transaction. Returns the sessions revoked, or null when the code was used or replaced meanwhile.
+    /// Uses up the reset code <paramref name="codeHash"/>, sets the new password hash with its SCRAM-SHA-256 credentials
+    /// (null: none, the old ones are dropped) and revokes every session of the account, in one transaction. Returns the
+    /// sessions revoked, or null when the code was used or replaced meanwhile.
     /// </summary>
-    public async Task<IReadOnlyList<long>?> CompleteResetAsync(long userId, string codeHash, string newPasswordHash, long now, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<long>?> CompleteResetAsync(long userId, string codeHash, string newPasswordHash, string? newScramSha256, long now, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
@@ -180,8 +181,8 @@ public sealed class EmailCodeStore(Database database)
             cancellationToken: cancellationToken));
 
         await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE users SET password_hash = @newPasswordHash, updated_at = @now WHERE id = @userId",
-            new { userId, newPasswordHash, now },
+            "UPDATE users SET password_hash = @newPasswordHash, scram_sha256 = @newScramSha256, updated_at = @now WHERE id = @userId",
+            new { userId, newPasswordHash, newScramSha256, now },
             transaction,
             cancellationToken: cancellationToken));
         var revoked = (await connection.QueryAsync<long>(new CommandDefinition(

@@ -70,16 +70,16 @@ public sealed class SessionStore(Database database)
     }
 
     /// <summary>
-    /// Sets a new password hash and revokes every other live session of the user, in one transaction that
-    /// holds the user's row lock; returns the ids revoked.
+    /// Sets a new password hash with its SCRAM-SHA-256 credentials (null: none, the old ones are dropped) and revokes
+    /// every other live session of the user, in one transaction that holds the user's row lock; returns the ids revoked.
     /// </summary>
-    public async Task<IReadOnlyList<long>> ChangePasswordAsync(long userId, string newPasswordHash, long keepSessionId, long now, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<long>> ChangePasswordAsync(long userId, string newPasswordHash, string? newScramSha256, long keepSessionId, long now, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
         await connection.ExecuteAsync(new CommandDefinition(
-            "UPDATE users SET password_hash = @newPasswordHash, updated_at = @now WHERE id = @userId",
-            new { userId, newPasswordHash, now },
+            "UPDATE users SET password_hash = @newPasswordHash, scram_sha256 = @newScramSha256, updated_at = @now WHERE id = @userId",
+            new { userId, newPasswordHash, newScramSha256, now },
             transaction,
             cancellationToken: cancellationToken));
         var revoked = (await connection.QueryAsync<long>(new CommandDefinition(

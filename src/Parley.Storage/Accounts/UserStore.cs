@@ -33,6 +33,19 @@ public sealed class UserRow
     public IReadOnlyList<string> Tags { get; set; } = [];
 }
 
+/// <summary>A user as SASL SCRAM-SHA-256 sees it (<see cref="UserStore.FindScramAsync"/>).</summary>
+public sealed class ScramRow
+{
+    public long Id { get; init; }
+
+    public string Username { get; init; } = "";
+
+    /// <summary>The stored credentials text (migration 0017); null until the password is next set or used.</summary>
+    public string? ScramSha256 { get; init; }
+
+    public long? DisabledAt { get; init; }
+}
+
 /// <summary>Profile fields to change; a null member is left as it is.</summary>
 public sealed record ProfileChange(string? Nickname, string? Bio, bool SetAvatar, long? AvatarFileId, IReadOnlyList<string>? Tags);
 
@@ -40,8 +53,14 @@ public sealed class UserStore(Database database)
 {
     private const string Columns = "id, username, nickname, email, email_verified_at, bio, avatar_file_id, password_hash, created_at, external_id, disabled_at";
 
-    /// <summary>Inserts the user with its tags; false when the username is taken (in any letter case).</summary>
-    public async Task<bool> CreateAsync(UserRow user, CancellationToken cancellationToken)
+    /// <summary>Inserts the user with its tags and no SCRAM-SHA-256 credentials; false when the username is taken (in any letter case).</summary>
+    public Task<bool> CreateAsync(UserRow user, CancellationToken cancellationToken) => CreateAsync(user, null, cancellationToken);
+
+    /// <summary>
+    /// Inserts the user with its tags and its SCRAM-SHA-256 credentials (<paramref name="scramSha256"/>, null when
+    /// none: no password, or one SASLprep refuses); false when the username is taken (in any letter case).
+    /// </summary>
+    public async Task<bool> CreateAsync(UserRow user, string? scramSha256, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         await using var transaction = await Database.BeginWriteAsync(connection, cancellationToken);
@@ -49,8 +68,8 @@ public sealed class UserStore(Database database)
         {
             await connection.ExecuteAsync(new CommandDefinition(
                 """
-                INSERT INTO users (id, username, username_key, nickname, nickname_key, email, bio, avatar_file_id, password_hash, created_at, updated_at, external_id)
-                VALUES (@Id, @Username, @UsernameKey, @Nickname, @NicknameKey, @Email, @Bio, @AvatarFileId, @PasswordHash, @CreatedAt, @CreatedAt, @ExternalId)
+                INSERT INTO users (id, username, username_key, nickname, nickname_key, email, bio, avatar_file_id, password_hash, scram_sha256, created_at, updated_at, external_id)
+                VALUES (@Id, @Username, @UsernameKey, @Nickname, @NicknameKey, @Email, @Bio, @AvatarFileId, @PasswordHash, @ScramSha256, @CreatedAt, @CreatedAt, @ExternalId)
                 """,
                 new
                 {
@@ -63,6 +82,7 @@ public sealed class UserStore(Database database)
                     user.Bio,
                     user.AvatarFileId,
                     user.PasswordHash,
+                    ScramSha256 = scramSha256,
                     user.CreatedAt,
                     user.ExternalId,
                 },
@@ -194,6 +214,33 @@ public sealed class UserStore(Database database)
         return 1 == await connection.ExecuteAsync(new CommandDefinition(
             "UPDATE users SET password_hash = @newHash, updated_at = @now WHERE id = @id AND password_hash = @oldHash",
             new { id, oldHash, newHash, now },
+            cancellationToken: cancellationToken));
+    }
+
+    /// <summary>
+    /// What SASL SCRAM-SHA-256 needs of the user <paramref name="username"/> (any letter case): id, username, the
+    /// stored credentials (null when none yet) and whether the account is disabled; null when there is no such user.
+    /// </summary>
+    public async Task<ScramRow?> FindScramAsync(string username, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<ScramRow>(new CommandDefinition(
+            "SELECT id, username, scram_sha256, disabled_at FROM users WHERE username_key = @key",
+            new { key = UsernameKey(username) },
+            cancellationToken: cancellationToken));
+    }
+
+    /// <summary>
+    /// Stores SCRAM-SHA-256 credentials computed from a password just verified against <paramref name="verifiedPasswordHash"/>,
+    /// unless the hash changed meanwhile (then false: the password was changed or reset, and its own UPDATE wrote the
+    /// keys of the new password, which these must not overwrite).
+    /// </summary>
+    public async Task<bool> SetScramAsync(long id, string verifiedPasswordHash, string scramSha256, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return 1 == await connection.ExecuteAsync(new CommandDefinition(
+            "UPDATE users SET scram_sha256 = @scramSha256 WHERE id = @id AND password_hash = @verifiedPasswordHash",
+            new { id, verifiedPasswordHash, scramSha256 },
             cancellationToken: cancellationToken));
     }
 

@@ -305,6 +305,21 @@ public abstract class EmailTests(EmailFixture fixture) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_password_reset_replaces_the_scram_keys_with_the_new_passwords()
+    {
+        var (user, email) = await VerifiedUserAsync();
+        Task<Parley.Server.Xmpp.Sasl.SaslFailure> Scram(string password) => Xmpp.Sasl.SlixmppScram.AuthenticateAsync(
+            Server.Service<Parley.Server.Xmpp.Sasl.ScramSha256Mechanism>().Start("192.0.2.20", null), user.Username, password);
+        Assert.Equal(Parley.Server.Xmpp.Sasl.SaslFailure.None, await Scram(user.Password));
+
+        await AskReset(email).Expect(HttpStatusCode.Accepted);
+        await ConfirmReset(email, await Sink.NextCodeAsync(email), "a reset new password").Expect(HttpStatusCode.NoContent);
+
+        Assert.Equal(Parley.Server.Xmpp.Sasl.SaslFailure.NotAuthorized, await Scram(user.Password));
+        Assert.Equal(Parley.Server.Xmpp.Sasl.SaslFailure.None, await Scram("a reset new password"));
+    }
+
+    [Fact]
     public async Task A_reset_code_allows_five_tries()
     {
         var (user, email) = await VerifiedUserAsync();
