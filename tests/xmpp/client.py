@@ -29,6 +29,7 @@ def main():
     p.add_argument("--body")
     p.add_argument("--expect")
     p.add_argument("--ca", help="STARTTLS, trusting this PEM (the server's self-signed certificate)")
+    p.add_argument("--mech", help="the only SASL mechanism to use (slixmpp picks SCRAM-SHA-256 over PLAIN by itself)")
     a = p.parse_args()
 
     result = {}
@@ -36,6 +37,8 @@ def main():
     client = slixmpp.ClientXMPP(a.jid, a.password)
     client.register_plugin("xep_0030")
     client.register_plugin("xep_0199")
+    if a.mech:
+        client["feature_mechanisms"].use_mech = a.mech
     # Loopback tests run without TLS (Xmpp:AllowPlaintext=true); slixmpp refuses PLAIN in the clear otherwise.
     if a.ca:
         client.ca_certs = a.ca
@@ -52,6 +55,8 @@ def main():
 
     async def on_session(_):
         result["jid"] = str(client.boundjid)
+        mech = client["feature_mechanisms"].mech
+        result["mech"] = None if mech is None else mech.name
 
         try:
             if a.mode == "login":

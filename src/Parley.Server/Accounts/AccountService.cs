@@ -127,6 +127,31 @@ public sealed partial class AccountService(
         return await StartSessionAsync(user, hash, device, cancellationToken);
     }
 
+    /// <summary>
+    /// A login by a SASL SCRAM-SHA-256 exchange that verified the user's stored keys (<paramref name="verifiedScram"/>,
+    /// their stored text): a device session as a password login opens, unless the password changed since the keys were
+    /// read (the session is opened only while the password hash is still the one beside those keys).
+    /// </summary>
+    public async Task<AuthResponse> LoginWithScramAsync(long userId, string verifiedScram, string? deviceName, CancellationToken cancellationToken)
+    {
+        var v = new Validation();
+        var device = AccountRules.CheckDevice(v, deviceName);
+        v.ThrowIfInvalid();
+        var user = await users.GetAsync(userId, cancellationToken);
+        var hash = user is null ? null : await users.PasswordHashWhileScramAsync(userId, verifiedScram, cancellationToken);
+        if (user is null || hash is null || hash != user.PasswordHash)
+        {
+            throw InvalidCredentials();
+        }
+
+        if (user.DisabledAt is not null)
+        {
+            throw AccountDisabled();
+        }
+
+        return await StartSessionAsync(user, hash, device, cancellationToken);
+    }
+
     public async Task<RefreshResponse> RefreshAsync(RefreshRequest request, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(request.RefreshToken) || request.RefreshToken.Length > 256)

@@ -31,6 +31,7 @@ public sealed partial class XmppStreamHandler(
     IOptions<RealtimeOptions> realtime,
     TimeProvider time,
     ILogger<XmppStreamHandler> logger,
+    Sasl.ScramSha256Mechanism scram,
     XmppTls? tls = null)
 {
     private readonly XmppOptions _options = options.Value;
@@ -49,6 +50,7 @@ public sealed partial class XmppStreamHandler(
         public bool TlsPending; // <proceed/> written: the handshake starts once the read buffer is given back
         public int AuthFailures;
         public AuthResponse? Login;
+        public Sasl.ScramSha256Server? Scram; // a SCRAM-SHA-256 exchange between its first and its last message
         public string Username = "";
         public XmppStream? Stream;
         public string StreamId = "";
@@ -215,7 +217,7 @@ public sealed partial class XmppStreamHandler(
         var tlsOffered = tls is not null && !state.Tls;
         var starttls = tlsOffered ? $"<starttls xmlns='{XmppWriter.TlsNamespace}'>{(_options.AllowPlaintext ? "" : "<required/>")}</starttls>" : "";
         var sasl = state.Tls || _options.AllowPlaintext
-            ? $"<mechanisms xmlns='{XmppWriter.SaslNamespace}'><mechanism>PLAIN</mechanism></mechanisms>"
+            ? $"<mechanisms xmlns='{XmppWriter.SaslNamespace}'><mechanism>{Sasl.ScramSha256Mechanism.Name}</mechanism><mechanism>PLAIN</mechanism></mechanisms>"
             : "";
         return starttls + sasl;
     }
@@ -224,9 +226,22 @@ public sealed partial class XmppStreamHandler(
     private async ValueTask<bool?> NegotiateAsync(ConnectionContext context, State state, XmlStanzaReader reader, XElement element)
     {
         var name = element.Name;
-        if (state.Phase == Phase.Connected && name == XName.Get("auth", XmppWriter.SaslNamespace))
+        if (state.Phase == Phase.Connected && state.Scram is null && name == XName.Get("auth", XmppWriter.SaslNamespace))
         {
-            return await AuthenticateAsync(context, state, element);
+            return (string?)element.Attribute("mechanism") == Sasl.ScramSha256Mechanism.Name && (state.Tls || _options.AllowPlaintext)
+                ? await ScramFirstAsync(context, state, element)
+                : await AuthenticateAsync(context, state, element);
+        }
+
+        if (state.Scram is not null && name == XName.Get("response", XmppWriter.SaslNamespace))
+        {
+            return await ScramFinalAsync(context, state, element);
+        }
+
+        if (state.Scram is not null && name == XName.Get("abort", XmppWriter.SaslNamespace))
+        {
+            await AbortScramAsync(state);
+            return await SaslFailedAsync(context, state, "aborted", countsAsFailure: false);
         }
 
         if (state.Phase == Phase.Connected && name == XName.Get("starttls", XmppWriter.TlsNamespace))
@@ -320,6 +335,119 @@ public sealed partial class XmppStreamHandler(
         return true;
     }
 
+    /// <summary>SCRAM-SHA-256's client-first message (in <c>&lt;auth/&gt;</c>): the challenge, or a failure.</summary>
+    private async ValueTask<bool?> ScramFirstAsync(ConnectionContext context, State state, XElement auth)
+    {
+        if (!TryDecodeSasl(auth.Value, out var first))
+        {
+            return await SaslFailedAsync(context, state, "incorrect-encoding");
+        }
+
+        if (first.Length == 0)
+        {
+            return await SaslFailedAsync(context, state, "malformed-request"); // SCRAM has no empty initial response
+        }
+
+        var address = (context.RemoteEndPoint as IPEndPoint)?.Address.ToString() ?? "unknown";
+        var exchange = scram.Start(address, _options.Domain);
+        Sasl.SaslStep step;
+        try
+        {
+            step = await exchange.StartAsync(first, context.ConnectionClosed);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogScramFailed(logger, e); // the store is away: the attempt was taken back
+            return await SaslFailedAsync(context, state, "temporary-auth-failure");
+        }
+
+        if (step.Failed)
+        {
+            return await SaslFailedAsync(context, state, Sasl.SaslFailures.Condition(step.Failure), step.Failure != Sasl.SaslFailure.TemporaryAuthFailure);
+        }
+
+        state.Scram = exchange;
+        await WriteAsync(context, $"<challenge xmlns='{XmppWriter.SaslNamespace}'>{Convert.ToBase64String(step.Data!)}</challenge>");
+        return false;
+    }
+
+    /// <summary>SCRAM-SHA-256's client-final message (in <c>&lt;response/&gt;</c>): the proof checked, then the device session.</summary>
+    private async ValueTask<bool?> ScramFinalAsync(ConnectionContext context, State state, XElement response)
+    {
+        var exchange = state.Scram!;
+        state.Scram = null;
+        if (!TryDecodeSasl(response.Value, out var final))
+        {
+            await exchange.AbortAsync();
+            return await SaslFailedAsync(context, state, "incorrect-encoding");
+        }
+
+        var step = await exchange.FinishAsync(final);
+        if (step.Failed)
+        {
+            return await SaslFailedAsync(context, state, Sasl.SaslFailures.Condition(step.Failure));
+        }
+
+        var account = exchange.Authenticated!;
+        try
+        {
+            state.Login = await accounts.LoginWithScramAsync(account.UserId, account.Credential!.Format(), "xmpp", context.ConnectionClosed);
+        }
+        catch (ApiException e)
+        {
+            // The password changed between the keys' read and now, or the account was disabled meanwhile.
+            return await SaslFailedAsync(context, state, e.Code == ErrorCodes.Disabled ? "account-disabled" : "not-authorized");
+        }
+
+        state.Username = state.Login.User.Username.ToLowerInvariant();
+        await WriteAsync(context, $"<success xmlns='{XmppWriter.SaslNamespace}'>{Convert.ToBase64String(step.Data!)}</success>");
+        state.Phase = Phase.Authenticated;
+        return true;
+    }
+
+    private static async ValueTask AbortScramAsync(State state)
+    {
+        if (state.Scram is { } exchange)
+        {
+            state.Scram = null;
+            await exchange.AbortAsync();
+        }
+    }
+
+    /// <summary>A SASL <c>&lt;failure/&gt;</c>; past <c>Xmpp:MaxAuthFailures</c> the stream ends.</summary>
+    private async ValueTask<bool?> SaslFailedAsync(ConnectionContext context, State state, string condition, bool countsAsFailure = true)
+    {
+        await WriteAsync(context, $"<failure xmlns='{XmppWriter.SaslNamespace}'><{condition}/></failure>");
+        if (countsAsFailure && ++state.AuthFailures >= _options.MaxAuthFailures)
+        {
+            await FailAsync(context, state, "policy-violation", "too many failed authentications");
+            return null;
+        }
+
+        return false;
+    }
+
+    /// <summary>SASL data: base64, or <c>=</c> for empty (RFC 6120 6.4.2); null when it is not base64.</summary>
+    private static bool TryDecodeSasl(string text, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out byte[]? data)
+    {
+        text = text.Trim();
+        if (text is "=" or "")
+        {
+            data = [];
+            return true;
+        }
+
+        data = new byte[(text.Length * 3 / 4) + 3];
+        if (Convert.TryFromBase64String(text, data, out var written))
+        {
+            data = data[..written];
+            return true;
+        }
+
+        data = null;
+        return false;
+    }
+
     /// <summary>RFC 4616: <c>[authzid] NUL authcid NUL passwd</c>, base64.</summary>
     internal static bool TryDecodePlain(string base64, out string authzid, out string authcid, out string password)
     {
@@ -404,6 +532,8 @@ public sealed partial class XmppStreamHandler(
 
     private async ValueTask EndAsync(ConnectionContext context, State state, long opened)
     {
+        await AbortScramAsync(state); // a stream that ends mid-exchange takes its attempt back
+
         if (state.Tls)
         {
             // The TLS pipes (and the SslStream under them) are this handler's; Kestrel disposes only its own.
@@ -442,6 +572,9 @@ public sealed partial class XmppStreamHandler(
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "XMPP connection {ConnectionId}: stream error {Condition}")]
     private static partial void LogStreamError(ILogger logger, string connectionId, string condition);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "An XMPP SCRAM-SHA-256 exchange could not read the credentials")]
+    private static partial void LogScramFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "An XMPP stream's device session could not be ended")]
     private static partial void LogLogoutFailed(ILogger logger, Exception exception);

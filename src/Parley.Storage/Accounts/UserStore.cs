@@ -231,6 +231,19 @@ public sealed class UserStore(Database database)
     }
 
     /// <summary>
+    /// The user's password hash while <paramref name="scramSha256"/> is still the user's stored SCRAM-SHA-256 text (a
+    /// SCRAM exchange verified against it); null when the password was changed or reset since (its UPDATE replaced both).
+    /// </summary>
+    public async Task<string?> PasswordHashWhileScramAsync(long id, string scramSha256, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await connection.QuerySingleOrDefaultAsync<string?>(new CommandDefinition(
+            "SELECT password_hash FROM users WHERE id = @id AND scram_sha256 = @scramSha256",
+            new { id, scramSha256 },
+            cancellationToken: cancellationToken));
+    }
+
+    /// <summary>
     /// Stores SCRAM-SHA-256 credentials computed from a password just verified against <paramref name="verifiedPasswordHash"/>,
     /// unless the hash changed meanwhile (then false: the password was changed or reset, and its own UPDATE wrote the
     /// keys of the new password, which these must not overwrite).

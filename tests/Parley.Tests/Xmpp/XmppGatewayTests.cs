@@ -65,6 +65,41 @@ public abstract class XmppGatewayTests(XmppFixture fixture) : BackendTests(fixtu
     }
 
     [Fact]
+    public async Task Slixmpp_logs_in_with_scram_sha_256_a_keyless_user_with_plain_and_a_changed_password_ends_both()
+    {
+        var alice = await Server.RegisterAsync(password: "the first password");
+        var scram = await Slixmpp.RunAsync(Port, Jid(alice), "the first password", "login");
+        Assert.True((bool?)scram["ok"], scram.ToJsonString());
+        Assert.Equal("SCRAM-SHA-256", (string?)scram["mech"]); // offered first, with the keys registration stored
+        var plain = await Slixmpp.RunAsync(Port, Jid(alice), "the first password", "login", "--mech", "PLAIN");
+        Assert.True((bool?)plain["ok"], plain.ToJsonString());
+        Assert.Equal("PLAIN", (string?)plain["mech"]);
+        var wrong = await Slixmpp.RunAsync(Port, Jid(alice), "not it", "login", "--mech", "SCRAM-SHA-256");
+        Assert.Equal("not-authorized", (string?)wrong["error"]);
+
+        // A user from before the keys: SCRAM fails (the exchange runs on a fake salt), PLAIN logs in and makes the keys.
+        await using (var connection = await Server.Service<Parley.Storage.Database>().OpenAsync(TestContext.Current.CancellationToken))
+        {
+            Assert.Equal(1, await Dapper.SqlMapper.ExecuteAsync(connection, "UPDATE users SET scram_sha256 = NULL WHERE id = @id", new { id = long.Parse(alice.Id, System.Globalization.CultureInfo.InvariantCulture) }));
+        }
+
+        Assert.Equal("not-authorized", (string?)(await Slixmpp.RunAsync(Port, Jid(alice), "the first password", "login", "--mech", "SCRAM-SHA-256"))["error"]);
+        Assert.True((bool?)(await Slixmpp.RunAsync(Port, Jid(alice), "the first password", "login", "--mech", "PLAIN"))["ok"]);
+        var again = await Slixmpp.RunAsync(Port, Jid(alice), "the first password", "login");
+        Assert.Equal(("SCRAM-SHA-256", true), ((string?)again["mech"], (bool?)again["ok"]));
+
+        await Server.Send(HttpMethod.Put, "/api/users/me/password", alice.AccessToken, new JsonObject { ["currentPassword"] = "the first password", ["newPassword"] = "the second password" })
+            .Expect(HttpStatusCode.NoContent);
+        foreach (var mech in (string[])["SCRAM-SHA-256", "PLAIN"])
+        {
+            Assert.Equal("not-authorized", (string?)(await Slixmpp.RunAsync(Port, Jid(alice), "the first password", "login", "--mech", mech))["error"]);
+        }
+
+        var changed = await Slixmpp.RunAsync(Port, Jid(alice), "the second password", "login");
+        Assert.Equal(("SCRAM-SHA-256", true), ((string?)changed["mech"], (bool?)changed["ok"]));
+    }
+
+    [Fact]
     public async Task Ping_and_disco_info_are_answered()
     {
         var alice = await Server.RegisterAsync();
