@@ -31,6 +31,47 @@ public readonly record struct Jid(string? Local, string Domain, string? Resource
         return true;
     }
 
-    /// <summary>XML-escapes a value for an attribute or text.</summary>
-    public static string Escape(string value) => System.Security.SecurityElement.Escape(value);
+    /// <summary>
+    /// XML-escapes a value for an attribute or text. A character XML 1.0 forbids even as a reference (a control
+    /// character other than tab and line breaks, U+FFFE, U+FFFF, a lone surrogate: JSON, hence a WebSocket user's text,
+    /// allows them all) becomes U+FFFD, so no value can make the stream not-well-formed for the client reading it.
+    /// </summary>
+    public static string Escape(string value)
+    {
+        var escaped = System.Security.SecurityElement.Escape(value);
+        return XmlSafe(escaped) ? escaped : string.Create(escaped.Length, escaped, static (span, text) =>
+        {
+            for (var i = 0; i < text.Length; i++)
+            {
+                var c = text[i];
+                if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+                {
+                    span[i] = c;
+                    span[++i] = text[i];
+                }
+                else
+                {
+                    span[i] = System.Xml.XmlConvert.IsXmlChar(c) ? c : '\uFFFD';
+                }
+            }
+        });
+    }
+
+    private static bool XmlSafe(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+            else if (!System.Xml.XmlConvert.IsXmlChar(c))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 }
