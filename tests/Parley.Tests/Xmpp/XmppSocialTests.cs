@@ -133,6 +133,12 @@ public abstract class XmppSocialTests(XmppFixture fixture) : BackendTests(fixtur
         Assert.Contains("urn:xmpp:idle:1", (string)offline["xml"]!); // XEP-0319: since the last seen time
         await bobWs.DisposeAsync();
         await xmpp.NextAsync(e => (string?)e["event"] == "got_offline" && (string?)e["frm"] == Jid(bob));
+        static bool UnavailableFrom(JsonObject e, string jid) => (string?)e["event"] == "in" && ((string)e["xml"]!).Contains("type=\"unavailable\"") && ((string)e["xml"]!).Contains(jid);
+        Assert.Contains("urn:xmpp:idle:1", (string)(await xmpp.NextAsync(e => UnavailableFrom(e, Jid(bob))))["xml"]!);
+
+        // A probe of a friend is answered from Parley's presence (this one without idle: it is no presence frame).
+        await xmpp.CommandAsync(new JsonObject { ["cmd"] = "presence", ["to"] = Jid(bob), ["type"] = "probe" });
+        Assert.DoesNotContain("urn:xmpp:idle:1", (string)(await xmpp.NextAsync(e => UnavailableFrom(e, Jid(bob))))["xml"]!);
 
         // Alice is online to her WebSocket friends as long as the stream is open (it binds a device).
         await using var carolAgain = await WsClient.ConnectAsync(Server, carol.AccessToken);
