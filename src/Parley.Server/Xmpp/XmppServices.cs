@@ -48,6 +48,7 @@ public static class XmppServices
         services.AddSingleton<IXmppStanzaHandler, Social.PresenceHandler>();
         services.AddSingleton<IXmppStanzaHandler, Social.SocialMessageHandler>();
         services.AddSingleton<IXmppFrameTranslator, Social.PresenceFrameTranslator>();
+        services.AddSingleton<IXmppFrameTranslator, Social.PresenceSnapshotTranslator>();
         services.AddSingleton<IXmppFrameTranslator, Social.TypingFrameTranslator>();
         services.AddSingleton<IXmppFrameTranslator, Social.ReadFrameTranslator>();
         services.AddSingleton<IXmppFrameTranslator, Social.NotifyFrameTranslator>();

@@ -1,4 +1,3 @@
-using System.Text;
 using System.Xml.Linq;
 using Parley.Server.Http;
 using Parley.Server.Social;
@@ -30,7 +29,7 @@ public sealed class PresenceHandler(SocialService social, SocialStore store, Xmp
         {
             if (to is null || (Jid.TryParse(to, out var jid) && string.Equals(jid.Bare, stream.BareJid, StringComparison.OrdinalIgnoreCase)))
             {
-                await BroadcastAsync(stream, type, cancellationToken);
+                Broadcast(stream, type);
                 return true;
             }
 
@@ -59,7 +58,7 @@ public sealed class PresenceHandler(SocialService social, SocialStore store, Xmp
         return true;
     }
 
-    private async Task BroadcastAsync(XmppStream stream, string? type, CancellationToken cancellationToken)
+    private static void Broadcast(XmppStream stream, string? type)
     {
         var state = SocialState.Of(stream);
         if (type == "unavailable")
@@ -73,23 +72,11 @@ public sealed class PresenceHandler(SocialService social, SocialStore store, Xmp
             return; // a changed show/status: Parley has no status text; only the first available presence matters
         }
 
-        // Set before reading the state: a presence frame from now on is translated, so none falls between the two.
+        // The friends online now are read by the writer (PresenceSnapshotTranslator), in queue order with the
+        // presence frames: a frame queued before the snapshot is written before it, and one after it is newer
+        // than what the snapshot read, so the client never ends with a stale state.
         state.Available = true;
-        var friends = await store.FriendIdsAsync(stream.Caller.UserId, cancellationToken);
-        var online = await xmpp.OnlineAmongAsync(friends);
-        var xml = new StringBuilder();
-        foreach (var friend in online)
-        {
-            if (await xmpp.JidAsync(stream, friend) is { } jid)
-            {
-                xml.Append(XmppSocial.Presence(stream, jid, online: true));
-            }
-        }
-
-        if (xml.Length > 0)
-        {
-            stream.Send(xml.ToString());
-        }
+        stream.Connection.TrySend(PresenceSnapshotTranslator.Frame);
     }
 
     private async Task DirectedAsync(XmppStream stream, string? type, long peerId, string peerJid, CancellationToken cancellationToken)

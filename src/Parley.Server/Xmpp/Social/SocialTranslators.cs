@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Parley.Server.Messaging;
 using Parley.Storage.Messaging;
+using Parley.Storage.Social;
 
 namespace Parley.Server.Xmpp.Social;
 
@@ -27,6 +28,42 @@ public sealed class PresenceFrameTranslator(XmppSocial xmpp) : IXmppFrameTransla
         var online = frame.GetProperty("online").GetBoolean();
         long? lastSeen = frame.TryGetProperty("lastSeenAt", out var at) && at.ValueKind == JsonValueKind.Number ? at.GetInt64() : null;
         return XmppSocial.Presence(stream, jid, online, lastSeen);
+    }
+}
+
+/// <summary>
+/// The friends online now, as available presence: the initial presence's answer, queued by
+/// <see cref="PresenceHandler"/> as this pseudo-frame so the writer reads the state in order with the presence
+/// frames (only the server queues frames on a connection: no client can send it).
+/// </summary>
+public sealed class PresenceSnapshotTranslator(XmppSocial xmpp, SocialStore store) : IXmppFrameTranslator
+{
+    public static readonly byte[] Frame = "{\"type\":\"xmpp.presence-snapshot\"}"u8.ToArray();
+
+    public string FrameType => "xmpp.presence-snapshot";
+
+    public async ValueTask<string?> TranslateAsync(XmppStream stream, JsonElement frame)
+    {
+        IReadOnlySet<long> online;
+        try
+        {
+            online = await xmpp.OnlineAmongAsync(await store.FriendIdsAsync(stream.Caller.UserId, CancellationToken.None));
+        }
+        catch (Exception e) when (Parley.Storage.Database.IsUnavailable(e))
+        {
+            return null; // the presence frames from now on still arrive
+        }
+
+        var xml = new StringBuilder();
+        foreach (var friend in online)
+        {
+            if (await xmpp.JidAsync(stream, friend) is { } jid)
+            {
+                xml.Append(XmppSocial.Presence(stream, jid, online: true));
+            }
+        }
+
+        return xml.Length > 0 ? xml.ToString() : null;
     }
 }
 
