@@ -160,6 +160,42 @@ public abstract class XmppSocialTests(XmppFixture fixture) : BackendTests(fixtur
     }
 
     [Fact]
+    public async Task Bad_social_stanzas_get_their_errors_or_nothing_and_the_stream_lives_on()
+    {
+        var (alice, bob, conversationId) = await Server.FriendsWithConversationAsync();
+        var stranger = await Server.RegisterAsync();
+        await using var ws = await WsClient.ConnectAsync(Server, bob.AccessToken);
+        await using var raw = await RawXmpp.LoginAsync(Port, alice.Username, alice.Password);
+
+        await raw.SendAsync($"<iq type='set' id='r1'><query xmlns='jabber:iq:roster'><item jid='{Jid(bob)}'/><item jid='{Jid(stranger)}'/></query></iq>");
+        Assert.Contains("<bad-request", await raw.UntilAsync("</iq>"));
+        await raw.SendAsync($"<iq type='set' id='r2'><query xmlns='jabber:iq:roster'><item jid='nobody-{Guid.NewGuid():N}@{XmppFixture.Domain}'/></query></iq>");
+        Assert.Contains("<item-not-found", await raw.UntilAsync("</iq>"));
+        await raw.SendAsync("<iq type='set' id='r3'><query xmlns='jabber:iq:roster'><item jid='someone@elsewhere.example'/></query></iq>");
+        Assert.Contains("<item-not-found", await raw.UntilAsync("</iq>"));
+        await raw.SendAsync("<iq type='get' id='c1'><enable xmlns='urn:xmpp:carbons:2'/></iq>");
+        Assert.Contains("<bad-request", await raw.UntilAsync("</iq>"));
+
+        // Markers and chat states nobody can map are dropped without an answer: to a stranger, with ids of nothing.
+        await raw.SendAsync($"<message type='chat' to='{Jid(stranger)}'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>");
+        await raw.SendAsync($"<message type='chat' to='{Jid(bob)}'><displayed xmlns='urn:xmpp:chat-markers:0' id='{conversationId}:99999x'/></message>");
+        await raw.SendAsync($"<message type='chat' to='{Jid(bob)}'><displayed xmlns='urn:xmpp:chat-markers:0' id='no-such-message'/></message>");
+        await raw.SendAsync($"<message type='chat' to='{Jid(bob)}'><displayed xmlns='urn:xmpp:chat-markers:0'/></message>");
+        await raw.SendAsync($"<message type='chat' to='{Jid(bob)}'><paused xmlns='http://jabber.org/protocol/chatstates'/></message>");
+        await raw.SendAsync($"<presence type='subscribed' to='{Jid(stranger)}'/>");
+        await raw.SendAsync("<iq type='get' id='after'><ping xmlns='urn:xmpp:ping'/></iq>");
+        var answered = await raw.UntilAsync("id='after'");
+        Assert.DoesNotContain("<message", answered);
+        Assert.DoesNotContain("<presence", answered);
+
+        // Bob saw no typing and no read from any of it; the next composing is the first typing he sees.
+        await raw.SendAsync($"<message type='chat' to='{Jid(bob)}'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>");
+        var first = await ws.NextMatchingAsync(f => (string?)f["type"] is "typing" or "read");
+        Assert.Equal("typing", (string?)first["type"]);
+        Assert.Empty(await Server.FriendIdsAsync(stranger));
+    }
+
+    [Fact]
     public async Task Chat_states_map_to_typing_both_ways()
     {
         var (alice, bob, conversationId) = await Server.FriendsWithConversationAsync();
