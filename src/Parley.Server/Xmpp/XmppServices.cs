@@ -40,6 +40,19 @@ public static class XmppServices
         // server frame -> stanza translators, by frame type (XmppOutbound).
         services.AddSingleton<IXmppFrameTranslator, MessageFrameTranslator>();
         services.AddSingleton<IXmppFrameTranslator, ErrorFrameTranslator>();
+
+        // xsocial: roster = friends, presence, chat states, markers/receipts, carbons (Xmpp/Social, docs/xmpp.md).
+        services.AddSingleton<Social.XmppSocial>();
+        services.AddSingleton<IXmppIqHandler, Social.RosterHandler>();
+        services.AddSingleton<IXmppIqHandler, Social.CarbonsHandler>();
+        services.AddSingleton<IXmppStanzaHandler, Social.PresenceHandler>();
+        services.AddSingleton<IXmppStanzaHandler, Social.SocialMessageHandler>();
+        services.AddSingleton<IXmppFrameTranslator, Social.PresenceFrameTranslator>();
+        services.AddSingleton<IXmppFrameTranslator, Social.PresenceSnapshotTranslator>();
+        services.AddSingleton<IXmppFrameTranslator, Social.TypingFrameTranslator>();
+        services.AddSingleton<IXmppFrameTranslator, Social.ReadFrameTranslator>();
+        services.AddSingleton<IXmppFrameTranslator, Social.NotifyFrameTranslator>();
+        services.AddSingleton<Social.IXmppNotifyTranslator, Social.FriendNotifyTranslator>();
         return services;
     }
 }

@@ -7,10 +7,11 @@ namespace Parley.Server.Xmpp;
 
 /// <summary>
 /// <c>{type:"message", message}</c> -> <c>&lt;message type='chat'&gt;</c> from the sender's bare JID, with the
-/// Parley message as a XEP-0359 stanza-id (<c>conversationId:seq</c>, what MAM pages by). The user's own messages
-/// from other devices (carbons, XEP-0280) and group messages (MUC, XEP-0045) are the next stages' and dropped here.
+/// Parley message as a XEP-0359 stanza-id (<c>conversationId:seq</c>, what MAM pages by) and XEP-0333 markable. The
+/// user's own messages from other devices are XEP-0280 carbons (<see cref="Social.Carbons"/>); group messages (MUC,
+/// XEP-0045) are the next stage's and dropped here.
 /// </summary>
-public sealed class MessageFrameTranslator(ConversationViews views, XmppDirectory directory) : IXmppFrameTranslator
+public sealed class MessageFrameTranslator(ConversationViews views, XmppDirectory directory, Social.XmppSocial social) : IXmppFrameTranslator
 {
     public const string StanzaIdNamespace = "urn:xmpp:sid:0";
 
@@ -23,7 +24,7 @@ public sealed class MessageFrameTranslator(ConversationViews views, XmppDirector
         var senderId = long.Parse(message.GetProperty("senderId").GetString()!, CultureInfo.InvariantCulture);
         if (senderId == stream.Caller.UserId)
         {
-            return null; // carbons (next stage)
+            return await Social.Carbons.SentAsync(stream, message, social, views); // XEP-0280 (Xmpp/Social)
         }
 
         var view = await views.GetAsync(long.Parse(conversationId, CultureInfo.InvariantCulture), CancellationToken.None);
@@ -42,20 +43,20 @@ public sealed class MessageFrameTranslator(ConversationViews views, XmppDirector
     }
 
     /// <summary>A Parley message as a chat stanza to this stream's resource (also for carbons and MAM results).</summary>
-    public static string ChatStanza(XmppStream stream, string from, JsonElement message)
+    public static string ChatStanza(XmppStream stream, string from, JsonElement message, string? to = null)
     {
         var seq = message.GetProperty("seq").GetInt64();
         var conversationId = message.GetProperty("conversationId").GetString()!;
         var id = message.TryGetProperty("clientMsgId", out var c) && c.GetString() is { Length: > 0 } cid ? cid : $"{conversationId}:{seq}";
         var body = new StringBuilder();
-        body.Append("<message type='chat' id='").Append(XmppWriter.Esc(id)).Append('\'').Append(XmppWriter.Addr(stream.FullJid, from)).Append('>');
+        body.Append("<message type='chat' id='").Append(XmppWriter.Esc(id)).Append('\'').Append(XmppWriter.Addr(to ?? stream.FullJid, from)).Append('>');
         if (Body(message) is { } text)
         {
             body.Append("<body>").Append(XmppWriter.Esc(text)).Append("</body>");
         }
 
         body.Append("<stanza-id xmlns='").Append(StanzaIdNamespace).Append("' id='").Append(XmppWriter.Esc($"{conversationId}:{seq}"))
-            .Append("' by='").Append(XmppWriter.Esc(stream.BareJid)).Append("'/></message>");
+            .Append("' by='").Append(XmppWriter.Esc(stream.BareJid)).Append("'/><markable xmlns='urn:xmpp:chat-markers:0'/></message>");
         return body.ToString();
     }
 
