@@ -40,6 +40,15 @@ public static class XmppServices
         // server frame -> stanza translators, by frame type (XmppOutbound).
         services.AddSingleton<IXmppFrameTranslator, MessageFrameTranslator>();
         services.AddSingleton<IXmppFrameTranslator, ErrorFrameTranslator>();
+
+        // xmuc: XEP-0045 rooms = groups, XEP-0313 MAM + XEP-0059 RSM from the history.
+        services.AddSingleton<MucRooms>();
+        services.AddSingleton<MucDisco>();
+        services.AddSingleton<MucOutbound>();
+        services.AddSingleton<IXmppStanzaHandler, MucPresenceHandler>();
+        services.AddSingleton<IXmppStanzaHandler, MucMessageHandler>();
+        services.AddSingleton<IXmppIqHandler, MamHandler>();
+        services.AddSingleton<IXmppFrameTranslator, SentFrameTranslator>();
         return services;
     }
 }

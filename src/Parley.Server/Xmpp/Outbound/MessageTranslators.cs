@@ -8,9 +8,9 @@ namespace Parley.Server.Xmpp;
 /// <summary>
 /// <c>{type:"message", message}</c> -> <c>&lt;message type='chat'&gt;</c> from the sender's bare JID, with the
 /// Parley message as a XEP-0359 stanza-id (<c>conversationId:seq</c>, what MAM pages by). The user's own messages
-/// from other devices (carbons, XEP-0280) and group messages (MUC, XEP-0045) are the next stages' and dropped here.
+/// from other devices (carbons, XEP-0280) are the next stage's and dropped here; group messages go to <see cref="MucOutbound"/>.
 /// </summary>
-public sealed class MessageFrameTranslator(ConversationViews views, XmppDirectory directory) : IXmppFrameTranslator
+public sealed class MessageFrameTranslator(ConversationViews views, XmppDirectory directory, MucOutbound muc) : IXmppFrameTranslator
 {
     public const string StanzaIdNamespace = "urn:xmpp:sid:0";
 
@@ -21,6 +21,12 @@ public sealed class MessageFrameTranslator(ConversationViews views, XmppDirector
         var message = frame.GetProperty("message");
         var conversationId = message.GetProperty("conversationId").GetString()!;
         var senderId = long.Parse(message.GetProperty("senderId").GetString()!, CultureInfo.InvariantCulture);
+        // xmuc: group messages (the user's own from other devices too) as groupchat to the streams in the room.
+        if (await views.GetAsync(long.Parse(conversationId, CultureInfo.InvariantCulture), CancellationToken.None) is { IsDirect: false } group)
+        {
+            return await muc.TranslateAsync(stream, group.Id, senderId, message);
+        }
+
         if (senderId == stream.Caller.UserId)
         {
             return null; // carbons (next stage)
@@ -29,7 +35,7 @@ public sealed class MessageFrameTranslator(ConversationViews views, XmppDirector
         var view = await views.GetAsync(long.Parse(conversationId, CultureInfo.InvariantCulture), CancellationToken.None);
         if (view is null || !view.IsDirect)
         {
-            return null; // groupchat (next stage)
+            return null;
         }
 
         if (await directory.LocalPartAsync(senderId, CancellationToken.None) is not { } sender)
