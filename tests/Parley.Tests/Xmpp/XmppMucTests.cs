@@ -227,3 +227,80 @@ public abstract class XmppMucTests(XmppFixture fixture) : BackendTests(fixture)
         Assert.True((bool)backward[^1]!["complete"]!);
     }
 }
+
+/// <summary>What no real client sends, and leaving a room, byte-exact over <see cref="RawXmpp"/> (SQLite; the rules are the store's either way).</summary>
+public sealed class XmppMucRawTests(XmppSqliteFixture fixture) : BackendTests(fixture), IClassFixture<XmppSqliteFixture>
+{
+    private const string Service = "conference." + XmppFixture.Domain;
+
+    private int Port => fixture.XmppPort;
+
+    [Fact]
+    public async Task Leaving_a_room_stops_its_messages_on_that_stream_and_keeps_the_membership()
+    {
+        var (alice, bob, direct) = await Server.FriendsWithConversationAsync();
+        var groupId = (await Server.CreateGroupAsync(bob, new JsonObject { ["joinPolicy"] = "open", ["visibility"] = "public" })).Id();
+        var conversationId = (string)(await Server.GroupAsync(bob, groupId))["conversationId"]!;
+        var room = $"{groupId}@{Service}";
+        await using var raw = await RawXmpp.LoginAsync(Port, alice.Username, alice.Password);
+        await raw.SendAsync($"<presence to='{room}/whatever' id='j1'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>");
+        var join = await raw.UntilAsync("</subject></message>");
+        Assert.Contains("<status code='110'/>", join);
+        Assert.Contains("<status code='210'/>", join); // the nick is the username, whatever was asked
+        Assert.Contains($"from='{room}/{alice.Username.ToLowerInvariant()}'", join);
+
+        await Server.SendTextAsync(bob, conversationId, "while joined");
+        Assert.Contains($"from='{room}/{bob.Username.ToLowerInvariant()}'", await raw.UntilAsync("while joined</body>"));
+
+        await raw.SendAsync($"<presence to='{room}/whatever' type='unavailable'/>");
+        Assert.Contains("role='none'", await raw.UntilAsync("</presence>"));
+        await Server.SendTextAsync(bob, conversationId, "after leaving");
+        await Server.SendTextAsync(bob, direct, "sentinel"); // committed after it: delivered after it
+        var upToSentinel = await raw.UntilAsync("sentinel</body>");
+        Assert.DoesNotContain("after leaving", upToSentinel);
+        Assert.Equal("member", await Server.RoleAsync(bob, groupId, alice)); // still in the group
+
+        // Not joined any more: a groupchat is refused by the room.
+        await raw.SendAsync($"<message type='groupchat' to='{room}' id='g1'><body>late</body></message>");
+        var refused = await raw.UntilAsync("</error></message>");
+        Assert.Contains("type='error'", refused);
+        Assert.Contains("<not-acceptable", refused);
+    }
+
+    [Fact]
+    public async Task Bad_muc_and_mam_requests_get_stanza_errors_and_the_stream_lives_on()
+    {
+        var (alice, bob, direct) = await Server.FriendsWithConversationAsync();
+        var bobJid = $"{bob.Username.ToLowerInvariant()}@{XmppFixture.Domain}";
+        await using var raw = await RawXmpp.LoginAsync(Port, alice.Username, alice.Password);
+
+        await raw.SendAsync($"<presence to='somewhere@{Service}'/>");
+        Assert.Contains("<jid-malformed", await raw.UntilAsync("</presence>"));
+
+        const string Form = "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>urn:xmpp:mam:2</value></field>";
+        await raw.SendAsync($"<iq type='set' id='q1'><query xmlns='urn:xmpp:mam:2'>{Form}<field var='start'><value>2020-01-01T00:00:00Z</value></field></x></query></iq>");
+        var unknownField = await raw.UntilAsync("</iq>");
+        Assert.Contains("id='q1'", unknownField);
+        Assert.Contains("<bad-request", unknownField);
+
+        await raw.SendAsync("<iq type='set' id='q2'><query xmlns='urn:xmpp:mam:2'/></iq>");
+        Assert.Contains("<feature-not-implemented", await raw.UntilAsync("</iq>"));
+
+        await raw.SendAsync($"<iq type='set' id='q3'><query xmlns='urn:xmpp:mam:2'>{Form}<field var='with'><value>{bobJid}</value></field></x><set xmlns='http://jabber.org/protocol/rsm'><after>1:1</after></set></query></iq>");
+        Assert.Contains("<item-not-found", await raw.UntilAsync("</iq>"));
+
+        await raw.SendAsync($"<iq type='set' id='q4'><query xmlns='urn:xmpp:mam:2'>{Form}<field var='with'><value>{bobJid}</value></field></x><set xmlns='http://jabber.org/protocol/rsm'><max>lots</max></set></query></iq>");
+        Assert.Contains("<bad-request", await raw.UntilAsync("</iq>"));
+
+        await raw.SendAsync($"<message type='chat' to='123@{Service}/someone' id='p1'><body>private</body></message>");
+        Assert.Contains("<not-acceptable", await raw.UntilAsync("</message>"));
+
+        // Still alive: a good query answers, with the REST history's one message.
+        await Server.SendTextAsync(bob, direct, "hello archive");
+        await raw.SendAsync($"<iq type='set' id='q5'><query xmlns='urn:xmpp:mam:2' queryid='x'>{Form}<field var='with'><value>{bobJid}</value></field></x></query></iq>");
+        var good = await raw.UntilAsync("</iq>");
+        Assert.Contains("hello archive</body>", good);
+        Assert.Contains("<fin xmlns='urn:xmpp:mam:2' complete='true'>", good);
+        Assert.Contains($"id='{direct}:1'", good);
+    }
+}

@@ -21,6 +21,7 @@ public sealed class MucPresenceHandler(MucRooms rooms, MessagingService messagin
     public const int MaxOccupants = 50;
     public const int DefaultHistory = 20;
     public const int MaxHistory = 50;
+    public const int MaxRoomsPerStream = 500;
 
     public string Stanza => "presence";
 
@@ -63,6 +64,12 @@ public sealed class MucPresenceHandler(MucRooms rooms, MessagingService messagin
         if (to.Resource is null)
         {
             Error(stream, id, roomJid, "modify", "jid-malformed", "a nick is required");
+            return true;
+        }
+
+        if (state.ByConversation.Count >= MaxRoomsPerStream && state.FindByJid(roomJid) is null)
+        {
+            Error(stream, id, $"{roomJid}/{to.Resource}", "wait", "resource-constraint", $"at most {MaxRoomsPerStream} rooms per stream; leave one first");
             return true;
         }
 

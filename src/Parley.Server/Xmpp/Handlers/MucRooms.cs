@@ -16,23 +16,12 @@ public sealed record JoinedRoom(string RoomJid, long GroupId, long ConversationI
 /// </summary>
 public sealed class MucStreamRooms
 {
-    private const string Key = "xmuc.rooms";
+    // Not in XmppStream.Items: the writer reads this while the receive loop may be changing Items for other parts.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<XmppStream, MucStreamRooms> Streams = new();
 
     public ConcurrentDictionary<long, JoinedRoom> ByConversation { get; } = new();
 
-    public static MucStreamRooms Of(XmppStream stream)
-    {
-        lock (stream.Items)
-        {
-            if (!stream.Items.TryGetValue(Key, out var value))
-            {
-                value = new MucStreamRooms();
-                stream.Items[Key] = value;
-            }
-
-            return (MucStreamRooms)value;
-        }
-    }
+    public static MucStreamRooms Of(XmppStream stream) => Streams.GetValue(stream, _ => new MucStreamRooms());
 
     public JoinedRoom? FindByJid(string roomJid) =>
         ByConversation.Values.FirstOrDefault(r => string.Equals(r.RoomJid, roomJid, StringComparison.OrdinalIgnoreCase));
