@@ -295,6 +295,21 @@ public sealed class XmppMucRawTests(XmppSqliteFixture fixture) : BackendTests(fi
         await raw.SendAsync($"<message type='chat' to='123@{Service}/someone' id='p1'><body>private</body></message>");
         Assert.Contains("<not-acceptable", await raw.UntilAsync("</message>"));
 
+        // A user without a conversation with Alice: an empty archive, and none is made.
+        var stranger = await Server.RegisterAsync();
+        await raw.SendAsync($"<iq type='set' id='q6'><query xmlns='urn:xmpp:mam:2'>{Form}<field var='with'><value>{stranger.Username.ToLowerInvariant()}@{XmppFixture.Domain}</value></field></x></query></iq>");
+        var empty = await raw.UntilAsync("</iq>");
+        Assert.DoesNotContain("<result", empty);
+        Assert.Contains("complete='true'", empty);
+        Assert.DoesNotContain((await Server.AllItemsAsync(alice, "/api/conversations")), c => (string?)c["peer"]?["id"] == stranger.Id);
+
+        // The server's disco#info advertises MUC and MAM.
+        await raw.SendAsync($"<iq type='get' id='d1' to='{XmppFixture.Domain}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>");
+        var info = await raw.UntilAsync("</iq>");
+        Assert.Contains("var='urn:xmpp:mam:2'", info);
+        Assert.Contains("var='http://jabber.org/protocol/muc'", info);
+        Assert.Contains("var='http://jabber.org/protocol/rsm'", info);
+
         // Still alive: a good query answers, with the REST history's one message.
         await Server.SendTextAsync(bob, direct, "hello archive");
         await raw.SendAsync($"<iq type='set' id='q5'><query xmlns='urn:xmpp:mam:2' queryid='x'>{Form}<field var='with'><value>{bobJid}</value></field></x></query></iq>");

@@ -4,16 +4,17 @@ using System.Xml.Linq;
 using Parley.Server.Http;
 using Parley.Server.Messaging;
 using Parley.Storage;
+using Parley.Storage.Messaging;
 
 namespace Parley.Server.Xmpp.Handlers;
 
 /// <summary>
 /// XEP-0313 MAM (urn:xmpp:mam:2) with XEP-0059 RSM, answered from <see cref="MessagingService.HistoryAsync"/> (the
 /// REST history: membership, the join seq, deletions and recalls as it applies them). The user's own archive needs
-/// <c>with</c> = a bare JID (the direct conversation with that user); a query to a room's JID pages the group's
+/// <c>with</c> = a bare JID (the existing direct conversation with that user; none = an empty archive); a query to a room's JID pages the group's
 /// conversation. Archive ids are the XEP-0359 stanza-ids, <c>conversationId:seq</c>.
 /// </summary>
-public sealed class MamHandler(MessagingService messaging, MucRooms rooms, XmppDirectory directory) : IXmppIqHandler
+public sealed class MamHandler(MessagingService messaging, MessageStore conversations, MucRooms rooms, XmppDirectory directory) : IXmppIqHandler
 {
     public const string MamNs = "urn:xmpp:mam:2";
     public const string RsmNs = "http://jabber.org/protocol/rsm";
@@ -158,13 +159,21 @@ public sealed class MamHandler(MessagingService messaging, MucRooms rooms, XmppD
                 throw new MamError("cancel", "item-not-found", "unknown 'with'");
             }
 
-            if (!stream.TryGetConversation(peerId, out var known))
+            // The existing conversation, whatever the friendship is now: its history is readable as by
+            // GET /api/conversations/{id}/messages (HistoryAsync decides). No conversation: an empty archive.
+            if (stream.TryGetConversation(peerId, out var known))
             {
-                known = (await messaging.GetOrCreateDirectAsync(stream.Caller, new DirectBody(Ids.Format(peerId)), cancellationToken)).Id;
-                stream.RememberConversation(peerId, known);
+                conversationId = long.Parse(known, CultureInfo.InvariantCulture);
             }
-
-            conversationId = long.Parse(known, CultureInfo.InvariantCulture);
+            else if (await conversations.FindDirectAsync(stream.Caller.UserId, peerId, cancellationToken) is { } row)
+            {
+                conversationId = row.Id;
+            }
+            else
+            {
+                stream.Send(XmppWriter.IqResult(id, stream.FullJid, toText, $"<fin xmlns='{MamNs}' complete='true'><set xmlns='{RsmNs}'/></fin>"));
+                return;
+            }
         }
         else
         {
