@@ -53,6 +53,15 @@ public static class XmppServices
         services.AddSingleton<IXmppFrameTranslator, Social.ReadFrameTranslator>();
         services.AddSingleton<IXmppFrameTranslator, Social.NotifyFrameTranslator>();
         services.AddSingleton<Social.IXmppNotifyTranslator, Social.FriendNotifyTranslator>();
+
+        // xmuc: XEP-0045 rooms = groups, XEP-0313 MAM + XEP-0059 RSM from the history.
+        services.AddSingleton<MucRooms>();
+        services.AddSingleton<MucDisco>();
+        services.AddSingleton<MucOutbound>();
+        services.AddSingleton<IXmppStanzaHandler, MucPresenceHandler>();
+        services.AddSingleton<IXmppStanzaHandler, MucMessageHandler>();
+        services.AddSingleton<IXmppIqHandler, MamHandler>();
+        services.AddSingleton<IXmppFrameTranslator, SentFrameTranslator>();
         return services;
     }
 }

@@ -53,6 +53,14 @@ public sealed class MessageStore(Database database) : IDisposable
             $"SELECT {ConversationColumns} FROM conversations WHERE id = @conversationId", new { conversationId }, cancellationToken: cancellationToken));
     }
 
+    /// <summary>The direct conversation of two users, if it exists (nothing is created).</summary>
+    public async Task<ConversationRow?> FindDirectAsync(long userA, long userB, CancellationToken cancellationToken)
+    {
+        var (low, high) = userA < userB ? (userA, userB) : (userB, userA);
+        await using var connection = await database.OpenAsync(cancellationToken);
+        return await FindDirectAsync(connection, null, low, high, cancellationToken);
+    }
+
     /// <summary>The direct conversation of two users, created on first use.</summary>
     public async Task<ConversationRow> GetOrCreateDirectAsync(long userA, long userB, long newId, long now, CancellationToken cancellationToken)
     {

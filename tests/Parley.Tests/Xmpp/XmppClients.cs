@@ -42,7 +42,11 @@ public static class Slixmpp
 {
     private static string Python => Environment.GetEnvironmentVariable("PARLEY_TEST_PYTHON") is { Length: > 0 } p ? p : "/usr/bin/python3";
 
-    public static async Task<JsonObject> RunAsync(int port, string jid, string password, string mode, params string[] args)
+    public static Task<JsonObject> RunAsync(int port, string jid, string password, string mode, params string[] args) =>
+        RunScriptAsync("client.py", port, jid, password, mode, args);
+
+    /// <summary>Another script of tests/xmpp (each part's own, e.g. muc_client.py), with the same arguments and result.</summary>
+    public static async Task<JsonObject> RunScriptAsync(string script, int port, string jid, string password, string mode, params string[] args)
     {
         var start = new ProcessStartInfo(Python)
         {
@@ -50,7 +54,7 @@ public static class Slixmpp
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in (string[])[Path.Combine(Root(), "tests", "xmpp", "client.py"), "--jid", jid, "--password", password, "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--timeout", "20", mode, .. args])
+        foreach (var arg in (string[])[Path.Combine(Root(), "tests", "xmpp", script), "--jid", jid, "--password", password, "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--timeout", "20", mode, .. args])
         {
             start.ArgumentList.Add(arg);
         }

@@ -16,20 +16,26 @@ public sealed class DiscoHandler(IServiceProvider services) : IXmppIqHandler
 
     public IEnumerable<string> Features => [InfoNs];
 
-    public ValueTask HandleAsync(XmppStream stream, XElement iq, XElement payload, CancellationToken cancellationToken)
+    public async ValueTask HandleAsync(XmppStream stream, XElement iq, XElement payload, CancellationToken cancellationToken)
     {
         var id = (string)iq.Attribute("id")!;
         var to = (string?)iq.Attribute("to");
         if ((string?)iq.Attribute("type") != "get")
         {
             stream.Send(XmppWriter.IqError(id, stream.FullJid, to, "cancel", "bad-request"));
-            return ValueTask.CompletedTask;
+            return;
+        }
+
+        // xmuc: the conference service and its rooms.
+        if (services.GetService<MucDisco>() is { } muc && await muc.InfoAsync(stream, id, to, cancellationToken))
+        {
+            return;
         }
 
         if (to is not null && to != stream.Domain && !to.StartsWith(stream.BareJid, StringComparison.Ordinal))
         {
             stream.Send(XmppWriter.IqError(id, stream.FullJid, to, "cancel", "service-unavailable")); // other entities: next stages
-            return ValueTask.CompletedTask;
+            return;
         }
 
         var router = services.GetRequiredService<XmppRouter>(); // resolved late: the router holds this handler
@@ -42,12 +48,11 @@ public sealed class DiscoHandler(IServiceProvider services) : IXmppIqHandler
 
         xml.Append("</query>");
         stream.Send(XmppWriter.IqResult(id, stream.FullJid, to, xml.ToString()));
-        return ValueTask.CompletedTask;
     }
 }
 
-/// <summary>XEP-0030 disco#items: nothing yet (MUC adds <c>conference.&lt;domain&gt;</c>).</summary>
-public sealed class DiscoItemsHandler : IXmppIqHandler
+/// <summary>XEP-0030 disco#items: the conference service and its rooms (<see cref="MucDisco"/>), else an empty list.</summary>
+public sealed class DiscoItemsHandler(IServiceProvider services) : IXmppIqHandler
 {
     public const string ItemsNs = "http://jabber.org/protocol/disco#items";
 
@@ -55,10 +60,15 @@ public sealed class DiscoItemsHandler : IXmppIqHandler
 
     public IEnumerable<string> Features => [ItemsNs];
 
-    public ValueTask HandleAsync(XmppStream stream, XElement iq, XElement payload, CancellationToken cancellationToken)
+    public async ValueTask HandleAsync(XmppStream stream, XElement iq, XElement payload, CancellationToken cancellationToken)
     {
+        // xmuc: the conference service on the server, the user's groups on the service.
+        if (services.GetService<MucDisco>() is { } muc && await muc.ItemsAsync(stream, (string)iq.Attribute("id")!, (string?)iq.Attribute("to"), cancellationToken))
+        {
+            return;
+        }
+
         stream.Send(XmppWriter.IqResult((string)iq.Attribute("id")!, stream.FullJid, (string?)iq.Attribute("to"), $"<query xmlns='{ItemsNs}'/>"));
-        return ValueTask.CompletedTask;
     }
 }
 

@@ -8,10 +8,10 @@ namespace Parley.Server.Xmpp;
 /// <summary>
 /// <c>{type:"message", message}</c> -> <c>&lt;message type='chat'&gt;</c> from the sender's bare JID, with the
 /// Parley message as a XEP-0359 stanza-id (<c>conversationId:seq</c>, what MAM pages by) and XEP-0333 markable. The
-/// user's own messages from other devices are XEP-0280 carbons (<see cref="Social.Carbons"/>); group messages (MUC,
-/// XEP-0045) are the next stage's and dropped here.
+/// user's own messages from other devices are XEP-0280 carbons (<see cref="Social.Carbons"/>); group messages go to
+/// <see cref="MucOutbound"/> (XEP-0045).
 /// </summary>
-public sealed class MessageFrameTranslator(ConversationViews views, XmppDirectory directory, Social.XmppSocial social) : IXmppFrameTranslator
+public sealed class MessageFrameTranslator(ConversationViews views, XmppDirectory directory, Social.XmppSocial social, MucOutbound muc) : IXmppFrameTranslator
 {
     public const string StanzaIdNamespace = "urn:xmpp:sid:0";
 
@@ -22,6 +22,12 @@ public sealed class MessageFrameTranslator(ConversationViews views, XmppDirector
         var message = frame.GetProperty("message");
         var conversationId = message.GetProperty("conversationId").GetString()!;
         var senderId = long.Parse(message.GetProperty("senderId").GetString()!, CultureInfo.InvariantCulture);
+        // xmuc: group messages (the user's own from other devices too) as groupchat to the streams in the room.
+        if (await views.GetAsync(long.Parse(conversationId, CultureInfo.InvariantCulture), CancellationToken.None) is { IsDirect: false } group)
+        {
+            return await muc.TranslateAsync(stream, group.Id, senderId, message);
+        }
+
         if (senderId == stream.Caller.UserId)
         {
             return await Social.Carbons.SentAsync(stream, message, social, views); // XEP-0280 (Xmpp/Social)
@@ -30,7 +36,7 @@ public sealed class MessageFrameTranslator(ConversationViews views, XmppDirector
         var view = await views.GetAsync(long.Parse(conversationId, CultureInfo.InvariantCulture), CancellationToken.None);
         if (view is null || !view.IsDirect)
         {
-            return null; // groupchat (next stage)
+            return null;
         }
 
         if (await directory.LocalPartAsync(senderId, CancellationToken.None) is not { } sender)
