@@ -72,6 +72,14 @@ public sealed class BenchOptions
 
     public string? JsonOut { get; set; }
 
+    /// <summary><c>ws</c> (default) or <c>xmpp</c>: the devices of thru and lat over XMPP c2s (SASL PLAIN in the clear, loopback).</summary>
+    public string Transport { get; set; } = "ws";
+
+    /// <summary>--transport xmpp against a running server: its Xmpp:Port and Xmpp:Domain (the tool's own server gets them set).</summary>
+    public int? XmppPort { get; set; }
+
+    public string XmppDomain { get; set; } = "bench.local";
+
     public const string Usage = """
         Parley.Bench: starts a Parley server (or targets one) and runs the benchmark phases.
 
@@ -111,6 +119,10 @@ public sealed class BenchOptions
           --hook-delay-ms D                  start a before-send hook receiver answering accept after D ms, and
                                              point the server at it (Webhooks:BeforeSend); --hook-events also sends
                                              message.created events to it through the outbox
+          --transport ws|xmpp                the devices' transport (default ws); xmpp: thru and lat only, each device
+                                             an XMPP c2s stream (SASL PLAIN in the clear on loopback, bind, chat stanzas
+                                             to its partner's JID); the tool's server gets Xmpp:Port/Domain/AllowPlaintext
+          --xmpp-port P --xmpp-domain D      with --server and --transport xmpp: the server's Xmpp:Port and Xmpp:Domain
           --json FILE                        also append the JSON lines to FILE
           --quick                            a small, few-second run of every phase (a correctness check)
         """;
@@ -150,6 +162,9 @@ public sealed class BenchOptions
                 case "--hook-delay-ms": options.HookDelayMs = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--hook-events": options.HookEvents = true; break;
                 case "--json": options.JsonOut = Next(); break;
+                case "--transport": options.Transport = Next(); break;
+                case "--xmpp-port": options.XmppPort = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--xmpp-domain": options.XmppDomain = Next(); break;
                 case "--quick":
                     options.ConnectUsers = 200;
                     options.ThruUsers = [100];
@@ -180,6 +195,21 @@ public sealed class BenchOptions
         if (options.ServerPids.Count > 0 && options.ServerPids.Count != options.Servers.Count)
         {
             throw new ArgumentException("--pid needs one PID per --server URL, in the same order");
+        }
+
+        if (options.Transport is not ("ws" or "xmpp"))
+        {
+            throw new ArgumentException("--transport is ws or xmpp");
+        }
+
+        if (options.Transport == "xmpp" && options.Phases.Any(p => p is not ("thru" or "lat" or "prepare")))
+        {
+            throw new ArgumentException("--transport xmpp runs the thru and lat phases (--phases thru,lat)");
+        }
+
+        if (options.Transport == "xmpp" && options.Servers.Count > 0 && options.XmppPort is null)
+        {
+            throw new ArgumentException("--transport xmpp with --server needs --xmpp-port (the server's Xmpp:Port)");
         }
 
         if (options.SocketsPerProcess < 1)

@@ -11,9 +11,17 @@ public static class BenchRunner
     {
         var dataDir = Path.GetFullPath(Path.Combine(options.DataDir, options.Provider));
         Directory.CreateDirectory(dataDir);
+        var serverArgs = options.ServerArgs;
+        var xmppPort = options.XmppPort;
+        if (options.Transport == "xmpp" && options.Servers.Count == 0)
+        {
+            xmppPort ??= FreePort();
+            serverArgs = [.. serverArgs, $"--Xmpp:Port={xmppPort}", $"--Xmpp:Domain={options.XmppDomain}", "--Xmpp:AllowPlaintext=true", "--Xmpp:BindAddress=127.0.0.1"];
+        }
+
         await using var server = options.Servers.Count > 0
             ? ServerProcess.Target(options.Servers, options.ServerPids)
-            : await ServerProcess.StartAsync(options.Provider, dataDir, options.Connection, options.ServerArgs, output, cheapPasswordHashes: !options.LoginOnly);
+            : await ServerProcess.StartAsync(options.Provider, dataDir, options.Connection, serverArgs, output, cheapPasswordHashes: !options.LoginOnly);
         using var http = new SocketsHttpHandler { MaxConnectionsPerServer = 64, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
         using var connector = new Connector(options.Addresses);
 
@@ -40,7 +48,11 @@ public static class BenchRunner
             await population.EnsureAsync(server.BaseUri, http, options.UsersNeeded(), options.Phases.Contains("fanout") ? options.FanoutSizes : [], output, options.PairsNeeded());
         }
 
-        var context = new BenchContext(server, population ?? new Population(), connector, http, options.Provider, output, options.Placement);
+        var context = new BenchContext(server, population ?? new Population(), connector, http, options.Provider, output, options.Placement)
+        {
+            Xmpp = options.Transport == "xmpp" ? (xmppPort!.Value, options.XmppDomain, "bench password " + population!.Prefix) : null,
+        };
+        output.WriteLine($"transport: {options.Transport}" + (options.Transport == "xmpp" ? $" (XMPP c2s on port {xmppPort}, domain {options.XmppDomain})" : ""));
 
         var results = new List<PhaseResult>();
         async Task Run(Func<Task<PhaseResult>> phase)
@@ -107,6 +119,13 @@ public static class BenchRunner
         output.WriteLine();
         output.WriteLine(Table(results));
         return results;
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        return ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
     }
 
     public static string Table(IEnumerable<PhaseResult> results)

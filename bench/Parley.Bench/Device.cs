@@ -19,6 +19,14 @@ public sealed class Device(int index, string userId)
 
     public ParleySocket Socket { get; set; } = null!;
 
+    /// <summary>--transport xmpp: the device's XMPP stream instead of <see cref="Socket"/>, and its partner's bare JID.</summary>
+    public XmppLink? Xmpp { get; set; }
+
+    public string PeerJid { get; set; } = "";
+
+    /// <summary>--transport xmpp: the key a message is counted by (no seq comes back to an XMPP sender): sender and number.</summary>
+    public static long XmppKey(int sender, long n) => ((long)sender << 40) | n;
+
     /// <summary>Where this device sends (its pair's conversation, or the group's).</summary>
     public string ConversationId { get; set; } = "";
 
@@ -61,6 +69,31 @@ public sealed class Device(int index, string userId)
         var n = Interlocked.Increment(ref _counter);
         Interlocked.Increment(ref Unanswered);
         var clientMsgId = string.Create(CultureInfo.InvariantCulture, $"{Index}.{n}.{stamp}");
+        if (Xmpp is { } xmpp)
+        {
+            // XMPP: no `sent` with a seq comes back (Parley answers only refusals); a message counts as sent once it is
+            // written, and by its key (the receiver reads it back from the stanza id), so lost and dup still show.
+            try
+            {
+                await xmpp.SendChatAsync(PeerJid, clientMsgId);
+                lock (Acked)
+                {
+                    Acked.Add(XmppKey(Index, n));
+                }
+            }
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+            {
+                Interlocked.Increment(ref Errors);
+                FirstError ??= $"{e.GetType().Name}: {e.Message}";
+            }
+            finally
+            {
+                Interlocked.Decrement(ref Unanswered);
+            }
+
+            return;
+        }
+
         try
         {
             var message = await Socket.SendAsync(ConversationId, "text", Payload, clientMsgId);
@@ -106,12 +139,16 @@ public sealed class Device(int index, string userId)
     }
 
     /// <summary>Reads the sender index and the stamp back from a bench clientMsgId ("sender.n.stamp").</summary>
-    public static (int Sender, long Stamp) ParseClientMsgId(string clientMsgId)
+    public static (int Sender, long Stamp) ParseClientMsgId(string clientMsgId) => ParseClientMsgId(clientMsgId, out _);
+
+    public static (int Sender, long Stamp) ParseClientMsgId(string clientMsgId, out long n)
     {
         var span = clientMsgId.AsSpan();
         var first = span.IndexOf('.');
         var last = span.LastIndexOf('.');
+        n = 0;
         if (first <= 0 || last <= first
+            || !long.TryParse(span[(first + 1)..last], NumberStyles.None, CultureInfo.InvariantCulture, out n)
             || !int.TryParse(span[..first], NumberStyles.None, CultureInfo.InvariantCulture, out var sender)
             || !long.TryParse(span[(last + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var stamp))
         {
@@ -119,6 +156,13 @@ public sealed class Device(int index, string userId)
         }
 
         return (sender, stamp);
+    }
+
+    /// <summary>--transport xmpp: an error stanza came back for one of this device's messages.</summary>
+    public void XmppError()
+    {
+        Interlocked.Increment(ref Errors);
+        FirstError ??= "an error stanza";
     }
 
     public static long Now => Stopwatch.GetTimestamp();

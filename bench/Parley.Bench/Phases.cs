@@ -22,10 +22,18 @@ public sealed class BenchContext(ServerProcess server, Population population, Co
 
     public TextWriter Log { get; } = log;
 
+    /// <summary>--transport xmpp: the XMPP port and domain of the server (null: WebSocket devices).</summary>
+    public (int Port, string Domain, string Password)? Xmpp { get; init; }
+
     /// <summary>Connects users 0..count-1, each with a <see cref="Device"/> whose pushes go to <paramref name="onEvent"/>.</summary>
     public async Task<(Device[] Devices, double Seconds)> ConnectAsync(int count, Action<Device, ServerEvent>? onEvent, CancellationToken cancellationToken)
     {
         var devices = Enumerable.Range(0, count).Select(i => new Device(i, Population.Users[i].Id)).ToArray();
+        if (Xmpp is { } xmpp)
+        {
+            return (devices, await ConnectXmppAsync(devices, xmpp, onEvent, cancellationToken));
+        }
+
         var tokens = new List<(int, string)>(count);
         for (var i = 0; i < count; i++)
         {
@@ -55,6 +63,33 @@ public sealed class BenchContext(ServerProcess server, Population population, Co
         }
 
         return (devices, seconds);
+    }
+
+    /// <summary>
+    /// --transport xmpp: each device logs in over XMPP c2s; a message stanza becomes the <see cref="MessageEvent"/>
+    /// the phases already handle, its seq replaced by the sender's key (<see cref="Device.XmppKey"/>).
+    /// </summary>
+    private async Task<double> ConnectXmppAsync(Device[] devices, (int Port, string Domain, string Password) xmpp, Action<Device, ServerEvent>? onEvent, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        await Parallel.ForEachAsync(devices, new ParallelOptions { MaxDegreeOfParallelism = 32, CancellationToken = cancellationToken }, async (device, ct) =>
+        {
+            var user = Population.Users[device.Index];
+            var source = new System.Net.IPAddress([127, 0, 0, (byte)(2 + (device.Index % Connector.Addresses))]);
+            device.Xmpp = await XmppLink.ConnectAsync(source, xmpp.Port, xmpp.Domain, user.Username.ToLowerInvariant(), xmpp.Password, (id, error) =>
+            {
+                if (error)
+                {
+                    device.XmppError();
+                    return;
+                }
+
+                var (sender, _) = Device.ParseClientMsgId(id, out var n);
+                var message = new Message(device.ConversationId, Device.XmppKey(sender, n), id, "", "text", null, null, [], 0, false);
+                onEvent?.Invoke(device, new MessageEvent(message));
+            }, e => device.Closed = new ClosedEvent(null, "xmpp stream ended", e), ct);
+        });
+        return Stopwatch.GetElapsedTime(started).TotalSeconds;
     }
 }
 
@@ -289,6 +324,11 @@ public static class Phases
             devices[i].ConversationId = devices[i + 1].ConversationId = conversation;
             devices[i].Partner = devices[i + 1];
             devices[i + 1].Partner = devices[i];
+            if (context.Xmpp is { } xmpp)
+            {
+                devices[i].PeerJid = $"{context.Population.Users[devices[i + 1].Index].Username.ToLowerInvariant()}@{xmpp.Domain}";
+                devices[i + 1].PeerJid = $"{context.Population.Users[devices[i].Index].Username.ToLowerInvariant()}@{xmpp.Domain}";
+            }
         }
     }
 
@@ -320,6 +360,7 @@ public static class Phases
 
         await Task.Delay(300, cancellationToken); // let straggling duplicates show
         await Connector.CloseAllAsync(devices.Select(d => d.Socket));
+        await Parallel.ForEachAsync(devices.Where(d => d.Xmpp is not null), new ParallelOptions { MaxDegreeOfParallelism = 64 }, async (d, _) => await d.Xmpp!.DisposeAsync());
         var (expectedTotal, lostTotal) = check();
 
         var latencies = new Latencies();

@@ -19,7 +19,24 @@ public sealed class XmppKeepalive(ConnectionRegistry connections, IOptions<Realt
     {
         foreach (var connection in connections.All())
         {
-            if (connection is XmppConnection xmpp && xmpp.SilentForMs > _pingAfterMs && xmpp.SilentForMs <= 2 * _pingAfterMs)
+            if (connection is not XmppConnection xmpp)
+            {
+                continue;
+            }
+
+            if (xmpp.Stream.Sm.Detached)
+            {
+                // XEP-0198: waiting for a resume, its window (not the heartbeat) bounds it; nobody to ping.
+                xmpp.Touch();
+                continue;
+            }
+
+            if (xmpp.Stream.Sm.Counting && xmpp.Stream.Sm.TakeRequest(1))
+            {
+                xmpp.TrySendXml($"<r xmlns='{StreamManagement.Namespace}'/>"); // stragglers below RequestEvery get acked too
+            }
+
+            if (xmpp.SilentForMs > _pingAfterMs && xmpp.SilentForMs <= 2 * _pingAfterMs)
             {
                 var id = $"k{Interlocked.Increment(ref _next)}";
                 // At most one per quarter heartbeat: a few pings of a silent stream, then the monitor closes it.

@@ -38,6 +38,12 @@ public sealed class XmppOptions
     /// <summary>Failed SASL attempts on one stream before it is closed.</summary>
     public int MaxAuthFailures { get; set; } = 3;
 
+    /// <summary>
+    /// XEP-0198: how long a stream whose TCP connection dropped waits for a resume, its device session kept (still
+    /// connected for Parley) and what it is sent kept for it; 0 turns resumption off (acks only). 0..3600.
+    /// </summary>
+    public int ResumeSeconds { get; set; } = 300;
+
     public bool Enabled => Port != 0;
 
     public XmlLimits Limits => new(MaxStanzaBytes, MaxDepth, MaxAttributes, MaxNameLength);
@@ -73,6 +79,11 @@ public sealed class XmppOptions
         if (Certificate is not { Length: > 0 } && !AllowPlaintext)
         {
             throw new InvalidOperationException($"{Section}: set {nameof(Certificate)} (STARTTLS) or, for loopback tests only, {nameof(AllowPlaintext)}=true.");
+        }
+
+        if (ResumeSeconds is < 0 or > 3600)
+        {
+            throw new InvalidOperationException($"{Section}:{nameof(ResumeSeconds)} must be 0 (no resumption) to 3600, not {ResumeSeconds}.");
         }
 
         if (MaxStanzaBytes is < 4096 or > 16 * 1024 * 1024 || MaxDepth is < 4 or > 256 || MaxAttributes is < 8 or > 1024 || MaxNameLength is < 32 or > 4096 || NegotiationSeconds < 1 || MaxAuthFailures < 1)

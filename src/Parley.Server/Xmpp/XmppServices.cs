@@ -24,6 +24,11 @@ public static class XmppServices
         services.AddSingleton<XmppOutbound>();
         services.AddSingleton<XmppRouter>();
         services.AddSingleton<XmppStreamHandler>();
+
+        // xsm: XEP-0198 stream management (acks, resumption).
+        services.AddSingleton<XmppResumption>();
+        services.AddSingleton<IXmppNonzaHandler, StreamManagementHandler>();
+
         services.AddSingleton<XmppListener>();
         services.AddHostedService(sp => sp.GetRequiredService<XmppListener>());
         services.AddHostedService<XmppKeepalive>();

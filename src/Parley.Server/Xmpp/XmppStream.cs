@@ -39,6 +39,9 @@ public sealed class XmppStream(Caller caller, string username, string domain, st
 
     internal FrameDispatcher Dispatcher { get; set; } = null!;
 
+    /// <summary>XEP-0198 state and the session's life across TCP connections (set at bind).</summary>
+    public StreamManagement Sm { get; internal set; } = null!;
+
     /// <summary>Per-stream state of handlers, by a key of their own (only the stream's receive loop and writer touch it).</summary>
     public Dictionary<string, object> Items { get; } = new(StringComparer.Ordinal);
 

@@ -27,6 +27,7 @@ public sealed partial class XmppStreamHandler(
     AccountService accounts,
     Gateway gateway,
     ConnectionRegistry connections,
+    XmppResumption resumption,
     IOptions<XmppOptions> options,
     IOptions<RealtimeOptions> realtime,
     TimeProvider time,
@@ -55,6 +56,9 @@ public sealed partial class XmppStreamHandler(
         public XmppStream? Stream;
         public string StreamId = "";
         public bool HeaderSent;
+        public long Opened;
+        public int Generation; // XEP-0198: which attachment of the stream this TCP connection is
+        public readonly TaskCompletionSource LoopDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     public async Task OnConnectedAsync(ConnectionContext context)
@@ -62,7 +66,7 @@ public sealed partial class XmppStreamHandler(
         var input = context.Transport.Input; // swapped for the TLS pipes by STARTTLS
         var reader = new XmlStanzaReader(_options.Limits);
         var state = new State();
-        var opened = time.GetTimestamp();
+        state.Opened = time.GetTimestamp();
         var frames = new FrameBucket(gateway.Shared);
         using var negotiation = new CancellationTokenSource(TimeSpan.FromSeconds(_options.NegotiationSeconds), time);
         try
@@ -129,6 +133,10 @@ public sealed partial class XmppStreamHandler(
                                 {
                                     connection.CloseWithStreamError("unsupported-stanza-type", null);
                                 }
+                                else if (stanza.Name.NamespaceName == XmlStanzaReader.ClientNamespace)
+                                {
+                                    state.Stream.Sm.Count(); // XEP-0198 h: handled (dispatched; its answer, if any, is queued)
+                                }
 
                                 break;
                             }
@@ -174,7 +182,14 @@ public sealed partial class XmppStreamHandler(
         }
         finally
         {
-            await EndAsync(context, state, opened);
+            try
+            {
+                await EndAsync(context, state);
+            }
+            finally
+            {
+                state.LoopDone.TrySetResult();
+            }
         }
     }
 
@@ -273,6 +288,21 @@ public sealed partial class XmppStreamHandler(
             }
 
             await WriteAsync(context, XmppWriter.IqError(id, null, null, "auth", "not-authorized"));
+            return false;
+        }
+
+        if (state.Phase == Phase.Authenticated && name.NamespaceName == StreamManagement.Namespace)
+        {
+            // XEP-0198 before bind: a resume (instead of bind), or an enable too early.
+            if (name.LocalName == "resume")
+            {
+                await ResumeAsync(context, state, element);
+            }
+            else
+            {
+                await WriteAsync(context, SmFailed("unexpected-request"));
+            }
+
             return false;
         }
 
@@ -487,7 +517,10 @@ public sealed partial class XmppStreamHandler(
         }
 
         var stream = new XmppStream(caller, state.Username, _options.Domain, state.StreamId) { Dispatcher = gateway.Dispatcher };
-        var connection = new XmppConnection(context, gateway.Shared, outbound, stream);
+        stream.Sm = new StreamManagement(login, state.Opened, gateway.Shared.MaxQueuedFrames, gateway.Shared.MaxQueuedBytes);
+        state.Login = null; // the stream's now: it ends with the stream (XmppResumption.EndAsync)
+        state.Generation = stream.Sm.Attach(context, state.LoopDone.Task);
+        var connection = new XmppConnection(context, gateway.Shared, outbound, stream, resumption);
         stream.Connection = connection;
         state.Stream = stream;
         state.Phase = Phase.Bound;
@@ -530,7 +563,7 @@ public sealed partial class XmppStreamHandler(
         }
     }
 
-    private async ValueTask EndAsync(ConnectionContext context, State state, long opened)
+    private async ValueTask EndAsync(ConnectionContext context, State state)
     {
         await AbortScramAsync(state); // a stream that ends mid-exchange takes its attempt back
 
@@ -543,23 +576,72 @@ public sealed partial class XmppStreamHandler(
 
         if (state.Stream is { } stream)
         {
-            await gateway.CloseAsync(stream.Connection, stream.Caller, null, opened);
-            connections.Release(stream.Caller.UserId);
+            // XEP-0198: a TCP connection that dropped (no close by either side, nothing aborted) leaves a resumable stream
+            // waiting for its window; otherwise the device session ends with it (XmppResumption).
+            var connection = stream.Connection;
+            var resumable = connection.CloseStatus is null && !connection.Dead;
+            await resumption.ConnectionEndedAsync(stream, state.Generation, resumable);
         }
 
         if (state.Login is { } login)
         {
-            // The stream was the device session: it ends with it (XEP-0198 resumption, next stage, will keep it a while).
-            try
-            {
-                await accounts.LogoutAsync(new RefreshRequest(login.Tokens.RefreshToken), CancellationToken.None);
-            }
-            catch (Exception e)
-            {
-                LogLogoutFailed(logger, e);
-            }
+            // Authenticated, never bound (or a resume's own login left over): the device session ends here.
+            await LogoutAsync(login);
         }
     }
+
+    private async ValueTask LogoutAsync(AuthResponse login)
+    {
+        try
+        {
+            await accounts.LogoutAsync(new RefreshRequest(login.Tokens.RefreshToken), CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            LogLogoutFailed(logger, e);
+        }
+    }
+
+    /// <summary>
+    /// XEP-0198 resume (after SASL, instead of bind): the user's own detached (or half-open) stream is attached to this
+    /// TCP connection; the stanzas the client did not acknowledge are resent after <c>&lt;resumed/&gt;</c> by the
+    /// connection's writer. An unknown id, another user's, an ended one: the same <c>item-not-found</c>.
+    /// </summary>
+    private async ValueTask ResumeAsync(ConnectionContext context, State state, XElement resume)
+    {
+        var previd = (string?)resume.Attribute("previd");
+        if (previd is null || !uint.TryParse((string?)resume.Attribute("h"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var h))
+        {
+            await WriteAsync(context, SmFailed("bad-request"));
+            return;
+        }
+
+        var userId = long.Parse(state.Login!.User.Id, System.Globalization.CultureInfo.InvariantCulture);
+        var stream = resumption.Find(previd, userId);
+        var generation = stream is null ? null : await stream.Sm.TakeOverAsync(context, state.LoopDone.Task);
+        if (stream is null || generation is null)
+        {
+            await WriteAsync(context, SmFailed("item-not-found"));
+            return;
+        }
+
+        stream.Sm.Ack(h, clamp: true, out _);
+        if (!stream.Connection.TrySendControl(StreamManagement.ControlResume, $"<resumed xmlns='{StreamManagement.Namespace}' h='{stream.Sm.Handled}' previd='{XmppWriter.Esc(previd)}'/>"))
+        {
+            await WriteAsync(context, SmFailed("item-not-found")); // closing meanwhile: it ends by itself
+            return;
+        }
+
+        state.Stream = stream;
+        state.Generation = generation.Value;
+        state.Phase = Phase.Bound;
+        var own = state.Login;
+        state.Login = null;
+        await LogoutAsync(own); // the device session this SASL made: the resumed stream has its own
+    }
+
+    internal static string SmFailed(string condition) =>
+        $"<failed xmlns='{StreamManagement.Namespace}'><{condition} xmlns='{XmppWriter.StanzasNamespace}'/></failed>";
 
     private static async ValueTask WriteAsync(ConnectionContext context, string xml)
     {

@@ -52,6 +52,28 @@ public abstract class BenchTests(Backend backend) : OwnServerTests(backend)
     }
 
     [Fact]
+    public async Task A_quick_xmpp_run_of_thru_and_lat_delivers_every_message_exactly_once()
+    {
+        await using var store = await TestStore.CreateAsync(Backend);
+        var options = BenchOptions.Parse(["--quick", "--transport", "xmpp", "--phases", "thru,lat", "--data", store.DataDir, "--provider", Backend == Backend.Sqlite ? "sqlite" : "postgres"]);
+        options.Connection = store.ConnectionString;
+        var output = new StringWriter();
+
+        var results = await BenchRunner.RunAsync(options, output, TestContext.Current.CancellationToken);
+
+        Assert.Equal(["thru", "lat"], results.Select(r => r.Phase));
+        Assert.Contains("transport: xmpp", output.ToString(), StringComparison.Ordinal);
+        foreach (var phase in results)
+        {
+            Assert.True(phase.Sent > 0, $"{phase.Phase}: nothing was sent\n{output}");
+            Assert.Equal(phase.Sent, phase.Delivered);
+            Assert.Equal(0, phase.Lost);
+            Assert.Equal(0, phase.Duplicated);
+            Assert.Equal(0, phase.Errors);
+        }
+    }
+
+    [Fact]
     public async Task A_quick_login_run_logs_in_at_the_servers_default_password_hashing()
     {
         Assert.Throws<ArgumentException>(() => BenchOptions.Parse(["--phases", "login,thru"]));
