@@ -256,7 +256,7 @@ public sealed partial class XmppStreamHandler(
         if (state.Scram is not null && name == XName.Get("abort", XmppWriter.SaslNamespace))
         {
             await AbortScramAsync(state);
-            return await SaslFailedAsync(context, state, "aborted", countsAsFailure: false);
+            return await SaslFailedAsync(context, state, "aborted"); // counted too: each start read the store
         }
 
         if (state.Phase == Phase.Connected && name == XName.Get("starttls", XmppWriter.TlsNamespace))
@@ -393,7 +393,7 @@ public sealed partial class XmppStreamHandler(
 
         if (step.Failed)
         {
-            return await SaslFailedAsync(context, state, Sasl.SaslFailures.Condition(step.Failure), step.Failure != Sasl.SaslFailure.TemporaryAuthFailure);
+            return await SaslFailedAsync(context, state, Sasl.SaslFailures.Condition(step.Failure));
         }
 
         state.Scram = exchange;
@@ -444,11 +444,15 @@ public sealed partial class XmppStreamHandler(
         }
     }
 
-    /// <summary>A SASL <c>&lt;failure/&gt;</c>; past <c>Xmpp:MaxAuthFailures</c> the stream ends.</summary>
-    private async ValueTask<bool?> SaslFailedAsync(ConnectionContext context, State state, string condition, bool countsAsFailure = true)
+    /// <summary>
+    /// A SASL <c>&lt;failure/&gt;</c>; past <c>Xmpp:MaxAuthFailures</c> the stream ends. Every failure counts, an abort and
+    /// a throttle refusal included: else one stream could start and abort (each start a read of the store and the
+    /// throttle) for as long as negotiation lasts.
+    /// </summary>
+    private async ValueTask<bool?> SaslFailedAsync(ConnectionContext context, State state, string condition)
     {
         await WriteAsync(context, $"<failure xmlns='{XmppWriter.SaslNamespace}'><{condition}/></failure>");
-        if (countsAsFailure && ++state.AuthFailures >= _options.MaxAuthFailures)
+        if (++state.AuthFailures >= _options.MaxAuthFailures)
         {
             await FailAsync(context, state, "policy-violation", "too many failed authentications");
             return null;
